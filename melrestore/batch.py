@@ -1,0 +1,199 @@
+"""Repairing one file, and whole folders of them with a report."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import __version__
+from .audio import AudioError, copy_atomic, find_audio_files, read, write_atomic
+from .engine import Engine
+from .gaps import DetectionError
+from .pipeline import PipelineOptions, build_engine
+
+REPORT_NAME = "melrestore-report.json"
+
+
+@dataclass
+class FileReport:
+    path: str
+    status: str  # "repaired", "unchanged" (no gap: copied), "exists" (output kept), "detected", "failed"
+    message: str = ""
+    duration_s: float = 0.0
+    sample_rate: int = 0
+    channels: int = 0
+    format: str = ""
+    gaps: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def count(self, status: str) -> int:
+        return sum(1 for g in self.gaps if g["status"] == status)
+
+
+def repair_file(engine: Engine, source: Path, target: Path | None, name: str | None = None) -> FileReport:
+    """Detect and fill the gaps of ``source``; write to ``target`` (None: detect only).
+
+    Never raises for a bad file: the reason goes into the report.
+    """
+    started = time.perf_counter()
+    report = FileReport(path=name or str(source), status="failed")
+    try:
+        audio = read(source)
+        report.duration_s = round(audio.duration, 3)
+        report.sample_rate, report.channels, report.format = audio.sample_rate, audio.channels, f"{audio.format}/{audio.subtype}"
+        waveform = audio.as_float()
+        gaps = engine.detect(waveform, audio.sample_rate, source)
+        if target is None:
+            report.status = "detected"
+            report.gaps = [
+                {**_gap_dict(g, audio.sample_rate), "status": "found", "reason": g.reason} for g in gaps
+            ]
+            return report
+        if not gaps:
+            copy_atomic(source, target)
+            report.status = "unchanged"
+            return report
+        fills, results = engine.repair(waveform, audio.sample_rate, gaps)
+        for gap, fill in fills.items():
+            audio.with_span(gap.start, gap.end, fill)
+        report.gaps = [r.to_dict(audio.sample_rate) for r in results]
+        if fills:
+            write_atomic(audio, target)
+            report.status = "repaired"
+            if audio.is_lossy:
+                report.message = f"{audio.format} is lossy: re-encoding changes samples outside the gaps too"
+        else:
+            copy_atomic(source, target)
+            report.status = "unchanged"
+        if report.count("failed"):
+            report.status = "failed"
+            report.message = "; ".join(f"gap at {g['start_s']} s: {g['message']}" for g in report.gaps if g["status"] == "failed")
+    except (AudioError, DetectionError, OSError) as exc:
+        report.message = str(exc)
+    except Exception as exc:  # a plugin's bug must not stop the batch
+        report.message = f"{type(exc).__name__}: {exc}"
+    finally:
+        report.seconds = round(time.perf_counter() - started, 3)
+    return report
+
+
+def _gap_dict(gap, sample_rate: int) -> dict:
+    return {
+        "start": gap.start,
+        "end": gap.end,
+        "start_s": round(gap.start / sample_rate, 6),
+        "duration_ms": round(1000 * gap.length / sample_rate, 3),
+    }
+
+
+# -- folders -------------------------------------------------------------------
+
+_worker_engine: Engine | None = None
+
+
+def _init_worker(options: PipelineOptions, threads: int) -> None:
+    """Each worker process builds its own engine, sharing the cores out between workers."""
+    global _worker_engine
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    _worker_engine = build_engine(options)
+
+
+def _work(job: tuple[Path, Path | None, str]) -> FileReport:
+    return repair_file(_worker_engine, *job)
+
+
+def plan_jobs(in_dir: Path, out_dir: Path | None, overwrite: bool) -> tuple[list[tuple], list[FileReport]]:
+    """Which files to process, and the ones whose output already exists."""
+    jobs, kept = [], []
+    for source in find_audio_files(in_dir):
+        name = source.relative_to(in_dir).as_posix()
+        if out_dir is None:
+            jobs.append((source, None, name))
+            continue
+        target = out_dir / name
+        if target.exists() and not overwrite:
+            kept.append(FileReport(path=name, status="exists", message="output exists (use --overwrite)"))
+        else:
+            jobs.append((source, target, name))
+    return jobs, kept
+
+
+def run_batch(in_dir: Path, out_dir: Path | None, options: PipelineOptions, workers: int = 1, overwrite: bool = False, on_file=None) -> dict:
+    """Process every audio file below ``in_dir``; returns (and, when writing, saves) the report."""
+    started = time.perf_counter()
+    jobs, reports = plan_jobs(in_dir, out_dir, overwrite)
+    workers = max(1, min(workers, len(jobs) or 1))
+    threads = max(1, (os.cpu_count() or 1) // workers) if workers > 1 else 0
+    if workers == 1:
+        _init_worker(options, threads)
+        results = map(_work, jobs)
+    else:
+        pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(options, threads))
+        results = pool.map(_work, jobs)
+    try:
+        for report in results:
+            reports.append(report)
+            if on_file:
+                on_file(report)
+    finally:
+        if workers > 1:
+            pool.shutdown(cancel_futures=True)
+    reports.sort(key=lambda r: r.path)
+    report = summarise(reports, in_dir, out_dir, options, time.perf_counter() - started)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tmp = out_dir / f".{REPORT_NAME}.tmp"
+        tmp.write_text(json.dumps(report, indent=2), encoding="utf-8")
+        os.replace(tmp, out_dir / REPORT_NAME)
+    return report
+
+
+def summarise(reports: list[FileReport], in_dir, out_dir, options: PipelineOptions, wall_s: float) -> dict:
+    count = lambda status: sum(1 for r in reports if r.status == status)  # noqa: E731
+    gap_count = lambda status: sum(r.count(status) for r in reports)  # noqa: E731
+    audio_s = sum(r.duration_s for r in reports if r.status != "exists")
+    return {
+        "melrestore": __version__,
+        "input": str(in_dir),
+        "output": str(out_dir) if out_dir else None,
+        "pipeline": options.to_dict(),
+        "summary": {
+            "files": len(reports),
+            "repaired": count("repaired"),
+            "unchanged": count("unchanged"),
+            "existing_kept": count("exists"),
+            "failed": count("failed"),
+            "gaps_found": sum(len(r.gaps) for r in reports),
+            "gaps_repaired": gap_count("repaired"),
+            "gaps_skipped": gap_count("skipped"),
+            "gaps_failed": gap_count("failed"),
+            "audio_seconds": round(audio_s, 3),
+            "wall_seconds": round(wall_s, 3),
+            "realtime_factor": round(audio_s / wall_s, 1) if wall_s > 0 else None,
+        },
+        "files": [asdict(r) for r in reports],
+    }
+
+
+def human_summary(report: dict) -> str:
+    s = report["summary"]
+    lines = [
+        f"{s['files']} files: {s['repaired']} repaired, {s['unchanged']} without gaps, "
+        f"{s['existing_kept']} already done, {s['failed']} failed",
+        f"{s['gaps_found']} gaps: {s['gaps_repaired']} repaired, {s['gaps_skipped']} skipped, {s['gaps_failed']} failed",
+        f"{s['audio_seconds']:.1f} s of audio in {s['wall_seconds']:.1f} s ({s['realtime_factor']}x real time)",
+    ]
+    for f in report["files"]:
+        if f["status"] == "failed":
+            lines.append(f"FAILED {f['path']}: {f['message']}")
+        for g in f["gaps"]:
+            if g["status"] == "skipped":
+                lines.append(f"skipped {f['path']} gap at {g['start_s']} s: {g['message']}")
+    return "\n".join(lines)

@@ -1,0 +1,234 @@
+"""The ``melrestore`` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .config import ConfigError, load_config
+from .registry import PluginError, get_registry
+
+
+def _config(path) -> dict:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+@click.group()
+@click.version_option(package_name="melrestore")
+def cli():
+    """Repair dropouts (gaps) in music recordings."""
+
+
+class _Progress:
+    """A tqdm bar that shows the training loss."""
+
+    def __init__(self, total: int, initial: int):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, initial=initial, unit="step", file=sys.stderr, dynamic_ncols=True)
+
+    def __call__(self, step: int, loss: float) -> None:
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+@cli.command()
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), required=True, help="TOML file from configs/.")
+@click.option("--data", type=click.Path(exists=True, file_okay=False), required=True, help="Folder with the training audio.")
+@click.option("--dataset", default="folder", show_default=True, help="Data set plugin: folder, cal500, ...")
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default="runs/train", show_default=True, help="Where best.pt and last.pt go.")
+@click.option("--resume", is_flag=True, help="Continue from OUT/last.pt.")
+def train(config_path, data, dataset, out_dir, resume):
+    """Train an inpainter (U-Net or FC) on random gaps in real music."""
+    from .training import train as run_training
+
+    config = _config(config_path)
+    try:
+        data_set = get_registry().build("datasets", dataset, root=data)
+    except PluginError as exc:
+        raise click.UsageError(str(exc)) from None
+    log = lambda line: click.echo(line, err=True)  # noqa: E731
+    metrics = run_training(config, data_set, Path(out_dir), resume=resume, log=log, progress_factory=_Progress)
+    click.echo(json.dumps(metrics, indent=2))
+
+
+def pipeline_options(command):
+    """The flags that pick the plugins of a repair pipeline."""
+    for decorator in reversed(
+        [
+            click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), help="TOML file (see configs/)."),
+            click.option("--inpainter", help="Inpainter plugin [default: unet-onnx]."),
+            click.option("--vocoder", help="Vocoder plugin [default: griffin-lim]."),
+            click.option("--detector", "detectors", multiple=True, help="Gap detector plugin; repeat for several [default: digital-silence, labels]."),
+            click.option("--frontend", help="Mel front end for inpainters without their own settings [default: music-44k]."),
+            click.option("--max-gap", "max_gap_seconds", type=float, help="Leave gaps longer than this many seconds alone [default: 3]."),
+            click.option("--min-gap-ms", type=float, help="Shortest run of digital silence that counts as a gap [default: 10]."),
+        ]
+    ):
+        command = decorator(command)
+    return command
+
+
+def _pipeline(config_path, min_gap_ms=None, **flags):
+    from .pipeline import PipelineOptions
+
+    try:
+        options = PipelineOptions.from_config(_config(config_path), **flags)
+    except (TypeError, ValueError) as exc:
+        raise click.UsageError(str(exc)) from None
+    if min_gap_ms is not None:
+        options.options.setdefault("digital-silence", {})["min_ms"] = min_gap_ms
+    return options
+
+
+def _check_plugins(options) -> None:
+    """Fail early, as a usage error, on a plugin name that does not exist."""
+    registry = get_registry()
+    wanted = [("inpainters", options.inpainter), ("vocoders", options.vocoder), ("mel_frontends", options.frontend)]
+    wanted += [("gap_detectors", d) for d in options.detectors]
+    for kind, name in wanted:
+        if name not in registry.names(kind):
+            raise click.UsageError(f"no {kind[:-1].replace('_', ' ')} named {name!r} (available: {', '.join(registry.names(kind))})")
+
+
+def _run_folder(in_dir, out_dir, options, workers, overwrite, as_json):
+    from tqdm import tqdm
+
+    from .batch import human_summary, plan_jobs, run_batch
+
+    _check_plugins(options)
+    jobs, _ = plan_jobs(Path(in_dir), Path(out_dir) if out_dir else None, overwrite)
+    with tqdm(total=len(jobs), unit="file", file=sys.stderr, disable=None) as bar:
+        def on_file(report):
+            bar.set_postfix_str(report.path[-40:], refresh=False)
+            bar.update(1)
+
+        try:
+            report = run_batch(Path(in_dir), Path(out_dir) if out_dir else None, options, workers, overwrite, on_file)
+        except PluginError as exc:
+            raise click.ClickException(str(exc)) from None
+    return report
+
+
+@cli.command()
+@click.argument("in_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Output folder (mirrors IN_DIR).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Files repaired in parallel.")
+@click.option("--overwrite", is_flag=True, help="Redo files whose output already exists.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a summary.")
+@pipeline_options
+def batch(in_dir, out_dir, workers, overwrite, as_json, **flags):
+    """Repair every audio file below IN_DIR into OUT (same names, format, rate, channels, depth).
+
+    Files without gaps are copied unchanged; OUT/melrestore-report.json says what was done.
+    Exit status: 0 all went well, 1 some file failed, 2 usage error.
+    """
+    from .batch import REPORT_NAME, human_summary
+
+    if Path(out_dir).resolve() == Path(in_dir).resolve():
+        raise click.UsageError("OUT must differ from IN_DIR: melrestore never overwrites its input")
+    report = _run_folder(in_dir, out_dir, _pipeline(**flags), workers, overwrite, as_json)
+    click.echo(json.dumps(report, indent=2) if as_json else human_summary(report) + f"\nreport: {Path(out_dir) / REPORT_NAME}")
+    sys.exit(1 if report["summary"]["failed"] else 0)
+
+
+@cli.command()
+@click.argument("in_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pipeline_options
+def detect(in_dir, as_json, **flags):
+    """List the gaps found below IN_DIR; writes nothing."""
+    report = _run_folder(in_dir, None, _pipeline(**flags), 1, False, as_json)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        for f in report["files"]:
+            state = f"FAILED: {f['message']}" if f["status"] == "failed" else f"{len(f['gaps'])} gaps"
+            click.echo(f"{f['path']}: {state}")
+            for g in f["gaps"]:
+                click.echo(f"  {g['start_s']:.3f} s  {g['duration_ms']:.1f} ms  {g['reason']}")
+    sys.exit(1 if report["summary"]["failed"] else 0)
+
+
+@cli.command()
+@click.argument("source", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--out", "target", type=click.Path(dir_okay=False), required=True, help="Repaired file to write.")
+@click.option("--overwrite", is_flag=True, help="Replace TARGET if it exists.")
+@pipeline_options
+def repair(source, target, overwrite, **flags):
+    """Repair one file."""
+    from .batch import repair_file
+    from .pipeline import build_engine
+
+    if Path(target).exists() and not overwrite:
+        raise click.UsageError(f"{target} exists (use --overwrite)")
+    if Path(target).resolve() == Path(source).resolve():
+        raise click.UsageError("the output must differ from the input")
+    options = _pipeline(**flags)
+    _check_plugins(options)
+    try:
+        engine = build_engine(options)
+    except PluginError as exc:
+        raise click.ClickException(str(exc)) from None
+    report = repair_file(engine, Path(source), Path(target))
+    repaired = report.count("repaired")
+    click.echo(f"{report.path}: {report.status}, {repaired} of {len(report.gaps)} gaps repaired" + (f" ({report.message})" if report.message else ""))
+    for g in report.gaps:
+        if g["status"] != "repaired":
+            click.echo(f"  {g['status']} gap at {g['start_s']} s: {g['message']}")
+    sys.exit(1 if report.status == "failed" else 0)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def plugins(as_json):
+    """List installed plugins, where they come from and what they provide."""
+    rows = get_registry().describe()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        source = f"{row['distribution']} {row['version']}" if row["distribution"] else "local"
+        click.echo(f"{row['name']} ({source}, {row['module']})")
+        if row["error"]:
+            click.echo(f"  FAILED TO LOAD: {row['error']}")
+        click.echo(f"  hooks: {', '.join(row['hooks']) or '-'}")
+        for kind, names in row["provides"].items():
+            click.echo(f"  {kind.replace('_', ' ')}: {', '.join(names)}")
+
+
+@cli.command("export-onnx")
+@click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--out", type=click.Path(dir_okay=False), required=True, help="The .onnx file to write.")
+@click.option("--example", type=click.Path(exists=True, dir_okay=False), help="Audio file for the real-input parity check.")
+def export_onnx_command(checkpoint, out, example):
+    """Export a trained checkpoint to ONNX and check it against PyTorch."""
+    from .audio import read
+    from .engine import _resample
+    from .export import export_onnx, real_inputs_from
+    from .mel import MelSettings
+    from .networks import load_checkpoint
+
+    real = None
+    if example:
+        state = load_checkpoint(checkpoint)
+        settings = MelSettings.from_dict(state["mel_settings"])
+        audio = read(example)
+        frames = state["window_frames"][-1]
+        real = real_inputs_from(_resample(audio.as_float(), audio.sample_rate, settings.sample_rate), settings, frames, frames // 4)
+    report = export_onnx(Path(checkpoint), Path(out), real)
+    for case, diff in report.items():
+        click.echo(f"{case}: max abs difference {diff:.2e}")
+    worst = max(report.values())
+    click.echo(f"wrote {out} ({Path(out).stat().st_size / 1e6:.1f} MB); worst difference {worst:.2e}")
+    if worst > 1e-4:
+        raise click.ClickException("ONNX Runtime disagrees with PyTorch by more than 1e-4")

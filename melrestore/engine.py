@@ -1,0 +1,200 @@
+"""The repair engine: detect gaps, cut a Mel window around each, inpaint, vocode, splice.
+
+Only samples inside a gap are ever replaced; everything else stays as read.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torchaudio
+
+from .gaps import Gap, mask_of, merge_gaps
+from .mel import MelFrontend, MelSettings
+from .splice import meet_edges
+
+# Samples at the analysis rate on each side of a gap that resampling smears
+# zeros into; they are treated as missing too (only when resampling).
+RESAMPLE_MARGIN = 8
+
+
+@dataclass
+class GapResult:
+    start: int
+    end: int
+    reason: str
+    status: str  # "repaired", "skipped" or "failed"
+    message: str = ""
+    seconds: float = 0.0
+
+    def to_dict(self, sample_rate: int) -> dict:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "start_s": round(self.start / sample_rate, 6),
+            "duration_ms": round(1000 * (self.end - self.start) / sample_rate, 3),
+            "reason": self.reason,
+            "status": self.status,
+            "message": self.message,
+        }
+
+
+@dataclass
+class _Window:
+    """One gap's analysis window at the analysis rate."""
+
+    gap: Gap
+    file_start: int  # file sample where the window starts
+    file_chunk: np.ndarray  # [channels, samples] of the file from there, gaps zeroed
+    segment: np.ndarray  # [channels, samples] at the analysis rate, gaps zeroed
+    missing: np.ndarray  # [samples] bool, every gap in the window
+    missing_frames: np.ndarray  # [frames] bool
+    log_mel: np.ndarray = field(default=None)  # [channels, n_mels, frames]
+
+
+class Engine:
+    def __init__(
+        self,
+        inpainter,
+        vocoder,
+        settings: MelSettings,
+        detectors: list | None = None,
+        max_gap_seconds: float = 3.0,
+        context_frames: int = 16,
+    ):
+        self.inpainter = inpainter
+        self.vocoder = vocoder
+        self.settings = getattr(inpainter, "settings", None) or settings
+        self.frontend = MelFrontend(self.settings)
+        self.detectors = detectors or []
+        limit = getattr(inpainter, "max_gap_seconds", None)
+        self.max_gap_seconds = min(max_gap_seconds, limit) if limit else max_gap_seconds
+        self.context_frames = context_frames
+
+    # -- detection ---------------------------------------------------------
+    def detect(self, audio: np.ndarray, sample_rate: int, path=None) -> list[Gap]:
+        """Union of every detector's gaps, merged.  ``audio`` is ``[channels, samples]``."""
+        found: list[Gap] = []
+        for detector in self.detectors:
+            found.extend(detector.detect(audio, sample_rate, path))
+        n = audio.shape[1]
+        return merge_gaps([Gap(max(0, g.start), min(n, g.end), g.reason) for g in found if g.end > g.start])
+
+    # -- repair ------------------------------------------------------------
+    def repair(self, audio: np.ndarray, sample_rate: int, gaps: list[Gap]) -> tuple[dict[Gap, np.ndarray], list[GapResult]]:
+        """Compute a fill ``[channels, gap.length]`` for each gap it can repair.
+
+        Returns the fills by gap and one result per gap, in order.
+        """
+        results = {g: GapResult(g.start, g.end, g.reason, "repaired") for g in gaps}
+        windows: dict[int, list[_Window]] = {}
+        for gap in gaps:
+            frames_or_reason = self._window_frames(gap, sample_rate)
+            if isinstance(frames_or_reason, str):
+                results[gap].status, results[gap].message = "skipped", frames_or_reason
+                continue
+            windows.setdefault(frames_or_reason, []).append(
+                self._cut_window(audio, sample_rate, gap, gaps, frames_or_reason)
+            )
+
+        fills: dict[Gap, np.ndarray] = {}
+        for group in windows.values():
+            try:
+                self._inpaint(group)
+            except Exception as exc:
+                for w in group:
+                    results[w.gap].status, results[w.gap].message = "failed", f"inpainter error: {exc}"
+                continue
+            for w in group:
+                try:
+                    fills[w.gap] = self._vocode(w, sample_rate)
+                except Exception as exc:
+                    results[w.gap].status, results[w.gap].message = "failed", f"vocoder error: {exc}"
+        return fills, [results[g] for g in gaps]
+
+    def _window_frames(self, gap: Gap, sample_rate: int) -> int | str:
+        """The window length (frames) for this gap, or why it cannot be filled."""
+        s = self.settings
+        seconds = gap.length / sample_rate
+        if seconds > self.max_gap_seconds + 1e-9:
+            return f"gap of {seconds:.2f} s is longer than the {self.max_gap_seconds:g} s this pipeline fills"
+        margin = 0 if sample_rate == s.sample_rate else RESAMPLE_MARGIN
+        gap_samples = math.ceil(gap.length * s.sample_rate / sample_rate) + 2 * margin
+        missing = math.ceil((gap_samples + s.n_fft) / s.hop_length) + 1
+        needed = missing + 2 * self.context_frames
+        sizes = getattr(self.inpainter, "window_frames", None)
+        if not sizes:
+            return needed
+        for size in sizes:
+            if size >= needed:
+                return size
+        return f"gap of {seconds:.2f} s needs a {needed}-frame window; the inpainter's largest is {sizes[-1]}"
+
+    def _cut_window(self, audio: np.ndarray, sample_rate: int, gap: Gap, all_gaps: list[Gap], n_frames: int) -> _Window:
+        s = self.settings
+        ratio = s.sample_rate / sample_rate
+        length = s.samples_for(n_frames)  # samples at the analysis rate
+        n_file = audio.shape[1]
+        span = math.floor(length / ratio) - 1  # file samples inside the window
+        start = (gap.start + gap.end) // 2 - span // 2
+        start = max(0, min(start, n_file - span))
+        # Nearby gaps are zeros too: mask them all, so no window mistakes one for music.
+        in_window = [g for g in all_gaps if g.end > start and g.start < start + span]
+        chunk = np.zeros((audio.shape[0], span), dtype=np.float32)
+        piece = audio[:, start : start + span]
+        chunk[:, : piece.shape[1]] = piece
+        chunk[:, mask_of([Gap(g.start - start, g.end - start) for g in in_window], span)] = 0.0
+        segment = np.zeros((audio.shape[0], length), dtype=np.float32)
+        resampled = _resample(chunk, sample_rate, s.sample_rate)[:, :length]
+        segment[:, : resampled.shape[1]] = resampled
+        margin = 0 if ratio == 1 else RESAMPLE_MARGIN
+        missing = mask_of(
+            [Gap(math.floor((g.start - start) * ratio) - margin, math.ceil((g.end - start) * ratio) + margin) for g in in_window],
+            length,
+        )
+        segment[:, missing] = 0.0
+        return _Window(gap, start, chunk, segment, missing, self.frontend.missing_frames(missing))
+
+    def _inpaint(self, group: list[_Window]) -> None:
+        """One inpainter call for all windows of the same length; channels are batch items."""
+        log_mel = np.concatenate([self.frontend.log_mel(w.segment) for w in group])
+        missing = np.concatenate([np.repeat(w.missing_frames[None], w.segment.shape[0], 0) for w in group])
+        filled = np.asarray(self.inpainter.inpaint(log_mel, missing), dtype=np.float32)
+        if filled.shape != log_mel.shape:
+            raise ValueError(f"returned shape {filled.shape}, expected {log_mel.shape}")
+        if not np.isfinite(np.where(missing[:, None, :], filled, 0.0)).all():
+            raise ValueError("returned NaN or infinite values")
+        i = 0
+        for w in group:
+            c = w.segment.shape[0]
+            w.log_mel = np.where(missing[i : i + c, None, :], filled[i : i + c], log_mel[i : i + c])
+            i += c
+
+    def _vocode(self, w: _Window, sample_rate: int) -> np.ndarray:
+        out = np.asarray(self.vocoder.vocode(w.log_mel, w.segment, w.missing, self.frontend), dtype=np.float32)
+        if out.shape != w.segment.shape:
+            raise ValueError(f"returned shape {out.shape}, expected {w.segment.shape}")
+        out = np.where(w.missing[None], out, w.segment)
+        back = _resample(out, self.settings.sample_rate, sample_rate)
+        start, end = w.gap.start - w.file_start, w.gap.end - w.file_start
+        fill = back[:, start:end]
+        if fill.shape != (w.segment.shape[0], w.gap.length):
+            raise ValueError("window did not cover the gap")
+        if self.settings.sample_rate != sample_rate:
+            # Resampling blurs the seam: pin both ends to the file's own neighbours again.
+            left = w.file_chunk[:, start - 1] - back[:, start - 1] if start > 0 else None
+            right = w.file_chunk[:, end] - back[:, end] if end < min(back.shape[1], w.file_chunk.shape[1]) else None
+            fill = meet_edges(fill, left, right)
+        if not np.isfinite(fill).all():
+            raise ValueError("returned NaN or infinite samples")
+        return fill
+
+
+def _resample(audio: np.ndarray, orig: int, new: int) -> np.ndarray:
+    if orig == new:
+        return np.array(audio, dtype=np.float32, copy=True)
+    with torch.no_grad():
+        return torchaudio.functional.resample(torch.from_numpy(np.ascontiguousarray(audio)), orig, new).numpy()

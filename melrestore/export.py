@@ -1,0 +1,66 @@
+"""Exporting a checkpoint to ONNX, checked against PyTorch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+
+from .networks import load_checkpoint, model_from_checkpoint, prepare
+
+OPSET = 17  # supported by every onnxruntime >= 1.17
+
+
+def export_onnx(checkpoint: Path, out: Path, real_inputs: np.ndarray | None = None) -> dict:
+    """Write ``out`` (dynamic batch and frame axes, metadata from the checkpoint) and compare
+    ONNX Runtime with PyTorch; returns the max abs differences."""
+    state = load_checkpoint(checkpoint)
+    model = model_from_checkpoint(state)
+    n_mels = state["model_config"]["n_mels"]
+    windows = state["window_frames"]
+    example = torch.zeros(2, 2, n_mels, windows[0])
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame_axis = {} if state["architecture"] == "fc" else {3: "frames"}
+    torch.onnx.export(
+        model,
+        (example,),
+        str(out),
+        input_names=["input"],
+        output_names=["correction"],
+        dynamic_axes={"input": {0: "batch", **frame_axis}, "correction": {0: "batch", **frame_axis}},
+        opset_version=OPSET,
+        dynamo=False,
+    )
+    proto = onnx.load(str(out))
+    meta = {k: state[k] for k in ("architecture", "model_config", "window_frames", "max_gap_seconds", "mel_settings", "metrics")}
+    proto.metadata_props.add(key="melrestore", value=json.dumps(meta))
+    onnx.checker.check_model(proto, full_check=True)
+    onnx.save(proto, str(out))
+
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    cases = {f"random_b{b}_t{t}": rng.standard_normal((b, 2, n_mels, t)).astype(np.float32) for b in (1, 16) for t in windows}
+    if real_inputs is not None:
+        cases["real"] = real_inputs
+    report = {}
+    with torch.inference_mode():
+        for name, inputs in cases.items():
+            expected = model(torch.from_numpy(inputs)).numpy()
+            got = session.run(None, {"input": inputs})[0]
+            report[name] = float(np.abs(expected - got).max())
+    return report
+
+
+def real_inputs_from(audio: np.ndarray, settings, frames: int, gap_frames: int) -> np.ndarray:
+    """Network inputs from real audio ``[channels, samples]``: its first window, with a gap in the middle."""
+    from .mel import MelFrontend
+
+    log_mel = MelFrontend(settings).log_mel(audio[:, : settings.samples_for(frames)])
+    missing = np.zeros((log_mel.shape[0], frames), dtype=bool)
+    missing[:, (frames - gap_frames) // 2 : (frames + gap_frames) // 2] = True
+    return prepare(log_mel, missing)[0]

@@ -1,0 +1,117 @@
+"""The Mel front end: waveform -> log-Mel window, and log-Mel -> linear STFT magnitude."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torchaudio
+
+
+@dataclass(frozen=True)
+class MelSettings:
+    """Analysis settings.  Frames are centred: frame t sits on sample t * hop_length."""
+
+    sample_rate: int = 44100
+    n_fft: int = 2048
+    hop_length: int = 512
+    n_mels: int = 128
+    f_min: float = 0.0
+    f_max: float | None = None
+    mel_scale: str = "slaney"
+    log_floor: float = 1e-5
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "MelSettings":
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+    def frames_for(self, n_samples: int) -> int:
+        return 1 + n_samples // self.hop_length
+
+    def samples_for(self, n_frames: int) -> int:
+        return (n_frames - 1) * self.hop_length
+
+
+class MelFrontend:
+    """Log-Mel analysis (torchaudio) plus the approximate inverse a vocoder needs.
+
+    Mel bands are of the STFT *magnitude* (power 1), area-normalised (slaney),
+    and logged as ``ln(mel + log_floor)``.
+    """
+
+    def __init__(self, settings: MelSettings):
+        self.settings = settings
+        s = settings
+        self.window = torch.hann_window(s.n_fft)
+        self.to_mel = torchaudio.transforms.MelScale(
+            n_mels=s.n_mels,
+            sample_rate=s.sample_rate,
+            f_min=s.f_min,
+            f_max=s.f_max,
+            n_stft=s.n_fft // 2 + 1,
+            norm="slaney",
+            mel_scale=s.mel_scale,
+        )
+        fb = self.to_mel.fb  # [freq, mels]
+        # Inverse: each band's mean magnitude, spread back over the bins it
+        # covers in proportion to the filter weights (non-negative, stable).
+        band_area = fb.sum(dim=0).clamp(min=1e-12)
+        weights = fb / fb.sum(dim=1, keepdim=True).clamp(min=1e-12)
+        self._from_mel = weights / band_area  # [freq, mels]
+
+    def stft(self, audio: torch.Tensor) -> torch.Tensor:
+        """``[..., samples]`` -> complex ``[..., freq, frames]``."""
+        s = self.settings
+        shape = audio.shape
+        spec = torch.stft(
+            audio.reshape(-1, shape[-1]),
+            n_fft=s.n_fft,
+            hop_length=s.hop_length,
+            window=self.window,
+            center=True,
+            pad_mode="reflect" if shape[-1] > s.n_fft // 2 else "constant",
+            return_complex=True,
+        )
+        return spec.reshape(*shape[:-1], *spec.shape[-2:])
+
+    def istft(self, spec: torch.Tensor, length: int) -> torch.Tensor:
+        s = self.settings
+        shape = spec.shape
+        audio = torch.istft(
+            spec.reshape(-1, *shape[-2:]),
+            n_fft=s.n_fft,
+            hop_length=s.hop_length,
+            window=self.window,
+            center=True,
+            length=length,
+        )
+        return audio.reshape(*shape[:-2], length)
+
+    def log_mel_from_magnitude(self, magnitude: torch.Tensor) -> torch.Tensor:
+        mel = torch.matmul(magnitude.transpose(-1, -2), self.to_mel.fb).transpose(-1, -2)
+        return torch.log(mel + self.settings.log_floor)
+
+    def log_mel(self, audio: np.ndarray | torch.Tensor) -> np.ndarray:
+        """``[channels, samples]`` -> ``[channels, n_mels, frames]`` float32."""
+        audio = torch.as_tensor(np.asarray(audio, dtype=np.float32))
+        with torch.no_grad():
+            return self.log_mel_from_magnitude(self.stft(audio).abs()).numpy()
+
+    def magnitude(self, log_mel: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Approximate linear STFT magnitude ``[..., freq, frames]`` from a log-Mel window."""
+        mel = (torch.exp(torch.as_tensor(log_mel, dtype=torch.float32)) - self.settings.log_floor).clamp(min=0)
+        return torch.matmul(self._from_mel, mel)
+
+    def missing_frames(self, missing: np.ndarray) -> np.ndarray:
+        """Frames whose analysis window overlaps any missing sample. ``[samples]`` -> ``[frames]``."""
+        s = self.settings
+        n_frames = s.frames_for(len(missing))
+        counts = np.concatenate([[0], np.cumsum(missing)])
+        centres = np.arange(n_frames) * s.hop_length
+        lo = np.clip(centres - s.n_fft // 2, 0, len(missing))
+        hi = np.clip(centres + s.n_fft // 2, 0, len(missing))
+        return counts[hi] > counts[lo]

@@ -1,0 +1,136 @@
+"""The learned inpainters' networks and the pre/post-processing they share.
+
+Both networks see the same two input planes over ``[n_mels, frames]``:
+the log-Mel window with its missing frames filled by linear interpolation,
+normalised by the known frames' mean and spread, and the mask of missing
+frames.  They predict a correction to the interpolation on the missing
+frames; the last layer starts at zero, so an untrained network *is* the
+interpolation baseline and training can only be measured against it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from .interpolate import interpolate_missing
+
+
+def prepare(log_mel: np.ndarray, missing: np.ndarray):
+    """-> (network input ``[B, 2, n_mels, T]``, interpolated base, mean ``[B]``, std ``[B]``)."""
+    base = interpolate_missing(log_mel, missing)
+    known = ~missing[:, None, :]
+    count = np.maximum(known.sum(axis=(1, 2)) * log_mel.shape[1], 1)
+    mean = np.where(known, log_mel, 0).sum(axis=(1, 2)) / count
+    var = (np.where(known, log_mel - mean[:, None, None], 0) ** 2).sum(axis=(1, 2)) / count
+    std = np.sqrt(var) + 1e-3
+    normalised = (base - mean[:, None, None]) / std[:, None, None]
+    mask = np.broadcast_to(missing[:, None, :], log_mel.shape)
+    inputs = np.stack([normalised, mask], axis=1).astype(np.float32)
+    return inputs, base, mean.astype(np.float32), std.astype(np.float32)
+
+
+def finish(output: np.ndarray, base: np.ndarray, std: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """Apply the network's normalised correction ``[B, 1, n_mels, T]`` to the missing frames."""
+    corrected = base + output[:, 0] * std[:, None, None]
+    return np.where(missing[:, None, :], corrected, base).astype(np.float32)
+
+
+def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1), nn.GELU(), nn.Conv2d(c_out, c_out, 3, padding=1), nn.GELU()
+    )
+
+
+class UNet(nn.Module):
+    """A small 2-D U-Net over (Mel band, frame).  Fully convolutional: any frame count that is a
+    multiple of ``2 ** depth`` works.  The bottleneck also sees the window's mean over time,
+    which reaches across gaps wider than the convolutions can."""
+
+    def __init__(self, n_mels: int = 128, base_channels: int = 16, depth: int = 4):
+        super().__init__()
+        self.config = {"n_mels": n_mels, "base_channels": base_channels, "depth": depth}
+        widths = [base_channels * 2**i for i in range(depth + 1)]
+        self.down = nn.ModuleList([_conv_block(2 if i == 0 else widths[i - 1], widths[i]) for i in range(depth)])
+        self.pool = nn.AvgPool2d(2)
+        self.bottom = _conv_block(2 * widths[depth - 1], widths[depth])
+        self.up = nn.ModuleList([nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2) for i in reversed(range(depth))])
+        self.merge = nn.ModuleList([_conv_block(2 * widths[i], widths[i]) for i in reversed(range(depth))])
+        self.out = nn.Conv2d(widths[0], 1, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    @property
+    def multiple(self) -> int:
+        return 2 ** self.config["depth"]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for block in self.down:
+            x = block(x)
+            skips.append(x)
+            x = self.pool(x)
+        x = torch.cat([x, x.mean(dim=3, keepdim=True).expand_as(x)], dim=1)
+        x = self.bottom(x)
+        for up, merge, skip in zip(self.up, self.merge, reversed(skips)):
+            x = merge(torch.cat([up(x), skip], dim=1))
+        return self.out(x)
+
+
+class FCBaseline(nn.Module):
+    """The seed's fully connected model, on a fixed window: each frame is squeezed to a few
+    features, the whole window goes through a small MLP, and is expanded back per frame."""
+
+    def __init__(self, n_mels: int = 128, frames: int = 512, frame_features: int = 8, hidden: int = 256):
+        super().__init__()
+        self.config = {"n_mels": n_mels, "frames": frames, "frame_features": frame_features, "hidden": hidden}
+        self.squeeze = nn.Conv1d(2 * n_mels, frame_features, 1)
+        self.mlp = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(frame_features * frames, hidden),
+            nn.GELU(),
+            nn.Linear(hidden, hidden),
+            nn.GELU(),
+            nn.Linear(hidden, frame_features * frames),
+        )
+        self.expand = nn.Conv1d(frame_features, n_mels, 1)
+        nn.init.zeros_(self.expand.weight)
+        nn.init.zeros_(self.expand.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, m, t = x.shape
+        h = self.squeeze(x.reshape(b, 2 * m, t))
+        h = self.mlp(h).reshape(b, -1, t)
+        return self.expand(h).reshape(b, 1, m, t)
+
+
+ARCHITECTURES = {"unet": UNet, "fc": FCBaseline}
+
+# Window lengths (frames) each architecture is trained and run at.
+UNET_WINDOWS = (64, 128, 256, 512)
+
+
+def window_frames(architecture: str, config: dict) -> tuple[int, ...]:
+    return (config["frames"],) if architecture == "fc" else UNET_WINDOWS
+
+
+def build(architecture: str, config: dict) -> nn.Module:
+    return ARCHITECTURES[architecture](**config)
+
+
+CHECKPOINT_FORMAT = "melrestore-checkpoint-1"
+
+
+def load_checkpoint(path) -> dict:
+    """A checkpoint written by ``melrestore train`` (tensors and plain values only)."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a melrestore checkpoint")
+    return state
+
+
+def model_from_checkpoint(state: dict) -> nn.Module:
+    model = build(state["architecture"], state["model_config"])
+    model.load_state_dict(state["state_dict"])
+    return model.eval()

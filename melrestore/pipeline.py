@@ -1,0 +1,52 @@
+"""Choosing the plugins of a repair pipeline by name and building the engine from them."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from .engine import Engine
+from .registry import get_registry
+
+DEFAULT_INPAINTER = "unet-onnx"
+
+
+@dataclass
+class PipelineOptions:
+    """What ``[pipeline]`` in a config file and the CLI flags select."""
+
+    inpainter: str = DEFAULT_INPAINTER
+    vocoder: str = "griffin-lim"
+    detectors: list[str] = field(default_factory=lambda: ["digital-silence", "labels"])
+    frontend: str = "music-44k"
+    max_gap_seconds: float = 3.0
+    # Per-plugin keyword arguments, by plugin name, e.g. {"digital-silence": {"min_ms": 5}}.
+    options: dict[str, dict] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: dict, **overrides) -> "PipelineOptions":
+        data = dict(config.get("pipeline", {}))
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown [pipeline] keys: {', '.join(sorted(unknown))}")
+        data.update({k: v for k, v in overrides.items() if v not in (None, ())})
+        if "detectors" in data:
+            data["detectors"] = list(data["detectors"])
+        return cls(**data)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def build_engine(options: PipelineOptions) -> Engine:
+    registry = get_registry()
+
+    def build(kind: str, name: str):
+        return registry.build(kind, name, **options.options.get(name, {}))
+
+    return Engine(
+        inpainter=build("inpainters", options.inpainter),
+        vocoder=build("vocoders", options.vocoder),
+        settings=build("mel_frontends", options.frontend),
+        detectors=[build("gap_detectors", name) for name in options.detectors],
+        max_gap_seconds=options.max_gap_seconds,
+    )

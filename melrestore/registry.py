@@ -1,0 +1,148 @@
+"""Finds plugins through the ``melrestore`` entry point group and keeps what they register.
+
+Built-in plugins are entry points of the melrestore distribution itself, so they
+load exactly like third-party ones.  ``MELRESTORE_PLUGINS`` (comma-separated
+entry point or distribution names) restricts which ones load; the test suite
+sets it so that whatever else is installed stays out.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from importlib import metadata
+
+import pluggy
+
+from . import hookspecs
+
+ENTRY_POINT_GROUP = "melrestore"
+ENV_VAR = "MELRESTORE_PLUGINS"
+
+# Plugin kind -> the hook that registers it.
+KINDS = {
+    "gap_detectors": "register_gap_detectors",
+    "mel_frontends": "register_mel_frontends",
+    "inpainters": "register_inpainters",
+    "vocoders": "register_vocoders",
+    "datasets": "register_datasets",
+}
+
+
+class PluginError(Exception):
+    """A plugin asked for by name is unknown or could not be built."""
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    module: str
+    distribution: str | None
+    version: str | None
+    hooks: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class Registered:
+    factory: object
+    plugin: str
+
+
+class Registry:
+    """Loads the plugins once and answers "give me the X called N"."""
+
+    def __init__(self, allowed: str | None = None):
+        self.pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
+        self.pm.add_hookspecs(hookspecs)
+        self.plugins: list[PluginInfo] = []
+        self._items: dict[str, dict[str, Registered]] = {kind: {} for kind in KINDS}
+        allowed = os.environ.get(ENV_VAR) if allowed is None else allowed
+        self._allowed = {n.strip() for n in allowed.split(",") if n.strip()} if allowed else None
+        for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            self._load(entry_point)
+
+    def _load(self, entry_point) -> None:
+        dist = entry_point.dist
+        info = PluginInfo(
+            name=entry_point.name,
+            module=entry_point.value,
+            distribution=dist.name if dist else None,
+            version=dist.version if dist else None,
+        )
+        if self._allowed is not None and not ({info.name, info.distribution} & self._allowed):
+            return
+        self.plugins.append(info)
+        try:
+            module = entry_point.load()
+            self.add(module, info)
+        except Exception as exc:  # a broken plugin must not take the others down
+            info.error = f"{type(exc).__name__}: {exc}"
+
+    def add(self, module, info: PluginInfo | None = None) -> None:
+        """Register a plugin module (entry points call this; tests may too)."""
+        if info is None:
+            info = PluginInfo(name=getattr(module, "__name__", repr(module)), module="", distribution=None, version=None)
+            self.plugins.append(info)
+        self.pm.register(module, name=info.name)
+        info.hooks = sorted(h.name for h in self.pm.get_hookcallers(module))
+        for kind, hook_name in KINDS.items():
+            if hook_name in info.hooks:
+                self._collect(kind, hook_name, module, info.name)
+
+    def _collect(self, kind: str, hook_name: str, module, plugin_name: str) -> None:
+        def register(name: str, factory) -> None:
+            if name in self._items[kind]:
+                owner = self._items[kind][name].plugin
+                raise PluginError(f"{kind[:-1].replace('_', ' ')} {name!r} is already registered by plugin {owner!r}")
+            self._items[kind][name] = Registered(factory, plugin_name)
+
+        getattr(module, hook_name)(register=register)
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self._items[kind])
+
+    def build(self, kind: str, name: str, **options):
+        """Build the plugin object registered under ``name``."""
+        try:
+            item = self._items[kind][name]
+        except KeyError:
+            known = ", ".join(self.names(kind)) or "none"
+            raise PluginError(f"no {kind[:-1].replace('_', ' ')} named {name!r} (available: {known})") from None
+        try:
+            return item.factory(**options)
+        except PluginError:
+            raise
+        except Exception as exc:
+            raise PluginError(f"{kind[:-1].replace('_', ' ')} {name!r} failed to start: {exc}") from exc
+
+    def describe(self) -> list[dict]:
+        """Everything `melrestore plugins` shows."""
+        rows = []
+        for info in self.plugins:
+            provides = {
+                kind: sorted(n for n, item in items.items() if item.plugin == info.name)
+                for kind, items in self._items.items()
+            }
+            rows.append(
+                {
+                    "name": info.name,
+                    "module": info.module,
+                    "distribution": info.distribution,
+                    "version": info.version,
+                    "hooks": info.hooks,
+                    "provides": {k: v for k, v in provides.items() if v},
+                    "error": info.error,
+                }
+            )
+        return rows
+
+
+_registry: Registry | None = None
+
+
+def get_registry() -> Registry:
+    global _registry
+    if _registry is None:
+        _registry = Registry()
+    return _registry

@@ -1,0 +1,25 @@
+"""Making a fill meet the known samples on both sides without a jump."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def meet_edges(fill: np.ndarray, left_error, right_error, max_ramp: int = 1024) -> np.ndarray:
+    """Add raised-cosine ramps to ``fill`` (``[channels, n]``) that cancel ``left_error`` at its first
+    sample and ``right_error`` at its last, fading out over ``min(n, max_ramp)`` samples.
+
+    ``left_error`` is (known sample before the gap) - (the fill's own estimate of that sample),
+    likewise on the right; pass None for a side with no known neighbour.
+    """
+    out = np.array(fill, dtype=np.float32, copy=True)
+    n = out.shape[-1]
+    ramp_len = min(n, max_ramp)
+    if ramp_len == 0:
+        return out
+    ramp = (0.5 * (1 + np.cos(np.pi * np.arange(ramp_len) / ramp_len))).astype(np.float32)
+    if left_error is not None:
+        out[:, :ramp_len] += np.asarray(left_error, dtype=np.float32)[:, None] * ramp
+    if right_error is not None:
+        out[:, n - ramp_len :] += np.asarray(right_error, dtype=np.float32)[:, None] * ramp[::-1]
+    return out

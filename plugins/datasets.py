@@ -1,0 +1,61 @@
+"""Built-in training data sets: any folder of audio, and CAL500 as users have it."""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+from melrestore import hookimpl
+from melrestore.audio import find_audio_files
+
+
+def split_of(key: str, validation_percent: int) -> str:
+    """Deterministic split by name: the same file always lands on the same side."""
+    return "validation" if zlib.crc32(key.encode("utf-8")) % 100 < validation_percent else "train"
+
+
+class AudioFolder:
+    """Every audio file below ``root`` (recursive), split by relative path."""
+
+    def __init__(self, root, validation_percent: int = 15):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"{self.root} is not a folder")
+        self.validation_percent = validation_percent
+        self.problems: list[str] = []
+        self._files = find_audio_files(self.root)
+
+    def files(self, split: str) -> list[Path]:
+        return [p for p in self._files if split_of(p.relative_to(self.root).as_posix(), self.validation_percent) == split]
+
+
+class CAL500:
+    """CAL500 as distributed: ``CAL500_noAudioFeatures/songNames.txt`` (one ``artist-title`` id a
+    line) and the audio as ``<id>.mp3`` anywhere below ``root`` (e.g. ``CAL500_32kps/`` or ``mp3/``).
+
+    Audio is joined to ids by the full file stem: ids contain dots and hyphens.
+    """
+
+    def __init__(self, root, validation_percent: int = 15):
+        self.root = Path(root)
+        names = sorted(self.root.rglob("songNames.txt"))
+        if not names:
+            raise FileNotFoundError(f"no songNames.txt below {self.root}: is this a CAL500 copy?")
+        self.ids = [line.strip() for line in names[0].read_text(encoding="utf-8").splitlines() if line.strip()]
+        self.validation_percent = validation_percent
+        audio = {}
+        for path in find_audio_files(self.root):
+            audio.setdefault(path.stem, path)
+        known = set(self.ids)
+        self.audio = {song: audio[song] for song in self.ids if song in audio}
+        self.problems = [f"no audio for id {song!r}" for song in self.ids if song not in audio]
+        self.problems += [f"audio without an id: {path}" for stem, path in sorted(audio.items()) if stem not in known]
+
+    def files(self, split: str) -> list[Path]:
+        return [path for song, path in self.audio.items() if split_of(song, self.validation_percent) == split]
+
+
+@hookimpl
+def register_datasets(register):
+    register("folder", AudioFolder)
+    register("cal500", CAL500)

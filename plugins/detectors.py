@@ -1,0 +1,109 @@
+"""Built-in gap detectors: digital dropouts, and regions marked in label files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from melrestore import hookimpl
+from melrestore.gaps import DetectionError, Gap, runs
+
+
+class DigitalSilence:
+    """Runs of (near-)zero samples across all channels inside otherwise sounding audio.
+
+    Leading and trailing silence are never gaps, nor is quiet music that is not digital zero.
+    ``tolerance_lsb`` is in steps of 16-bit audio (0 = exact zeros).
+    """
+
+    def __init__(self, min_ms: float = 10.0, tolerance_lsb: float = 0.0, max_seconds: float | None = None):
+        self.min_ms = min_ms
+        self.tolerance = tolerance_lsb / 32768.0
+        self.max_seconds = max_seconds
+
+    def detect(self, audio, sample_rate, path=None):
+        silent = (np.abs(audio) <= self.tolerance).all(axis=0)
+        min_len = max(1, round(self.min_ms * sample_rate / 1000))
+        gaps = []
+        for start, end in runs(silent):
+            if start == 0 or end == silent.size or end - start < min_len:
+                continue
+            if self.max_seconds and (end - start) / sample_rate > self.max_seconds:
+                continue
+            gaps.append(Gap(start, end, f"digital silence ({1000 * (end - start) / sample_rate:.1f} ms)"))
+        return gaps
+
+
+class LabelFile:
+    """Regions marked by hand beside the audio file.
+
+    * ``song.txt``: an Audacity label track export (start, end, label; tab-separated seconds).
+    * ``song.gaps.json``: ``{"gaps": [{"start": 1.5, "end": 1.75}, ...]}`` in seconds.
+    """
+
+    def detect(self, audio, sample_rate, path=None):
+        if path is None:
+            return []
+        path = Path(path)
+        gaps = []
+        labels = path.with_suffix(".txt")
+        if labels.is_file():
+            gaps += [self._gap(s, e, sample_rate, f"label {text!r}" if text else "label") for s, e, text in read_audacity_labels(labels)]
+        sidecar = path.with_name(path.stem + ".gaps.json")
+        if sidecar.is_file():
+            gaps += [self._gap(s, e, sample_rate, "sidecar") for s, e in read_json_sidecar(sidecar)]
+        return [g for g in gaps if g.end > g.start]
+
+    @staticmethod
+    def _gap(start_s, end_s, sample_rate, reason):
+        return Gap(round(start_s * sample_rate), round(end_s * sample_rate), reason)
+
+
+def read_audacity_labels(path: Path) -> list[tuple[float, float, str]]:
+    """Parse an Audacity label export; malformed lines raise with their line number."""
+    labels = []
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DetectionError(f"{path.name}: not UTF-8 text ({exc.reason})") from None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.startswith("\\"):  # blank, or a spectral-selection line
+            continue
+        fields = line.split("\t")
+        try:
+            start = float(fields[0])
+            if len(fields) >= 3:
+                end, label = float(fields[1]), fields[2]
+            elif len(fields) == 2:
+                try:  # "start<TAB>end" with no label, or an old "start<TAB>label" export
+                    end, label = float(fields[1]), ""
+                except ValueError:
+                    end, label = start, fields[1]
+            else:
+                end, label = start, ""
+        except ValueError:
+            raise DetectionError(f"{path.name}, line {number}: expected 'start<TAB>end<TAB>label' in seconds, got {line!r}") from None
+        if not (np.isfinite(start) and np.isfinite(end)) or start < 0 or end < start:
+            raise DetectionError(f"{path.name}, line {number}: bad time range {start}..{end}")
+        labels.append((start, end, label.strip()))
+    return labels
+
+
+def read_json_sidecar(path: Path) -> list[tuple[float, float]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        spans = [(float(g["start"]), float(g["end"])) for g in data["gaps"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DetectionError(f"{path.name}: expected {{\"gaps\": [{{\"start\": s, \"end\": s}}, ...]}} ({exc})") from None
+    for i, (start, end) in enumerate(spans):
+        if start < 0 or end < start:
+            raise DetectionError(f"{path.name}, gap {i}: bad time range {start}..{end}")
+    return spans
+
+
+@hookimpl
+def register_gap_detectors(register):
+    register("digital-silence", DigitalSilence)
+    register("labels", LabelFile)
