@@ -1,0 +1,22 @@
+# The two commands of the README's quick start.  Both create .venv on first use.
+VENV ?= .venv
+PYTHON ?= python3
+
+.PHONY: demo test clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	touch $@
+
+# Repair the shipped example recordings with the shipped U-Net into ./repaired
+demo: $(VENV)/.installed
+	$(VENV)/bin/melrestore batch examples/recordings -o repaired --overwrite
+
+# The test suite (what CI runs)
+test: $(VENV)/.installed
+	$(VENV)/bin/pytest -q
+
+clean:
+	rm -rf repaired .pytest_cache

@@ -1,0 +1,42 @@
+import os
+
+# Only melrestore's own plugins: whatever else is installed must not change the results.
+os.environ["MELRESTORE_PLUGINS"] = "melrestore"
+
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import soundfile as sf  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+
+
+def chord(seconds: float, rate: int, channels: int = 1, freqs=(220.0, 277.2, 329.6), level: float = 0.25) -> np.ndarray:
+    """A sustained A-major chord, ``[channels, samples]`` float32, each channel a little different."""
+    t = np.arange(int(seconds * rate)) / rate
+    out = []
+    for c in range(channels):
+        wave = sum(np.sin(2 * np.pi * f * t + 0.7 * c * (i + 1)) for i, f in enumerate(freqs))
+        out.append(level * wave / len(freqs) * (1 - 0.1 * c))
+    return np.array(out, dtype=np.float32)
+
+
+def music_excerpt() -> tuple[np.ndarray, int]:
+    """A real music clip shipped in examples/clean (``[channels, samples]``, rate)."""
+    audio, rate = sf.read(EXAMPLES / "clean" / "mutilated-mime-a.flac", dtype="float32", always_2d=True)
+    return audio.T.copy(), rate
+
+
+def write(path: Path, audio: np.ndarray, rate: int, subtype: str = "PCM_16", fmt: str | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, audio.T, rate, subtype=subtype, format=fmt)
+    return path
+
+
+@pytest.fixture
+def interp_engine():
+    from melrestore.pipeline import PipelineOptions, build_engine
+
+    return build_engine(PipelineOptions(inpainter="interpolation"))

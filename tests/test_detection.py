@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+
+from conftest import chord
+from melrestore.gaps import DetectionError, Gap, merge_gaps
+from melrestore.plugins.detectors import DigitalSilence, LabelFile, read_audacity_labels
+
+RATE = 44100
+
+
+def test_dropouts_in_music_are_found_exactly():
+    audio = chord(3.0, RATE, channels=2)
+    audio[:, 30000:31000] = 0.0
+    audio[:, 80000:80132] = 0.0  # 3 ms
+    gaps = DigitalSilence().detect(audio, RATE)
+    assert [(g.start, g.end) for g in gaps] == [(30000, 31000), (80000, 80132)]
+    assert "digital silence" in gaps[0].reason
+
+
+def test_edges_quiet_music_and_faded_pauses_are_not_gaps():
+    audio = chord(3.0, RATE, channels=2)
+    audio[:, :5000] = 0.0  # leading silence
+    audio[:, -5000:] = 0.0  # trailing silence
+    quiet = chord(3.0, RATE, channels=2, level=1e-3)  # -60 dB music, never exactly zero
+    quiet[:, 0] += 1e-4
+    faded = chord(3.0, RATE, channels=2)
+    faded[:, 40000:60000] *= np.geomspace(1, 1e-4, 20000)  # the music fades out (to -80 dB) ...
+    faded[:, 60000:70000] = 0.0  # ... into a genuine pause
+    detector = DigitalSilence()
+    assert detector.detect(audio, RATE) == []
+    assert detector.detect(quiet, RATE) == []
+    assert detector.detect(faded, RATE) == []
+
+
+def test_zeros_in_one_channel_only_or_shorter_than_minimum_are_not_gaps():
+    audio = chord(2.0, RATE, channels=2)
+    audio[0, 20000:25000] = 0.0
+    audio[:, 40000:40040] = 0.0  # 0.9 ms
+    assert DigitalSilence().detect(audio, RATE) == []
+    assert len(DigitalSilence(min_ms=0.5).detect(audio, RATE)) == 1
+
+
+def test_tolerance_catches_near_zero_dropouts():
+    audio = chord(2.0, RATE)
+    audio[:, 20000:22000] = 1 / 32768  # one LSB of dither left in the dropout
+    assert DigitalSilence().detect(audio, RATE) == []
+    assert [(g.start, g.end) for g in DigitalSilence(tolerance_lsb=1).detect(audio, RATE)] == [(20000, 22000)]
+
+
+def test_audacity_labels(tmp_path):
+    audio_path = tmp_path / "song.wav"
+    (tmp_path / "song.txt").write_text(
+        "1.000000\t1.250000\tclick\n"
+        "\\\t200.0\t4000.0\n"  # spectral selection line: skipped
+        "2.500000\t2.500000\tpoint\n"  # point label: nothing to repair
+        "3.0\t3.5\n",
+        encoding="utf-8",
+    )
+    gaps = LabelFile().detect(chord(4.0, RATE), RATE, audio_path)
+    assert [(g.start, g.end) for g in gaps] == [(44100, 55125), (132300, 154350)]
+    assert gaps[0].reason == "label 'click'"
+
+
+def test_old_audacity_export_has_start_and_label_only(tmp_path):
+    path = tmp_path / "old.txt"
+    path.write_text("1.5\tverse\n", encoding="utf-8")
+    assert read_audacity_labels(path) == [(1.5, 1.5, "verse")]
+
+
+@pytest.mark.parametrize("line", ["abc\t1.0\tx", "2.0\t1.0\tbackwards", "-1\t1\tneg"])
+def test_malformed_label_lines_are_reported_with_their_number(tmp_path, line):
+    path = tmp_path / "bad.txt"
+    path.write_text(f"0.5\t0.6\tok\n{line}\n", encoding="utf-8")
+    with pytest.raises(DetectionError, match="line 2"):
+        read_audacity_labels(path)
+
+
+def test_json_sidecar(tmp_path):
+    (tmp_path / "take.gaps.json").write_text('{"gaps": [{"start": 0.5, "end": 0.75}]}')
+    gaps = LabelFile().detect(chord(1.0, RATE), RATE, tmp_path / "take.flac")
+    assert [(g.start, g.end) for g in gaps] == [(22050, 33075)]
+    (tmp_path / "take.gaps.json").write_text('{"gaps": [{"begin": 0.5}]}')
+    with pytest.raises(DetectionError, match="take.gaps.json"):
+        LabelFile().detect(chord(1.0, RATE), RATE, tmp_path / "take.flac")
+
+
+def test_overlapping_gaps_merge():
+    merged = merge_gaps([Gap(10, 20, "a"), Gap(15, 30, "b"), Gap(40, 50, "c"), Gap(30, 35, "a")])
+    assert [(g.start, g.end) for g in merged] == [(10, 35), (40, 50)]
+    assert merged[0].reason == "a; b"

@@ -1,0 +1,99 @@
+import numpy as np
+import pytest
+
+from conftest import chord, music_excerpt, write
+from melrestore import audio as audio_io
+from melrestore.batch import repair_file
+from melrestore.gaps import Gap
+
+
+def _dominant_hz(x: np.ndarray, rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x)), n=1 << 16))
+    return float(np.argmax(spectrum) * rate / (1 << 16))
+
+
+@pytest.mark.parametrize("rate", [22050, 44100, 48000, 96000])
+@pytest.mark.parametrize("channels", [1, 2, 4])
+def test_only_the_gap_changes_at_any_rate_and_channel_count(tmp_path, interp_engine, rate, channels):
+    clean = chord(2.0, rate, channels)
+    damaged = clean.copy()
+    gap = slice(int(0.9 * rate), int(1.1 * rate))
+    damaged[:, gap] = 0.0
+    src = write(tmp_path / "in.wav", damaged, rate)
+    report = repair_file(interp_engine, src, tmp_path / "out.wav")
+    assert report.status == "repaired", report.message
+
+    before = audio_io.read(src)
+    after = audio_io.read(tmp_path / "out.wav")
+    assert (after.sample_rate, after.channels, after.subtype) == (rate, channels, "PCM_16")
+    outside = np.ones(before.frames, dtype=bool)
+    outside[gap] = False
+    assert np.array_equal(before.samples[outside], after.samples[outside])
+    filled = after.as_float()[:, gap]
+    assert np.sqrt(np.mean(filled**2)) > 0.3 * np.sqrt(np.mean(clean[:, gap] ** 2))
+
+
+@pytest.mark.parametrize("subtype,ext", [("PCM_24", "flac"), ("FLOAT", "wav"), ("PCM_16", "aiff")])
+def test_bit_depth_and_format_are_kept_bit_exact(tmp_path, interp_engine, subtype, ext):
+    rate = 44100
+    damaged = chord(1.5, rate, 2)
+    damaged[:, 30000:32000] = 0.0
+    src = write(tmp_path / f"in.{ext}", damaged, rate, subtype=subtype)
+    repair_file(interp_engine, src, tmp_path / f"out.{ext}")
+    before, after = audio_io.read(src), audio_io.read(tmp_path / f"out.{ext}")
+    assert (after.format, after.subtype) == (before.format, before.subtype)
+    assert np.array_equal(before.samples[:30000], after.samples[:30000])
+    assert np.array_equal(before.samples[32000:], after.samples[32000:])
+    assert np.abs(after.samples[30000:32000]).max() > 0
+
+
+def test_fill_continues_the_music(interp_engine):
+    rate = 44100
+    clean = chord(3.0, rate, 1, freqs=(440.0,))
+    damaged = clean.copy()
+    damaged[:, 60000:66000] = 0.0
+    fills, results = interp_engine.repair(damaged, rate, [Gap(60000, 66000)])
+    fill = fills[Gap(60000, 66000)][0]
+    assert results[0].status == "repaired"
+    # Within one Mel band (about 31 Hz wide around 440 Hz): the Mel window is all the vocoder gets.
+    assert abs(_dominant_hz(fill, rate) - 440.0) < 16.0
+    assert 0.5 < np.sqrt(np.mean(fill**2)) / np.sqrt(np.mean(clean[0, 60000:66000] ** 2)) < 1.5
+
+
+@pytest.mark.parametrize("rate", [44100, 48000])
+def test_splice_has_no_jump(interp_engine, rate):
+    audio, _ = music_excerpt()
+    audio = audio[:, : 3 * rate]
+    damaged = audio.copy()
+    a, b = rate, rate + rate // 5
+    damaged[:, a:b] = 0.0
+    fill = interp_engine.repair(damaged, rate, [Gap(a, b)])[0][Gap(a, b)]
+    typical_step = np.percentile(np.abs(np.diff(audio, axis=1)), 99)
+    assert np.abs(fill[:, 0] - audio[:, a - 1]).max() < 2 * typical_step
+    assert np.abs(fill[:, -1] - audio[:, b]).max() < 2 * typical_step
+
+
+def test_gaps_at_file_edges_and_close_together(interp_engine):
+    rate = 44100
+    clean = chord(2.0, rate, 2)
+    damaged = clean.copy()
+    gaps = [Gap(100, 2000), Gap(40000, 42000), Gap(43000, 45000), Gap(88000, 88100)]
+    for g in gaps:
+        damaged[:, g.start : g.end] = 0.0
+    fills, results = interp_engine.repair(damaged, rate, gaps)
+    assert [r.status for r in results] == ["repaired"] * 4
+    for g in gaps:
+        assert fills[g].shape == (2, g.length)
+        assert np.sqrt(np.mean(fills[g] ** 2)) > 0.3 * np.sqrt(np.mean(clean[:, g.start : g.end] ** 2))
+
+
+def test_too_long_gap_is_reported_and_left_alone(tmp_path, interp_engine):
+    rate = 22050
+    damaged = chord(8.0, rate, 1)
+    damaged[:, rate : 5 * rate] = 0.0
+    src = write(tmp_path / "long.wav", damaged, rate)
+    report = repair_file(interp_engine, src, tmp_path / "out.wav")
+    assert report.gaps[0]["status"] == "skipped"
+    assert "longer than" in report.gaps[0]["message"]
+    assert report.status == "unchanged"
+    assert (tmp_path / "out.wav").read_bytes() == src.read_bytes()

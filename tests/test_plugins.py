@@ -1,0 +1,108 @@
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from conftest import chord, write
+from melrestore.batch import repair_file
+from melrestore.engine import Engine
+from melrestore.mel import MelSettings
+from melrestore.plugins.interpolation import Interpolation
+from melrestore.registry import PluginError, Registry
+
+PLUGIN = '''
+from melrestore import hookimpl
+
+class Hold:
+    """Fills the gap with the last known sample (a real, if poor, vocoder)."""
+    def vocode(self, log_mel, segment, missing, frontend):
+        out = segment.copy()
+        first = missing.argmax()
+        out[:, missing] = segment[:, first - 1 : first]
+        return out
+
+@hookimpl
+def register_vocoders(register):
+    register("hold", Hold)
+'''
+
+
+def _install(site, dist: str, module: str, source: str) -> None:
+    """A minimal installed distribution: a module plus its dist-info with a melrestore entry point."""
+    (site / f"{module}.py").write_text(textwrap.dedent(source))
+    info = site / f"{dist.replace('-', '_')}-1.2.3.dist-info"  # wheel naming: no hyphen in the name
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.2.3\n")
+    (info / "entry_points.txt").write_text(f"[melrestore]\n{module} = {module}\n")
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield tmp_path
+    for name in ("hold_vocoder", "broken_plugin"):
+        sys.modules.pop(name, None)
+
+
+def test_third_party_plugins_are_discovered_and_selectable(site):
+    _install(site, "melrestore-hold", "hold_vocoder", PLUGIN)
+    registry = Registry(allowed="melrestore,melrestore-hold")
+    rows = {row["name"]: row for row in registry.describe()}
+    assert rows["hold_vocoder"]["distribution"] == "melrestore-hold"
+    assert rows["hold_vocoder"]["version"] == "1.2.3"
+    assert rows["hold_vocoder"]["hooks"] == ["register_vocoders"]
+    assert "hold" in registry.names("vocoders") and "griffin-lim" in registry.names("vocoders")
+
+
+def test_a_broken_plugin_is_reported_and_the_others_still_load(site):
+    _install(site, "melrestore-broken", "broken_plugin", "raise ImportError('needs libfoo')")
+    registry = Registry(allowed="melrestore,melrestore-broken")
+    rows = {row["name"]: row for row in registry.describe()}
+    assert "needs libfoo" in rows["broken_plugin"]["error"]
+    assert "griffin-lim" in registry.names("vocoders")
+
+
+def test_the_environment_variable_restricts_loading(site):
+    _install(site, "melrestore-hold", "hold_vocoder", PLUGIN)
+    assert "hold" not in Registry(allowed="melrestore").names("vocoders")
+    only = Registry(allowed="melrestore-hold")
+    assert only.names("vocoders") == ["hold"] and only.names("inpainters") == []
+
+
+def test_unknown_name_lists_what_exists():
+    with pytest.raises(PluginError, match="available: .*griffin-lim"):
+        Registry().build("vocoders", "wavenet")
+
+
+class _NaNVocoder:
+    def vocode(self, log_mel, segment, missing, frontend):
+        return np.full_like(segment, np.nan)
+
+
+class _WrongShape:
+    def vocode(self, log_mel, segment, missing, frontend):
+        return segment[:, :10]
+
+
+class _Raises:
+    def vocode(self, log_mel, segment, missing, frontend):
+        raise RuntimeError("out of memory")
+
+
+@pytest.mark.parametrize("vocoder,message", [(_NaNVocoder(), "NaN"), (_WrongShape(), "shape"), (_Raises(), "out of memory")])
+def test_a_misbehaving_vocoder_fails_the_gap_not_the_file(tmp_path, vocoder, message):
+    from melrestore import audio as audio_io
+
+    damaged = chord(2.0, 44100, 2)
+    damaged[:, 40000:42000] = 0.0
+    src = write(tmp_path / "in.wav", damaged, 44100)
+    from melrestore.plugins.detectors import DigitalSilence
+
+    engine = Engine(Interpolation(), vocoder, MelSettings(), detectors=[DigitalSilence()])
+    report = repair_file(engine, src, tmp_path / "out.wav")
+    assert report.status == "failed"
+    assert report.gaps[0]["status"] == "failed" and message in report.gaps[0]["message"]
+    assert message in report.message
+    # Nothing half-done: no output for a file whose only gap failed, and never NaN in one.
+    assert not (tmp_path / "out.wav").exists() or np.isfinite(audio_io.read(tmp_path / "out.wav").as_float()).all()
