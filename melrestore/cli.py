@@ -71,7 +71,8 @@ def pipeline_options(command):
             click.option("--detector", "detectors", multiple=True, help="Gap detector plugin; repeat for several [default: digital-silence, labels]."),
             click.option("--frontend", help="Mel front end for inpainters without their own settings [default: music-44k]."),
             click.option("--max-gap", "max_gap_seconds", type=float, help="Leave gaps longer than this many seconds alone [default: 3]."),
-            click.option("--min-gap-ms", type=float, help="Shortest run of digital silence that counts as a gap [default: 10]."),
+            click.option("--min-gap-ms", type=float, help="Shortest run of digital silence that counts as a gap [default: 2]."),
+            click.option("--short-gap-ms", type=float, help="Fill gaps up to this long with the sample repairer (LSAR); 0 = never [default: 30]."),
         ]
     ):
         command = decorator(command)
@@ -95,6 +96,8 @@ def _check_plugins(options) -> None:
     registry = get_registry()
     wanted = [("inpainters", options.inpainter), ("vocoders", options.vocoder), ("mel_frontends", options.frontend)]
     wanted += [("gap_detectors", d) for d in options.detectors]
+    if options.short_gap_ms > 0:
+        wanted.append(("sample_repairers", options.short_gap_repairer))
     for kind, name in wanted:
         if name not in registry.names(kind):
             raise click.UsageError(f"no {kind[:-1].replace('_', ' ')} named {name!r} (available: {', '.join(registry.names(kind))})")
@@ -232,3 +235,36 @@ def export_onnx_command(checkpoint, out, example):
     click.echo(f"wrote {out} ({Path(out).stat().st_size / 1e6:.1f} MB); worst difference {worst:.2e}")
     if worst > 1e-4:
         raise click.ClickException("ONNX Runtime disagrees with PyTorch by more than 1e-4")
+
+
+@cli.command()
+@click.argument("in_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Report folder.")
+@click.option("--inpainter", "inpainters", multiple=True, help="Inpainter to score; repeat for several [default: unet-onnx]. Zeros, LSAR and interpolation are always included.")
+@click.option("--gaps", default="50,100,200,400,1000,2000,3000", show_default=True, help="Gap lengths in ms, comma-separated.")
+@click.option("--seed", default=0, show_default=True, help="Seed for the gap positions.")
+@click.option("--excerpt", "excerpt_s", type=float, help="Use only this many seconds from the middle of each file.")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), help="TOML file for the pipeline.")
+def evaluate(in_dir, out_dir, inpainters, gaps, seed, excerpt_s, config_path):
+    """Punch gaps into clean recordings, repair them with each method, and score the fills."""
+    from tqdm import tqdm
+
+    from .evaluate import evaluate as run_evaluation
+    from .evaluate import format_table
+
+    try:
+        lengths = [int(g) for g in gaps.split(",") if g.strip()]
+    except ValueError:
+        raise click.UsageError(f"--gaps takes whole milliseconds separated by commas, not {gaps!r}") from None
+    base = _pipeline(config_path)
+    inpainters = list(inpainters) or [base.inpainter]
+    for name in inpainters:
+        _check_plugins(type(base)(**{**base.to_dict(), "inpainter": name}))
+    with tqdm(unit="file", file=sys.stderr, disable=None) as bar:
+        result = run_evaluation(Path(in_dir), Path(out_dir), inpainters, lengths, seed, excerpt_s, base, on_file=lambda _: bar.update(1))
+    for metric, label in (("lsd_db", "LSD (dB, lower is better)"), ("snr_db", "SNR (dB, higher is better)"), ("log_mel_l1", "log-Mel L1 (lower is better)")):
+        click.echo(f"\n{label}")
+        click.echo(format_table(result, metric))
+    for line in result["problems"]:
+        click.echo(f"problem: {line}", err=True)
+    click.echo(f"\nwrote {Path(out_dir) / 'metrics.json'} and metrics.csv")

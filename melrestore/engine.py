@@ -28,7 +28,7 @@ class GapResult:
     reason: str
     status: str  # "repaired", "skipped" or "failed"
     message: str = ""
-    seconds: float = 0.0
+    method: str = ""  # "mel" (inpainter + vocoder) or "short-gap" (the sample repairer)
 
     def to_dict(self, sample_rate: int) -> dict:
         return {
@@ -38,6 +38,7 @@ class GapResult:
             "duration_ms": round(1000 * (self.end - self.start) / sample_rate, 3),
             "reason": self.reason,
             "status": self.status,
+            "method": self.method,
             "message": self.message,
         }
 
@@ -64,6 +65,8 @@ class Engine:
         detectors: list | None = None,
         max_gap_seconds: float = 3.0,
         context_frames: int = 16,
+        short_gap_repairer=None,
+        short_gap_ms: float = 0.0,
     ):
         self.inpainter = inpainter
         self.vocoder = vocoder
@@ -73,6 +76,8 @@ class Engine:
         limit = getattr(inpainter, "max_gap_seconds", None)
         self.max_gap_seconds = min(max_gap_seconds, limit) if limit else max_gap_seconds
         self.context_frames = context_frames
+        self.short_gap_repairer = short_gap_repairer
+        self.short_gap_ms = short_gap_ms if short_gap_repairer else 0.0
 
     # -- detection ---------------------------------------------------------
     def detect(self, audio: np.ndarray, sample_rate: int, path=None) -> list[Gap]:
@@ -89,9 +94,16 @@ class Engine:
 
         Returns the fills by gap and one result per gap, in order.
         """
-        results = {g: GapResult(g.start, g.end, g.reason, "repaired") for g in gaps}
+        results = {g: GapResult(g.start, g.end, g.reason, "repaired", method="mel") for g in gaps}
+        fills: dict[Gap, np.ndarray] = {}
         windows: dict[int, list[_Window]] = {}
         for gap in gaps:
+            if 1000 * gap.length / sample_rate <= self.short_gap_ms:
+                fill = self._repair_short(audio, sample_rate, gap)
+                if fill is not None:
+                    fills[gap] = fill
+                    results[gap].method = "short-gap"
+                    continue
             frames_or_reason = self._window_frames(gap, sample_rate)
             if isinstance(frames_or_reason, str):
                 results[gap].status, results[gap].message = "skipped", frames_or_reason
@@ -100,7 +112,6 @@ class Engine:
                 self._cut_window(audio, sample_rate, gap, gaps, frames_or_reason)
             )
 
-        fills: dict[Gap, np.ndarray] = {}
         for group in windows.values():
             try:
                 self._inpaint(group)
@@ -114,6 +125,16 @@ class Engine:
                 except Exception as exc:
                     results[w.gap].status, results[w.gap].message = "failed", f"vocoder error: {exc}"
         return fills, [results[g] for g in gaps]
+
+    def _repair_short(self, audio: np.ndarray, sample_rate: int, gap: Gap) -> np.ndarray | None:
+        """The waveform method's fill, or None when it cannot (the Mel pipeline then takes the gap)."""
+        try:
+            fill = np.asarray(self.short_gap_repairer.repair(audio, gap.start, gap.end, sample_rate), dtype=np.float32)
+        except ValueError:
+            return None
+        if fill.shape != (audio.shape[0], gap.length) or not np.isfinite(fill).all():
+            return None
+        return fill
 
     def _window_frames(self, gap: Gap, sample_rate: int) -> int | str:
         """The window length (frames) for this gap, or why it cannot be filled."""

@@ -96,6 +96,20 @@ def register_vocoders(register):
 
 
 @hookspec
+def register_sample_repairers(register):
+    """Register repair methods that work on the samples directly (no Mel window).
+
+    The engine uses the selected one for gaps up to ``short_gap_ms``, where
+    waveform methods beat spectrogram ones.  A repairer has
+    ``repair(audio, start, end, sample_rate) -> fill``: ``audio`` is
+    ``[channels, samples]`` at the file's rate with every gap zeroed, the gap
+    is ``start:end``, and ``fill`` is ``[channels, end - start]``.  Raise
+    ``ValueError`` when it cannot (for example too little audio around the
+    gap); the engine then falls back to the Mel pipeline.
+    """
+
+
+@hookspec
 def register_datasets(register):
     """Register training data sets.
 

@@ -19,6 +19,9 @@ class PipelineOptions:
     detectors: list[str] = field(default_factory=lambda: ["digital-silence", "labels"])
     frontend: str = "music-44k"
     max_gap_seconds: float = 3.0
+    # Gaps up to this long go to the sample repairer (waveform methods win there); 0 turns it off.
+    short_gap_repairer: str = "lsar"
+    short_gap_ms: float = 30.0
     # Per-plugin keyword arguments, by plugin name, e.g. {"digital-silence": {"min_ms": 5}}.
     options: dict[str, dict] = field(default_factory=dict)
 
@@ -49,4 +52,6 @@ def build_engine(options: PipelineOptions) -> Engine:
         settings=build("mel_frontends", options.frontend),
         detectors=[build("gap_detectors", name) for name in options.detectors],
         max_gap_seconds=options.max_gap_seconds,
+        short_gap_repairer=build("sample_repairers", options.short_gap_repairer) if options.short_gap_ms > 0 else None,
+        short_gap_ms=options.short_gap_ms,
     )

@@ -25,6 +25,7 @@ KINDS = {
     "mel_frontends": "register_mel_frontends",
     "inpainters": "register_inpainters",
     "vocoders": "register_vocoders",
+    "sample_repairers": "register_sample_repairers",
     "datasets": "register_datasets",
 }
 

@@ -97,3 +97,25 @@ def test_too_long_gap_is_reported_and_left_alone(tmp_path, interp_engine):
     assert "longer than" in report.gaps[0]["message"]
     assert report.status == "unchanged"
     assert (tmp_path / "out.wav").read_bytes() == src.read_bytes()
+
+
+def test_short_gaps_go_to_lsar_and_recover_the_waveform(interp_engine):
+    rate = 44100
+    clean = chord(2.0, rate, 2)
+    damaged = clean.copy()
+    short, long = Gap(30000, 30220), Gap(60000, 66000)  # 5 ms and 136 ms
+    for g in (short, long):
+        damaged[:, g.start : g.end] = 0.0
+    fills, results = interp_engine.repair(damaged, rate, [short, long])
+    assert [r.method for r in results] == ["short-gap", "mel"]
+    truth = clean[:, short.start : short.end]
+    snr = 10 * np.log10(np.sum(truth**2) / np.sum((truth - fills[short]) ** 2))
+    assert snr > 30  # a sum of sines is exactly autoregressive: LSAR finds the waveform itself
+
+
+def test_lsar_at_the_very_start_falls_back_to_the_mel_pipeline(interp_engine):
+    rate = 44100
+    damaged = chord(1.0, rate, 1)
+    damaged[:, 2:200] = 0.0
+    fills, results = interp_engine.repair(damaged, rate, [Gap(2, 200)])
+    assert results[0].status == "repaired" and results[0].method == "mel"

@@ -1,0 +1,167 @@
+"""`melrestore evaluate`: punch gaps into clean recordings, repair them, score the fills.
+
+Every method's repaired audio is written under ``REPORT_DIR/repaired/<method>/``
+and the scores are computed from those files, so anyone can listen to them
+and recompute the numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from .audio import Audio, AudioError, find_audio_files, read, write_atomic
+from .batch import repair_file
+from .gaps import Gap
+from .metrics import gap_metrics
+from .pipeline import PipelineOptions, build_engine
+from .registry import get_registry
+
+DEFAULT_GAPS_MS = (50, 100, 200, 400, 1000, 2000, 3000)
+METRICS = ("lsd_db", "snr_db", "log_mel_l1", "spectral_convergence")
+
+
+def punch_gaps(n_samples: int, rate: int, lengths_ms, rng: np.random.Generator, edge_s: float = 1.0) -> list[Gap]:
+    """One gap per length (as many as fit), at random places at least ``edge_s`` from the file's
+    edges and from each other."""
+    gaps: list[Gap] = []
+    edge = int(edge_s * rate)
+    for ms in rng.permutation(list(lengths_ms)):
+        length = int(ms * rate / 1000)
+        for _ in range(100):
+            start = int(rng.integers(edge, max(edge + 1, n_samples - edge - length)))
+            candidate = Gap(start, start + length, f"{int(ms)} ms")
+            if candidate.end <= n_samples - edge and all(
+                candidate.end + edge <= g.start or g.end + edge <= candidate.start for g in gaps
+            ):
+                gaps.append(candidate)
+                break
+    return sorted(gaps, key=lambda g: g.start)
+
+
+def _excerpt(audio: Audio, seconds: float | None) -> np.ndarray:
+    x = audio.as_float()
+    if seconds and x.shape[1] > seconds * audio.sample_rate:
+        n = int(seconds * audio.sample_rate)
+        start = (x.shape[1] - n) // 2
+        x = x[:, start : start + n]
+    return x
+
+
+def _pipelines(inpainters: list[str], base: PipelineOptions) -> dict[str, PipelineOptions]:
+    """Method name -> pipeline.  Mel methods run with the short-gap repairer off, so each
+    inpainter is measured on its own; the last entry is the batch default (with it on)."""
+    methods = {}
+    for name in ["interpolation", *[i for i in inpainters if i != "interpolation"]]:
+        methods[name] = replace(base, inpainter=name, short_gap_ms=0.0)
+    default = inpainters[0] if inpainters else base.inpainter
+    methods[f"{default}+{base.short_gap_repairer}"] = replace(base, inpainter=default)
+    return methods
+
+
+def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFAULT_GAPS_MS, seed: int = 0,
+             excerpt_s: float | None = None, base: PipelineOptions | None = None, on_file=None) -> dict:
+    base = base or PipelineOptions()
+    rng = np.random.default_rng(seed)
+    out_dir = Path(out_dir)
+    pipelines = _pipelines(inpainters, base)
+    engines = {name: build_engine(options) for name, options in pipelines.items()}
+    lsar = get_registry().build("sample_repairers", base.short_gap_repairer)
+    rows, problems = [], []
+    for source in find_audio_files(in_dir):
+        name = source.relative_to(in_dir).with_suffix(".wav").as_posix()
+        try:
+            audio = read(source)
+        except AudioError as exc:
+            problems.append(f"{source}: {exc}")
+            continue
+        clean = _excerpt(audio, excerpt_s)
+        rate = audio.sample_rate
+        gaps = punch_gaps(clean.shape[1], rate, lengths_ms, rng)
+        damaged = clean.copy()
+        for g in gaps:
+            damaged[:, g.start : g.end] = 0.0
+        damaged_path = out_dir / "damaged" / name
+        _write_float(damaged, rate, damaged_path)
+
+        repaired = {"zeros": (damaged, None)}
+        lsar_fill = damaged.copy()
+        for g in gaps:
+            lsar_fill[:, g.start : g.end] = lsar.repair(damaged, g.start, g.end, rate)
+        _write_float(lsar_fill, rate, out_dir / "repaired" / base.short_gap_repairer / name)
+        repaired[base.short_gap_repairer] = (lsar_fill, None)
+        for method, engine in engines.items():
+            target = out_dir / "repaired" / method / name
+            report = repair_file(engine, damaged_path, target, name)
+            if report.status == "failed":
+                problems.append(f"{method} on {name}: {report.message}")
+            repaired[method] = (read(target).as_float() if target.exists() else damaged, report)
+
+        for method, (estimate, report) in repaired.items():
+            found = {(d["start"], d["end"]) for d in report.gaps} if report else set()
+            outside = np.ones(clean.shape[1], dtype=bool)
+            for g in gaps:
+                outside[g.start : g.end] = False
+            changed = int(np.sum(np.any(estimate[:, outside] != damaged[:, outside], axis=0)))
+            for g in gaps:
+                rows.append(
+                    {
+                        "file": name,
+                        "method": method,
+                        "gap_ms": int(g.reason.split()[0]),
+                        "start": g.start,
+                        "end": g.end,
+                        **gap_metrics(clean, estimate, g.start, g.end, rate),
+                        "detected": (g.start, g.end) in found if report else None,
+                        "changed_outside": changed,
+                    }
+                )
+        if on_file:
+            on_file(name)
+    result = {"methods": ["zeros", base.short_gap_repairer, *pipelines], "gaps_ms": list(lengths_ms), "seed": seed,
+              "summary": summarise(rows), "problems": problems, "gaps": rows}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "metrics.json").write_text(json.dumps(result, indent=2))
+    with open(out_dir / "metrics.csv", "w", newline="") as f:
+        if rows:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    return result
+
+
+def _write_float(audio: np.ndarray, rate: int, path: Path) -> None:
+    write_atomic(Audio(audio.T.copy(), rate, "WAV", "FLOAT", "FILE"), path)
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Mean of each metric per method and gap length, plus recall and changed samples."""
+    summary: dict = {}
+    for row in rows:
+        summary.setdefault(row["method"], {}).setdefault(str(row["gap_ms"]), []).append(row)
+    out = {}
+    for method, by_length in summary.items():
+        out[method] = {}
+        for length, items in by_length.items():
+            stats = {m: float(np.mean([r[m] for r in items])) for m in METRICS}
+            detected = [r["detected"] for r in items if r["detected"] is not None]
+            stats["recall"] = float(np.mean(detected)) if detected else None
+            stats["changed_outside"] = int(max(r["changed_outside"] for r in items))
+            stats["n"] = len(items)
+            out[method][length] = stats
+    return out
+
+
+def format_table(result: dict, metric: str) -> str:
+    lengths = [str(g) for g in result["gaps_ms"]]
+    head = f"{metric:<28}" + "".join(f"{g + ' ms':>10}" for g in lengths)
+    lines = [head]
+    for method in result["methods"]:
+        stats = result["summary"].get(method, {})
+        cells = "".join(f"{stats[g][metric]:>10.3f}" if g in stats else f"{'-':>10}" for g in lengths)
+        lines.append(f"{method:<28}{cells}")
+    return "\n".join(lines)
