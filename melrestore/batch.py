@@ -42,7 +42,8 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
     started = time.perf_counter()
     report = FileReport(path=name or str(source), status="failed")
     try:
-        audio = read(source)
+        with engine.timed("decode"):
+            audio = read(source)
         report.duration_s = round(audio.duration, 3)
         report.sample_rate, report.channels, report.format = audio.sample_rate, audio.channels, f"{audio.format}/{audio.subtype}"
         waveform = audio.as_float()
@@ -62,7 +63,8 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
             audio.with_span(gap.start, gap.end, fill)
         report.gaps = [r.to_dict(audio.sample_rate) for r in results]
         if fills:
-            write_atomic(audio, target)
+            with engine.timed("write"):
+                write_atomic(audio, target)
             report.status = "repaired"
             if audio.is_lossy:
                 report.message = f"{audio.format} is lossy: re-encoding changes samples outside the gaps too"
@@ -129,7 +131,7 @@ def run_batch(in_dir: Path, out_dir: Path | None, options: PipelineOptions, work
     """Process every audio file below ``in_dir``; returns (and, when writing, saves) the report."""
     started = time.perf_counter()
     jobs, reports = plan_jobs(in_dir, out_dir, overwrite)
-    workers = max(1, min(workers, len(jobs) or 1))
+    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
     threads = max(1, (os.cpu_count() or 1) // workers) if workers > 1 else 0
     if workers == 1:
         _init_worker(options, threads)

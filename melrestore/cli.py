@@ -125,7 +125,7 @@ def _run_folder(in_dir, out_dir, options, workers, overwrite, as_json):
 @cli.command()
 @click.argument("in_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Output folder (mirrors IN_DIR).")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Files repaired in parallel.")
+@click.option("--workers", type=click.IntRange(min=0), default=0, help="Files repaired in parallel [default: 0 = one per CPU core].")
 @click.option("--overwrite", is_flag=True, help="Redo files whose output already exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a summary.")
 @pipeline_options

@@ -6,6 +6,9 @@ Only samples inside a gap are ever replaced; everything else stays as read.
 from __future__ import annotations
 
 import math
+import time
+from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -78,13 +81,23 @@ class Engine:
         self.context_frames = context_frames
         self.short_gap_repairer = short_gap_repairer
         self.short_gap_ms = short_gap_ms if short_gap_repairer else 0.0
+        self.timings: dict[str, float] = defaultdict(float)  # seconds spent per stage, accumulated
+
+    @contextmanager
+    def timed(self, stage: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[stage] += time.perf_counter() - started
 
     # -- detection ---------------------------------------------------------
     def detect(self, audio: np.ndarray, sample_rate: int, path=None) -> list[Gap]:
         """Union of every detector's gaps, merged.  ``audio`` is ``[channels, samples]``."""
         found: list[Gap] = []
-        for detector in self.detectors:
-            found.extend(detector.detect(audio, sample_rate, path))
+        with self.timed("detect"):
+            for detector in self.detectors:
+                found.extend(detector.detect(audio, sample_rate, path))
         n = audio.shape[1]
         return merge_gaps([Gap(max(0, g.start), min(n, g.end), g.reason) for g in found if g.end > g.start])
 
@@ -99,7 +112,8 @@ class Engine:
         windows: dict[int, list[_Window]] = {}
         for gap in gaps:
             if 1000 * gap.length / sample_rate <= self.short_gap_ms:
-                fill = self._repair_short(audio, sample_rate, gap)
+                with self.timed("short-gap"):
+                    fill = self._repair_short(audio, sample_rate, gap)
                 if fill is not None:
                     fills[gap] = fill
                     results[gap].method = "short-gap"
@@ -108,20 +122,23 @@ class Engine:
             if isinstance(frames_or_reason, str):
                 results[gap].status, results[gap].message = "skipped", frames_or_reason
                 continue
-            windows.setdefault(frames_or_reason, []).append(
-                self._cut_window(audio, sample_rate, gap, gaps, frames_or_reason)
-            )
+            with self.timed("window"):
+                windows.setdefault(frames_or_reason, []).append(
+                    self._cut_window(audio, sample_rate, gap, gaps, frames_or_reason)
+                )
 
         for group in windows.values():
             try:
-                self._inpaint(group)
+                with self.timed("inpaint"):
+                    self._inpaint(group)
             except Exception as exc:
                 for w in group:
                     results[w.gap].status, results[w.gap].message = "failed", f"inpainter error: {exc}"
                 continue
             for w in group:
                 try:
-                    fills[w.gap] = self._vocode(w, sample_rate)
+                    with self.timed("vocode"):
+                        fills[w.gap] = self._vocode(w, sample_rate)
                 except Exception as exc:
                     results[w.gap].status, results[w.gap].message = "failed", f"vocoder error: {exc}"
         return fills, [results[g] for g in gaps]
@@ -181,7 +198,8 @@ class Engine:
 
     def _inpaint(self, group: list[_Window]) -> None:
         """One inpainter call for all windows of the same length; channels are batch items."""
-        log_mel = np.concatenate([self.frontend.log_mel(w.segment) for w in group])
+        with self.timed("mel"):
+            log_mel = np.concatenate([self.frontend.log_mel(w.segment) for w in group])
         missing = np.concatenate([np.repeat(w.missing_frames[None], w.segment.shape[0], 0) for w in group])
         filled = np.asarray(self.inpainter.inpaint(log_mel, missing), dtype=np.float32)
         if filled.shape != log_mel.shape:

@@ -72,17 +72,19 @@ class WindowSampler:
             raise ValueError(f"no track is longer than {windows[-1]} frames")
         lengths = np.array([t.shape[1] for t in self.tracks], dtype=np.float64)
         self.weights = lengths / lengths.sum()
-        self.windows = windows
         self.rng = np.random.default_rng(seed)
         # Missing frames for the shortest and longest gap (10 ms .. max_gap_seconds).
         s = settings
         frames = lambda seconds: math.ceil((seconds * s.sample_rate + s.n_fft) / s.hop_length) + 1  # noqa: E731
+        # Each window length trains on the gaps the engine would give it; lengths no gap needs are dropped.
         self.gap_bounds = {}
         low = frames(0.01)
         for window in windows:
             high = min(window - 2 * context, frames(max_gap_seconds))
-            self.gap_bounds[window] = (low, high)
-            low = high + 1
+            if high >= low:
+                self.gap_bounds[window] = (low, high)
+                low = high + 1
+        self.windows = tuple(self.gap_bounds)
 
     def batch(self, window: int, size: int) -> tuple[np.ndarray, np.ndarray]:
         low, high = self.gap_bounds[window]
@@ -124,13 +126,14 @@ class Trainer:
         model_config.setdefault("n_mels", settings.n_mels)
         self.model = networks.build(config.architecture, model_config).to(self.device)
         self.model_config = self.model.config
-        self.windows = networks.window_frames(config.architecture, self.model_config)
+        windows = networks.window_frames(config.architecture, self.model_config)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
         self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
             self.optimizer, max_lr=config.learning_rate, total_steps=config.steps, pct_start=0.05
         )
-        sampler_args = (settings, self.windows, config.context_frames, config.max_gap_seconds)
+        sampler_args = (settings, windows, config.context_frames, config.max_gap_seconds)
         self.sampler = WindowSampler(train_tracks, *sampler_args, seed=config.seed)
+        self.windows = self.sampler.windows
         # A fixed validation set, drawn once.
         validation = WindowSampler(validation_tracks, *sampler_args, seed=config.seed + 1)
         self.validation = {w: validation.batch(w, config.validation_windows) for w in self.windows}

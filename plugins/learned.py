@@ -75,12 +75,13 @@ def torch_inpainter(default_name: str):
 def onnx_inpainter(default_name: str):
     def factory(model=None, batch_size: int = 16, threads: int = 0):
         import onnxruntime as ort
+        import torch
 
         path = _path(model, default_name)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            options.intra_op_num_threads = threads
+        # As many threads as torch may use: batch workers lower that to share the cores.
+        options.intra_op_num_threads = threads or torch.get_num_threads()
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
         def forward(inputs):

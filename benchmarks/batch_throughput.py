@@ -1,0 +1,68 @@
+"""Batch throughput as a multiple of real time, split by stage.
+
+Builds a folder of real music (the shipped example clips, tiled to a minute each) with a
+dropout every ~4 seconds (lengths drawn from 5 ms to 1 s), repairs it with the default
+pipeline, and prints the time per stage.
+
+    .venv/bin/python benchmarks/batch_throughput.py [--inpainter unet-onnx] [--files 4]
+"""
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from melrestore.audio import find_audio_files
+from melrestore.batch import repair_file
+from melrestore.pipeline import PipelineOptions, build_engine
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "clean"
+
+
+def make_recordings(folder: Path, files: int, seconds: float, seed: int = 0) -> float:
+    rng = np.random.default_rng(seed)
+    clips = [sf.read(p, dtype="float32", always_2d=True) for p in sorted(EXAMPLES.glob("*.flac"))]
+    total = 0.0
+    for i in range(files):
+        audio, rate = clips[i % len(clips)]
+        n = int(seconds * rate)
+        audio = np.tile(audio, (int(np.ceil(n / len(audio))), 1))[:n].copy()
+        for centre in np.arange(2.0, seconds - 2.0, 4.0):
+            length = int(rate * float(np.exp(rng.uniform(np.log(0.005), np.log(1.0)))))
+            start = int((centre + rng.uniform(-1, 1)) * rate)
+            audio[start : start + length] = 0.0
+        sf.write(folder / f"take{i}.wav", audio, rate, subtype="PCM_16")
+        total += seconds
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--inpainter", default="unet-onnx")
+    parser.add_argument("--files", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        src, out = Path(tmp) / "in", Path(tmp) / "out"
+        src.mkdir()
+        audio_s = make_recordings(src, args.files, args.seconds)
+        engine = build_engine(PipelineOptions(inpainter=args.inpainter))
+        started = time.perf_counter()
+        gaps = 0
+        for path in find_audio_files(src):
+            report = repair_file(engine, path, out / path.name)
+            gaps += report.count("repaired")
+        wall = time.perf_counter() - started
+    print(f"{args.files} files, {audio_s:.0f} s of audio, {gaps} gaps repaired, inpainter {args.inpainter}")
+    print(f"{'stage':<12}{'seconds':>10}{'share':>8}")
+    for stage, seconds in sorted(engine.timings.items(), key=lambda kv: -kv[1]):
+        print(f"{stage:<12}{seconds:>10.2f}{100 * seconds / wall:>7.0f}%")
+    print(f"{'total':<12}{wall:>10.2f}")
+    print(f"throughput: {audio_s / wall:.1f}x real time (one process)")
+
+
+if __name__ == "__main__":
+    main()
