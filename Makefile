@@ -14,9 +14,14 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(VENV)/bin/melrestore batch examples/recordings -o repaired --overwrite
 
-# The test suite (what CI runs)
-test: $(VENV)/.installed
+$(VENV)/.example-plugin: $(VENV)/.installed examples/melrestore-pghi/pyproject.toml
+	$(VENV)/bin/pip install --quiet -e examples/melrestore-pghi
+	touch $@
+
+# The test suite (what CI runs): the core, then the example plugin package against it
+test: $(VENV)/.installed $(VENV)/.example-plugin
 	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q examples/melrestore-pghi/tests
 
 clean:
 	rm -rf repaired .pytest_cache

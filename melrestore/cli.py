@@ -268,3 +268,22 @@ def evaluate(in_dir, out_dir, inpainters, gaps, seed, excerpt_s, config_path):
     for line in result["problems"]:
         click.echo(f"problem: {line}", err=True)
     click.echo(f"\nwrote {Path(out_dir) / 'metrics.json'} and metrics.csv")
+
+
+@cli.command("check-plugin")
+@click.argument("vocoder")
+def check_plugin(vocoder):
+    """Run the vocoder contract (melrestore.testing) against the vocoder named VOCODER."""
+    from .testing import check_vocoder
+
+    try:
+        instance = get_registry().build("vocoders", vocoder)
+    except PluginError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        for line in check_vocoder(instance):
+            click.echo(f"ok    {line}")
+    except AssertionError as exc:
+        click.echo(f"FAIL  {exc}")
+        sys.exit(1)
+    click.echo(f"{vocoder} keeps the vocoder contract")

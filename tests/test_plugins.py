@@ -106,3 +106,40 @@ def test_a_misbehaving_vocoder_fails_the_gap_not_the_file(tmp_path, vocoder, mes
     assert message in report.message
     # Nothing half-done: no output for a file whose only gap failed, and never NaN in one.
     assert not (tmp_path / "out.wav").exists() or np.isfinite(audio_io.read(tmp_path / "out.wav").as_float()).all()
+
+
+def test_the_builtin_vocoder_keeps_the_contract():
+    from melrestore.plugins.griffinlim import ConstrainedGriffinLim
+    from melrestore.testing import check_vocoder
+
+    assert len(check_vocoder(ConstrainedGriffinLim())) == 5
+
+
+class _Jumpy:
+    """Right shape, finite, audible, but it does not meet the known samples."""
+
+    def vocode(self, log_mel, segment, missing, frontend):
+        out = segment.copy()
+        out[:, missing] = 0.5
+        return out
+
+
+@pytest.mark.parametrize("vocoder,rule", [(_NaNVocoder(), "NaN"), (_WrongShape(), "shape"), (_Jumpy(), "jumps")])
+def test_the_contract_catches_broken_vocoders(vocoder, rule):
+    from melrestore.testing import check_vocoder
+
+    with pytest.raises(AssertionError, match=rule):
+        check_vocoder(vocoder)
+
+
+def test_the_contract_wants_clear_errors_on_bad_input():
+    from melrestore.plugins.griffinlim import ConstrainedGriffinLim
+    from melrestore.testing import check_bad_input
+    from melrestore.mel import MelFrontend
+
+    class Lenient(ConstrainedGriffinLim):
+        def vocode(self, log_mel, segment, missing, frontend):
+            return segment.copy()
+
+    with pytest.raises(AssertionError, match="no ValueError"):
+        check_bad_input(Lenient(), MelFrontend(MelSettings()))
