@@ -72,7 +72,8 @@ def pipeline_options(command):
             click.option("--frontend", help="Mel front end for inpainters without their own settings [default: music-44k]."),
             click.option("--max-gap", "max_gap_seconds", type=float, help="Leave gaps longer than this many seconds alone [default: 3]."),
             click.option("--min-gap-ms", type=float, help="Shortest run of digital silence that counts as a gap [default: 2]."),
-            click.option("--short-gap-ms", type=float, help="Fill gaps up to this long with the sample repairer (LSAR); 0 = never [default: 30]."),
+            click.option("--short-gap-ms", type=float, help="Fill gaps up to this long with LSAR on the waveform; 0 = never [default: 20]."),
+            click.option("--long-gap-ms", type=float, help="From this length on, first try copying a matching stretch of the recording; 0 = never [default: 150]."),
         ]
     ):
         command = decorator(command)
@@ -98,6 +99,8 @@ def _check_plugins(options) -> None:
     wanted += [("gap_detectors", d) for d in options.detectors]
     if options.short_gap_ms > 0:
         wanted.append(("sample_repairers", options.short_gap_repairer))
+    if options.long_gap_ms > 0:
+        wanted.append(("sample_repairers", options.long_gap_repairer))
     for kind, name in wanted:
         if name not in registry.names(kind):
             raise click.UsageError(f"no {kind[:-1].replace('_', ' ')} named {name!r} (available: {', '.join(registry.names(kind))})")

@@ -31,7 +31,7 @@ class GapResult:
     reason: str
     status: str  # "repaired", "skipped" or "failed"
     message: str = ""
-    method: str = ""  # "mel" (inpainter + vocoder) or "short-gap" (the sample repairer)
+    method: str = ""  # "mel" (inpainter + vocoder), "short-gap" or "long-gap" (a sample repairer)
 
     def to_dict(self, sample_rate: int) -> dict:
         return {
@@ -70,6 +70,8 @@ class Engine:
         context_frames: int = 16,
         short_gap_repairer=None,
         short_gap_ms: float = 0.0,
+        long_gap_repairer=None,
+        long_gap_ms: float = math.inf,
     ):
         self.inpainter = inpainter
         self.vocoder = vocoder
@@ -81,6 +83,8 @@ class Engine:
         self.context_frames = context_frames
         self.short_gap_repairer = short_gap_repairer
         self.short_gap_ms = short_gap_ms if short_gap_repairer else 0.0
+        self.long_gap_repairer = long_gap_repairer
+        self.long_gap_ms = long_gap_ms if long_gap_repairer else math.inf
         self.timings: dict[str, float] = defaultdict(float)  # seconds spent per stage, accumulated
 
     @contextmanager
@@ -111,12 +115,13 @@ class Engine:
         fills: dict[Gap, np.ndarray] = {}
         windows: dict[int, list[_Window]] = {}
         for gap in gaps:
-            if 1000 * gap.length / sample_rate <= self.short_gap_ms:
-                with self.timed("short-gap"):
-                    fill = self._repair_short(audio, sample_rate, gap)
+            method, repairer = self._sample_repairer(gap, sample_rate)
+            if repairer is not None:
+                with self.timed(method):
+                    fill = self._repair_by_samples(repairer, audio, sample_rate, gap)
                 if fill is not None:
                     fills[gap] = fill
-                    results[gap].method = "short-gap"
+                    results[gap].method = method
                     continue
             frames_or_reason = self._window_frames(gap, sample_rate)
             if isinstance(frames_or_reason, str):
@@ -143,10 +148,20 @@ class Engine:
                     results[w.gap].status, results[w.gap].message = "failed", f"vocoder error: {exc}"
         return fills, [results[g] for g in gaps]
 
-    def _repair_short(self, audio: np.ndarray, sample_rate: int, gap: Gap) -> np.ndarray | None:
-        """The waveform method's fill, or None when it cannot (the Mel pipeline then takes the gap)."""
+    def _sample_repairer(self, gap: Gap, sample_rate: int):
+        """Which waveform method (if any) gets this gap first: LSAR for short ones, similarity for long ones."""
+        ms = 1000 * gap.length / sample_rate
+        if ms <= self.short_gap_ms:
+            return "short-gap", self.short_gap_repairer
+        if ms >= self.long_gap_ms and ms <= 1000 * self.max_gap_seconds:
+            return "long-gap", self.long_gap_repairer
+        return "mel", None
+
+    @staticmethod
+    def _repair_by_samples(repairer, audio: np.ndarray, sample_rate: int, gap: Gap) -> np.ndarray | None:
+        """The waveform method's fill, or None when it declines (the Mel pipeline then takes the gap)."""
         try:
-            fill = np.asarray(self.short_gap_repairer.repair(audio, gap.start, gap.end, sample_rate), dtype=np.float32)
+            fill = np.asarray(repairer.repair(audio, gap.start, gap.end, sample_rate), dtype=np.float32)
         except ValueError:
             return None
         if fill.shape != (audio.shape[0], gap.length) or not np.isfinite(fill).all():

@@ -53,13 +53,13 @@ def _excerpt(audio: Audio, seconds: float | None) -> np.ndarray:
 
 
 def _pipelines(inpainters: list[str], base: PipelineOptions) -> dict[str, PipelineOptions]:
-    """Method name -> pipeline.  Mel methods run with the short-gap repairer off, so each
-    inpainter is measured on its own; the last entry is the batch default (with it on)."""
+    """Method name -> pipeline.  Mel methods run with the waveform repairers off, so each
+    inpainter is measured on its own; the last entry is what `batch` does (with them on)."""
     methods = {}
     for name in ["interpolation", *[i for i in inpainters if i != "interpolation"]]:
-        methods[name] = replace(base, inpainter=name, short_gap_ms=0.0)
+        methods[name] = replace(base, inpainter=name, short_gap_ms=0.0, long_gap_ms=0.0)
     default = inpainters[0] if inpainters else base.inpainter
-    methods[f"{default}+{base.short_gap_repairer}"] = replace(base, inpainter=default)
+    methods[f"batch default ({default})"] = replace(base, inpainter=default)
     return methods
 
 
@@ -70,7 +70,11 @@ def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFA
     out_dir = Path(out_dir)
     pipelines = _pipelines(inpainters, base)
     engines = {name: build_engine(options) for name, options in pipelines.items()}
-    lsar = get_registry().build("sample_repairers", base.short_gap_repairer)
+    # Waveform references, applied to every gap: LSAR, and always pasting the best-matching stretch.
+    references = {
+        base.short_gap_repairer: get_registry().build("sample_repairers", base.short_gap_repairer),
+        base.long_gap_repairer: get_registry().build("sample_repairers", base.long_gap_repairer, max_match_ratio=np.inf),
+    }
     rows, problems = [], []
     for source in find_audio_files(in_dir):
         name = source.relative_to(in_dir).with_suffix(".wav").as_posix()
@@ -89,11 +93,15 @@ def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFA
         _write_float(damaged, rate, damaged_path)
 
         repaired = {"zeros": (damaged, None)}
-        lsar_fill = damaged.copy()
-        for g in gaps:
-            lsar_fill[:, g.start : g.end] = lsar.repair(damaged, g.start, g.end, rate)
-        _write_float(lsar_fill, rate, out_dir / "repaired" / base.short_gap_repairer / name)
-        repaired[base.short_gap_repairer] = (lsar_fill, None)
+        for method, repairer in references.items():
+            estimate = damaged.copy()
+            for g in gaps:
+                try:
+                    estimate[:, g.start : g.end] = repairer.repair(damaged, g.start, g.end, rate)
+                except ValueError as exc:  # e.g. too little audio around the gap: left as zeros
+                    problems.append(f"{method} on {name} at {g.start}: {exc}")
+            _write_float(estimate, rate, out_dir / "repaired" / method / name)
+            repaired[method] = (estimate, None)
         for method, engine in engines.items():
             target = out_dir / "repaired" / method / name
             report = repair_file(engine, damaged_path, target, name)
@@ -122,7 +130,7 @@ def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFA
                 )
         if on_file:
             on_file(name)
-    result = {"methods": ["zeros", base.short_gap_repairer, *pipelines], "gaps_ms": list(lengths_ms), "seed": seed,
+    result = {"methods": ["zeros", *references, *pipelines], "gaps_ms": list(lengths_ms), "seed": seed,
               "summary": summarise(rows), "problems": problems, "gaps": rows}
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(result, indent=2))

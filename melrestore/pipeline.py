@@ -19,9 +19,13 @@ class PipelineOptions:
     detectors: list[str] = field(default_factory=lambda: ["digital-silence", "labels"])
     frontend: str = "music-44k"
     max_gap_seconds: float = 3.0
-    # Gaps up to this long go to the sample repairer (waveform methods win there); 0 turns it off.
+    # Gaps up to short_gap_ms go to a waveform method (LSAR recovers the waveform of short gaps);
+    # 0 turns it off.  Gaps from long_gap_ms up first try to copy a matching stretch of the same
+    # recording (music repeats), and fall back to the Mel pipeline when none matches; 0 turns it off.
     short_gap_repairer: str = "lsar"
-    short_gap_ms: float = 30.0
+    short_gap_ms: float = 20.0
+    long_gap_repairer: str = "similarity"
+    long_gap_ms: float = 150.0
     # Per-plugin keyword arguments, by plugin name, e.g. {"digital-silence": {"min_ms": 5}}.
     options: dict[str, dict] = field(default_factory=dict)
 
@@ -54,4 +58,6 @@ def build_engine(options: PipelineOptions) -> Engine:
         max_gap_seconds=options.max_gap_seconds,
         short_gap_repairer=build("sample_repairers", options.short_gap_repairer) if options.short_gap_ms > 0 else None,
         short_gap_ms=options.short_gap_ms,
+        long_gap_repairer=build("sample_repairers", options.long_gap_repairer) if options.long_gap_ms > 0 else None,
+        long_gap_ms=options.long_gap_ms if options.long_gap_ms > 0 else float("inf"),
     )
