@@ -72,12 +72,18 @@ class LabelFile:
 
 
 def read_audacity_labels(path: Path) -> list[tuple[float, float, str]]:
-    """Parse an Audacity label export; malformed lines raise with their line number."""
+    """Parse an Audacity label export; malformed lines raise with their line number.
+
+    A ``.txt`` whose first line does not start with a time is some other text file
+    (lyrics, notes) and yields no labels."""
     labels = []
     try:
         text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DetectionError(f"{path.name}: not UTF-8 text ({exc.reason})") from None
+    except UnicodeDecodeError:
+        return []  # not a text file, so not a label track
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("\\")]
+    if lines and not _starts_with_time(lines[0]):
+        return []  # a .txt of another kind beside the audio (lyrics, notes): not a label track
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.startswith("\\"):  # blank, or a spectral-selection line
             continue
@@ -99,6 +105,14 @@ def read_audacity_labels(path: Path) -> list[tuple[float, float, str]]:
             raise DetectionError(f"{path.name}, line {number}: bad time range {start}..{end}")
         labels.append((start, end, label.strip()))
     return labels
+
+
+def _starts_with_time(line: str) -> bool:
+    try:
+        float(line.split("\t")[0])
+        return True
+    except ValueError:
+        return False
 
 
 def read_json_sidecar(path: Path) -> list[tuple[float, float]]:

@@ -9,21 +9,25 @@ recovers the waveform itself, phase included, which no spectrogram method can.
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import solve_toeplitz
+from scipy.linalg import solve_toeplitz, solveh_banded
 
 from melrestore import hookimpl
 
+BANDED_FROM = 4096  # gap length (samples) above which the banded solver takes over
+
 
 class LSAR:
-    def __init__(self, max_order: int = 400, context: int = 4096, iterations: int = 2):
+    def __init__(self, max_order: int = 400, context: int = 4096, iterations: int = 2, long_order: int = 64):
         self.max_order = max_order
         self.context = context
         self.iterations = iterations
+        self.long_order = long_order  # order for gaps over BANDED_FROM samples, where cost grows as n * order^2
 
     def repair(self, audio, start, end, sample_rate):
         """``audio`` is ``[channels, samples]`` with ``start:end`` missing; returns ``[channels, end - start]``."""
         n = end - start
-        order = int(min(self.max_order, max(16, 3 * n), start, audio.shape[1] - end))
+        max_order = self.max_order if n <= BANDED_FROM else self.long_order
+        order = int(min(max_order, max(16, 3 * n), start, audio.shape[1] - end))
         if order < 8:
             raise ValueError("too little audio around the gap for an autoregressive model")
         context = max(self.context, 3 * order)
@@ -63,9 +67,15 @@ def _interpolate(x: np.ndarray, start: int, end: int, order: int, iterations: in
         residual = np.convolve(local, h, mode="valid")
         rhs = -np.correlate(residual, h, mode="valid")
         autocorr = np.correlate(h, h, mode="full")[order:]
-        column = np.zeros(n)
-        column[: min(n, order + 1)] = autocorr[: min(n, order + 1)]
-        x[start:end] = solve_toeplitz(column, rhs)
+        if n <= BANDED_FROM:
+            column = np.zeros(n)
+            column[: min(n, order + 1)] = autocorr[: min(n, order + 1)]
+            x[start:end] = solve_toeplitz(column, rhs)
+        else:  # the system is banded (width = order): O(n * order^2) instead of O(n^2)
+            bands = np.zeros((order + 1, n))
+            for lag in range(order + 1):
+                bands[order - lag, lag:] = autocorr[lag]
+            x[start:end] = solveh_banded(bands, rhs)
     return x[start:end]
 
 

@@ -140,3 +140,14 @@ def test_plugins_lists_the_builtins():
     assert rows["learned"]["distribution"] == "melrestore"
     assert "unet-onnx" in rows["learned"]["provides"]["inpainters"]
     assert all(row["error"] is None for row in rows.values())
+
+
+def test_the_shipped_pipeline_config_is_valid_and_its_options_reach_the_plugins():
+    from melrestore.config import load_config
+    from melrestore.pipeline import PipelineOptions, build_engine
+
+    options = PipelineOptions.from_config(load_config(EXAMPLES.parent / "configs" / "pipeline.toml"), inpainter="interpolation")
+    engine = build_engine(options)
+    assert engine.vocoder.n_iter == 32
+    assert engine.detectors[0].min_ms == 2.0
+    assert engine.short_gap_ms == 20.0 and engine.long_gap_ms == 150.0

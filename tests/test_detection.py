@@ -67,6 +67,12 @@ def test_old_audacity_export_has_start_and_label_only(tmp_path):
     assert read_audacity_labels(path) == [(1.5, 1.5, "verse")]
 
 
+def test_a_text_file_that_is_not_a_label_track_is_ignored(tmp_path):
+    path = tmp_path / "lyrics.txt"
+    path.write_text("Verse one\nla la la\n", encoding="utf-8")
+    assert read_audacity_labels(path) == []
+
+
 @pytest.mark.parametrize("line", ["abc\t1.0\tx", "2.0\t1.0\tbackwards", "-1\t1\tneg"])
 def test_malformed_label_lines_are_reported_with_their_number(tmp_path, line):
     path = tmp_path / "bad.txt"
