@@ -34,8 +34,9 @@ class FileReport:
         return sum(1 for g in self.gaps if g["status"] == status)
 
 
-def repair_file(engine: Engine, source: Path, target: Path | None, name: str | None = None) -> FileReport:
+def repair_file(engine: Engine, source: Path, target: Path | None, name: str | None = None, figures: Path | None = None) -> FileReport:
     """Detect and fill the gaps of ``source``; write to ``target`` (None: detect only).
+    With ``figures``, save a before/after spectrogram of each repaired gap there.
 
     Never raises for a bad file: the reason goes into the report.
     """
@@ -65,6 +66,8 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
         if fills:
             with engine.timed("write"):
                 write_atomic(audio, target)
+            if figures is not None:
+                _save_figures(figures, report.path, waveform, audio.as_float(), audio.sample_rate, fills)
             report.status = "repaired"
             if audio.is_lossy:
                 report.message = f"{audio.format} is lossy: re-encoding changes samples outside the gaps too"
@@ -81,6 +84,18 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
     finally:
         report.seconds = round(time.perf_counter() - started, 3)
     return report
+
+
+def _save_figures(folder: Path, name: str, before, after, sample_rate: int, fills) -> None:
+    from .figures import gap_spectrograms
+
+    stem = name.replace("/", "__")
+    for gap in sorted(fills, key=lambda g: g.start):
+        at = gap.start / sample_rate
+        gap_spectrograms(
+            {"before": before, "after": after}, sample_rate, gap.start, gap.end,
+            folder / f"{stem}-{at:09.3f}s.png", title=f"{name}: gap at {at:.3f} s, {1000 * gap.length / sample_rate:.1f} ms",
+        )
 
 
 def _gap_dict(gap, sample_rate: int) -> dict:
@@ -107,11 +122,14 @@ def _init_worker(options: PipelineOptions, threads: int) -> None:
     _worker_engine = build_engine(options)
 
 
-def _work(job: tuple[Path, Path | None, str]) -> FileReport:
+def _work(job: tuple) -> FileReport:
     return repair_file(_worker_engine, *job)
 
 
-def plan_jobs(in_dir: Path, out_dir: Path | None, overwrite: bool) -> tuple[list[tuple], list[FileReport]]:
+FIGURES_DIR = "melrestore-figures"
+
+
+def plan_jobs(in_dir: Path, out_dir: Path | None, overwrite: bool, figures: bool = False) -> tuple[list[tuple], list[FileReport]]:
     """Which files to process, and the ones whose output already exists."""
     jobs, kept = [], []
     for source in find_audio_files(in_dir):
@@ -123,14 +141,15 @@ def plan_jobs(in_dir: Path, out_dir: Path | None, overwrite: bool) -> tuple[list
         if target.exists() and not overwrite:
             kept.append(FileReport(path=name, status="exists", message="output exists (use --overwrite)"))
         else:
-            jobs.append((source, target, name))
+            jobs.append((source, target, name, out_dir / FIGURES_DIR if figures else None))
     return jobs, kept
 
 
-def run_batch(in_dir: Path, out_dir: Path | None, options: PipelineOptions, workers: int = 1, overwrite: bool = False, on_file=None) -> dict:
+def run_batch(in_dir: Path, out_dir: Path | None, options: PipelineOptions, workers: int = 1, overwrite: bool = False,
+              on_file=None, figures: bool = False) -> dict:
     """Process every audio file below ``in_dir``; returns (and, when writing, saves) the report."""
     started = time.perf_counter()
-    jobs, reports = plan_jobs(in_dir, out_dir, overwrite)
+    jobs, reports = plan_jobs(in_dir, out_dir, overwrite, figures)
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
     threads = max(1, (os.cpu_count() or 1) // workers) if workers > 1 else 0
     if workers == 1:

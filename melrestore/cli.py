@@ -106,10 +106,10 @@ def _check_plugins(options) -> None:
             raise click.UsageError(f"no {kind[:-1].replace('_', ' ')} named {name!r} (available: {', '.join(registry.names(kind))})")
 
 
-def _run_folder(in_dir, out_dir, options, workers, overwrite, as_json):
+def _run_folder(in_dir, out_dir, options, workers, overwrite, figures=False):
     from tqdm import tqdm
 
-    from .batch import human_summary, plan_jobs, run_batch
+    from .batch import plan_jobs, run_batch
 
     _check_plugins(options)
     jobs, _ = plan_jobs(Path(in_dir), Path(out_dir) if out_dir else None, overwrite)
@@ -119,7 +119,7 @@ def _run_folder(in_dir, out_dir, options, workers, overwrite, as_json):
             bar.update(1)
 
         try:
-            report = run_batch(Path(in_dir), Path(out_dir) if out_dir else None, options, workers, overwrite, on_file)
+            report = run_batch(Path(in_dir), Path(out_dir) if out_dir else None, options, workers, overwrite, on_file, figures)
         except PluginError as exc:
             raise click.ClickException(str(exc)) from None
     return report
@@ -131,8 +131,9 @@ def _run_folder(in_dir, out_dir, options, workers, overwrite, as_json):
 @click.option("--workers", type=click.IntRange(min=0), default=0, help="Files repaired in parallel [default: 0 = one per CPU core].")
 @click.option("--overwrite", is_flag=True, help="Redo files whose output already exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a summary.")
+@click.option("--figures", is_flag=True, help="Save a before/after spectrogram of each repaired gap in OUT/melrestore-figures/.")
 @pipeline_options
-def batch(in_dir, out_dir, workers, overwrite, as_json, **flags):
+def batch(in_dir, out_dir, workers, overwrite, as_json, figures, **flags):
     """Repair every audio file below IN_DIR into OUT (same names, format, rate, channels, depth).
 
     Files without gaps are copied unchanged; OUT/melrestore-report.json says what was done.
@@ -142,7 +143,7 @@ def batch(in_dir, out_dir, workers, overwrite, as_json, **flags):
 
     if Path(out_dir).resolve() == Path(in_dir).resolve():
         raise click.UsageError("OUT must differ from IN_DIR: melrestore never overwrites its input")
-    report = _run_folder(in_dir, out_dir, _pipeline(**flags), workers, overwrite, as_json)
+    report = _run_folder(in_dir, out_dir, _pipeline(**flags), workers, overwrite, figures)
     click.echo(json.dumps(report, indent=2) if as_json else human_summary(report) + f"\nreport: {Path(out_dir) / REPORT_NAME}")
     sys.exit(1 if report["summary"]["failed"] else 0)
 
@@ -153,7 +154,7 @@ def batch(in_dir, out_dir, workers, overwrite, as_json, **flags):
 @pipeline_options
 def detect(in_dir, as_json, **flags):
     """List the gaps found below IN_DIR; writes nothing."""
-    report = _run_folder(in_dir, None, _pipeline(**flags), 1, False, as_json)
+    report = _run_folder(in_dir, None, _pipeline(**flags), 1, False)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
@@ -248,12 +249,13 @@ def export_onnx_command(checkpoint, out, example):
 @click.option("--seed", default=0, show_default=True, help="Seed for the gap positions.")
 @click.option("--excerpt", "excerpt_s", type=float, help="Use only this many seconds from the middle of each file.")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), help="TOML file for the pipeline.")
-def evaluate(in_dir, out_dir, inpainters, gaps, seed, excerpt_s, config_path):
+@click.option("--visqol/--no-visqol", default=True, show_default=True, help="Also score with ViSQOL v3 (slower).")
+def evaluate(in_dir, out_dir, inpainters, gaps, seed, excerpt_s, config_path, visqol):
     """Punch gaps into clean recordings, repair them with each method, and score the fills."""
     from tqdm import tqdm
 
+    from .evaluate import LABELS, format_table
     from .evaluate import evaluate as run_evaluation
-    from .evaluate import format_table
 
     try:
         lengths = [int(g) for g in gaps.split(",") if g.strip()]
@@ -264,13 +266,13 @@ def evaluate(in_dir, out_dir, inpainters, gaps, seed, excerpt_s, config_path):
     for name in inpainters:
         _check_plugins(type(base)(**{**base.to_dict(), "inpainter": name}))
     with tqdm(unit="file", file=sys.stderr, disable=None) as bar:
-        result = run_evaluation(Path(in_dir), Path(out_dir), inpainters, lengths, seed, excerpt_s, base, on_file=lambda _: bar.update(1))
-    for metric, label in (("lsd_db", "LSD (dB, lower is better)"), ("snr_db", "SNR (dB, higher is better)"), ("log_mel_l1", "log-Mel L1 (lower is better)")):
-        click.echo(f"\n{label}")
+        result = run_evaluation(Path(in_dir), Path(out_dir), inpainters, lengths, seed, excerpt_s, base, on_file=lambda _: bar.update(1), visqol=visqol)
+    for metric in ("lsd_db", "snr_db", "log_mel_l1", "visqol_mos")[: 4 if visqol else 3]:
+        click.echo(f"\n{LABELS[metric]}")
         click.echo(format_table(result, metric))
     for line in result["problems"]:
         click.echo(f"problem: {line}", err=True)
-    click.echo(f"\nwrote {Path(out_dir) / 'metrics.json'} and metrics.csv")
+    click.echo(f"\nwrote {Path(out_dir) / 'index.html'}, metrics.json and metrics.csv")
 
 
 @cli.command("check-plugin")

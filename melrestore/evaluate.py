@@ -8,6 +8,7 @@ and recompute the numbers.
 from __future__ import annotations
 
 import csv
+import html
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -22,7 +23,16 @@ from .pipeline import PipelineOptions, build_engine
 from .registry import get_registry
 
 DEFAULT_GAPS_MS = (50, 100, 200, 400, 1000, 2000, 3000)
-METRICS = ("lsd_db", "snr_db", "log_mel_l1", "spectral_convergence")
+METRICS = ("lsd_db", "snr_db", "log_mel_l1", "spectral_convergence", "visqol_mos")
+LABELS = {
+    "lsd_db": "log-spectral distance (dB, lower is better)",
+    "snr_db": "SNR (dB, higher is better)",
+    "log_mel_l1": "log-Mel L1 (lower is better)",
+    "spectral_convergence": "spectral convergence (lower is better)",
+    "visqol_mos": "ViSQOL MOS-LQO (higher is better)",
+}
+FIGURE_GAPS = 4  # spectrogram figures and audio snippets for this many gaps
+SNIPPET_S = 1.0  # seconds each side of a gap in the snippets and the ViSQOL window
 
 
 def punch_gaps(n_samples: int, rate: int, lengths_ms, rng: np.random.Generator, edge_s: float = 1.0) -> list[Gap]:
@@ -59,13 +69,35 @@ def _pipelines(inpainters: list[str], base: PipelineOptions) -> dict[str, Pipeli
     for name in ["interpolation", *[i for i in inpainters if i != "interpolation"]]:
         methods[name] = replace(base, inpainter=name, short_gap_ms=0.0, long_gap_ms=0.0)
     default = inpainters[0] if inpainters else base.inpainter
-    methods[f"batch default ({default})"] = replace(base, inpainter=default)
+    methods["batch-default"] = replace(base, inpainter=default)
     return methods
 
 
+class ViSQOL:
+    """ViSQOL v3 audio mode (visqol-python, model bundled) on the gap plus a second each side, at 48 kHz."""
+
+    RATE = 48000
+
+    def __init__(self):
+        from visqol import VisqolApi
+
+        self.api = VisqolApi()
+        self.api.create(mode="audio")
+
+    def __call__(self, reference: np.ndarray, estimate: np.ndarray, start: int, end: int, rate: int) -> float:
+        from .engine import _resample
+
+        margin = int(SNIPPET_S * rate)
+        lo, hi = max(0, start - margin), min(reference.shape[1], end + margin)
+        ref = _resample(reference[:, lo:hi], rate, self.RATE).astype(np.float64)
+        est = _resample(estimate[:, lo:hi], rate, self.RATE).astype(np.float64)
+        return float(np.mean([self.api.measure_from_arrays(r, e, self.RATE).moslqo for r, e in zip(ref, est)]))
+
+
 def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFAULT_GAPS_MS, seed: int = 0,
-             excerpt_s: float | None = None, base: PipelineOptions | None = None, on_file=None) -> dict:
+             excerpt_s: float | None = None, base: PipelineOptions | None = None, on_file=None, visqol: bool = True) -> dict:
     base = base or PipelineOptions()
+    perceptual = ViSQOL() if visqol else None
     rng = np.random.default_rng(seed)
     out_dir = Path(out_dir)
     pipelines = _pipelines(inpainters, base)
@@ -123,7 +155,9 @@ def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFA
                         "gap_ms": int(g.reason.split()[0]),
                         "start": g.start,
                         "end": g.end,
+                        "rate": rate,
                         **gap_metrics(clean, estimate, g.start, g.end, rate),
+                        "visqol_mos": perceptual(clean, estimate, g.start, g.end, rate) if perceptual else None,
                         "detected": (g.start, g.end) in found if report else None,
                         "changed_outside": changed,
                     }
@@ -134,6 +168,7 @@ def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFA
               "summary": summarise(rows), "problems": problems, "gaps": rows}
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(result, indent=2))
+    write_pictures_and_page(result, in_dir, out_dir, excerpt_s)
     with open(out_dir / "metrics.csv", "w", newline="") as f:
         if rows:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -155,7 +190,7 @@ def summarise(rows: list[dict]) -> dict:
     for method, by_length in summary.items():
         out[method] = {}
         for length, items in by_length.items():
-            stats = {m: float(np.mean([r[m] for r in items])) for m in METRICS}
+            stats = {m: float(np.mean([r[m] for r in items])) if items[0][m] is not None else None for m in METRICS}
             detected = [r["detected"] for r in items if r["detected"] is not None]
             stats["recall"] = float(np.mean(detected)) if detected else None
             stats["changed_outside"] = int(max(r["changed_outside"] for r in items))
@@ -170,6 +205,48 @@ def format_table(result: dict, metric: str) -> str:
     lines = [head]
     for method in result["methods"]:
         stats = result["summary"].get(method, {})
-        cells = "".join(f"{stats[g][metric]:>10.3f}" if g in stats else f"{'-':>10}" for g in lengths)
+        cells = "".join(f"{stats[g][metric]:>10.3f}" if stats.get(g, {}).get(metric) is not None else f"{'-':>10}" for g in lengths)
         lines.append(f"{method:<28}{cells}")
     return "\n".join(lines)
+
+
+def write_pictures_and_page(result: dict, in_dir: Path, out_dir: Path, excerpt_s: float | None) -> None:
+    """Metric plots, spectrograms and audio snippets of a few gaps, and index.html tying them together."""
+    from .figures import gap_spectrograms, metric_plot
+
+    methods = result["methods"]
+    plots = []
+    for metric in METRICS:
+        if any(stats.get(metric) is not None for by_len in result["summary"].values() for stats in by_len.values()):
+            plots.append(metric_plot(result["summary"], methods, result["gaps_ms"], metric, LABELS[metric], out_dir / "plots" / f"{metric}.png"))
+    shown = [row for row in result["gaps"] if row["method"] == "zeros"][:: max(1, len([r for r in result["gaps"] if r["method"] == "zeros"]) // FIGURE_GAPS)][:FIGURE_GAPS]
+    sections = []
+    for row in shown:
+        name, start, end, rate = row["file"], row["start"], row["end"], row["rate"]
+        clean = _excerpt(read(next(p for p in find_audio_files(in_dir) if p.relative_to(in_dir).with_suffix(".wav").as_posix() == name)), excerpt_s)
+        panels = {"original": clean, "damaged": read(out_dir / "damaged" / name).as_float()}
+        default = methods[-1]
+        panels[default] = read(out_dir / "repaired" / default / name).as_float()
+        tag = f"{Path(name).stem}-{start}"
+        picture = gap_spectrograms(panels, rate, start, end, out_dir / "spectrograms" / f"{tag}.png", f"{name}, {row['gap_ms']} ms gap")
+        margin = int(SNIPPET_S * rate)
+        audio_tags = []
+        for method in ["original", *methods]:
+            audio = clean if method == "original" else (read(out_dir / "repaired" / method / name).as_float() if method != "zeros" else panels["damaged"])
+            snippet = out_dir / "snippets" / tag / f"{method}.wav"
+            _write_float(audio[:, max(0, start - margin) : end + margin], rate, snippet)
+            audio_tags.append(f"<div>{html.escape(method)}<br><audio controls src='{snippet.relative_to(out_dir).as_posix()}'></audio></div>")
+        sections.append(
+            f"<h3>{html.escape(name)}: {row['gap_ms']} ms gap at {start / rate:.2f} s</h3>"
+            f"<img src='{picture.relative_to(out_dir).as_posix()}'><div class='row'>{''.join(audio_tags)}</div>"
+        )
+    tables = "".join(f"<h3>{html.escape(LABELS[m])}</h3><pre>{html.escape(format_table(result, m))}</pre>" for m in METRICS[:3])
+    images = "".join(f"<img src='{p.relative_to(out_dir).as_posix()}'>" for p in plots)
+    (out_dir / "index.html").write_text(
+        "<!doctype html><meta charset='utf-8'><title>melrestore evaluation</title>"
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}.row{display:flex;flex-wrap:wrap;gap:1em}img{max-width:100%}</style>"
+        f"<h1>melrestore evaluation</h1><p>{len({r['file'] for r in result['gaps']})} files, gaps of {', '.join(map(str, result['gaps_ms']))} ms, seed {result['seed']}. "
+        "Scores are computed inside each gap against the original; metrics.json and metrics.csv hold every gap.</p>"
+        f"{tables}{images}<h2>Listen</h2>{''.join(sections)}",
+        encoding="utf-8",
+    )
