@@ -9,14 +9,12 @@ import math
 import time
 from collections import defaultdict
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
-import torch
-import torchaudio
 
 from .gaps import Gap, mask_of, merge_gaps
-from .mel import MelFrontend, MelSettings
+from .mel import MelFrontend, MelSettings, resample
 from .splice import meet_edges
 
 # Samples at the analysis rate on each side of a gap that resampling smears
@@ -56,7 +54,7 @@ class _Window:
     segment: np.ndarray  # [channels, samples] at the analysis rate, gaps zeroed
     missing: np.ndarray  # [samples] bool, every gap in the window
     missing_frames: np.ndarray  # [frames] bool
-    log_mel: np.ndarray = field(default=None)  # [channels, n_mels, frames]
+    log_mel: np.ndarray | None = None  # [channels, n_mels, frames], once inpainted
 
 
 class Engine:
@@ -201,7 +199,7 @@ class Engine:
         chunk[:, : piece.shape[1]] = piece
         chunk[:, mask_of([Gap(g.start - start, g.end - start) for g in in_window], span)] = 0.0
         segment = np.zeros((audio.shape[0], length), dtype=np.float32)
-        resampled = _resample(chunk, sample_rate, s.sample_rate)[:, :length]
+        resampled = resample(chunk, sample_rate, s.sample_rate)[:, :length]
         segment[:, : resampled.shape[1]] = resampled
         margin = 0 if ratio == 1 else RESAMPLE_MARGIN
         missing = mask_of(
@@ -232,7 +230,7 @@ class Engine:
         if out.shape != w.segment.shape:
             raise ValueError(f"returned shape {out.shape}, expected {w.segment.shape}")
         out = np.where(w.missing[None], out, w.segment)
-        back = _resample(out, self.settings.sample_rate, sample_rate)
+        back = resample(out, self.settings.sample_rate, sample_rate)
         start, end = w.gap.start - w.file_start, w.gap.end - w.file_start
         fill = back[:, start:end]
         if fill.shape != (w.segment.shape[0], w.gap.length):
@@ -245,10 +243,3 @@ class Engine:
         if not np.isfinite(fill).all():
             raise ValueError("returned NaN or infinite samples")
         return fill
-
-
-def _resample(audio: np.ndarray, orig: int, new: int) -> np.ndarray:
-    if orig == new:
-        return np.array(audio, dtype=np.float32, copy=True)
-    with torch.no_grad():
-        return torchaudio.functional.resample(torch.from_numpy(np.ascontiguousarray(audio)), orig, new).numpy()

@@ -85,12 +85,12 @@ class ViSQOL:
         self.api.create(mode="audio")
 
     def __call__(self, reference: np.ndarray, estimate: np.ndarray, start: int, end: int, rate: int) -> float:
-        from .engine import _resample
+        from .mel import resample
 
         margin = int(SNIPPET_S * rate)
         lo, hi = max(0, start - margin), min(reference.shape[1], end + margin)
-        ref = _resample(reference[:, lo:hi], rate, self.RATE).astype(np.float64)
-        est = _resample(estimate[:, lo:hi], rate, self.RATE).astype(np.float64)
+        ref = resample(reference[:, lo:hi], rate, self.RATE).astype(np.float64)
+        est = resample(estimate[:, lo:hi], rate, self.RATE).astype(np.float64)
         return float(np.mean([self.api.measure_from_arrays(r, e, self.RATE).moslqo for r, e in zip(ref, est)]))
 
 

@@ -115,3 +115,11 @@ class MelFrontend:
         lo = np.clip(centres - s.n_fft // 2, 0, len(missing))
         hi = np.clip(centres + s.n_fft // 2, 0, len(missing))
         return counts[hi] > counts[lo]
+
+
+def resample(audio: np.ndarray, orig: int, new: int) -> np.ndarray:
+    """``[channels, samples]`` float32 from rate ``orig`` to ``new`` (torchaudio's windowed sinc)."""
+    if orig == new:
+        return np.array(audio, dtype=np.float32, copy=True)
+    with torch.no_grad():
+        return torchaudio.functional.resample(torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)), orig, new).numpy()

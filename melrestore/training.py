@@ -19,8 +19,7 @@ import torch
 
 from . import networks
 from .audio import AudioError, read
-from .engine import _resample
-from .mel import MelFrontend, MelSettings
+from .mel import MelFrontend, MelSettings, resample
 
 
 @dataclass
@@ -56,7 +55,7 @@ def analyse_tracks(files: list[Path], settings: MelSettings, problems: list[str]
         except AudioError as exc:
             problems.append(f"{path}: {exc}")
             continue
-        waveform = _resample(audio.as_float(), audio.sample_rate, settings.sample_rate)
+        waveform = resample(audio.as_float(), audio.sample_rate, settings.sample_rate)
         tracks.extend(frontend.log_mel(waveform))
         if progress:
             progress(path)
