@@ -54,7 +54,8 @@ class _Window:
     segment: np.ndarray  # [channels, samples] at the analysis rate, gaps zeroed
     missing: np.ndarray  # [samples] bool, every gap in the window
     missing_frames: np.ndarray  # [frames] bool
-    log_mel: np.ndarray | None = None  # [channels, n_mels, frames], once inpainted
+    log_mel: np.ndarray  # [channels, n_mels, frames] of the segment
+    filled: np.ndarray | None = None  # log_mel with the missing frames inpainted
 
 
 class Engine:
@@ -125,7 +126,7 @@ class Engine:
             if isinstance(frames_or_reason, str):
                 results[gap].status, results[gap].message = "skipped", frames_or_reason
                 continue
-            with self.timed("window"):
+            with self.timed("analyse"):
                 windows.setdefault(frames_or_reason, []).append(
                     self._cut_window(audio, sample_rate, gap, gaps, frames_or_reason)
                 )
@@ -207,12 +208,12 @@ class Engine:
             length,
         )
         segment[:, missing] = 0.0
-        return _Window(gap, start, chunk, segment, missing, self.frontend.missing_frames(missing))
+        log_mel = self.frontend.log_mel(segment)
+        return _Window(gap, start, chunk, segment, missing, self.frontend.missing_frames(missing), log_mel)
 
     def _inpaint(self, group: list[_Window]) -> None:
         """One inpainter call for all windows of the same length; channels are batch items."""
-        with self.timed("mel"):
-            log_mel = np.concatenate([self.frontend.log_mel(w.segment) for w in group])
+        log_mel = np.concatenate([w.log_mel for w in group])
         missing = np.concatenate([np.repeat(w.missing_frames[None], w.segment.shape[0], 0) for w in group])
         filled = np.asarray(self.inpainter.inpaint(log_mel, missing), dtype=np.float32)
         if filled.shape != log_mel.shape:
@@ -222,11 +223,11 @@ class Engine:
         i = 0
         for w in group:
             c = w.segment.shape[0]
-            w.log_mel = np.where(missing[i : i + c, None, :], filled[i : i + c], log_mel[i : i + c])
+            w.filled = np.where(missing[i : i + c, None, :], filled[i : i + c], w.log_mel)
             i += c
 
     def _vocode(self, w: _Window, sample_rate: int) -> np.ndarray:
-        out = np.asarray(self.vocoder.vocode(w.log_mel, w.segment, w.missing, self.frontend), dtype=np.float32)
+        out = np.asarray(self.vocoder.vocode(w.filled, w.segment, w.missing, self.frontend), dtype=np.float32)
         if out.shape != w.segment.shape:
             raise ValueError(f"returned shape {out.shape}, expected {w.segment.shape}")
         out = np.where(w.missing[None], out, w.segment)
