@@ -50,8 +50,8 @@ def main() -> None:
             inputs = np.random.default_rng(0).standard_normal((batch, 2, n_mels, frames)).astype(np.float32)
             tensor = torch.from_numpy(inputs)
             with torch.inference_mode():
-                eager = median_ms(lambda: model(tensor), args.repeats)
-            onnx = median_ms(lambda: session.run(None, {"input": inputs}), args.repeats)
+                eager = median_ms(lambda t=tensor: model(t), args.repeats)
+            onnx = median_ms(lambda x=inputs: session.run(None, {"input": x}), args.repeats)
             print(f"{batch:>5} {frames:>6} {eager:>10.2f} {onnx:>10.2f} {eager / onnx:>8.2f}x")
 
 

@@ -36,6 +36,8 @@ class TrainConfig:
     max_gap_seconds: float = 3.0
     validation_percent: int = 15
     threads: int = 0  # 0 = torch's default
+    windows: list[int] | None = None  # window lengths (frames) to train and run at; None = the architecture's
+    init_from: str | None = None  # start from this checkpoint's weights (fine-tuning)
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
@@ -125,7 +127,9 @@ class Trainer:
         model_config.setdefault("n_mels", settings.n_mels)
         self.model = networks.build(config.architecture, model_config).to(self.device)
         self.model_config = self.model.config
-        windows = networks.window_frames(config.architecture, self.model_config)
+        if config.init_from:
+            self.model.load_state_dict(networks.load_checkpoint(config.init_from)["state_dict"])
+        windows = tuple(config.windows or networks.window_frames(config.architecture, self.model_config))
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
         self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
             self.optimizer, max_lr=config.learning_rate, total_steps=config.steps, pct_start=0.05
