@@ -46,6 +46,13 @@ def test_training_a_few_steps_lowers_the_loss(tmp_path):
     resumed.resume(tmp_path / "run" / "last.pt")
     assert resumed.step == 40
 
+    # Fine-tuning starts from a checkpoint's weights, on the windows the config names.
+    tuned_config = TrainConfig(**{**config.__dict__, "init_from": str(tmp_path / "run" / "best.pt"), "windows": [128]})
+    tuned = Trainer(tuned_config, settings, tracks[:2], tracks[2:], tmp_path / "tuned")
+    assert tuned.windows == (128,)
+    for name, weights in state["state_dict"].items():
+        assert torch.equal(tuned.model.state_dict()[name], weights), name
+
 
 def test_cal500_layout(tmp_path):
     meta = tmp_path / "CAL500_noAudioFeatures"
