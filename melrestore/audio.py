@@ -64,7 +64,7 @@ class Audio:
             return (self.samples.T / 2.0**31).astype(np.float32)
         return self.samples.T.astype(np.float32)
 
-    def with_span(self, start: int, end: int, fill: np.ndarray) -> None:
+    def replace_span(self, start: int, end: int, fill: np.ndarray) -> None:
         """Replace samples ``start:end`` (all channels) by ``fill`` ``[channels, n]``, quantised to the file's depth."""
         fill = np.clip(np.asarray(fill, dtype=np.float64).T, -1.0, 1.0)
         if self.samples.dtype == np.int32:

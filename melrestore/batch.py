@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import __version__
 from .audio import AudioError, copy_atomic, find_audio_files, read, write_atomic
-from .engine import Engine
+from .engine import Engine, GapResult
 from .gaps import DetectionError
 from .pipeline import PipelineOptions, build_engine
 
@@ -51,9 +51,7 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
         gaps = engine.detect(waveform, audio.sample_rate, source)
         if target is None:
             report.status = "detected"
-            report.gaps = [
-                {**_gap_dict(g, audio.sample_rate), "status": "found", "reason": g.reason} for g in gaps
-            ]
+            report.gaps = [GapResult(g.start, g.end, g.reason, "found").to_dict(audio.sample_rate) for g in gaps]
             return report
         if not gaps:
             copy_atomic(source, target)
@@ -61,7 +59,7 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
             return report
         fills, results = engine.repair(waveform, audio.sample_rate, gaps)
         for gap, fill in fills.items():
-            audio.with_span(gap.start, gap.end, fill)
+            audio.replace_span(gap.start, gap.end, fill)
         report.gaps = [r.to_dict(audio.sample_rate) for r in results]
         if fills:
             with engine.timed("write"):
@@ -96,15 +94,6 @@ def _save_figures(folder: Path, name: str, before, after, sample_rate: int, fill
             {"before": before, "after": after}, sample_rate, gap.start, gap.end,
             folder / f"{stem}-{at:09.3f}s.png", title=f"{name}: gap at {at:.3f} s, {1000 * gap.length / sample_rate:.1f} ms",
         )
-
-
-def _gap_dict(gap, sample_rate: int) -> dict:
-    return {
-        "start": gap.start,
-        "end": gap.end,
-        "start_s": round(gap.start / sample_rate, 6),
-        "duration_ms": round(1000 * gap.length / sample_rate, 3),
-    }
 
 
 # -- folders -------------------------------------------------------------------
