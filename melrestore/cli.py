@@ -101,9 +101,11 @@ def _check_plugins(options) -> None:
         wanted.append(("sample_repairers", options.short_gap_repairer))
     if options.long_gap_ms > 0:
         wanted.append(("sample_repairers", options.long_gap_repairer))
-    for kind, name in wanted:
-        if name not in registry.names(kind):
-            raise click.UsageError(f"no {kind[:-1].replace('_', ' ')} named {name!r} (available: {', '.join(registry.names(kind))})")
+    try:
+        for kind, name in wanted:
+            registry.check(kind, name)
+    except PluginError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 def _run_folder(in_dir, out_dir, options, workers, overwrite, figures=False):

@@ -103,13 +103,16 @@ class Registry:
     def names(self, kind: str) -> list[str]:
         return sorted(self._items[kind])
 
+    def check(self, kind: str, name: str) -> None:
+        """Raise PluginError, listing what exists, unless ``name`` is registered for ``kind``."""
+        if name not in self._items[kind]:
+            known = ", ".join(self.names(kind)) or "none"
+            raise PluginError(f"no {kind[:-1].replace('_', ' ')} named {name!r} (available: {known})")
+
     def build(self, kind: str, name: str, **options):
         """Build the plugin object registered under ``name``."""
-        try:
-            item = self._items[kind][name]
-        except KeyError:
-            known = ", ".join(self.names(kind)) or "none"
-            raise PluginError(f"no {kind[:-1].replace('_', ' ')} named {name!r} (available: {known})") from None
+        self.check(kind, name)
+        item = self._items[kind][name]
         try:
             return item.factory(**options)
         except PluginError:
