@@ -80,11 +80,8 @@ class Registry:
         except Exception as exc:  # a broken plugin must not take the others down
             info.error = f"{type(exc).__name__}: {exc}"
 
-    def add(self, module, info: PluginInfo | None = None) -> None:
-        """Register a plugin module (entry points call this; tests may too)."""
-        if info is None:
-            info = PluginInfo(name=getattr(module, "__name__", repr(module)), module="", distribution=None, version=None)
-            self.plugins.append(info)
+    def add(self, module, info: PluginInfo) -> None:
+        """Register a loaded plugin module and collect what it registers."""
         self.pm.register(module, name=info.name)
         info.hooks = sorted(h.name for h in self.pm.get_hookcallers(module))
         for kind, hook_name in KINDS.items():
