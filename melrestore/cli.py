@@ -247,11 +247,12 @@ def export_onnx_command(checkpoint, out, example):
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Report folder.")
 @click.option("--inpainter", "inpainters", multiple=True, help="Inpainter to score; repeat for several [default: unet-onnx]. Zeros, LSAR and interpolation are always included.")
 @click.option("--gaps", default="50,100,200,400,1000,2000,3000", show_default=True, help="Gap lengths in ms, comma-separated.")
+@click.option("--per-file", default=1, show_default=True, type=click.IntRange(min=1), help="Gaps of each length per file (as many as fit).")
 @click.option("--seed", default=0, show_default=True, help="Seed for the gap positions.")
 @click.option("--excerpt", "excerpt_s", type=float, help="Use only this many seconds from the middle of each file.")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), help="TOML file for the pipeline.")
 @click.option("--visqol/--no-visqol", default=True, show_default=True, help="Also score with ViSQOL v3 (slower).")
-def evaluate(in_dir, out_dir, inpainters, gaps, seed, excerpt_s, config_path, visqol):
+def evaluate(in_dir, out_dir, inpainters, gaps, per_file, seed, excerpt_s, config_path, visqol):
     """Punch gaps into clean recordings, repair them with each method, and score the fills."""
     from tqdm import tqdm
 
@@ -267,7 +268,7 @@ def evaluate(in_dir, out_dir, inpainters, gaps, seed, excerpt_s, config_path, vi
     for name in inpainters:
         _check_plugins(type(base)(**{**base.to_dict(), "inpainter": name}))
     with tqdm(unit="file", file=sys.stderr, disable=None) as bar:
-        result = run_evaluation(Path(in_dir), Path(out_dir), inpainters, lengths, seed, excerpt_s, base, on_file=lambda _: bar.update(1), visqol=visqol)
+        result = run_evaluation(Path(in_dir), Path(out_dir), inpainters, lengths, seed, excerpt_s, base, on_file=lambda _: bar.update(1), visqol=visqol, per_file=per_file)
     for metric in ("lsd_db", "snr_db", "log_mel_l1", "visqol_mos")[: 4 if visqol else 3]:
         click.echo(f"\n{LABELS[metric]}")
         click.echo(format_table(result, metric))

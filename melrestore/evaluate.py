@@ -36,8 +36,8 @@ SNIPPET_S = 1.0  # seconds each side of a gap in the snippets and the ViSQOL win
 
 
 def punch_gaps(n_samples: int, rate: int, lengths_ms, rng: np.random.Generator, edge_s: float = 1.0) -> list[Gap]:
-    """One gap per length (as many as fit), at random places at least ``edge_s`` from the file's
-    edges and from each other."""
+    """One gap per entry of ``lengths_ms`` (as many as fit), at random places at least ``edge_s``
+    from the file's edges and from each other."""
     gaps: list[Gap] = []
     edge = int(edge_s * rate)
     for ms in rng.permutation(list(lengths_ms)):
@@ -95,7 +95,9 @@ class ViSQOL:
 
 
 def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFAULT_GAPS_MS, seed: int = 0,
-             excerpt_s: float | None = None, base: PipelineOptions | None = None, on_file=None, visqol: bool = True) -> dict:
+             excerpt_s: float | None = None, base: PipelineOptions | None = None, on_file=None, visqol: bool = True,
+             per_file: int = 1) -> dict:
+    """Scores every method on ``per_file`` gaps of each length per file (see the module docstring)."""
     base = base or PipelineOptions()
     perceptual = ViSQOL() if visqol else None
     rng = np.random.default_rng(seed)
@@ -117,7 +119,7 @@ def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFA
             continue
         clean = _excerpt(audio, excerpt_s)
         rate = audio.sample_rate
-        gaps = punch_gaps(clean.shape[1], rate, lengths_ms, rng)
+        gaps = punch_gaps(clean.shape[1], rate, list(lengths_ms) * per_file, rng)
         damaged = clean.copy()
         for g in gaps:
             damaged[:, g.start : g.end] = 0.0
@@ -164,7 +166,7 @@ def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFA
                 )
         if on_file:
             on_file(name)
-    result = {"methods": ["zeros", *references, *pipelines], "gaps_ms": list(lengths_ms), "seed": seed,
+    result = {"methods": ["zeros", *references, *pipelines], "gaps_ms": list(lengths_ms), "per_file": per_file, "seed": seed,
               "summary": summarise(rows), "problems": problems, "gaps": rows}
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(result, indent=2))
