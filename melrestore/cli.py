@@ -223,16 +223,12 @@ def export_onnx_command(checkpoint, out, example):
     """Export a trained checkpoint to ONNX and check it against PyTorch."""
     from .audio import read
     from .export import export_onnx, real_inputs_from
-    from .mel import MelSettings, resample
     from .networks import load_checkpoint
 
     real = None
     if example:
-        state = load_checkpoint(checkpoint)
-        settings = MelSettings.from_dict(state["mel_settings"])
         audio = read(example)
-        frames = state["window_frames"][-1]
-        real = real_inputs_from(resample(audio.as_float(), audio.sample_rate, settings.sample_rate), settings, frames, frames // 4)
+        real = real_inputs_from(audio.as_float(), audio.sample_rate, load_checkpoint(checkpoint))
     report = export_onnx(Path(checkpoint), Path(out), real)
     for case, diff in report.items():
         click.echo(f"{case}: max abs difference {diff:.2e}")

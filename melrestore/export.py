@@ -10,7 +10,7 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from .networks import load_checkpoint, model_from_checkpoint, prepare
+from .networks import input_planes, load_checkpoint, model_from_checkpoint, prepare
 
 OPSET = 17  # supported by every onnxruntime >= 1.17
 
@@ -20,9 +20,9 @@ def export_onnx(checkpoint: Path, out: Path, real_inputs: np.ndarray | None = No
     ONNX Runtime with PyTorch; returns the max abs differences."""
     state = load_checkpoint(checkpoint)
     model = model_from_checkpoint(state)
-    n_mels = state["model_config"]["n_mels"]
+    n_mels, planes = state["model_config"]["n_mels"], input_planes(state["model_config"])
     windows = state["window_frames"]
-    example = torch.zeros(2, 2, n_mels, windows[0])
+    example = torch.zeros(2, planes, n_mels, windows[0])
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     frame_axis = {} if state["architecture"] == "fc" else {3: "frames"}
@@ -44,7 +44,7 @@ def export_onnx(checkpoint: Path, out: Path, real_inputs: np.ndarray | None = No
 
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(0)
-    cases = {f"random_b{b}_t{t}": rng.standard_normal((b, 2, n_mels, t)).astype(np.float32) for b in (1, 16) for t in windows}
+    cases = {f"random_b{b}_t{t}": rng.standard_normal((b, planes, n_mels, t)).astype(np.float32) for b in (1, 16) for t in windows}
     if real_inputs is not None:
         cases["real"] = real_inputs
     report = {}
@@ -56,11 +56,17 @@ def export_onnx(checkpoint: Path, out: Path, real_inputs: np.ndarray | None = No
     return report
 
 
-def real_inputs_from(audio: np.ndarray, settings, frames: int, gap_frames: int) -> np.ndarray:
-    """Network inputs from real audio ``[channels, samples]``: its first window, with a gap in the middle."""
-    from .mel import MelFrontend
+def real_inputs_from(audio: np.ndarray, sample_rate: int, state: dict) -> np.ndarray:
+    """Network inputs from real audio ``[channels, samples]`` for a checkpoint: its first (largest)
+    window at the model's analysis settings, with a gap a quarter of the window long in the middle."""
+    from .mel import MelFrontend, MelSettings, resample
 
-    log_mel = MelFrontend(settings).log_mel(audio[:, : settings.samples_for(frames)])
-    missing = np.zeros((log_mel.shape[0], frames), dtype=bool)
-    missing[:, (frames - gap_frames) // 2 : (frames + gap_frames) // 2] = True
-    return prepare(log_mel, missing)[0]
+    settings = MelSettings.from_dict(state["mel_settings"])
+    frontend = MelFrontend(settings)
+    audio = resample(audio, sample_rate, settings.sample_rate)
+    segment = np.array(audio[:, : settings.samples_for(state["window_frames"][-1])], dtype=np.float32)
+    missing = np.zeros(segment.shape[1], dtype=bool)
+    missing[3 * len(missing) // 8 : 5 * len(missing) // 8] = True
+    segment[:, missing] = 0.0
+    missing_frames = np.repeat(frontend.missing_frames(missing)[None], len(segment), axis=0)
+    return prepare(frontend.log_mel(segment), missing_frames, input_planes(state["model_config"]))[0]

@@ -70,8 +70,10 @@ def register_inpainters(register):
 
     * ``inpaint(log_mel, missing) -> log_mel``: ``log_mel`` is
       ``[batch, n_mels, frames]`` float32, ``missing`` is ``[batch, frames]``
-      bool (True where the frame overlaps a gap).  Return the same shape with
-      the missing frames filled; known frames are ignored by the engine.
+      bool (True where the frame overlaps a gap).  The window is analysed with
+      the gap's samples zeroed, so a missing frame that only partly overlaps
+      the gap still shows the known part.  Return the same shape with the
+      missing frames filled; known frames are ignored by the engine.
     * ``settings``: a ``MelSettings`` it must analyse at, or None to use the
       selected front end.
     * ``window_frames``: the window lengths (in frames, ascending) it accepts,

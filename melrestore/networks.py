@@ -1,8 +1,9 @@
 """The learned inpainters' networks and the pre/post-processing they share.
 
-Both networks see the same two input planes over ``[n_mels, frames]``:
-the log-Mel window with its missing frames filled by linear interpolation,
-normalised by the known frames' mean and spread, and the mask of missing
+Both networks see the same input planes over ``[n_mels, frames]``: the
+log-Mel window with its missing frames filled by linear interpolation,
+normalised by the known frames' mean and spread, the mask of missing frames,
+and (``in_channels = 3``) what the damaged window still shows on the missing
 frames.  They predict a correction to the interpolation on the missing
 frames; the last layer starts at zero, so an untrained network *is* the
 interpolation baseline and training can only be measured against it.
@@ -16,9 +17,17 @@ from torch import nn
 
 from .interpolate import interpolate_missing
 
+DAMAGED_CLIP = 4.0  # bound (in known-frame spreads) of the damaged-window plane
 
-def prepare(log_mel: np.ndarray, missing: np.ndarray):
-    """-> (network input ``[B, 2, n_mels, T]``, interpolated base, mean ``[B]``, std ``[B]``)."""
+
+def prepare(log_mel: np.ndarray, missing: np.ndarray, planes: int = 2):
+    """-> (network input ``[B, planes, n_mels, T]``, interpolated base, mean ``[B]``, std ``[B]``).
+
+    ``log_mel`` is the window as the engine analysed it, gap samples zeroed.  Planes: the
+    interpolation, normalised; the mask; and (``planes=3``) what the damaged window still
+    shows on the missing frames, relative to the interpolation: frames that only partly
+    overlap the gap keep most of their content, which a straight line throws away.
+    """
     base = interpolate_missing(log_mel, missing)
     known = ~missing[:, None, :]
     count = np.maximum(known.sum(axis=(1, 2)) * log_mel.shape[1], 1)
@@ -27,7 +36,12 @@ def prepare(log_mel: np.ndarray, missing: np.ndarray):
     std = np.sqrt(var) + 1e-3
     normalised = (base - mean[:, None, None]) / std[:, None, None]
     mask = np.broadcast_to(missing[:, None, :], log_mel.shape)
-    inputs = np.stack([normalised, mask], axis=1).astype(np.float32)
+    stack = [normalised, mask]
+    if planes == 3:
+        # Fully silent frames sit at the log floor, far below anything else: clip them.
+        seen = np.clip((log_mel - base) / std[:, None, None], -DAMAGED_CLIP, DAMAGED_CLIP)
+        stack.append(np.where(mask, seen, 0.0))
+    inputs = np.stack(stack, axis=1).astype(np.float32)
     return inputs, base, mean.astype(np.float32), std.astype(np.float32)
 
 
@@ -48,11 +62,11 @@ class UNet(nn.Module):
     multiple of ``2 ** depth`` works.  The bottleneck also sees the window's mean over time,
     which reaches across gaps wider than the convolutions can."""
 
-    def __init__(self, n_mels: int = 128, base_channels: int = 16, depth: int = 4):
+    def __init__(self, n_mels: int = 128, base_channels: int = 16, depth: int = 4, in_channels: int = 2):
         super().__init__()
-        self.config = {"n_mels": n_mels, "base_channels": base_channels, "depth": depth}
+        self.config = {"n_mels": n_mels, "base_channels": base_channels, "depth": depth, "in_channels": in_channels}
         widths = [base_channels * 2**i for i in range(depth + 1)]
-        self.down = nn.ModuleList([_conv_block(2 if i == 0 else widths[i - 1], widths[i]) for i in range(depth)])
+        self.down = nn.ModuleList([_conv_block(in_channels if i == 0 else widths[i - 1], widths[i]) for i in range(depth)])
         self.pool = nn.AvgPool2d(2)
         self.bottom = _conv_block(2 * widths[depth - 1], widths[depth])
         self.up = nn.ModuleList([nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2) for i in reversed(range(depth))])
@@ -82,10 +96,10 @@ class FCBaseline(nn.Module):
     """The seed's fully connected model, on a fixed window: each frame is squeezed to a few
     features, the whole window goes through a small MLP, and is expanded back per frame."""
 
-    def __init__(self, n_mels: int = 128, frames: int = 512, frame_features: int = 8, hidden: int = 256):
+    def __init__(self, n_mels: int = 128, frames: int = 512, frame_features: int = 8, hidden: int = 256, in_channels: int = 2):
         super().__init__()
-        self.config = {"n_mels": n_mels, "frames": frames, "frame_features": frame_features, "hidden": hidden}
-        self.squeeze = nn.Conv1d(2 * n_mels, frame_features, 1)
+        self.config = {"n_mels": n_mels, "frames": frames, "frame_features": frame_features, "hidden": hidden, "in_channels": in_channels}
+        self.squeeze = nn.Conv1d(in_channels * n_mels, frame_features, 1)
         self.mlp = nn.Sequential(
             nn.Flatten(),
             nn.Linear(frame_features * frames, hidden),
@@ -99,8 +113,8 @@ class FCBaseline(nn.Module):
         nn.init.zeros_(self.expand.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, _, m, t = x.shape
-        h = self.squeeze(x.reshape(b, 2 * m, t))
+        b, c, m, t = x.shape
+        h = self.squeeze(x.reshape(b, c * m, t))
         h = self.mlp(h).reshape(b, -1, t)
         return self.expand(h).reshape(b, 1, m, t)
 
@@ -128,6 +142,24 @@ def load_checkpoint(path) -> dict:
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a melrestore checkpoint")
     return state
+
+
+def input_planes(model_config: dict) -> int:
+    return model_config.get("in_channels", 2)
+
+
+def load_widening_inputs(model: nn.Module, state_dict: dict) -> None:
+    """Load weights from a model with fewer input planes: the new planes' weights start at zero,
+    so the loaded model computes exactly what it did before (fine-tuning then learns to use them)."""
+    own = model.state_dict()
+    widened = {}
+    for name, weights in state_dict.items():
+        if weights.shape != own[name].shape and weights.shape[0] == own[name].shape[0] and weights.dim() > 1:
+            grown = torch.zeros_like(own[name])
+            grown[:, : weights.shape[1]] = weights
+            weights = grown
+        widened[name] = weights
+    model.load_state_dict(widened)
 
 
 def model_from_checkpoint(state: dict) -> nn.Module:

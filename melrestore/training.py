@@ -1,10 +1,10 @@
 """Training the learned inpainters on random windows with random gaps.
 
-Each track is analysed once (log-Mel per channel, at the model's analysis
-settings); windows and gaps are then drawn on the fly from a seeded generator,
-so a run is reproducible and resumable.  A window's missing frames are exactly
-the frames the engine marks for a gap (every frame overlapping it), so the
-network trains on what it will see.
+Each track is read once (samples per channel, at the model's analysis rate);
+windows and gaps are then drawn on the fly from a seeded generator, so a run
+is reproducible and resumable.  A window is cut and analysed as the engine
+does it (gap samples zeroed, every frame overlapping the gap marked missing),
+so the network trains on what it will see.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ class TrainConfig:
     threads: int = 0  # 0 = torch's default
     windows: list[int] | None = None  # window lengths (frames) to train and run at; None = the architecture's
     init_from: str | None = None  # start from this checkpoint's weights (fine-tuning)
+    loss_per_window: bool = True  # each gap weighs the same in the loss (False: each missing value)
+    gap_lengths: str = "log-uniform"  # how gap lengths are drawn: "log-uniform" (short ones as often as long) or "uniform"
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
@@ -47,9 +49,8 @@ class TrainConfig:
         return cls(**data)
 
 
-def analyse_tracks(files: list[Path], settings: MelSettings, problems: list[str], progress=None) -> list[np.ndarray]:
-    """Log-Mel ``[n_mels, frames]`` per channel of each readable file."""
-    frontend = MelFrontend(settings)
+def load_tracks(files: list[Path], settings: MelSettings, problems: list[str], progress=None) -> list[np.ndarray]:
+    """Each channel of each readable file, as float32 samples at the analysis rate."""
     tracks = []
     for path in files:
         try:
@@ -57,62 +58,81 @@ def analyse_tracks(files: list[Path], settings: MelSettings, problems: list[str]
         except AudioError as exc:
             problems.append(f"{path}: {exc}")
             continue
-        waveform = resample(audio.as_float(), audio.sample_rate, settings.sample_rate)
-        tracks.extend(frontend.log_mel(waveform))
+        tracks.extend(resample(audio.as_float(), audio.sample_rate, settings.sample_rate))
         if progress:
             progress(path)
     return tracks
 
 
 class WindowSampler:
-    """Random windows with one random gap each, drawn from analysed tracks."""
+    """Random windows with one random gap each, cut from tracks the way the engine cuts them:
+    a segment of samples, the gap zeroed, both analysed; the missing frames are those the
+    engine would mark.  Returns (clean log-Mel, damaged log-Mel, missing frames)."""
 
-    def __init__(self, tracks: list[np.ndarray], settings: MelSettings, windows: tuple[int, ...], context: int, max_gap_seconds: float, seed: int):
-        self.tracks = [t for t in tracks if t.shape[1] > windows[-1]]
+    def __init__(self, tracks: list[np.ndarray], settings: MelSettings, windows: tuple[int, ...], context: int,
+                 max_gap_seconds: float, seed: int, gap_lengths: str = "log-uniform"):
+        if gap_lengths not in ("log-uniform", "uniform"):
+            raise ValueError(f"gap_lengths must be 'log-uniform' or 'uniform', not {gap_lengths!r}")
+        self.log_uniform = gap_lengths == "log-uniform"
+        self.settings = settings
+        self.frontend = MelFrontend(settings)
+        self.context = context
+        self.tracks = [t for t in tracks if len(t) > settings.samples_for(windows[-1])]
         if not self.tracks:
             raise ValueError(f"no track is longer than {windows[-1]} frames")
-        lengths = np.array([t.shape[1] for t in self.tracks], dtype=np.float64)
+        lengths = np.array([len(t) for t in self.tracks], dtype=np.float64)
         self.weights = lengths / lengths.sum()
         self.rng = np.random.default_rng(seed)
-        # Missing frames for the shortest and longest gap (10 ms .. max_gap_seconds).
         s = settings
-        frames = lambda seconds: math.ceil((seconds * s.sample_rate + s.n_fft) / s.hop_length) + 1  # noqa: E731
-        # Each window length trains on the gaps the engine would give it; lengths no gap needs are dropped.
+        # Each window length trains on the gaps (in samples) the engine would give it, 10 ms and up;
+        # lengths no gap needs are dropped.  A gap of g samples marks ceil((g + n_fft) / hop) + 1 frames.
         self.gap_bounds = {}
-        low = frames(0.01)
+        low = round(0.01 * s.sample_rate)
         for window in windows:
-            high = min(window - 2 * context, frames(max_gap_seconds))
+            high = min((window - 2 * context - 1) * s.hop_length - s.n_fft, round(max_gap_seconds * s.sample_rate))
             if high >= low:
                 self.gap_bounds[window] = (low, high)
                 low = high + 1
         self.windows = tuple(self.gap_bounds)
 
-    def batch(self, window: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+    def batch(self, window: int, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         low, high = self.gap_bounds[window]
-        mels = np.empty((size, self.tracks[0].shape[0], window), dtype=np.float32)
-        missing = np.zeros((size, window), dtype=bool)
-        context = (window - high) // 2
+        length = self.settings.samples_for(window)
+        edge = self.context * self.settings.hop_length + self.settings.n_fft // 2  # keeps context frames known
+        clean = np.empty((size, length), dtype=np.float32)
+        missing = np.zeros((size, length), dtype=bool)
         for i in range(size):
             track = self.tracks[self.rng.choice(len(self.tracks), p=self.weights)]
-            start = self.rng.integers(0, track.shape[1] - window)
-            mels[i] = track[:, start : start + window]
-            gap = int(self.rng.integers(low, high + 1))
+            start = self.rng.integers(0, len(track) - length)
+            clean[i] = track[start : start + length]
+            if self.log_uniform:
+                gap = round(math.exp(self.rng.uniform(math.log(low), math.log(high))))
+            else:
+                gap = int(self.rng.integers(low, high + 1))
             # Mostly centred, as the engine cuts them; sometimes off-centre, as at a file's edges.
-            centre = (window - gap) // 2
-            offset = centre if self.rng.random() < 0.5 else int(self.rng.integers(context, window - context - gap + 1))
+            offset = (length - gap) // 2
+            if self.rng.random() >= 0.5 and length - edge - gap > edge:
+                offset = int(self.rng.integers(edge, length - edge - gap + 1))
             missing[i, offset : offset + gap] = True
-        return mels, missing
+        damaged = np.where(missing, 0.0, clean).astype(np.float32)
+        missing_frames = np.stack([self.frontend.missing_frames(m) for m in missing])
+        return self.frontend.log_mel(clean), self.frontend.log_mel(damaged), missing_frames
 
 
-def masked_l1(prediction: torch.Tensor, target: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:
-    """Mean absolute error on the missing frames only (normalised log-Mel units)."""
+def masked_l1(prediction: torch.Tensor, target: torch.Tensor, missing: torch.Tensor, per_window: bool = True) -> torch.Tensor:
+    """Mean absolute error on the missing frames only (normalised log-Mel units).  ``per_window``
+    averages each window first, so a short gap weighs as much as a long one; otherwise every
+    missing value weighs the same (the seed's loss), and long gaps dominate."""
     weight = missing[:, None, None, :].expand_as(prediction).float()
-    return (weight * (prediction - target).abs()).sum() / weight.sum().clamp(min=1)
+    error = weight * (prediction - target).abs()
+    if not per_window:
+        return error.sum() / weight.sum().clamp(min=1)
+    return (error.sum(dim=(1, 2, 3)) / weight.sum(dim=(1, 2, 3)).clamp(min=1)).mean()
 
 
-def _to_tensors(mels: np.ndarray, missing: np.ndarray):
-    inputs, base, mean, std = networks.prepare(mels, missing)
-    target = (mels - base) / std[:, None, None]  # the correction the network should predict
+def _to_tensors(clean: np.ndarray, damaged: np.ndarray, missing: np.ndarray, planes: int):
+    inputs, base, _, std = networks.prepare(damaged, missing, planes)
+    target = (clean - base) / std[:, None, None]  # the correction the network should predict
     return torch.from_numpy(inputs), torch.from_numpy(target[:, None].astype(np.float32)), torch.from_numpy(missing)
 
 
@@ -127,18 +147,19 @@ class Trainer:
         model_config.setdefault("n_mels", settings.n_mels)
         self.model = networks.build(config.architecture, model_config).to(self.device)
         self.model_config = self.model.config
+        self.planes = networks.input_planes(self.model_config)
         if config.init_from:
-            self.model.load_state_dict(networks.load_checkpoint(config.init_from)["state_dict"])
+            networks.load_widening_inputs(self.model, networks.load_checkpoint(config.init_from)["state_dict"])
         windows = tuple(config.windows or networks.window_frames(config.architecture, self.model_config))
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
         self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
             self.optimizer, max_lr=config.learning_rate, total_steps=config.steps, pct_start=0.05
         )
         sampler_args = (settings, windows, config.context_frames, config.max_gap_seconds)
-        self.sampler = WindowSampler(train_tracks, *sampler_args, seed=config.seed)
+        self.sampler = WindowSampler(train_tracks, *sampler_args, seed=config.seed, gap_lengths=config.gap_lengths)
         self.windows = self.sampler.windows
         # A fixed validation set, drawn once.
-        validation = WindowSampler(validation_tracks, *sampler_args, seed=config.seed + 1)
+        validation = WindowSampler(validation_tracks, *sampler_args, seed=config.seed + 1, gap_lengths=config.gap_lengths)
         self.validation = {w: validation.batch(w, config.validation_windows) for w in self.windows}
         self.step, self.best, self.history = 0, math.inf, []
 
@@ -177,11 +198,12 @@ class Trainer:
         """Masked L1 (normalised log-Mel) of the model and of plain interpolation, per window length."""
         self.model.eval()
         metrics = {}
-        for window, (mels, missing) in self.validation.items():
-            inputs, target, mask = _to_tensors(mels, missing)
+        for window, batch in self.validation.items():
+            inputs, target, mask = _to_tensors(*batch, self.planes)
             prediction = self.model(inputs.to(self.device)).cpu()
-            metrics[f"l1_{window}"] = masked_l1(prediction, target, mask).item()
-            metrics[f"interp_l1_{window}"] = masked_l1(torch.zeros_like(target), target, mask).item()
+            per_window = self.config.loss_per_window
+            metrics[f"l1_{window}"] = masked_l1(prediction, target, mask, per_window).item()
+            metrics[f"interp_l1_{window}"] = masked_l1(torch.zeros_like(target), target, mask, per_window).item()
         metrics["l1"] = float(np.mean([metrics[f"l1_{w}"] for w in self.windows]))
         metrics["interp_l1"] = float(np.mean([metrics[f"interp_l1_{w}"] for w in self.windows]))
         self.model.train()
@@ -194,8 +216,10 @@ class Trainer:
         metrics = {}
         while self.step < self.config.steps:
             window = self.windows[self.sampler.rng.integers(len(self.windows))]
-            inputs, target, mask = _to_tensors(*self.sampler.batch(window, max(1, self.config.batch_frames // window)))
-            loss = masked_l1(self.model(inputs.to(self.device)), target.to(self.device), mask.to(self.device))
+            batch = self.sampler.batch(window, max(1, self.config.batch_frames // window))
+            inputs, target, mask = _to_tensors(*batch, self.planes)
+            prediction = self.model(inputs.to(self.device))
+            loss = masked_l1(prediction, target.to(self.device), mask.to(self.device), self.config.loss_per_window)
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()
@@ -230,7 +254,7 @@ def train(config: dict, dataset, out_dir: Path, resume: bool = False, log=print,
     if not splits["train"] or not splits["validation"]:
         raise ValueError("need at least one training and one validation file")
     problems: list[str] = []
-    tracks = {split: analyse_tracks(files, settings, problems) for split, files in splits.items()}
+    tracks = {split: load_tracks(files, settings, problems) for split, files in splits.items()}
     for line in problems:
         log(f"skipped {line}")
     trainer = Trainer(train_config, settings, tracks["train"], tracks["validation"], out_dir, log=log)

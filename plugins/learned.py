@@ -15,24 +15,26 @@ import numpy as np
 
 from melrestore import hookimpl
 from melrestore.mel import MelSettings
-from melrestore.networks import finish, load_checkpoint, model_from_checkpoint, prepare
+from melrestore.networks import finish, input_planes, load_checkpoint, model_from_checkpoint, prepare
 
 CHECKPOINTS = Path(os.environ.get("MELRESTORE_CHECKPOINTS", Path(__file__).resolve().parents[1] / "checkpoints"))
 
 
 class LearnedInpainter:
-    """Runs ``forward(inputs [B, 2, n_mels, T]) -> correction [B, 1, n_mels, T]`` in batches."""
+    """Runs ``forward(inputs [B, planes, n_mels, T]) -> correction [B, 1, n_mels, T]`` in batches."""
 
     def __init__(self, forward, meta: dict, batch_size: int):
         self.forward = forward
         self.settings = MelSettings.from_dict(meta["mel_settings"])
         self.window_frames = tuple(meta["window_frames"])
         self.max_gap_seconds = meta["max_gap_seconds"]
+        self.planes = input_planes(meta["model_config"])
         self.meta = meta
         self.batch_size = batch_size
 
     def inpaint(self, log_mel, missing):
-        inputs, base, _, std = prepare(np.asarray(log_mel, dtype=np.float32), np.asarray(missing, dtype=bool))
+        log_mel, missing = np.asarray(log_mel, dtype=np.float32), np.asarray(missing, dtype=bool)
+        inputs, base, _, std = prepare(log_mel, missing, self.planes)
         outputs = [self.forward(inputs[i : i + self.batch_size]) for i in range(0, len(inputs), self.batch_size)]
         return finish(np.concatenate(outputs), base, std, missing)
 

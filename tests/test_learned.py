@@ -1,3 +1,5 @@
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,8 @@ from melrestore.export import export_onnx, real_inputs_from
 from melrestore.mel import MelFrontend, MelSettings
 from melrestore.plugins.datasets import CAL500, AudioFolder
 from melrestore.registry import get_registry
-from melrestore.training import Trainer, TrainConfig, analyse_tracks
+from melrestore.gaps import Gap
+from melrestore.training import Trainer, TrainConfig, WindowSampler, _to_tensors, load_tracks, masked_l1
 
 CHECKPOINTS = ROOT / "checkpoints"
 
@@ -25,33 +28,74 @@ def _music_like(seconds: float, rate: int, seed: int) -> np.ndarray:
     return audio + 0.01 * rng.standard_normal(audio.shape).astype(np.float32)
 
 
-def test_training_a_few_steps_lowers_the_loss(tmp_path):
-    settings = MelSettings(sample_rate=8000, n_fft=256, hop_length=64, n_mels=32)
-    tracks = analyse_tracks(
-        [write(tmp_path / f"t{i}.wav", _music_like(8, 8000, i), 8000) for i in range(3)], settings, []
-    )
-    config = TrainConfig(model={"base_channels": 4, "depth": 2}, steps=40, batch_frames=1024,
-                         learning_rate=3e-3, validate_every=40, validation_windows=8, max_gap_seconds=0.5)
-    losses = []
-    trainer = Trainer(config, settings, tracks[:2], tracks[2:], tmp_path / "run", log=lambda _: None)
+SMALL = MelSettings(sample_rate=8000, n_fft=256, hop_length=64, n_mels=32)
+
+
+def _small_tracks(tmp_path):
+    return load_tracks([write(tmp_path / f"t{i}.wav", _music_like(8, 8000, i), 8000) for i in range(3)], SMALL, [])
+
+
+def test_training_a_few_steps_beats_interpolation(tmp_path):
+    tracks = _small_tracks(tmp_path)
+    config = TrainConfig(model={"base_channels": 4, "depth": 2, "in_channels": 3}, steps=60, batch_frames=1024,
+                         learning_rate=3e-3, validate_every=20, validation_windows=8, max_gap_seconds=0.5)
+    trainer = Trainer(config, SMALL, tracks[:2], tracks[2:], tmp_path / "run", log=lambda _: None)
     assert trainer.windows == (64, 128)  # a 0.5 s gap needs no longer window
-    metrics = trainer.run(progress=lambda step, loss: losses.append(loss))
-    assert np.mean(losses[-10:]) < np.mean(losses[:10])
+    metrics = trainer.run()
     # The untrained network is the interpolation; after training it beats it on a held-out track.
     assert metrics["l1"] < metrics["interp_l1"]
+    assert trainer.history[-1]["l1"] < trainer.history[0]["l1"]
     state = networks.load_checkpoint(tmp_path / "run" / "best.pt")
-    assert state["mel_settings"]["sample_rate"] == 8000 and state["metrics"]["l1"] == metrics["l1"]
+    assert state["mel_settings"]["sample_rate"] == 8000 and state["metrics"]["l1"] == min(h["l1"] for h in trainer.history)
 
-    resumed = Trainer(TrainConfig(**{**config.__dict__, "steps": 62}), settings, tracks[:2], tracks[2:], tmp_path / "run")
+    resumed = Trainer(TrainConfig(**{**config.__dict__, "steps": 62}), SMALL, tracks[:2], tracks[2:], tmp_path / "run")
     resumed.resume(tmp_path / "run" / "last.pt")
-    assert resumed.step == 40
+    assert resumed.step == 60
 
-    # Fine-tuning starts from a checkpoint's weights, on the windows the config names.
-    tuned_config = TrainConfig(**{**config.__dict__, "init_from": str(tmp_path / "run" / "best.pt"), "windows": [128]})
-    tuned = Trainer(tuned_config, settings, tracks[:2], tracks[2:], tmp_path / "tuned")
+
+def test_fine_tuning_can_add_the_damaged_window_plane(tmp_path):
+    tracks = _small_tracks(tmp_path)
+    config = TrainConfig(model={"base_channels": 4, "depth": 2}, steps=40, batch_frames=1024,
+                         validate_every=40, validation_windows=4, max_gap_seconds=0.5)
+    Trainer(config, SMALL, tracks[:2], tracks[2:], tmp_path / "run", log=lambda _: None).run()
+    tuned_config = TrainConfig(**{**config.__dict__, "init_from": str(tmp_path / "run" / "best.pt"), "windows": [128],
+                                  "model": {**config.model, "in_channels": 3}})
+    tuned = Trainer(tuned_config, SMALL, tracks[:2], tracks[2:], tmp_path / "tuned")
     assert tuned.windows == (128,)
-    for name, weights in state["state_dict"].items():
-        assert torch.equal(tuned.model.state_dict()[name], weights), name
+    # Before fine-tuning, the widened network computes exactly what the two-plane one did.
+    original = networks.model_from_checkpoint(networks.load_checkpoint(tmp_path / "run" / "best.pt"))
+    inputs, _, _ = _to_tensors(*tuned.validation[128], planes=3)
+    with torch.no_grad():
+        assert torch.allclose(tuned.model(inputs), original(inputs[:, :2]), atol=1e-6)
+
+
+def test_the_loss_weighs_a_short_gap_like_a_long_one():
+    missing = torch.zeros(2, 100, dtype=torch.bool)
+    missing[0, 10:12] = True  # a short gap, missed by 1 everywhere
+    missing[1, 10:90] = True  # a long gap, hit exactly
+    target = torch.zeros(2, 1, 8, 100)
+    prediction = target.clone()
+    prediction[0] += 1.0
+    assert masked_l1(prediction, target, missing).item() == pytest.approx(0.5)
+    assert masked_l1(prediction, target, missing, per_window=False).item() == pytest.approx(2 / 82)
+
+
+def test_training_windows_are_cut_as_the_engine_cuts_them(tmp_path):
+    tracks = _small_tracks(tmp_path)
+    sampler = WindowSampler(tracks, SMALL, (64, 128), context=16, max_gap_seconds=0.5, seed=0)
+    sizes_only = SimpleNamespace(settings=SMALL, window_frames=(64, 128), max_gap_seconds=0.5)
+    engine = Engine(sizes_only, None, SMALL, context_frames=16)
+    for window in sampler.windows:
+        clean, damaged, missing = sampler.batch(window, 32)
+        assert clean.shape == damaged.shape == (32, 32, window)
+        known = ~missing[:, None, :].repeat(32, axis=1)
+        assert np.array_equal(clean[known], damaged[known])  # only frames overlapping the gap differ
+        for frames in missing.sum(axis=1):
+            assert frames + 2 * 16 <= window
+        # The gap lengths this window trains on are those the engine sends to it.
+        low, high = sampler.gap_bounds[window]
+        assert engine._window_frames(Gap(0, low), SMALL.sample_rate) == window
+        assert engine._window_frames(Gap(0, high), SMALL.sample_rate) == window
 
 
 def test_cal500_layout(tmp_path):
@@ -88,20 +132,22 @@ def test_folder_split_is_deterministic_and_disjoint(tmp_path):
 def test_export_matches_pytorch(tmp_path, name):
     audio, rate = music_excerpt()
     state = networks.load_checkpoint(CHECKPOINTS / f"{name}.pt")
-    settings = MelSettings.from_dict(state["mel_settings"])
-    real = real_inputs_from(audio, settings, state["window_frames"][-1], 100)
+    real = real_inputs_from(audio, rate, state)
     report = export_onnx(CHECKPOINTS / f"{name}.pt", tmp_path / f"{name}.onnx", real)
     assert "real" in report and "random_b16_t512" in report
     assert max(report.values()) < 1e-4
 
 
-def _window_with_gap(frames: int, gap: int):
+def _window_with_gap(frames: int, gap_seconds: float):
+    """A window of the example clip cut as the engine cuts it: the gap's samples zeroed, every
+    frame overlapping them missing.  -> (clean log-Mel, damaged log-Mel, missing frames)."""
     audio, rate = music_excerpt()
     frontend = MelFrontend(MelSettings(sample_rate=rate))
-    log_mel = frontend.log_mel(audio[:, : frontend.settings.samples_for(frames)])
-    missing = np.zeros((2, frames), dtype=bool)
-    missing[:, (frames - gap) // 2 : (frames + gap) // 2] = True
-    return log_mel, missing
+    clean = audio[:, : frontend.settings.samples_for(frames)]
+    gap = np.zeros(clean.shape[1], dtype=bool)
+    gap[(len(gap) - round(gap_seconds * rate)) // 2 :][: round(gap_seconds * rate)] = True
+    missing = np.repeat(frontend.missing_frames(gap)[None], 2, axis=0)
+    return frontend.log_mel(clean), frontend.log_mel(np.where(gap, 0.0, clean)), missing
 
 
 def test_shipped_onnx_unet_runs_and_agrees_with_pytorch():
@@ -109,11 +155,11 @@ def test_shipped_onnx_unet_runs_and_agrees_with_pytorch():
     onnx_unet = registry.build("inpainters", "unet-onnx")
     torch_unet = registry.build("inpainters", "unet-torch")
     assert onnx_unet.settings == MelSettings(sample_rate=44100)
-    assert onnx_unet.window_frames == (64, 128, 256, 512)
-    log_mel, missing = _window_with_gap(256, 90)
-    a, b = onnx_unet.inpaint(log_mel, missing), torch_unet.inpaint(log_mel, missing)
+    assert onnx_unet.window_frames == (128, 256, 512)
+    _, damaged, missing = _window_with_gap(256, 1.0)
+    a, b = onnx_unet.inpaint(damaged, missing), torch_unet.inpaint(damaged, missing)
     assert np.isfinite(a).all() and np.abs(a - b).max() < 1e-3
-    assert np.array_equal(a[:, :, ~missing[0]], log_mel[:, :, ~missing[0]])
+    assert np.array_equal(a[:, :, ~missing[0]], damaged[:, :, ~missing[0]])
 
 
 def test_shipped_unet_beats_interpolation_on_music_it_never_saw():
@@ -121,10 +167,10 @@ def test_shipped_unet_beats_interpolation_on_music_it_never_saw():
     unet = get_registry().build("inpainters", "unet-onnx")
     interpolation = get_registry().build("inpainters", "interpolation")
     errors = {"unet": [], "interpolation": []}
-    for frames, gap in [(128, 60), (256, 150), (512, 260)]:
-        log_mel, missing = _window_with_gap(frames, gap)
+    for frames, gap_seconds in [(128, 0.05), (128, 0.4), (256, 1.5), (512, 3.0)]:
+        clean, damaged, missing = _window_with_gap(frames, gap_seconds)
         for name, model in (("unet", unet), ("interpolation", interpolation)):
-            errors[name].append(np.abs(model.inpaint(log_mel, missing) - log_mel)[:, :, missing[0]].mean())
+            errors[name].append(np.abs(model.inpaint(damaged, missing) - clean)[:, :, missing[0]].mean())
     assert np.mean(errors["unet"]) < np.mean(errors["interpolation"])
 
 
@@ -147,7 +193,7 @@ def test_engine_reads_the_analysis_rate_from_the_model():
 def test_torch_and_onnx_fc_baseline_load():
     fc = get_registry().build("inpainters", "fc-torch")
     assert fc.window_frames == (512,)
-    log_mel, missing = _window_with_gap(512, 200)
-    out = fc.inpaint(log_mel, missing)
-    assert out.shape == log_mel.shape and np.isfinite(out).all()
+    _, damaged, missing = _window_with_gap(512, 1.0)
+    out = fc.inpaint(damaged, missing)
+    assert out.shape == damaged.shape and np.isfinite(out).all()
     assert torch.get_num_threads() >= 1
