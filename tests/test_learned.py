@@ -80,9 +80,10 @@ def test_the_loss_weighs_a_short_gap_like_a_long_one():
     assert masked_l1(prediction, target, missing, per_window=False).item() == pytest.approx(2 / 82)
 
 
-def test_training_windows_are_cut_as_the_engine_cuts_them(tmp_path):
+@pytest.mark.parametrize("gap_lengths", ["log-uniform", "uniform"])
+def test_training_windows_are_cut_as_the_engine_cuts_them(tmp_path, gap_lengths):
     tracks = _small_tracks(tmp_path)
-    sampler = WindowSampler(tracks, SMALL, (64, 128), context=16, max_gap_seconds=0.5, seed=0)
+    sampler = WindowSampler(tracks, SMALL, (64, 128), context=16, max_gap_seconds=0.5, seed=0, gap_lengths=gap_lengths)
     sizes_only = SimpleNamespace(settings=SMALL, window_frames=(64, 128), max_gap_seconds=0.5)
     engine = Engine(sizes_only, None, SMALL, context_frames=16)
     for window in sampler.windows:
@@ -96,6 +97,8 @@ def test_training_windows_are_cut_as_the_engine_cuts_them(tmp_path):
         low, high = sampler.gap_bounds[window]
         assert engine._window_frames(Gap(0, low), SMALL.sample_rate) == window
         assert engine._window_frames(Gap(0, high), SMALL.sample_rate) == window
+    with pytest.raises(ValueError, match="gap_lengths"):
+        WindowSampler(tracks, SMALL, (64,), context=16, max_gap_seconds=0.5, seed=0, gap_lengths="normal")
 
 
 def test_cal500_layout(tmp_path):
@@ -197,3 +200,12 @@ def test_torch_and_onnx_fc_baseline_load():
     out = fc.inpaint(damaged, missing)
     assert out.shape == damaged.shape and np.isfinite(out).all()
     assert torch.get_num_threads() >= 1
+
+
+def test_log_uniform_gap_lengths_favour_short_gaps(tmp_path):
+    tracks = _small_tracks(tmp_path)
+    medians = {}
+    for draw in ("log-uniform", "uniform"):
+        sampler = WindowSampler(tracks, SMALL, (128,), context=16, max_gap_seconds=1.0, seed=0, gap_lengths=draw)
+        medians[draw] = np.median(sampler.batch(128, 200)[2].sum(axis=1))
+    assert medians["log-uniform"] < 0.6 * medians["uniform"]
