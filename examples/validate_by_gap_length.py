@@ -30,8 +30,7 @@ def windows_with_gap(places, frontend: MelFrontend, frames: int, gap: int):
     clean = np.stack([track[start : start + length] for track, start in places])
     missing = np.zeros(length, dtype=bool)
     missing[(length - gap) // 2 :][:gap] = True
-    frames_missing = np.repeat(frontend.missing_frames(missing)[None], len(places), axis=0)
-    return frontend.log_mel(clean), frontend.log_mel(np.where(missing, 0.0, clean)), frames_missing
+    return frontend.log_mel(clean), *frontend.analyse_with_gap(clean, missing)
 
 
 def main() -> None:

@@ -64,9 +64,7 @@ def real_inputs_from(audio: np.ndarray, sample_rate: int, state: dict) -> np.nda
     settings = MelSettings.from_dict(state["mel_settings"])
     frontend = MelFrontend(settings)
     audio = resample(audio, sample_rate, settings.sample_rate)
-    segment = np.array(audio[:, : settings.samples_for(state["window_frames"][-1])], dtype=np.float32)
+    segment = audio[:, : settings.samples_for(state["window_frames"][-1])]
     missing = np.zeros(segment.shape[1], dtype=bool)
     missing[3 * len(missing) // 8 : 5 * len(missing) // 8] = True
-    segment[:, missing] = 0.0
-    missing_frames = np.repeat(frontend.missing_frames(missing)[None], len(segment), axis=0)
-    return prepare(frontend.log_mel(segment), missing_frames, input_planes(state["model_config"]))[0]
+    return prepare(*frontend.analyse_with_gap(segment, missing), input_planes(state["model_config"]))[0]

@@ -106,6 +106,17 @@ class MelFrontend:
         mel = (torch.exp(torch.as_tensor(log_mel, dtype=torch.float32)) - self.settings.log_floor).clamp(min=0)
         return torch.matmul(self._from_mel, mel)
 
+    def analyse_with_gap(self, audio: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The window as the engine hands it to an inpainter: ``audio`` ``[batch, samples]`` with the
+        ``missing`` samples (``[samples]``, or ``[batch, samples]``) zeroed, analysed ->
+        (log-Mel ``[batch, n_mels, frames]``, missing frames ``[batch, frames]``)."""
+        damaged = np.where(missing, 0.0, audio).astype(np.float32)
+        if missing.ndim == 1:
+            frames = np.repeat(self.missing_frames(missing)[None], len(audio), axis=0)
+        else:
+            frames = np.stack([self.missing_frames(m) for m in missing])
+        return self.log_mel(damaged), frames
+
     def missing_frames(self, missing: np.ndarray) -> np.ndarray:
         """Frames whose analysis window overlaps any missing sample. ``[samples]`` -> ``[frames]``."""
         s = self.settings

@@ -76,7 +76,7 @@ class WindowSampler:
         self.log_uniform = gap_lengths == "log-uniform"
         self.settings = settings
         self.frontend = MelFrontend(settings)
-        self.context = context
+        self.edge = context * settings.hop_length + settings.n_fft // 2  # off-centre gaps keep the context frames known
         self.tracks = [t for t in tracks if len(t) > settings.samples_for(windows[-1])]
         if not self.tracks:
             raise ValueError(f"no track is longer than {windows[-1]} frames")
@@ -98,7 +98,6 @@ class WindowSampler:
     def batch(self, window: int, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         low, high = self.gap_bounds[window]
         length = self.settings.samples_for(window)
-        edge = self.context * self.settings.hop_length + self.settings.n_fft // 2  # keeps context frames known
         clean = np.empty((size, length), dtype=np.float32)
         missing = np.zeros((size, length), dtype=bool)
         for i in range(size):
@@ -111,12 +110,10 @@ class WindowSampler:
                 gap = int(self.rng.integers(low, high + 1))
             # Mostly centred, as the engine cuts them; sometimes off-centre, as at a file's edges.
             offset = (length - gap) // 2
-            if self.rng.random() >= 0.5 and length - edge - gap > edge:
-                offset = int(self.rng.integers(edge, length - edge - gap + 1))
+            if self.rng.random() >= 0.5 and length - self.edge - gap > self.edge:
+                offset = int(self.rng.integers(self.edge, length - self.edge - gap + 1))
             missing[i, offset : offset + gap] = True
-        damaged = np.where(missing, 0.0, clean).astype(np.float32)
-        missing_frames = np.stack([self.frontend.missing_frames(m) for m in missing])
-        return self.frontend.log_mel(clean), self.frontend.log_mel(damaged), missing_frames
+        return self.frontend.log_mel(clean), *self.frontend.analyse_with_gap(clean, missing)
 
 
 def masked_l1(prediction: torch.Tensor, target: torch.Tensor, missing: torch.Tensor, per_window: bool = True) -> torch.Tensor:
@@ -198,10 +195,10 @@ class Trainer:
         """Masked L1 (normalised log-Mel) of the model and of plain interpolation, per window length."""
         self.model.eval()
         metrics = {}
+        per_window = self.config.loss_per_window
         for window, batch in self.validation.items():
             inputs, target, mask = _to_tensors(*batch, self.planes)
             prediction = self.model(inputs.to(self.device)).cpu()
-            per_window = self.config.loss_per_window
             metrics[f"l1_{window}"] = masked_l1(prediction, target, mask, per_window).item()
             metrics[f"interp_l1_{window}"] = masked_l1(torch.zeros_like(target), target, mask, per_window).item()
         metrics["l1"] = float(np.mean([metrics[f"l1_{w}"] for w in self.windows]))
