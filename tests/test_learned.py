@@ -149,8 +149,20 @@ def _window_with_gap(frames: int, gap_seconds: float):
     clean = audio[:, : frontend.settings.samples_for(frames)]
     gap = np.zeros(clean.shape[1], dtype=bool)
     gap[(len(gap) - round(gap_seconds * rate)) // 2 :][: round(gap_seconds * rate)] = True
-    missing = np.repeat(frontend.missing_frames(gap)[None], 2, axis=0)
-    return frontend.log_mel(clean), frontend.log_mel(np.where(gap, 0.0, clean)), missing
+    return frontend.log_mel(clean), *frontend.analyse_with_gap(clean, gap)
+
+
+def test_third_plane_shows_what_is_left_of_partly_known_frames():
+    _, damaged, missing = _window_with_gap(128, 0.2)
+    plane = networks.prepare(damaged, missing, planes=3)[0][:, 2]
+    assert not plane[:, :, ~missing[0]].any()  # nothing outside the gap
+    gap_frames = np.flatnonzero(missing[0])
+    # Frames wholly inside the gap are silent: far below the interpolation, down to the clip.
+    # The gap's edge frames still hold most of their music: near the interpolation.
+    middle = plane[:, :, gap_frames[len(gap_frames) // 2]]
+    assert np.median(middle) < -2.0 and middle.min() == -networks.DAMAGED_CLIP
+    for edge in (gap_frames[0], gap_frames[-1]):
+        assert np.median(plane[:, :, edge]) > -1.0
 
 
 def test_shipped_onnx_unet_runs_and_agrees_with_pytorch():
