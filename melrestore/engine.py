@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .gaps import Gap, mask_of, merge_gaps
-from .mel import MelFrontend, MelSettings, resample
+from .mel import MIN_CONTEXT_FRAMES, MelFrontend, MelSettings, resample, window_for_gap
 from .splice import meet_edges
 
 # Samples at the analysis rate on each side of a gap that resampling smears
@@ -66,7 +66,7 @@ class Engine:
         settings: MelSettings,
         detectors: list | None = None,
         max_gap_seconds: float = 3.0,
-        context_frames: int = 16,
+        context_frames: int = MIN_CONTEXT_FRAMES,
         short_gap_repairer=None,
         short_gap_ms: float = 0.0,
         long_gap_repairer=None,
@@ -174,16 +174,14 @@ class Engine:
         if seconds > self.max_gap_seconds + 1e-9:
             return f"gap of {seconds:.2f} s is longer than the {self.max_gap_seconds:g} s this pipeline fills"
         margin = 0 if sample_rate == s.sample_rate else RESAMPLE_MARGIN
-        gap_samples = math.ceil(gap.length * s.sample_rate / sample_rate) + 2 * margin
-        missing = math.ceil((gap_samples + s.n_fft) / s.hop_length) + 1
+        missing = s.missing_frames_for(math.ceil(gap.length * s.sample_rate / sample_rate) + 2 * margin)
         needed = missing + 2 * self.context_frames
         sizes = getattr(self.inpainter, "window_frames", None)
         if not sizes:
             return needed
-        for size in sizes:
-            if size >= needed:
-                return size
-        return f"gap of {seconds:.2f} s needs a {needed}-frame window; the inpainter's largest is {sizes[-1]}"
+        return window_for_gap(missing, sizes, self.context_frames) or (
+            f"gap of {seconds:.2f} s needs a {needed}-frame window; the inpainter's largest is {sizes[-1]}"
+        )
 
     def _cut_window(self, audio: np.ndarray, sample_rate: int, gap: Gap, all_gaps: list[Gap], n_frames: int) -> _Window:
         s = self.settings

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -34,6 +35,31 @@ class MelSettings:
 
     def samples_for(self, n_frames: int) -> int:
         return (n_frames - 1) * self.hop_length
+
+    def missing_frames_for(self, gap_samples: int) -> int:
+        """How many frames a gap of ``gap_samples`` touches at most (every frame whose window overlaps it)."""
+        return math.ceil((gap_samples + self.n_fft) / self.hop_length) + 1
+
+
+# Known frames a window keeps each side of a gap, at least.
+MIN_CONTEXT_FRAMES = 16
+# Known context a window gives each side of a gap, as a share of the gap's own frames, wherever a
+# window that long exists.  Measured on held-out music: the shipped U-Net fills a 1 s gap better in a
+# 256-frame window (85 known frames each side) than in a 128-frame one (18 each side).
+CONTEXT_PER_GAP = 0.5
+
+
+def window_for_gap(missing_frames: int, sizes, min_context: int) -> int | None:
+    """The window length (frames, one of ``sizes``, ascending) for a gap touching ``missing_frames``:
+    the smallest with at least ``CONTEXT_PER_GAP`` of the gap (and ``min_context`` frames) known on
+    each side; failing that, the smallest with ``min_context`` each side; None if none holds the gap."""
+    preferred = missing_frames + 2 * max(min_context, math.ceil(CONTEXT_PER_GAP * missing_frames))
+    needed = missing_frames + 2 * min_context
+    for wanted in (preferred, needed):
+        for size in sizes:
+            if size >= wanted:
+                return size
+    return None
 
 
 class MelFrontend:

@@ -19,7 +19,7 @@ import torch
 
 from . import networks
 from .audio import AudioError, read
-from .mel import MelFrontend, MelSettings, resample
+from .mel import MIN_CONTEXT_FRAMES, MelFrontend, MelSettings, resample, window_for_gap
 
 
 @dataclass
@@ -32,7 +32,7 @@ class TrainConfig:
     seed: int = 0
     validate_every: int = 200
     validation_windows: int = 48  # per window length
-    context_frames: int = 16
+    context_frames: int = MIN_CONTEXT_FRAMES
     max_gap_seconds: float = 3.0
     validation_percent: int = 15
     threads: int = 0  # 0 = torch's default
@@ -85,14 +85,13 @@ class WindowSampler:
         self.rng = np.random.default_rng(seed)
         s = settings
         # Each window length trains on the gaps (in samples) the engine would give it, 10 ms and up;
-        # lengths no gap needs are dropped.  A gap of g samples marks ceil((g + n_fft) / hop) + 1 frames.
-        self.gap_bounds = {}
-        low = round(0.01 * s.sample_rate)
-        for window in windows:
-            high = min((window - 2 * context - 1) * s.hop_length - s.n_fft, round(max_gap_seconds * s.sample_rate))
-            if high >= low:
-                self.gap_bounds[window] = (low, high)
-                low = high + 1
+        # lengths no gap needs are dropped.
+        self.gap_bounds: dict[int, tuple[int, int]] = {}
+        for gap in range(round(0.01 * s.sample_rate), round(max_gap_seconds * s.sample_rate) + 1):
+            window = window_for_gap(s.missing_frames_for(gap), windows, context)
+            if window is None:
+                break
+            self.gap_bounds[window] = (self.gap_bounds.get(window, (gap,))[0], gap)
         self.windows = tuple(self.gap_bounds)
 
     def batch(self, window: int, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

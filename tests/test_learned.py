@@ -8,7 +8,7 @@ from conftest import ROOT, chord, music_excerpt, write
 from melrestore import networks
 from melrestore.engine import Engine
 from melrestore.export import export_onnx, real_inputs_from
-from melrestore.mel import MelFrontend, MelSettings
+from melrestore.mel import MelFrontend, MelSettings, window_for_gap
 from melrestore.plugins.datasets import CAL500, AudioFolder
 from melrestore.registry import get_registry
 from melrestore.gaps import Gap
@@ -38,9 +38,9 @@ def _small_tracks(tmp_path):
 def test_training_a_few_steps_beats_interpolation(tmp_path):
     tracks = _small_tracks(tmp_path)
     config = TrainConfig(model={"base_channels": 4, "depth": 2, "in_channels": 3}, steps=60, batch_frames=1024,
-                         learning_rate=3e-3, validate_every=20, validation_windows=8, max_gap_seconds=0.5)
+                         learning_rate=3e-3, validate_every=20, validation_windows=8, max_gap_seconds=0.35)
     trainer = Trainer(config, SMALL, tracks[:2], tracks[2:], tmp_path / "run", log=lambda _: None)
-    assert trainer.windows == (64, 128)  # a 0.5 s gap needs no longer window
+    assert trainer.windows == (64, 128)  # a 0.35 s gap needs no longer window
     metrics = trainer.run()
     # The untrained network is the interpolation; after training it beats it on a held-out track.
     assert metrics["l1"] < metrics["interp_l1"]
@@ -83,8 +83,9 @@ def test_the_loss_weighs_a_short_gap_like_a_long_one():
 @pytest.mark.parametrize("gap_lengths", ["log-uniform", "uniform"])
 def test_training_windows_are_cut_as_the_engine_cuts_them(tmp_path, gap_lengths):
     tracks = _small_tracks(tmp_path)
-    sampler = WindowSampler(tracks, SMALL, (64, 128), context=16, max_gap_seconds=0.5, seed=0, gap_lengths=gap_lengths)
-    sizes_only = SimpleNamespace(settings=SMALL, window_frames=(64, 128), max_gap_seconds=0.5)
+    sampler = WindowSampler(tracks, SMALL, (64, 128, 256), context=16, max_gap_seconds=0.5, seed=0, gap_lengths=gap_lengths)
+    assert sampler.windows == (64, 128, 256)
+    sizes_only = SimpleNamespace(settings=SMALL, window_frames=(64, 128, 256), max_gap_seconds=0.5)
     engine = Engine(sizes_only, None, SMALL, context_frames=16)
     for window in sampler.windows:
         clean, damaged, missing = sampler.batch(window, 32)
@@ -99,6 +100,18 @@ def test_training_windows_are_cut_as_the_engine_cuts_them(tmp_path, gap_lengths)
         assert engine._window_frames(Gap(0, high), SMALL.sample_rate) == window
     with pytest.raises(ValueError, match="gap_lengths"):
         WindowSampler(tracks, SMALL, (64,), context=16, max_gap_seconds=0.5, seed=0, gap_lengths="normal")
+
+
+def test_longer_gaps_get_more_known_context():
+    settings = MelSettings()  # the shipped 44.1 kHz analysis
+    frames = lambda seconds: settings.missing_frames_for(round(seconds * settings.sample_rate))  # noqa: E731
+    sizes = (128, 256, 512)
+    assert window_for_gap(frames(0.05), sizes, 16) == 128
+    # 1 s touches 92 frames: a 128-frame window would leave 18 known each side, a 256-frame one 82.
+    assert frames(1.0) == 92 and window_for_gap(frames(1.0), sizes, 16) == 256
+    # 3 s cannot have half its length each side in 512 frames; 16 frames each side will do.
+    assert window_for_gap(frames(3.0), sizes, 16) == 512
+    assert window_for_gap(frames(3.0), (128, 256), 16) is None
 
 
 def test_cal500_layout(tmp_path):
