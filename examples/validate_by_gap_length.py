@@ -10,7 +10,9 @@ zeroed, every overlapping frame missing), from the validation split of the
 folder data set (``--all-files``: every file of the folder, for music held out
 of training altogether).  Every model fills gaps centred on the same samples,
 so the differences between models are paired.  Errors are in natural-log Mel
-units on the missing frames.
+units on the missing frames, averaged per window; the last columns are the first
+checkpoint's error minus each other method's, mean ± standard error over the
+same windows (negative: the first checkpoint is better).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data", help="folder of music (its validation split is used)")
     parser.add_argument("checkpoints", nargs="+")
-    parser.add_argument("--gaps-ms", default="50,100,200,400,1000,2000")
+    parser.add_argument("--gaps-ms", default="50,100,200,400,1000,2000,3000")
     parser.add_argument("--windows", type=int, default=48, help="windows per gap length")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--all-files", action="store_true", help="use every file, not the validation split")
@@ -58,13 +60,16 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     longest = settings.samples_for(512)
 
+    names = ["interpolation", *models]
+    print("| gap | " + " | ".join(names) + " | " + " | ".join(f"{args.checkpoints[0]} minus {n}" for n in names if n != args.checkpoints[0]) + " |")
+    print("| --- " * (2 * len(names)) + "|")
     for ms in (int(g) for g in args.gaps_ms.split(",")):
         gap = round(ms * settings.sample_rate / 1000)
         places = []
         for _ in range(args.windows):
             track = tracks[rng.integers(len(tracks))]
             places.append((track, int(rng.integers(longest // 2, len(track) - longest // 2))))
-        line = [f"{ms:>5} ms"]
+        errors = {}  # method -> error per window
         for path, (model, state) in models.items():
             frames = window_for_gap(settings.missing_frames_for(gap), state["window_frames"], MIN_CONTEXT_FRAMES)
             clean, damaged, missing = windows_with_gap(places, frontend, frames, gap)
@@ -72,8 +77,13 @@ def main() -> None:
             with torch.inference_mode():
                 filled = networks.finish(model(torch.from_numpy(inputs)).numpy(), base, std, missing)
             chosen = np.repeat(missing[:, None, :], settings.n_mels, axis=1)
-            line.append(f"{path}: {np.abs(filled - clean)[chosen].mean():.3f} (interpolation {np.abs(base - clean)[chosen].mean():.3f})")
-        print("  ".join(line))
+            per_window = lambda fill: np.where(chosen, np.abs(fill - clean), 0).sum(axis=(1, 2)) / chosen.sum(axis=(1, 2))  # noqa: E731
+            errors.setdefault("interpolation", per_window(base))  # the same whatever the window length
+            errors[path] = per_window(filled)
+        first = errors[args.checkpoints[0]]
+        differences = [first - errors[n] for n in names if n != args.checkpoints[0]]
+        print(f"| {ms} ms | " + " | ".join(f"{errors[n].mean():.3f}" for n in names) + " | "
+              + " | ".join(f"{d.mean():+.3f} ± {d.std(ddof=1) / np.sqrt(len(d)):.3f}" for d in differences) + " |")
 
 
 if __name__ == "__main__":
