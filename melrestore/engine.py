@@ -44,6 +44,13 @@ class GapResult:
         }
 
 
+def _padded(audio: np.ndarray, length: int) -> np.ndarray:
+    """``audio`` ``[channels, samples]`` cut or padded with zeros to ``length`` samples (float32, a copy)."""
+    out = np.zeros((audio.shape[0], length), dtype=np.float32)
+    out[:, : min(length, audio.shape[1])] = audio[:, :length]
+    return out
+
+
 @dataclass
 class _Window:
     """One gap's analysis window at the analysis rate."""
@@ -105,10 +112,13 @@ class Engine:
         return merge_gaps([Gap(max(0, g.start), min(n, g.end), g.reason) for g in found if g.end > g.start])
 
     # -- repair ------------------------------------------------------------
-    def repair(self, audio: np.ndarray, sample_rate: int, gaps: list[Gap]) -> tuple[dict[Gap, np.ndarray], list[GapResult]]:
+    def repair(self, audio: np.ndarray, sample_rate: int, gaps: list[Gap],
+               truth: np.ndarray | None = None) -> tuple[dict[Gap, np.ndarray], list[GapResult]]:
         """Compute a fill ``[channels, gap.length]`` for each gap it can repair.
 
-        Returns the fills by gap and one result per gap, in order.
+        Returns the fills by gap and one result per gap, in order.  ``truth``, for evaluation
+        only: the undamaged recording, whose own Mel frames then replace the inpainter's (a
+        perfect Mel inpainter: the best this front end and vocoder can do).
         """
         results = {g: GapResult(g.start, g.end, g.reason, "repaired", method="mel") for g in gaps}
         fills: dict[Gap, np.ndarray] = {}
@@ -128,13 +138,14 @@ class Engine:
                 continue
             with self.timed("analyse"):
                 windows.setdefault(frames_or_reason, []).append(
-                    self._cut_window(audio, sample_rate, gap, gaps, frames_or_reason)
+                    self._cut_window(audio, sample_rate, gap, gaps, frames_or_reason, truth)
                 )
 
         for group in windows.values():
             try:
                 with self.timed("inpaint"):
-                    self._inpaint(group)
+                    if truth is None:
+                        self._inpaint(group)
             except Exception as exc:
                 for w in group:
                     results[w.gap].status, results[w.gap].message = "failed", f"inpainter error: {exc}"
@@ -183,7 +194,8 @@ class Engine:
             f"gap of {seconds:.2f} s needs a {needed}-frame window; the inpainter's largest is {sizes[-1]}"
         )
 
-    def _cut_window(self, audio: np.ndarray, sample_rate: int, gap: Gap, all_gaps: list[Gap], n_frames: int) -> _Window:
+    def _cut_window(self, audio: np.ndarray, sample_rate: int, gap: Gap, all_gaps: list[Gap], n_frames: int,
+                    truth: np.ndarray | None = None) -> _Window:
         s = self.settings
         ratio = s.sample_rate / sample_rate
         length = s.samples_for(n_frames)  # samples at the analysis rate
@@ -193,21 +205,20 @@ class Engine:
         start = max(0, min(start, n_file - span))
         # Nearby gaps are zeros too: mask them all, so no window mistakes one for music.
         in_window = [g for g in all_gaps if g.end > start and g.start < start + span]
-        chunk = np.zeros((audio.shape[0], span), dtype=np.float32)
-        piece = audio[:, start : start + span]
-        chunk[:, : piece.shape[1]] = piece
+        chunk = _padded(audio[:, start : start + span], span)
         chunk[:, mask_of([Gap(g.start - start, g.end - start) for g in in_window], span)] = 0.0
-        segment = np.zeros((audio.shape[0], length), dtype=np.float32)
-        resampled = resample(chunk, sample_rate, s.sample_rate)[:, :length]
-        segment[:, : resampled.shape[1]] = resampled
+        segment = _padded(resample(chunk, sample_rate, s.sample_rate), length)
         margin = 0 if ratio == 1 else RESAMPLE_MARGIN
         missing = mask_of(
             [Gap(math.floor((g.start - start) * ratio) - margin, math.ceil((g.end - start) * ratio) + margin) for g in in_window],
             length,
         )
         segment[:, missing] = 0.0
-        log_mel = self.frontend.log_mel(segment)
-        return _Window(gap, start, chunk, segment, missing, self.frontend.missing_frames(missing), log_mel)
+        window = _Window(gap, start, chunk, segment, missing, self.frontend.missing_frames(missing), self.frontend.log_mel(segment))
+        if truth is not None:
+            undamaged = _padded(resample(_padded(truth[:, start : start + span], span), sample_rate, s.sample_rate), length)
+            window.filled = np.where(window.missing_frames[None, None], self.frontend.log_mel(undamaged), window.log_mel)
+        return window
 
     def _inpaint(self, group: list[_Window]) -> None:
         """One inpainter call for all windows of the same length; channels are batch items."""

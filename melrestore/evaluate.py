@@ -31,6 +31,7 @@ LABELS = {
     "spectral_convergence": "spectral convergence (lower is better)",
     "visqol_mos": "ViSQOL MOS-LQO (higher is better)",
 }
+TRUE_MEL = "true-mel"  # the method that fills each gap from its true Mel: a perfect inpainter
 FIGURE_GAPS = 4  # spectrogram figures and audio snippets for this many gaps
 SNIPPET_S = 1.0  # seconds each side of a gap in the snippets and the ViSQOL window
 
@@ -104,6 +105,8 @@ def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFA
     out_dir = Path(out_dir)
     pipelines = _pipelines(inpainters, base)
     engines = {name: build_engine(options) for name, options in pipelines.items()}
+    # The ceiling of the Mel pipeline: each gap's true Mel frames through the same vocoder.
+    perfect_mel = build_engine(replace(base, short_gap_ms=0.0, long_gap_ms=0.0))
     # Waveform references, applied to every gap: LSAR, and always pasting the best-matching stretch.
     references = {
         base.short_gap_repairer: get_registry().build("sample_repairers", base.short_gap_repairer),
@@ -128,14 +131,15 @@ def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFA
 
         repaired = {"zeros": (damaged, None)}
         for method, repairer in references.items():
-            estimate = damaged.copy()
+            fills = {}
             for g in gaps:
                 try:
-                    estimate[:, g.start : g.end] = repairer.repair(damaged, g.start, g.end, rate)
+                    fills[g] = repairer.repair(damaged, g.start, g.end, rate)
                 except ValueError as exc:  # e.g. too little audio around the gap: left as zeros
                     problems.append(f"{method} on {name} at {g.start}: {exc}")
-            _write_float(estimate, rate, out_dir / "repaired" / method / name)
-            repaired[method] = (estimate, None)
+            repaired[method] = (_filled(damaged, fills, rate, out_dir / "repaired" / method / name), None)
+        fills, _ = perfect_mel.repair(damaged, rate, gaps, truth=clean)
+        repaired[TRUE_MEL] = (_filled(damaged, fills, rate, out_dir / "repaired" / TRUE_MEL / name), None)
         for method, engine in engines.items():
             target = out_dir / "repaired" / method / name
             report = repair_file(engine, damaged_path, target, name)
@@ -166,7 +170,7 @@ def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFA
                 )
         if on_file:
             on_file(name)
-    result = {"methods": ["zeros", *references, *pipelines], "gaps_ms": list(lengths_ms), "per_file": per_file, "seed": seed,
+    result = {"methods": ["zeros", *references, TRUE_MEL, *pipelines], "gaps_ms": list(lengths_ms), "per_file": per_file, "seed": seed,
               "summary": summarise(rows), "problems": problems, "gaps": rows}
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(result, indent=2))
@@ -177,6 +181,15 @@ def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFA
             writer.writeheader()
             writer.writerows(rows)
     return result
+
+
+def _filled(damaged: np.ndarray, fills: dict[Gap, np.ndarray], rate: int, path: Path) -> np.ndarray:
+    """``damaged`` with the ``fills`` put in, also written to ``path``."""
+    estimate = damaged.copy()
+    for g, fill in fills.items():
+        estimate[:, g.start : g.end] = fill
+    _write_float(estimate, rate, path)
+    return estimate
 
 
 def _write_float(audio: np.ndarray, rate: int, path: Path) -> None:
