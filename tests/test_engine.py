@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from conftest import chord, music_excerpt, write
+from conftest import chord, loop, music_excerpt, write
 from melrestore import audio as audio_io
 from melrestore.batch import repair_file
 from melrestore.gaps import Gap
@@ -133,22 +133,11 @@ def test_lsar_at_the_very_start_falls_back_to_the_mel_pipeline(interp_engine):
     assert results[0].status == "repaired" and results[0].method == "mel"
 
 
-def _loop(seconds: float, rate: int, seed: int = 0) -> np.ndarray:
-    """A one-bar drum-and-bass loop (noise hits and a bass line) played over and over."""
-    rng = np.random.default_rng(seed)
-    bar = np.zeros(rate // 2, dtype=np.float32)
-    for hit in (0, rate // 8, rate // 4, 3 * rate // 8):
-        bar[hit : hit + 2000] += 0.3 * rng.standard_normal(2000).astype(np.float32) * np.exp(-np.arange(2000) / 400)
-    t = np.arange(len(bar)) / rate
-    bar += 0.2 * np.sin(2 * np.pi * np.where(t < 0.25, 55.0, 82.4) * t).astype(np.float32)
-    return np.tile(bar, int(seconds * 2))[None, : int(seconds * rate)]
-
-
 def test_long_gaps_in_repetitive_music_are_copied_from_a_matching_stretch():
     from melrestore.pipeline import PipelineOptions, build_engine
 
     rate = 22050
-    clean = _loop(12.0, rate)
+    clean = loop(12.0, rate)
     damaged = clean.copy()
     gap = Gap(5 * rate + 1234, 5 * rate + 1234 + int(0.4 * rate))
     damaged[:, gap.start : gap.end] = 0.0
