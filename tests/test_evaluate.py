@@ -42,7 +42,7 @@ def test_every_method_is_scored_for_every_gap(evaluation):
     for length in ("10", "300"):
         assert metrics["summary"]["zeros"][length]["lsd_db"] > 60
         assert metrics["summary"]["batch-default"][length]["lsd_db"] < 20
-        assert metrics["summary"]["batch-default"][length]["log_mel_l1"] < 0.6 * metrics["summary"]["zeros"][length]["log_mel_l1"]
+        assert metrics["summary"]["batch-default"][length]["log_mel_l1"] < 0.75 * metrics["summary"]["zeros"][length]["log_mel_l1"]
     assert metrics["summary"]["batch-default"]["300"]["visqol_mos"] > metrics["summary"]["zeros"]["300"]["visqol_mos"] + 0.1
     # The true Mel through the same vocoder is the ceiling: far closer than the interpolation on 300 ms gaps.
     ceiling, interpolation = metrics["summary"]["true-mel"]["300"], metrics["summary"]["interpolation"]["300"]
