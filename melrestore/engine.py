@@ -17,7 +17,7 @@ import numpy as np
 from .gaps import Gap, mask_of, merge_gaps
 from .mel import MIN_CONTEXT_FRAMES, MelFrontend, MelSettings, resample, window_for_gap
 from .retrieval import RecordingFeatures, find_references
-from .splice import meet_edges
+from .splice import continue_known
 
 # Samples at the analysis rate on each side of a gap that resampling smears
 # zeros into; they are treated as missing too (only when resampling).
@@ -60,6 +60,7 @@ class _Window:
     gap: Gap
     file_start: int  # file sample where the window starts
     file_chunk: np.ndarray  # [channels, samples] of the file from there, gaps zeroed
+    file_missing: np.ndarray  # [samples] bool, every gap in the chunk
     segment: np.ndarray  # [channels, samples] at the analysis rate, gaps zeroed
     missing: np.ndarray  # [samples] bool, every gap in the window
     missing_frames: np.ndarray  # [frames] bool
@@ -219,7 +220,9 @@ class Engine:
         # Nearby gaps are zeros too: mask them all, so no window mistakes one for music.
         in_window = [g for g in all_gaps if g.end > start and g.start < start + span]
         chunk = _padded(audio[:, start : start + span], span)
-        chunk[:, mask_of([Gap(g.start - start, g.end - start) for g in in_window], span)] = 0.0
+        file_missing = mask_of([Gap(g.start - start, g.end - start) for g in in_window], span)
+        chunk[:, file_missing] = 0.0
+        file_missing[n_file - start :] = True  # padding past the file's end is no neighbour either
         segment = _padded(resample(chunk, sample_rate, s.sample_rate), length)
         margin = 0 if ratio == 1 else RESAMPLE_MARGIN
         missing = mask_of(
@@ -227,7 +230,7 @@ class Engine:
             length,
         )
         segment[:, missing] = 0.0
-        window = _Window(gap, start, chunk, segment, missing, self.frontend.missing_frames(missing), self.frontend.log_mel(segment))
+        window = _Window(gap, start, chunk, file_missing, segment, missing, self.frontend.missing_frames(missing), self.frontend.log_mel(segment))
         if truth is not None:
             undamaged = _padded(resample(_padded(truth[:, start : start + span], span), sample_rate, s.sample_rate), length)
             window.filled = np.where(window.missing_frames[None, None], self.frontend.log_mel(undamaged), window.log_mel)
@@ -269,6 +272,15 @@ class Engine:
             w.filled = np.where(missing[i : i + c, None, :], filled[i : i + c], w.log_mel)
             i += c
 
+    @staticmethod
+    def _known_beside(w: _Window, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+        """Up to two known file samples just before ``start`` and just after ``end`` (fewer at the
+        file's ends or next to another gap)."""
+        known = ~w.file_missing
+        lo = next(i for i in (start - 2, start - 1, start) if i >= 0 and known[i:start].all())
+        hi = next(i for i in (end + 2, end + 1, end) if i <= len(known) and known[end:i].all())
+        return w.file_chunk[:, lo:start], w.file_chunk[:, end:hi]
+
     def _vocode(self, w: _Window, sample_rate: int) -> np.ndarray:
         out = np.asarray(self.vocoder.vocode(w.filled, w.segment, w.missing, self.frontend), dtype=np.float32)
         if out.shape != w.segment.shape:
@@ -279,11 +291,14 @@ class Engine:
         fill = back[:, start:end]
         if fill.shape != (w.segment.shape[0], w.gap.length):
             raise ValueError("window did not cover the gap")
-        if self.settings.sample_rate != sample_rate:
-            # Resampling blurs the seam: pin both ends to the file's own neighbours again.
-            left = w.file_chunk[:, start - 1] - back[:, start - 1] if start > 0 else None
-            right = w.file_chunk[:, end] - back[:, end] if end < min(back.shape[1], w.file_chunk.shape[1]) else None
-            fill = meet_edges(fill, left, right)
         if not np.isfinite(fill).all():
             raise ValueError("returned NaN or infinite samples")
+        # The fill must continue the file's own samples.  Griffin-Lim's output can jump right at the
+        # edge of its hole, and after resampling the file's neighbours lie inside the samples the
+        # vocoder made up (RESAMPLE_MARGIN), so neither the vocoder's own edge matching nor
+        # `back` next to the gap can be trusted: pin the fill's end samples to the neighbours.
+        fill = continue_known(fill, *self._known_beside(w, start, end))
+        # Nor may it be louder than the music around it (Griffin-Lim can overshoot near the edges).
+        peak = np.abs(w.file_chunk).max(axis=1, keepdims=True)
+        fill = np.clip(fill, -peak, peak)
         return fill

@@ -23,3 +23,22 @@ def meet_edges(fill: np.ndarray, left_error, right_error, max_ramp: int = 1024) 
     if right_error is not None:
         out[:, n - ramp_len :] += np.asarray(right_error, dtype=np.float32)[:, None] * ramp[::-1]
     return out
+
+
+def continue_known(fill: np.ndarray, before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """``fill`` (``[channels, n]``) shifted by ``meet_edges`` so that its first and last samples
+    continue the known samples next to the gap, whatever the fill does at its own edges.
+
+    ``before``: the known samples just before the gap (``[channels, k]``, the last two or fewer,
+    none at the file's start); ``after``: those just after (the first two or fewer).  With two
+    known samples a side, the fill's edge sample is pinned to their straight-line continuation,
+    so the splice steps no more than the music did just before it; with one, to that sample.
+    """
+
+    def error(known: np.ndarray, edge: np.ndarray):
+        if known.shape[1] == 0:
+            return None
+        expected = 2 * known[:, 0] - known[:, 1] if known.shape[1] >= 2 else known[:, 0]
+        return expected - edge
+
+    return meet_edges(fill, error(before[:, ::-1], fill[:, 0]), error(after, fill[:, -1]))

@@ -23,6 +23,17 @@ def chord(seconds: float, rate: int, channels: int = 1, freqs=(220.0, 277.2, 329
     return np.array(out, dtype=np.float32)
 
 
+def loop(seconds: float, rate: int, seed: int = 0) -> np.ndarray:
+    """A one-bar drum-and-bass loop (noise hits and a bass line) played over and over."""
+    rng = np.random.default_rng(seed)
+    bar = np.zeros(rate // 2, dtype=np.float32)
+    for hit in (0, rate // 8, rate // 4, 3 * rate // 8):
+        bar[hit : hit + 2000] += 0.3 * rng.standard_normal(2000).astype(np.float32) * np.exp(-np.arange(2000) / 400)
+    t = np.arange(len(bar)) / rate
+    bar += 0.2 * np.sin(2 * np.pi * np.where(t < 0.25, 55.0, 82.4) * t).astype(np.float32)
+    return np.tile(bar, int(seconds * 2))[None, : int(seconds * rate)]
+
+
 def music_excerpt() -> tuple[np.ndarray, int]:
     """A real music clip shipped in examples/clean (``[channels, samples]``, rate)."""
     audio, rate = sf.read(EXAMPLES / "clean" / "mutilated-mime-a.flac", dtype="float32", always_2d=True)

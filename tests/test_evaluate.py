@@ -37,10 +37,13 @@ def test_every_method_is_scored_for_every_gap(evaluation):
             if method in ("interpolation", "batch-default"):
                 assert stats["recall"] == 1.0
     assert "log-spectral distance" in output and "batch-default" in output
-    # Filling beats leaving the gap empty.
+    # Filling beats leaving the gap empty, by far: the silent gap is 79 to 97 dB from the music's
+    # spectrum, the fills 13 to 14 dB.  ViSQOL barely tells them apart (4.2 for silence on 300 ms gaps).
     for length in ("10", "300"):
-        assert metrics["summary"]["batch-default"][length]["lsd_db"] < metrics["summary"]["zeros"][length]["lsd_db"]
-        assert metrics["summary"]["batch-default"][length]["log_mel_l1"] < metrics["summary"]["zeros"][length]["log_mel_l1"]
+        assert metrics["summary"]["zeros"][length]["lsd_db"] > 60
+        assert metrics["summary"]["batch-default"][length]["lsd_db"] < 20
+        assert metrics["summary"]["batch-default"][length]["log_mel_l1"] < 0.75 * metrics["summary"]["zeros"][length]["log_mel_l1"]
+    assert metrics["summary"]["batch-default"]["300"]["visqol_mos"] > metrics["summary"]["zeros"]["300"]["visqol_mos"] + 0.1
     # The true Mel through the same vocoder is the ceiling: far closer than the interpolation on 300 ms gaps.
     ceiling, interpolation = metrics["summary"]["true-mel"]["300"], metrics["summary"]["interpolation"]["300"]
     assert ceiling["log_mel_l1"] < 0.7 * interpolation["log_mel_l1"]

@@ -1,0 +1,220 @@
+"""The command line as users run it: the default pipeline end to end, every command's exit status,
+--json, the pipeline flags, lossy inputs, and training -> export -> use of a model."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+
+from conftest import EXAMPLES, chord, loop, write
+from melrestore import audio as audio_io
+from melrestore.cli import cli
+from melrestore.metrics import gap_metrics
+from melrestore.plugins.datasets import split_of
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture
+def recordings(tmp_path):
+    folder = tmp_path / "in"
+    shutil.copytree(EXAMPLES / "recordings", folder)
+    return folder
+
+
+def test_the_default_pipeline_end_to_end(recordings, tmp_path):
+    """U-Net (ONNX) + LSAR + similarity, as `melrestore batch` runs with no flags."""
+    rate = 22050
+    damaged = loop(10.0, rate)
+    damaged[:, 5 * rate : 5 * rate + int(0.4 * rate)] = 0.0
+    write(recordings / "loop.wav", damaged, rate)
+    out = tmp_path / "out"
+    result = run("batch", recordings, "-o", out, "--workers", "1", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report == json.loads((out / "melrestore-report.json").read_text())
+    assert report["summary"]["gaps_found"] == 7 and report["summary"]["gaps_repaired"] == 7
+    methods = {(f["path"], g["start"]): g["method"] for f in report["files"] for g in f["gaps"]}
+    assert methods[("more/mutilated-mime-b.flac", 48000)] == "short-gap"  # 6 ms: LSAR
+    assert methods[("mutilated-mime-a.wav", 198450)] == "mel"  # 1 s that nothing matches: the U-Net
+    assert methods[("loop.wav", 5 * rate)] == "long-gap"  # the loop repeats: copied
+
+    manifest = json.loads((EXAMPLES / "gaps.json").read_text())
+    for name, entry in manifest.items():
+        clean = audio_io.read(EXAMPLES / entry["clean"]).as_float()
+        repaired = audio_io.read(out / name).as_float()
+        before = audio_io.read(recordings / name).as_float()
+        file_rate = audio_io.read(out / name).sample_rate
+        keep = np.ones(clean.shape[1], dtype=bool)
+        for start, end in entry["gaps"]:
+            keep[start:end] = False
+            filled, empty = gap_metrics(clean, repaired, start, end, file_rate), gap_metrics(clean, before, start, end, file_rate)
+            # The fill has the music's spectrum: far closer than the silence it replaced (~70 dB).
+            assert filled["lsd_db"] < 25 and filled["lsd_db"] < empty["lsd_db"] - 30, (name, start)
+            assert filled["log_mel_l1"] < 1.5, (name, start)
+        assert np.array_equal(before[:, keep], repaired[:, keep])
+
+
+def test_detect_lists_gaps_as_json_and_exits_1_when_a_file_fails(recordings):
+    result = run("detect", recordings, "--json")
+    assert result.exit_code == 0, result.output
+    found = {f["path"]: [[g["start"], g["end"]] for g in f["gaps"]] for f in json.loads(result.stdout)["files"]}
+    manifest = json.loads((EXAMPLES / "gaps.json").read_text())
+    assert found == {name: entry["gaps"] for name, entry in manifest.items()}
+    (recordings / "corrupt.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunk")
+    result = run("detect", recordings)
+    assert result.exit_code == 1
+    assert "corrupt.wav: FAILED" in result.output
+
+
+def test_repair_exit_status(tmp_path):
+    src = EXAMPLES / "recordings" / "mutilated-mime-a.wav"
+    result = run("repair", src, "-o", tmp_path / "a.wav", "--inpainter", "interpolation")
+    assert result.exit_code == 0 and "3 of 3 gaps repaired" in result.output
+    again = CliRunner().invoke(cli, ["repair", str(src), "-o", str(tmp_path / "a.wav")])
+    assert again.exit_code == 2 and "exists" in again.output
+    assert CliRunner().invoke(cli, ["repair", str(src), "-o", str(tmp_path / "b.wav"), "--vocoder", "nope"]).exit_code == 2
+
+
+def test_the_pipeline_flags_reach_the_engine(recordings, tmp_path):
+    result = run("batch", recordings, "-o", tmp_path / "out", "--workers", "1", "--json", "--inpainter", "interpolation",
+                 "--min-gap-ms", 10, "--short-gap-ms", 30, "--long-gap-ms", 0, "--max-gap", 0.5)
+    assert result.exit_code == 0, result.output
+    gaps = {(f["path"], g["start"]): g for f in json.loads(result.stdout)["files"] for g in f["gaps"]}
+    # --min-gap-ms 10: the 6 ms dropout is no gap; --short-gap-ms 30: the 25 ms one goes to LSAR;
+    # --long-gap-ms 0: the 250 ms one to the Mel pipeline; --max-gap 0.5: the 1 s one is left alone.
+    assert ("more/mutilated-mime-b.flac", 48000) not in gaps
+    assert gaps[("mutilated-mime-a.wav", 66150)]["method"] == "short-gap"
+    assert gaps[("mutilated-mime-a.wav", 132300)]["method"] == "mel"
+    assert gaps[("mutilated-mime-a.wav", 198450)]["status"] == "skipped"
+    assert gaps[("more/mutilated-mime-b.flac", 120000)]["method"] == "mel"  # 400 ms, no similarity
+
+
+@pytest.mark.parametrize("fmt,subtype,ext", [("OGG", "VORBIS", "ogg"), ("MP3", "MPEG_LAYER_III", "mp3")])
+def test_lossy_inputs_are_repaired_and_the_report_says_what_changed(tmp_path, fmt, subtype, ext):
+    rate = 44100
+    damaged = chord(2.0, rate, 2)
+    damaged[:, rate : rate + rate // 10] = 0.0
+    src = write(tmp_path / f"song.{ext}", damaged, rate, subtype=subtype, fmt=fmt)
+    # The encoder may smear the dropout's digital silence, so it is marked by hand as well.
+    (tmp_path / "song.gaps.json").write_text(json.dumps({"gaps": [{"start": 1.0, "end": 1.1}]}))
+    result = run("batch", tmp_path, "-o", tmp_path / "out", "--workers", "1", "--json", "--inpainter", "interpolation")
+    assert result.exit_code == 0, result.output
+    entry = json.loads(result.stdout)["files"][0]
+    assert entry["status"] == "repaired" and len(entry["gaps"]) == 1 and "sidecar" in entry["gaps"][0]["reason"]
+    assert "lossy" in entry["message"] and "outside the gaps" in entry["message"]
+    repaired = tmp_path / "out" / src.name
+    assert sf.info(repaired).format == fmt and sf.info(repaired).channels == 2
+    filled = audio_io.read(repaired).as_float()[:, rate + 2000 : rate + rate // 10 - 2000]
+    assert np.sqrt(np.mean(filled**2)) > 0.5 * np.sqrt(np.mean(chord(2.0, rate, 2)[:, rate : rate + rate // 10] ** 2))
+
+
+HOLD = '''
+from melrestore import hookimpl
+
+class Silent:
+    """Returns the segment unchanged: the gap stays silent."""
+    def vocode(self, log_mel, segment, missing, frontend):
+        return segment.copy()
+
+@hookimpl
+def register_vocoders(register):
+    register("silent", Silent)
+'''
+
+
+def test_check_plugin(tmp_path, monkeypatch):
+    result = run("check-plugin", "griffin-lim")
+    assert result.exit_code == 0 and "griffin-lim keeps the vocoder contract" in result.output
+    assert result.output.count("ok ") == 5
+    assert CliRunner().invoke(cli, ["check-plugin", "wavenet"]).exit_code == 2
+    # An installed vocoder that breaks the contract fails it, saying which rule.
+    from melrestore import registry
+
+    (tmp_path / "silent_vocoder.py").write_text(textwrap.dedent(HOLD))
+    info = tmp_path / "melrestore_silent-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: melrestore-silent\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[melrestore]\nsilent_vocoder = silent_vocoder\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv(registry.ENV_VAR, "melrestore,melrestore-silent")
+    monkeypatch.setattr(registry, "_registry", None)
+    try:
+        result = run("check-plugin", "silent")
+        assert result.exit_code == 1 and "FAIL  the fill is (nearly) silent" in result.output
+    finally:
+        sys.modules.pop("silent_vocoder", None)
+
+
+SMALL_CONFIG = """
+[mel]
+sample_rate = 8000
+n_fft = 256
+hop_length = 64
+n_mels = 32
+
+[model]
+base_channels = 4
+depth = 2
+in_channels = 3
+
+[training]
+steps = 6
+batch_frames = 512
+learning_rate = 0.003
+validate_every = 3
+validation_windows = 4
+max_gap_seconds = 0.35
+"""
+
+
+def _music_like(seconds: float, rate: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    pieces = [chord(0.5, rate, 1, freqs=(r, r * 1.26, r * 1.5)) for r in 110 * 2 ** (rng.integers(0, 12, int(2 * seconds)) / 12)]
+    return np.concatenate(pieces, axis=1)
+
+
+def test_train_export_and_use_a_model_from_the_command_line(tmp_path):
+    data = tmp_path / "music"
+    names = [f"track{i}.wav" for i in range(40)]
+    chosen = [n for n in names if split_of(n, 15) == "validation"][:1] + [n for n in names if split_of(n, 15) == "train"][:2]
+    for seed, name in enumerate(chosen):
+        write(data / name, _music_like(6, 8000, seed), 8000)
+    (tmp_path / "small.toml").write_text(SMALL_CONFIG)
+
+    result = run("train", "--config", tmp_path / "small.toml", "--data", data, "-o", tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    assert metrics["l1"] > 0 and "interp_l1" in metrics
+    assert (tmp_path / "run" / "best.pt").is_file() and (tmp_path / "run" / "last.pt").is_file()
+
+    models = tmp_path / "models"
+    result = run("export-onnx", tmp_path / "run" / "best.pt", "-o", models / "unet-44k.onnx", "--example", data / chosen[0])
+    assert result.exit_code == 0, result.output
+    assert "real: max abs difference" in result.output and "worst difference" in result.output
+
+    # MELRESTORE_CHECKPOINTS points the default inpainter at the new model: it analyses at 8 kHz.
+    damaged = _music_like(4, 8000, 9)
+    damaged[:, 16000:17600] = 0.0
+    write(tmp_path / "song.wav", damaged, 8000)
+    script = textwrap.dedent(f"""
+        from pathlib import Path
+        from melrestore.batch import repair_file
+        from melrestore.pipeline import PipelineOptions, build_engine
+        engine = build_engine(PipelineOptions(long_gap_ms=0))
+        report = repair_file(engine, Path({str(tmp_path / 'song.wav')!r}), Path({str(tmp_path / 'out.wav')!r}))
+        print(engine.settings.sample_rate, engine.inpainter.window_frames, report.status, report.gaps[0]['method'])
+    """)
+    env = {**os.environ, "MELRESTORE_CHECKPOINTS": str(models), "MELRESTORE_PLUGINS": "melrestore"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["8000", "(64,", "128)", "repaired", "mel"]
