@@ -10,8 +10,6 @@ import numpy as np
 import torch
 import torchaudio
 
-warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-
 
 @dataclass(frozen=True)
 class MelSettings:
@@ -95,9 +93,11 @@ class MelFrontend:
         band_area = fb.sum(dim=0).clamp(min=1e-12)
         weights = fb / fb.sum(dim=1, keepdim=True).clamp(min=1e-12)
         # Sparse: each band covers a few bins, so products with these are cheap.
-        self._from_mel = (weights / band_area).to_sparse_csr()  # [freq, mels]
-        self._fb_sparse = fb.to_sparse_csr()
-        self._fb_t_sparse = fb.T.contiguous().to_sparse_csr()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            self._from_mel = (weights / band_area).to_sparse_csr()  # [freq, mels]
+            self._fb_sparse = fb.to_sparse_csr()
+            self._fb_t_sparse = fb.T.contiguous().to_sparse_csr()
 
     def stft(self, audio: torch.Tensor) -> torch.Tensor:
         """``[..., samples]`` -> complex ``[..., freq, frames]``."""
