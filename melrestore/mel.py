@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -40,6 +41,10 @@ class MelSettings:
         """How many frames a gap of ``gap_samples`` touches at most (every frame whose window overlaps it)."""
         return math.ceil((gap_samples + self.n_fft) / self.hop_length) + 1
 
+
+# Multiplicative updates of the non-negative least-squares Mel inverse (MelFrontend.magnitude);
+# on music the linear-magnitude error settles within ten; thirty lowered the fill's LSD a little more.
+NNLS_ITERATIONS = 30
 
 # Known frames a window keeps each side of a gap, at least.
 MIN_CONTEXT_FRAMES = 16
@@ -83,11 +88,16 @@ class MelFrontend:
             mel_scale=s.mel_scale,
         )
         fb = self.to_mel.fb  # [freq, mels]
-        # Inverse: each band's mean magnitude, spread back over the bins it
+        # Starting point of the inverse: each band's mean magnitude, spread back over the bins it
         # covers in proportion to the filter weights (non-negative, stable).
         band_area = fb.sum(dim=0).clamp(min=1e-12)
         weights = fb / fb.sum(dim=1, keepdim=True).clamp(min=1e-12)
-        self._from_mel = weights / band_area  # [freq, mels]
+        # Sparse: each band covers a few bins, so products with these are cheap.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            self._from_mel = (weights / band_area).to_sparse_csr()  # [freq, mels]
+            self._fb_sparse = fb.to_sparse_csr()
+            self._fb_t_sparse = fb.T.contiguous().to_sparse_csr()
 
     def stft(self, audio: torch.Tensor) -> torch.Tensor:
         """``[..., samples]`` -> complex ``[..., freq, frames]``."""
@@ -127,10 +137,27 @@ class MelFrontend:
         with torch.no_grad():
             return self.log_mel_from_magnitude(self.stft(audio).abs()).numpy()
 
-    def magnitude(self, log_mel: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """Approximate linear STFT magnitude ``[..., freq, frames]`` from a log-Mel window."""
+    def magnitude(self, log_mel: np.ndarray | torch.Tensor, iterations: int = NNLS_ITERATIONS,
+                  start: torch.Tensor | None = None) -> torch.Tensor:
+        """Linear STFT magnitude ``[..., freq, frames]`` from a log-Mel window: the non-negative
+        least-squares inverse of the filterbank, by multiplicative updates (Lee and Seung) started
+        from ``start`` (``[..., freq, frames]``, positive where a bin may sound) or else from the even
+        spread of each band over its bins.  Where bands are narrower than a few bins (low
+        frequencies) this recovers the peaks the spread blurs; where they are wider, it keeps the
+        fine structure of ``start`` and scales it to the bands."""
         mel = (torch.exp(torch.as_tensor(log_mel, dtype=torch.float32)) - self.settings.log_floor).clamp(min=0)
-        return torch.matmul(self._from_mel, mel)
+        columns = mel.movedim(-2, 0)  # [mels, ..., frames]
+        outer = columns.shape[1:]
+        columns = columns.reshape(columns.shape[0], -1)
+        if start is None:
+            magnitude = torch.sparse.mm(self._from_mel, columns)
+        else:
+            magnitude = start.movedim(-2, 0).reshape(start.shape[-2], -1)
+        aimed = torch.sparse.mm(self._fb_sparse, columns)
+        for _ in range(iterations):
+            modelled = torch.sparse.mm(self._fb_sparse, torch.sparse.mm(self._fb_t_sparse, magnitude))
+            magnitude = magnitude * aimed / modelled.clamp(min=1e-12)
+        return magnitude.reshape(-1, *outer).movedim(0, -2)
 
     def analyse_with_gap(self, audio: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The window as the engine hands it to an inpainter: ``audio`` ``[batch, samples]`` with the

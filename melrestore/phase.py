@@ -12,8 +12,12 @@ import numpy as np
 import torch
 
 from .gaps import runs
-from .mel import MelFrontend
+from .mel import NNLS_ITERATIONS, MelFrontend
 from .splice import meet_edges
+
+# FFT lengths of known samples a vocoder's crop keeps each side of the gap.  Only frames that touch
+# the gap change, so more context changed nothing measurable (three: within the noise of the seed).
+CROP_CONTEXT_FFTS = 1
 
 
 def check_vocoder_inputs(log_mel, segment, missing, frontend: MelFrontend) -> None:
@@ -33,8 +37,9 @@ def check_vocoder_inputs(log_mel, segment, missing, frontend: MelFrontend) -> No
 
 @dataclass
 class Crop:
-    """The stretch of a segment a vocoder needs to work on: the gaps plus one window each side.
-    It starts on a frame boundary, so its frames are a slice of the segment's."""
+    """The stretch of a segment a vocoder needs to work on: the gaps plus ``context`` FFT lengths
+    each side (as far as the segment reaches).  It starts on a frame boundary, so its frames are a
+    slice of the segment's."""
 
     start: int
     end: int
@@ -42,11 +47,11 @@ class Crop:
     n_frames: int
 
     @classmethod
-    def around(cls, missing: np.ndarray, frontend: MelFrontend) -> "Crop":
+    def around(cls, missing: np.ndarray, frontend: MelFrontend, context: int = CROP_CONTEXT_FFTS) -> "Crop":
         s = frontend.settings
         idx = np.flatnonzero(missing)
-        start = max(0, (idx[0] - s.n_fft) // s.hop_length) * s.hop_length
-        end = min(len(missing), idx[-1] + 1 + s.n_fft)
+        start = max(0, (idx[0] - context * s.n_fft) // s.hop_length) * s.hop_length
+        end = min(len(missing), idx[-1] + 1 + context * s.n_fft)
         return cls(start, end, start // s.hop_length, s.frames_for(end - start))
 
     def frames(self, log_mel: np.ndarray) -> np.ndarray:
@@ -68,12 +73,36 @@ def single_thread():
         torch.set_num_threads(threads)
 
 
-def target_magnitude(known: torch.Tensor, hole: torch.Tensor, log_mel, frontend: MelFrontend) -> torch.Tensor:
-    """STFT magnitude to aim for: measured where frames are fully known, from the Mel window elsewhere."""
+def target_magnitude(known: torch.Tensor, hole: torch.Tensor, log_mel, frontend: MelFrontend,
+                     fine_structure: bool = True, iterations: int = NNLS_ITERATIONS) -> torch.Tensor:
+    """STFT magnitude to aim for: measured where frames are fully known; elsewhere the non-negative
+    least-squares inverse of the Mel window, started (``fine_structure``) from the nearest known
+    frames' fine structure on the inpainted Mel envelope, so harmonics inside a wide band survive."""
     target = frontend.stft(known).abs()
-    missing_frames = torch.from_numpy(frontend.missing_frames(hole.numpy()))
-    target[..., missing_frames] = frontend.magnitude(log_mel)[..., missing_frames]
+    missing_frames = frontend.missing_frames(hole.numpy())
+    mel = np.asarray(log_mel)[..., missing_frames]
+    start = None
+    if fine_structure and not missing_frames.all():
+        start = known_fine_structure(target, missing_frames, frontend) * frontend.magnitude(mel, iterations=0)
+    target[..., missing_frames] = frontend.magnitude(mel, iterations, start)
     return target
+
+
+def known_fine_structure(magnitude: torch.Tensor, missing_frames: np.ndarray, frontend: MelFrontend) -> torch.Tensor:
+    """For each missing frame, the fine structure of the nearest known frame on each side (their
+    magnitude over its own Mel envelope), weighted by closeness.
+    ``magnitude`` ``[channels, freq, frames]`` -> ``[channels, freq, missing frames]``."""
+    floor = 1e-3 * magnitude.amax(dim=(-1, -2), keepdim=True).clamp(min=1e-12)
+    envelope = frontend.magnitude(frontend.log_mel_from_magnitude(magnitude), iterations=0)
+    ratio = (magnitude + floor) / (envelope + floor)
+    known, wanted = np.flatnonzero(~missing_frames), np.flatnonzero(missing_frames)
+    after = np.searchsorted(known, wanted)  # first known frame to the right of each missing one
+    left = known[np.clip(after - 1, 0, len(known) - 1)]
+    right = known[np.clip(after, 0, len(known) - 1)]
+    # One side only where the other has no known frame (left == right then).
+    span = np.where(right > left, right - left, 1)
+    w = torch.from_numpy(np.clip((wanted - left) / span, 0, 1)).float()
+    return (1 - w) * ratio[..., left] + w * ratio[..., right]
 
 
 def constrained_griffin_lim(known, hole, target, angles, frontend: MelFrontend, n_iter: int, momentum: float = 0.99):

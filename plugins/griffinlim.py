@@ -1,11 +1,13 @@
-"""Griffin-Lim phase reconstruction, constrained by the known samples around the gap.
+"""Griffin-Lim phase reconstruction, constrained by what is known around the gap.
 
 torchaudio's ``GriffinLim`` transform cannot re-impose known samples between
 iterations, so the same fast (momentum) iteration runs on torch's STFT in
 ``melrestore.phase``: each pass rebuilds the signal from the target magnitudes,
 puts the known samples back, and takes the new phase.  The known samples
 thereby pin the phase of every frame that overlaps them, which is what makes
-the splice fit.
+the splice fit.  The target magnitude of the frames that touch the gap is the
+non-negative least-squares inverse of the Mel window, started from the fine
+structure of the nearest known frames (see ``melrestore.phase.target_magnitude``).
 """
 
 from __future__ import annotations
@@ -14,31 +16,51 @@ import numpy as np
 import torch
 
 from melrestore import hookimpl
-from melrestore.phase import Crop, check_vocoder_inputs, constrained_griffin_lim, meet_known, single_thread, target_magnitude
+from melrestore.mel import NNLS_ITERATIONS
+from melrestore.phase import (
+    CROP_CONTEXT_FFTS, Crop, check_vocoder_inputs, constrained_griffin_lim, meet_known, single_thread, target_magnitude,
+)
 
 
 class ConstrainedGriffinLim:
-    def __init__(self, n_iter: int = 32, momentum: float = 0.99, seed: int = 0):
+    """``n_iter`` None: as many iterations as ``iteration_budget`` frame-passes allow over the
+    frames that touch the gap, between ``min_iter`` and ``max_iter`` (short gaps are cheap and gain
+    the most from more)."""
+
+    def __init__(self, n_iter: int | None = None, momentum: float = 0.99, seed: int = 0, min_iter: int = 32,
+                 max_iter: int = 100, iteration_budget: int = 1000, context_ffts: int = CROP_CONTEXT_FFTS,
+                 fine_structure: bool = True, nnls_iterations: int = NNLS_ITERATIONS):
         self.n_iter = n_iter
         self.momentum = momentum
         self.seed = seed
+        self.min_iter, self.max_iter, self.iteration_budget = min_iter, max_iter, iteration_budget
+        self.context_ffts = context_ffts
+        self.fine_structure = fine_structure
+        self.nnls_iterations = nnls_iterations
+
+    def iterations(self, missing_frames: int) -> int:
+        if self.n_iter is not None:
+            return self.n_iter
+        return int(np.clip(self.iteration_budget // max(1, missing_frames), self.min_iter, self.max_iter))
 
     def vocode(self, log_mel, segment, missing, frontend):
         check_vocoder_inputs(log_mel, segment, missing, frontend)
         out = np.array(segment, dtype=np.float32, copy=True)
         if not missing.any():
             return out
-        crop = Crop.around(missing, frontend)
+        crop = Crop.around(missing, frontend, self.context_ffts)
         known = out[:, crop.start : crop.end]
         hole = missing[crop.start : crop.end]
+        n_iter = self.iterations(int(frontend.missing_frames(hole).sum()))
         with torch.no_grad(), single_thread():
             known_t, hole_t = torch.from_numpy(known), torch.from_numpy(hole)
-            target = target_magnitude(known_t, hole_t, crop.frames(log_mel), frontend)
+            target = target_magnitude(known_t, hole_t, crop.frames(log_mel), frontend, self.fine_structure,
+                                      self.nnls_iterations)
             # Start from the known samples with faint noise in the hole.
             noise = 1e-4 * torch.randn(known.shape, generator=torch.Generator().manual_seed(self.seed))
             angles = frontend.stft(torch.where(hole_t, noise, known_t))
             angles = angles / (angles.abs() + 1e-16)
-            free = constrained_griffin_lim(known_t, hole_t, target, angles, frontend, self.n_iter, self.momentum)
+            free = constrained_griffin_lim(known_t, hole_t, target, angles, frontend, n_iter, self.momentum)
         out[:, crop.start : crop.end] = meet_known(free.numpy(), known, hole)
         return out
 

@@ -148,6 +148,6 @@ def test_the_shipped_pipeline_config_is_valid_and_its_options_reach_the_plugins(
 
     options = PipelineOptions.from_config(load_config(EXAMPLES.parent / "configs" / "pipeline.toml"), inpainter="interpolation")
     engine = build_engine(options)
-    assert engine.vocoder.n_iter == 32
+    assert engine.vocoder.iterations(10) == 100 and engine.vocoder.iterations(400) == 32
     assert engine.detectors[0].min_ms == 2.0
     assert engine.short_gap_ms == 20.0 and engine.long_gap_ms == 150.0
