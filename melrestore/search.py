@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from numpy.lib.stride_tricks import sliding_window_view
+from scipy.fft import rfft
 from scipy.signal import correlate, fftconvolve
 
 from .gaps import runs
@@ -53,7 +55,8 @@ class RecordingIndex:
         self.refine = refine
         self.align_samples = align_samples
         self.mono = self.audio.mean(axis=0)
-        frontend = self.frontend = MelFrontend(self.settings)
+        frontend = MelFrontend(self.settings)
+        self.window = frontend.window.numpy()
         with torch.no_grad():
             magnitude = frontend.stft(torch.from_numpy(self.mono)).abs()
             self.compact = frontend.log_mel_from_magnitude(magnitude).numpy().astype(np.float64)  # [bands, frames]
@@ -68,6 +71,11 @@ class RecordingIndex:
     def fine_features(self, magnitude: np.ndarray) -> np.ndarray:
         """``[bins, frames]`` STFT magnitude -> ``[frames, features]`` for the fine stage."""
         return np.log(magnitude.T + LOG_FLOOR).astype(np.float32)
+
+    @staticmethod
+    def difference(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """Fine distance: mean absolute difference over the last two axes (frames, features)."""
+        return np.abs(source - target).mean(axis=(-2, -1))
 
     def holds(self, audio: np.ndarray, sample_rate: int) -> bool:
         """Whether this index was built from exactly this recording."""
@@ -129,8 +137,8 @@ class RecordingIndex:
         distance = np.empty(len(offsets))
         for i in range(0, len(offsets), 16):  # in blocks, to bound memory on long recordings
             chunk = offsets[i : i + 16]
-            distance[i : i + 16] = np.abs(self.fine[frames[None] + chunk[:, None]] - target).mean(axis=(1, 2))
-        spread = float(np.abs(target - target.mean(axis=0)).mean())
+            distance[i : i + 16] = self.difference(self.fine[frames[None] + chunk[:, None]], target)
+        spread = float(self.difference(target, target.mean(axis=0)))
         return distance, max(spread, 1e-9)
 
     def _distance_at(self, frames: np.ndarray, shift: int) -> float:
@@ -142,11 +150,9 @@ class RecordingIndex:
             hi = side[-1] * s.hop_length + shift + s.n_fft // 2
             if lo < 0 or hi > len(self.mono):
                 return float("inf")
-            with torch.no_grad():
-                spec = torch.stft(torch.from_numpy(self.mono[lo:hi]), s.n_fft, s.hop_length, window=self.frontend.window,
-                                  center=False, return_complex=True)
-            source.append(self.fine_features(spec.abs().numpy()))
-        return float(np.abs(np.concatenate(source) - self.fine[frames]).mean())
+            frames_here = sliding_window_view(self.mono[lo:hi], s.n_fft)[:: s.hop_length] * self.window
+            source.append(self.fine_features(np.abs(rfft(frames_here, axis=1)).T))
+        return float(self.difference(np.concatenate(source), self.fine[frames]))
 
     def _align(self, start: int, end: int, shift: int) -> int:
         """Refine a frame-accurate ``shift`` to the sample: the lag within one hop that maximises the
