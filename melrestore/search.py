@@ -103,9 +103,11 @@ class RecordingIndex:
             return []
         distance, spread = self._fine(frames, offsets)
         hop = self.settings.hop_length
-        shifts = {self._align(start, end, int(offsets[i]) * hop) for i in np.argsort(distance, kind="stable")[: max(k, self.refine)]}
-        exact = sorted((self._distance_at(frames, shift), shift) for shift in shifts)
-        return [Match(shift, d, d / spread) for d, shift in exact[:k] if np.isfinite(d)]
+        best = _distinct(offsets, distance, 3, max(k, self.refine))
+        shifts = np.array([self._align(start, end, int(offsets[i]) * hop) for i in best])
+        exact = np.array([self._distance_at(frames, int(shift)) for shift in shifts])
+        return [Match(int(shifts[i]), float(exact[i]), float(exact[i] / spread))
+                for i in _distinct(shifts, exact, hop, k) if np.isfinite(exact[i])]
 
     def _bad(self, lo, hi):
         """Whether any frame in ``lo:hi`` (scalars or arrays) touches digital silence."""
@@ -170,3 +172,15 @@ class RecordingIndex:
             norms = np.sqrt(np.maximum(energy[n:] - energy[:-n], 0.0) * np.sum(reference**2)) + 1e-12
             score += correlate(window, reference, mode="valid") / norms
         return shift + lo + int(np.argmax(score))
+
+
+def _distinct(positions: np.ndarray, distance: np.ndarray, min_apart: int, limit: int) -> list[int]:
+    """Indices of up to ``limit`` positions, closest first, each at least ``min_apart`` from the
+    ones before it (so the candidates are different stretches, not one stretch moved a little)."""
+    chosen: list[int] = []
+    for i in np.argsort(distance, kind="stable"):
+        if len(chosen) == limit:
+            break
+        if all(abs(int(positions[i]) - int(positions[j])) >= min_apart for j in chosen):
+            chosen.append(int(i))
+    return chosen
