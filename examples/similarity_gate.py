@@ -3,7 +3,7 @@
 Made the gate calibration and the paired tables in the README's "Long gaps" section:
 
     python examples/similarity_gate.py HELD_OUT_DIR --per-file 2 --json gate.json [--old OLD_similarity.py]
-    python examples/similarity_gate.py --from gate.json
+    python examples/similarity_gate.py --from gate.json  # or several, from --shard I/N runs
 
 Punches gaps as `melrestore evaluate --excerpt 60 --per-file N --seed S` does (same places) and
 fills each with the best match of the search (always accepted), with the Mel pipeline of
@@ -45,11 +45,14 @@ def score_gaps(args) -> list[dict]:
         old = module.SimilarityRepair(max_match_ratio=np.inf)
     visqol = ViSQOL() if args.visqol_every else None
     rng = np.random.default_rng(args.seed)
+    shard, shards = (int(n) for n in args.shard.split("/"))
     rows, count = [], 0
-    for path in find_audio_files(args.folder):
+    for number, path in enumerate(find_audio_files(args.folder)):
         audio = read(path)
         clean, rate = _excerpt(audio, args.excerpt), audio.sample_rate
-        gaps = punch_gaps(clean.shape[1], rate, lengths * args.per_file, rng)
+        gaps = punch_gaps(clean.shape[1], rate, lengths * args.per_file, rng)  # drawn for every file: same places
+        if number % shards != shard:
+            continue
         damaged = clean.copy()
         for g in gaps:
             damaged[:, g.start : g.end] = 0.0
@@ -100,6 +103,9 @@ def score_gaps(args) -> list[dict]:
                         row[f"visqol_{method}"] = visqol(clean[:1], estimate[:1], g.start, g.end, rate)
             rows.append(row)
         print(path.name, flush=True)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(rows, f)
     return rows
 
 
@@ -156,15 +162,13 @@ def main() -> None:
     parser.add_argument("--json", help="write every gap's scores here")
     parser.add_argument("--threshold", type=float, default=SimilarityRepair().max_match_ratio,
                         help="the gate compared with the old one's (default: the plugin's)")
-    parser.add_argument("--from", dest="source", help="report on scores written before by --json")
+    parser.add_argument("--shard", default="0/1", help="I/N: score only every N-th file from the I-th (gaps stay put)")
+    parser.add_argument("--from", dest="source", nargs="+", help="report on scores written before by --json")
     args = parser.parse_args()
     if args.source:
-        rows = json.load(open(args.source))
+        rows = [row for source in args.source for row in json.load(open(source))]
     else:
         rows = score_gaps(args)
-        if args.json:
-            with open(args.json, "w") as f:
-                json.dump(rows, f)
     report(rows, args.threshold)
 
 
