@@ -30,7 +30,7 @@ from melrestore.metrics import log_spectral_distance
 from melrestore.pipeline import PipelineOptions, build_engine
 from melrestore.plugins.similarity import SimilarityRepair, copy_match
 
-THRESHOLDS = (0.0, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 1.0, np.inf)
+THRESHOLDS = (0.0, 0.6, 0.7, 0.8, 0.9, 1.0, 1.05, 1.1, 1.15, 1.2, 1.3, 1.5, np.inf)
 
 
 def score_gaps(args) -> list[dict]:
