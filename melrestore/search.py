@@ -134,7 +134,7 @@ class RecordingIndex:
         return offsets[near[usable[near]]]
 
     def _fine(self, frames: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, float]:
-        """Mean absolute full-resolution difference at each offset, and the context's own spread."""
+        """The fine distance at each frame offset, and the context's own spread about its mean."""
         target = self.fine[frames]
         distance = np.empty(len(offsets))
         for i in range(0, len(offsets), 16):  # in blocks, to bound memory on long recordings
