@@ -1,0 +1,75 @@
+"""The similarity search (melrestore.search) and the repairer built on it (plugins/similarity.py)."""
+
+import numpy as np
+import pytest
+
+from melrestore.gaps import Gap
+from melrestore.metrics import snr
+from melrestore.search import RecordingIndex
+from melrestore.plugins.similarity import SimilarityRepair
+
+RATE = 22050
+PERIOD = 27221  # samples in one phrase: 1.2345 s, not a whole number of STFT hops
+
+
+def phrase_played_over(seconds: float, seed: int = 0, period: int = PERIOD) -> np.ndarray:
+    """A phrase of eight notes (decaying harmonics) over a bass drone, repeated: ``[2, samples]``."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(period) / RATE
+    phrase = 0.1 * np.sin(2 * np.pi * 55.0 * t)
+    step = period // 8
+    for i, f in enumerate(rng.uniform(200, 900, size=8)):
+        tt = t[: period - i * step]
+        note = sum(np.sin(2 * np.pi * h * f * tt) / h for h in (1, 2, 3)) * np.exp(-tt * 6)
+        phrase[i * step :] += 0.15 * note
+    mono = np.tile(phrase, int(np.ceil(seconds * RATE / period)))[: int(seconds * RATE)]
+    return np.stack([mono, 0.8 * mono]).astype(np.float32)
+
+
+def test_the_search_finds_the_repeat_to_the_sample_and_the_copy_restores_the_gap():
+    clean = phrase_played_over(12.0)
+    gap = Gap(5 * RATE + 777, 5 * RATE + 777 + int(0.6 * RATE))
+    damaged = clean.copy()
+    damaged[:, gap.start : gap.end] = 0.0
+    matches = RecordingIndex(damaged, RATE).top_matches(gap.start, gap.end, k=4)
+    assert len(matches) == 4 and matches[0].distance <= matches[1].distance
+    assert matches[0].shift_samples % PERIOD == 0 and matches[0].shift_samples != 0
+    assert matches[0].ratio < 0.1
+    fill = SimilarityRepair().repair(damaged, gap.start, gap.end, RATE)
+    truth = clean[:, gap.start : gap.end]
+    assert min(snr(t, f) for t, f in zip(truth, fill)) > 20
+
+
+def test_the_repair_does_not_depend_on_which_recordings_came_before():
+    one, two = phrase_played_over(10.0, seed=1), phrase_played_over(10.0, seed=2)
+    gaps = {"one": Gap(4 * RATE + 100, 4 * RATE + 100 + RATE // 3), "two": Gap(6 * RATE, 6 * RATE + RATE)}
+    for audio, gap in ((one, gaps["one"]), (two, gaps["two"])):
+        audio[:, gap.start : gap.end] = 0.0
+
+    def run(order):
+        repairer = SimilarityRepair(max_match_ratio=np.inf)
+        recordings = {"one": one, "two": two}
+        return {name: repairer.repair(recordings[name], gaps[name].start, gaps[name].end, RATE) for name in order}
+
+    forward, backward = run(["one", "two", "one"]), run(["two", "one"])
+    for name in ("one", "two"):
+        np.testing.assert_array_equal(forward[name], backward[name])
+
+
+def test_a_recording_changed_in_place_is_searched_afresh():
+    gap = Gap(4 * RATE, 4 * RATE + RATE // 2)
+    audio = phrase_played_over(10.0, seed=1)
+    audio[:, gap.start : gap.end] = 0.0
+    repairer = SimilarityRepair(max_match_ratio=np.inf)
+    repairer.repair(audio, gap.start, gap.end, RATE)
+    # The same array (same id, shape and rate) now holds other music with a phrase of another length.
+    audio[:] = phrase_played_over(10.0, seed=2, period=30011)
+    audio[:, gap.start : gap.end] = 0.0
+    fresh = SimilarityRepair(max_match_ratio=np.inf).repair(audio, gap.start, gap.end, RATE)
+    np.testing.assert_array_equal(repairer.repair(audio, gap.start, gap.end, RATE), fresh)
+
+
+def test_a_gap_without_clean_context_is_declined():
+    audio = phrase_played_over(6.0)
+    with pytest.raises(ValueError, match="context"):
+        SimilarityRepair().repair(audio, RATE // 4, RATE // 2, RATE)
