@@ -173,7 +173,7 @@ def detect(in_dir, as_json, **flags):
         click.echo(json.dumps(report, indent=2))
     else:
         for f in report["files"]:
-            state = f"FAILED: {f['message']}" if f["status"] == "failed" else f"{len(f['gaps'])} gaps"
+            state = {"failed": f"FAILED: {f['message']}", "skipped": f"skipped: {f['message']}"}.get(f["status"], f"{len(f['gaps'])} gaps")
             click.echo(f"{f['path']}: {state}")
             for g in f["gaps"]:
                 click.echo(f"  {g['start_s']:.3f} s  {g['duration_ms']:.1f} ms  {g['reason']}")

@@ -95,7 +95,7 @@ def copy_tags(source: str | Path, target: str | Path) -> None:
     from mutagen.flac import FLAC
 
     src = mutagen.File(source)
-    if src is None or src.tags is None:
+    if src is None:
         return
     if isinstance(src, FLAC):
         dst = FLAC(target)
@@ -104,6 +104,8 @@ def copy_tags(source: str | Path, target: str | Path) -> None:
         dst.metadata_blocks = [b for b in dst.metadata_blocks if b.code in (0, 3)] + kept
         dst.tags = next((b for b in kept if b.code == 4), None)
         dst.save()
+        return
+    if src.tags is None:
         return
     dst = mutagen.File(target)
     if dst.tags is None:
