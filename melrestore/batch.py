@@ -90,9 +90,9 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
         if fills:
             with engine.timed("write"):
                 write_repaired(audio, source, target, [(g.start, g.end) for g in fills])
+            report.status = "repaired"
             if figures is not None:
                 _save_figures(figures, report.path, waveform, audio.as_float(), audio.sample_rate, fills)
-            report.status = "repaired"
             if audio.is_lossy:
                 report.message = f"{audio.format} is lossy: re-encoding changes samples outside the gaps too"
         else:
