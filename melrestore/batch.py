@@ -229,12 +229,20 @@ class _Journal:
         self.file = open(self.path, "a", encoding="utf-8")
 
     def add(self, report: FileReport) -> None:
-        self.file.write(json.dumps(asdict(report)) + "\n")
-        self.file.flush()
-        os.fsync(self.file.fileno())
+        if self.file.closed:
+            return
+        try:
+            self.file.write(json.dumps(asdict(report)) + "\n")
+            self.file.flush()
+            os.fsync(self.file.fileno())
+        except OSError:  # a full disk: the batch goes on, and its files then fail with the reason
+            self.close(remove=False)
 
     def close(self, remove: bool) -> None:
-        self.file.close()
+        try:
+            self.file.close()
+        except OSError:
+            pass
         if remove:
             self.path.unlink(missing_ok=True)
 
