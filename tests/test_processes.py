@@ -130,15 +130,21 @@ def _busy_batch(tmp_path, env, out):
 def test_stopping_the_main_process_stops_its_workers(tmp_path, env, how, exit_code):
     out = tmp_path / "out"
     proc, workers = _busy_batch(tmp_path, env, out)
-    if how == "Ctrl-C":
-        os.killpg(proc.pid, signal.SIGINT)  # the terminal sends it to the whole process group
-    else:
-        proc.send_signal(getattr(signal, how))
-    output, _ = proc.communicate(timeout=60)
-    assert proc.returncode == exit_code, output
-    assert "Traceback" not in output
-    assert wait_until(lambda: not any(alive(w) for w in workers), 10), "workers outlived the main process"
-    assert not list(out.rglob("*melrestore-tmp*"))
+    try:
+        if how == "Ctrl-C":
+            os.killpg(proc.pid, signal.SIGINT)  # the terminal sends it to the whole process group
+        else:
+            proc.send_signal(getattr(signal, how))
+        output, _ = proc.communicate(timeout=60)
+        assert proc.returncode == exit_code, output
+        assert "Traceback" not in output
+        assert wait_until(lambda: not any(alive(w) for w in workers), 10), "workers outlived the main process"
+        assert not list(out.rglob("*melrestore-tmp*"))
+    finally:  # whatever happened, leave no process behind
+        for pid in [proc.pid, *workers]:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait()
 
 
 def _tree(folder: Path) -> dict:
