@@ -92,6 +92,13 @@ def wait_until(condition, seconds: float) -> bool:
     return condition()
 
 
+def _reap(pids) -> None:
+    """Whatever a failed test left running."""
+    for pid in pids:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
 def _recordings(tmp_path) -> Path:
     folder = tmp_path / "in"
     shutil.copytree(EXAMPLES / "recordings", folder)
@@ -140,10 +147,8 @@ def test_stopping_the_main_process_stops_its_workers(tmp_path, env, how, exit_co
         assert "Traceback" not in output
         assert wait_until(lambda: not any(alive(w) for w in workers), 10), "workers outlived the main process"
         assert not list(out.rglob("*melrestore-tmp*"))
-    finally:  # whatever happened, leave no process behind
-        for pid in [proc.pid, *workers]:
-            if alive(pid):
-                os.kill(pid, signal.SIGKILL)
+    finally:
+        _reap([proc.pid, *workers])
         proc.wait()
 
 
@@ -170,7 +175,9 @@ def test_a_batch_killed_at_random_moments_finishes_as_if_never_killed(tmp_path, 
         proc.kill()  # SIGKILL: no chance to clean up
         proc.wait()
         # Workers die with it (one still importing notices as soon as it can run).
-        assert wait_until(lambda: not any(alive(w) for w in workers), 60), "workers outlived the main process"
+        died = wait_until(lambda: not any(alive(w) for w in workers), 60)
+        _reap(workers)
+        assert died, "workers outlived the main process"
     proc = batch(env, folder, out, "--workers", "2")
     output, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, output
