@@ -52,6 +52,13 @@ def _worker_main(conn, parent: int, initializer, initargs, work) -> None:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     _die_with_parent(parent)
     try:
+        _serve(conn, initializer, initargs, work)
+    except SystemExit as stop:  # SIGTERM: the finally blocks have removed the temporaries; skip the slow interpreter teardown
+        os._exit(stop.code if isinstance(stop.code, int) else 1)
+
+
+def _serve(conn, initializer, initargs, work) -> None:
+    try:
         initializer(*initargs)
     except Exception as exc:
         conn.send(("init-failed", f"{type(exc).__name__}: {exc}"))
