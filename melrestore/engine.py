@@ -1,4 +1,5 @@
-"""The repair engine: detect gaps, cut a Mel window around each, inpaint, vocode, splice.
+"""The repair engine: detect gaps, cut a Mel window around each, retrieve matching stretches of the
+same recording (for inpainters that take them), inpaint, vocode, splice.
 
 Only samples inside a gap are ever replaced; everything else stays as read.
 """
@@ -15,6 +16,7 @@ import numpy as np
 
 from .gaps import Gap, mask_of, merge_gaps
 from .mel import MIN_CONTEXT_FRAMES, MelFrontend, MelSettings, resample, window_for_gap
+from .retrieval import RecordingFeatures, find_references
 from .splice import meet_edges
 
 # Samples at the analysis rate on each side of a gap that resampling smears
@@ -63,6 +65,8 @@ class _Window:
     missing_frames: np.ndarray  # [frames] bool
     log_mel: np.ndarray  # [channels, n_mels, frames] of the segment
     filled: np.ndarray | None = None  # log_mel with the missing frames inpainted
+    references: np.ndarray | None = None  # [channels, k, n_mels, frames]: best-matching stretches, analysed alike
+    quality: np.ndarray | None = None  # [k]: how well each matched (0: none found)
 
 
 class Engine:
@@ -82,6 +86,7 @@ class Engine:
         self.inpainter = inpainter
         self.vocoder = vocoder
         self.settings = getattr(inpainter, "settings", None) or settings
+        self.references = getattr(inpainter, "references", 0)  # stretches the inpainter wants retrieved per window
         self.frontend = MelFrontend(self.settings)
         self.detectors = detectors or []
         limit = getattr(inpainter, "max_gap_seconds", None)
@@ -142,8 +147,16 @@ class Engine:
                     self._cut_window(audio, sample_rate, gap, gaps, frames_or_reason, truth)
                 )
 
+        recording = None
         for group in windows.values():
             try:
+                if self.references:
+                    with self.timed("retrieve"):
+                        if recording is None:
+                            recording = RecordingFeatures.of_recording(
+                                audio, sample_rate, self.frontend, [(g.start, g.end) for g in gaps])
+                        for w in group:
+                            self._retrieve(w, audio, sample_rate, recording)
                 with self.timed("inpaint"):
                     if truth is None:
                         self._inpaint(group)
@@ -221,11 +234,32 @@ class Engine:
             window.filled = np.where(window.missing_frames[None, None], self.frontend.log_mel(undamaged), window.log_mel)
         return window
 
+    def _retrieve(self, w: _Window, audio: np.ndarray, sample_rate: int, recording: RecordingFeatures) -> None:
+        """The stretches of the recording whose known frames best match the window's, cut and
+        analysed exactly as the window was (the training sampler retrieves the same way)."""
+        s = self.settings
+        ratio = s.sample_rate / sample_rate
+        channels, n_mels, n_frames = w.log_mel.shape
+        w.references = np.zeros((channels, self.references, n_mels, n_frames), dtype=np.float32)
+        w.quality = np.zeros(self.references, dtype=np.float32)
+        found = find_references(recording, round(w.file_start * ratio), n_frames, ~w.missing_frames, self.references)
+        span = w.file_chunk.shape[1]
+        for r, ref in enumerate(found):
+            start = w.file_start + round(ref.offset / ratio)
+            chunk = _padded(audio[:, max(0, start) : start + span], span)
+            stretch = _padded(resample(chunk, sample_rate, s.sample_rate), w.segment.shape[1])
+            w.references[:, r] = self.frontend.log_mel(stretch)
+            w.quality[r] = ref.quality
+
     def _inpaint(self, group: list[_Window]) -> None:
         """One inpainter call for all windows of the same length; channels are batch items."""
         log_mel = np.concatenate([w.log_mel for w in group])
         missing = np.concatenate([np.repeat(w.missing_frames[None], w.segment.shape[0], 0) for w in group])
-        filled = np.asarray(self.inpainter.inpaint(log_mel, missing), dtype=np.float32)
+        retrieved = {}
+        if self.references:
+            retrieved["references"] = np.concatenate([w.references for w in group])
+            retrieved["quality"] = np.concatenate([np.repeat(w.quality[None], w.segment.shape[0], 0) for w in group])
+        filled = np.asarray(self.inpainter.inpaint(log_mel, missing, **retrieved), dtype=np.float32)
         if filled.shape != log_mel.shape:
             raise ValueError(f"returned shape {filled.shape}, expected {log_mel.shape}")
         if not np.isfinite(np.where(missing[:, None, :], filled, 0.0)).all():

@@ -10,7 +10,7 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from .networks import input_planes, load_checkpoint, model_from_checkpoint, prepare
+from .networks import input_planes, load_checkpoint, model_from_checkpoint, prepare, reference_count
 
 OPSET = 17  # supported by every onnxruntime >= 1.17
 
@@ -38,6 +38,7 @@ def export_onnx(checkpoint: Path, out: Path, real_inputs: np.ndarray | None = No
     )
     proto = onnx.load(str(out))
     meta = {k: state[k] for k in ("architecture", "model_config", "window_frames", "max_gap_seconds", "mel_settings", "metrics")}
+    meta["references"] = reference_count(state)
     proto.metadata_props.add(key="melrestore", value=json.dumps(meta))
     onnx.checker.check_model(proto, full_check=True)
     onnx.save(proto, str(out))

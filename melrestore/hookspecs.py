@@ -79,6 +79,15 @@ def register_inpainters(register):
     * ``window_frames``: the window lengths (in frames, ascending) it accepts,
       or None for any length.
     * ``max_gap_seconds``: the longest gap it can fill.
+    * ``references`` (optional, default 0): how many stretches of the same
+      recording it wants retrieved per window.  When it is k > 0 the engine's
+      retrieval stage (``melrestore.retrieval``) finds the k stretches whose
+      known frames best match the window's, cuts and analyses them exactly like
+      the window, and calls ``inpaint(log_mel, missing, references=...,
+      quality=...)`` with ``references`` ``[batch, k, n_mels, frames]`` aligned
+      to the window and ``quality`` ``[batch, k]`` (1 = identical context, 0 =
+      no stretch found: that reference is all zeros).  Inpainters without the
+      attribute are called as before.
     """
 
 

@@ -3,8 +3,10 @@
 Both networks see the same input planes over ``[n_mels, frames]``: the
 log-Mel window with its missing frames filled by linear interpolation,
 normalised by the known frames' mean and spread, the mask of missing frames,
-and (``in_channels = 3``) what the damaged window still shows on the missing
-frames.  They predict a correction to the interpolation on the missing
+(``in_channels >= 3``) what the damaged window still shows on the missing
+frames, and (``references = k``) two planes for each of the k stretches of the
+same recording that best match the window (``melrestore.retrieval``): the
+stretch's log-Mel relative to the interpolation, and how well it matched.  They predict a correction to the interpolation on the missing
 frames; the last layer starts at zero, so an untrained network *is* the
 interpolation baseline and training can only be measured against it.
 """
@@ -20,14 +22,23 @@ from .interpolate import interpolate_missing
 DAMAGED_CLIP = 4.0  # bound (in known-frame spreads) of the damaged-window plane
 
 
-def prepare(log_mel: np.ndarray, missing: np.ndarray, planes: int = 2):
+def prepare(log_mel: np.ndarray, missing: np.ndarray, planes: int = 2,
+            references: np.ndarray | None = None, quality: np.ndarray | None = None):
     """-> (network input ``[B, planes, n_mels, T]``, interpolated base, mean ``[B]``, std ``[B]``).
 
     ``log_mel`` is the window as the engine analysed it, gap samples zeroed.  Planes: the
-    interpolation, normalised; the mask; and (``planes=3``) what the damaged window still
+    interpolation, normalised; the mask; (``planes >= 3``) what the damaged window still
     shows on the missing frames, relative to the interpolation: frames that only partly
-    overlap the gap keep most of their content, which a straight line throws away.
+    overlap the gap keep most of their content, which a straight line throws away; then, for
+    each of ``references`` ``[B, k, n_mels, T]`` (log-Mel of the best-matching stretches, cut
+    and analysed like the window), the stretch relative to the interpolation and a constant
+    plane of its match ``quality`` ``[B, k]`` (0 = no reference: its planes are all zero).
+    A network that takes references (``planes > 3``) called without them is told "no match".
     """
+    if references is None and planes > 3:
+        k = (planes - 3) // 2
+        references = np.zeros((len(log_mel), k, *log_mel.shape[1:]), dtype=np.float32)
+        quality = np.zeros((len(log_mel), k), dtype=np.float32)
     base = interpolate_missing(log_mel, missing)
     known = ~missing[:, None, :]
     count = np.maximum(known.sum(axis=(1, 2)) * log_mel.shape[1], 1)
@@ -37,10 +48,18 @@ def prepare(log_mel: np.ndarray, missing: np.ndarray, planes: int = 2):
     normalised = (base - mean[:, None, None]) / std[:, None, None]
     mask = np.broadcast_to(missing[:, None, :], log_mel.shape)
     stack = [normalised, mask]
-    if planes == 3:
+    k = 0 if references is None else references.shape[1]
+    if planes - 2 * k >= 3:
         # Fully silent frames sit at the log floor, far below anything else: clip them.
         seen = np.clip((log_mel - base) / std[:, None, None], -DAMAGED_CLIP, DAMAGED_CLIP)
         stack.append(np.where(mask, seen, 0.0))
+    for r in range(k):
+        present = (quality[:, r] > 0)[:, None, None]
+        relative = np.clip((references[:, r] - base) / std[:, None, None], -DAMAGED_CLIP, DAMAGED_CLIP)
+        stack.append(np.where(present, relative, 0.0))
+        stack.append(np.broadcast_to(quality[:, r, None, None], log_mel.shape))
+    if len(stack) != planes:
+        raise ValueError(f"the network takes {planes} input planes; {len(stack)} were prepared")
     inputs = np.stack(stack, axis=1).astype(np.float32)
     return inputs, base, mean.astype(np.float32), std.astype(np.float32)
 
@@ -146,6 +165,11 @@ def load_checkpoint(path) -> dict:
 
 def input_planes(model_config: dict) -> int:
     return model_config.get("in_channels", 2)
+
+
+def reference_count(meta: dict) -> int:
+    """How many retrieved references a model file's network takes (0 for models before retrieval)."""
+    return int(meta.get("references", 0))
 
 
 def load_widening_inputs(model: nn.Module, state_dict: dict) -> None:

@@ -20,6 +20,7 @@ import torch
 from . import networks
 from .audio import AudioError, read
 from .mel import MIN_CONTEXT_FRAMES, MelFrontend, MelSettings, resample, window_for_gap
+from .retrieval import RecordingFeatures, find_references
 
 
 @dataclass
@@ -40,6 +41,8 @@ class TrainConfig:
     init_from: str | None = None  # start from this checkpoint's weights (fine-tuning)
     loss_per_window: bool = True  # each gap weighs the same in the loss (False: each missing value)
     gap_lengths: str = "log-uniform"  # how gap lengths are drawn: "log-uniform" (short ones as often as long) or "uniform"
+    references: int = 0  # retrieved stretches of the same recording the network sees (two input planes each)
+    texture_weight: float = 0.0  # weight of the texture-statistics loss next to the L1 (0 = L1 only)
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
@@ -50,38 +53,53 @@ class TrainConfig:
 
 
 def load_tracks(files: list[Path], settings: MelSettings, problems: list[str], progress=None) -> list[np.ndarray]:
-    """Each channel of each readable file, as float32 samples at the analysis rate."""
+    """Each readable file as ``[channels, samples]`` at the analysis rate: float32 for audio files;
+    decoded caches (``.npy``, int16 at the analysis rate, from ``examples/prepare_training_data.py``)
+    are memory-mapped, so a large data set costs no memory up front."""
     tracks = []
     for path in files:
         try:
-            audio = read(path)
-        except AudioError as exc:
+            if Path(path).suffix == ".npy":
+                tracks.append(np.load(path, mmap_mode="r"))
+            else:
+                audio = read(path)
+                tracks.append(resample(audio.as_float(), audio.sample_rate, settings.sample_rate))
+        except (AudioError, OSError, ValueError) as exc:
             problems.append(f"{path}: {exc}")
             continue
-        tracks.extend(resample(audio.as_float(), audio.sample_rate, settings.sample_rate))
         if progress:
             progress(path)
     return tracks
 
 
+def _as_float(samples: np.ndarray) -> np.ndarray:
+    if samples.dtype == np.int16:
+        return samples.astype(np.float32) / 32768.0
+    return np.asarray(samples, dtype=np.float32)
+
+
 class WindowSampler:
     """Random windows with one random gap each, cut from tracks the way the engine cuts them:
     a segment of samples, the gap zeroed, both analysed; the missing frames are those the
-    engine would mark.  Returns (clean log-Mel, damaged log-Mel, missing frames)."""
+    engine would mark.  With ``references``, each window also gets the best-matching stretches
+    of its own track, retrieved as the engine retrieves them (``melrestore.retrieval``).
+    ``batch`` returns (clean log-Mel, damaged log-Mel, missing frames, references, quality)."""
 
     def __init__(self, tracks: list[np.ndarray], settings: MelSettings, windows: tuple[int, ...], context: int,
-                 max_gap_seconds: float, seed: int, gap_lengths: str = "log-uniform"):
+                 max_gap_seconds: float, seed: int, gap_lengths: str = "log-uniform", references: int = 0):
         if gap_lengths not in ("log-uniform", "uniform"):
             raise ValueError(f"gap_lengths must be 'log-uniform' or 'uniform', not {gap_lengths!r}")
         self.log_uniform = gap_lengths == "log-uniform"
         self.settings = settings
         self.frontend = MelFrontend(settings)
+        self.references = references
         self.edge = context * settings.hop_length + settings.n_fft // 2  # off-centre gaps keep the context frames known
-        self.tracks = [t for t in tracks if len(t) > settings.samples_for(windows[-1])]
+        self.tracks = [t for t in tracks if t.shape[-1] > settings.samples_for(windows[-1])]
         if not self.tracks:
             raise ValueError(f"no track is longer than {windows[-1]} frames")
-        lengths = np.array([len(t) for t in self.tracks], dtype=np.float64)
+        lengths = np.array([t.shape[-1] * t.shape[0] for t in self.tracks], dtype=np.float64)
         self.weights = lengths / lengths.sum()
+        self._features: dict[int, RecordingFeatures] = {}
         self.rng = np.random.default_rng(seed)
         s = settings
         # Each window length trains on the gaps (in samples) the engine would give it, 10 ms and up;
@@ -94,15 +112,25 @@ class WindowSampler:
             self.gap_bounds[window] = (self.gap_bounds.get(window, (gap,))[0], gap)
         self.windows = tuple(self.gap_bounds)
 
-    def batch(self, window: int, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def recording(self, index: int) -> RecordingFeatures:
+        """The retrieval features of a track's mono mix, computed on first use."""
+        if index not in self._features:
+            self._features[index] = RecordingFeatures.of_samples(_as_float(self.tracks[index]).mean(axis=0), self.frontend)
+        return self._features[index]
+
+    def batch(self, window: int, size: int):
         low, high = self.gap_bounds[window]
         length = self.settings.samples_for(window)
         clean = np.empty((size, length), dtype=np.float32)
         missing = np.zeros((size, length), dtype=bool)
+        reference_audio = np.zeros((size, self.references, length), dtype=np.float32)
+        quality = np.zeros((size, self.references), dtype=np.float32)
         for i in range(size):
-            track = self.tracks[self.rng.choice(len(self.tracks), p=self.weights)]
-            start = self.rng.integers(0, len(track) - length)
-            clean[i] = track[start : start + length]
+            index = int(self.rng.choice(len(self.tracks), p=self.weights))
+            track = self.tracks[index]
+            channel = int(self.rng.integers(track.shape[0]))
+            start = int(self.rng.integers(0, track.shape[-1] - length))
+            clean[i] = _as_float(track[channel, start : start + length])
             if self.log_uniform:
                 gap = round(math.exp(self.rng.uniform(math.log(low), math.log(high))))
             else:
@@ -112,7 +140,19 @@ class WindowSampler:
             if self.rng.random() >= 0.5 and length - self.edge - gap > self.edge:
                 offset = int(self.rng.integers(self.edge, length - self.edge - gap + 1))
             missing[i, offset : offset + gap] = True
-        return self.frontend.log_mel(clean), *self.frontend.analyse_with_gap(clean, missing)
+            if self.references:
+                known = ~self.frontend.missing_frames(missing[i])
+                found = find_references(self.recording(index), start, window, known, self.references)
+                for r, ref in enumerate(found):
+                    stretch = _as_float(track[channel, max(0, start + ref.offset) : start + ref.offset + length])
+                    reference_audio[i, r, : len(stretch)] = stretch
+                    quality[i, r] = ref.quality
+        damaged, missing_frames = self.frontend.analyse_with_gap(clean, missing)
+        references = None
+        if self.references:
+            flat = self.frontend.log_mel(reference_audio.reshape(-1, length))
+            references = flat.reshape(size, self.references, *flat.shape[1:])
+        return self.frontend.log_mel(clean), damaged, missing_frames, references, quality
 
 
 def masked_l1(prediction: torch.Tensor, target: torch.Tensor, missing: torch.Tensor, per_window: bool = True) -> torch.Tensor:
@@ -126,8 +166,31 @@ def masked_l1(prediction: torch.Tensor, target: torch.Tensor, missing: torch.Ten
     return (error.sum(dim=(1, 2, 3)) / weight.sum(dim=(1, 2, 3)).clamp(min=1)).mean()
 
 
-def _to_tensors(clean: np.ndarray, damaged: np.ndarray, missing: np.ndarray, planes: int):
-    inputs, base, _, std = networks.prepare(damaged, missing, planes)
+def texture_loss(prediction: torch.Tensor, target: torch.Tensor, interpolation: torch.Tensor, missing: torch.Tensor,
+                 scales: tuple[int, ...] = (1, 2, 4)) -> torch.Tensor:
+    """How far the fill's texture is from the truth's, on the missing frames of each window: per
+    band, the mean absolute change from frame to frame, and per frame, from band to band, at
+    several resolutions.  Unlike a per-value loss this does not ask *where* the detail goes, so it
+    does not reward a blurred fill that hedges between possibilities.  ``prediction`` and
+    ``target`` are corrections to ``interpolation`` (all ``[B, 1, n_mels, T]``, normalised)."""
+    fill, truth = interpolation + prediction, interpolation + target
+    weight = missing[:, None, None, :].float()
+    total = prediction.new_zeros(())
+    for scale in scales:
+        if scale > 1:
+            fill, truth = (torch.nn.functional.avg_pool2d(x, scale) for x in (fill, truth))
+            weight = (torch.nn.functional.avg_pool2d(weight, (1, scale)) > 0.5).float()
+        pairs = weight[..., 1:] * weight[..., :-1]
+        if pairs.sum() == 0:
+            break
+        for axis, w in ((-1, pairs), (-2, weight)):
+            stats = [((x.diff(dim=axis).abs() * w).sum(dim=-1) / w.sum(dim=-1).clamp(min=1)) for x in (fill, truth)]
+            total = total + (stats[0] - stats[1]).abs().mean()
+    return total / len(scales)
+
+
+def _to_tensors(clean, damaged, missing, references, quality, planes: int):
+    inputs, base, _, std = networks.prepare(damaged, missing, planes, references, quality)
     target = (clean - base) / std[:, None, None]  # the correction the network should predict
     return torch.from_numpy(inputs), torch.from_numpy(target[:, None].astype(np.float32)), torch.from_numpy(missing)
 
@@ -152,10 +215,11 @@ class Trainer:
             self.optimizer, max_lr=config.learning_rate, total_steps=config.steps, pct_start=0.05
         )
         sampler_args = (settings, windows, config.context_frames, config.max_gap_seconds)
-        self.sampler = WindowSampler(train_tracks, *sampler_args, seed=config.seed, gap_lengths=config.gap_lengths)
+        options = {"gap_lengths": config.gap_lengths, "references": config.references}
+        self.sampler = WindowSampler(train_tracks, *sampler_args, seed=config.seed, **options)
         self.windows = self.sampler.windows
         # A fixed validation set, drawn once.
-        validation = WindowSampler(validation_tracks, *sampler_args, seed=config.seed + 1, gap_lengths=config.gap_lengths)
+        validation = WindowSampler(validation_tracks, *sampler_args, seed=config.seed + 1, **options)
         self.validation = {w: validation.batch(w, config.validation_windows) for w in self.windows}
         self.step, self.best, self.history = 0, math.inf, []
 
@@ -165,6 +229,7 @@ class Trainer:
             "architecture": self.config.architecture,
             "model_config": self.model_config,
             "window_frames": list(self.windows),
+            "references": self.config.references,
             "max_gap_seconds": self.config.max_gap_seconds,
             "mel_settings": self.settings.to_dict(),
             "train_config": self.config.__dict__,
@@ -199,9 +264,13 @@ class Trainer:
             inputs, target, mask = _to_tensors(*batch, self.planes)
             prediction = self.model(inputs.to(self.device)).cpu()
             metrics[f"l1_{window}"] = masked_l1(prediction, target, mask, per_window).item()
+            metrics[f"texture_{window}"] = texture_loss(prediction, target, inputs[:, :1], mask).item()
             metrics[f"interp_l1_{window}"] = masked_l1(torch.zeros_like(target), target, mask, per_window).item()
         metrics["l1"] = float(np.mean([metrics[f"l1_{w}"] for w in self.windows]))
         metrics["interp_l1"] = float(np.mean([metrics[f"interp_l1_{w}"] for w in self.windows]))
+        metrics["texture"] = float(np.mean([metrics[f"texture_{w}"] for w in self.windows]))
+        # The checkpoint is chosen on the training objective, not on L1 alone (which favours blur).
+        metrics["loss"] = metrics["l1"] + self.config.texture_weight * metrics["texture"]
         self.model.train()
         return metrics
 
@@ -214,8 +283,11 @@ class Trainer:
             window = self.windows[self.sampler.rng.integers(len(self.windows))]
             batch = self.sampler.batch(window, max(1, self.config.batch_frames // window))
             inputs, target, mask = _to_tensors(*batch, self.planes)
-            prediction = self.model(inputs.to(self.device))
-            loss = masked_l1(prediction, target.to(self.device), mask.to(self.device), self.config.loss_per_window)
+            inputs, target, mask = inputs.to(self.device), target.to(self.device), mask.to(self.device)
+            prediction = self.model(inputs)
+            loss = masked_l1(prediction, target, mask, self.config.loss_per_window)
+            if self.config.texture_weight:
+                loss = loss + self.config.texture_weight * texture_loss(prediction, target, inputs[:, :1], mask)
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()
@@ -227,13 +299,14 @@ class Trainer:
                 metrics = self.validate()
                 metrics["elapsed_s"] = round(time.time() - started, 1)
                 self.history.append({"step": self.step, **metrics})
-                improved = metrics["l1"] < self.best
+                improved = metrics["loss"] < self.best
                 if improved:
-                    self.best = metrics["l1"]
+                    self.best = metrics["loss"]
                     torch.save(self.checkpoint(metrics, with_optimizer=False), self.out_dir / "best.pt")
                 torch.save(self.checkpoint(metrics, with_optimizer=True), self.out_dir / "last.pt")
                 self.log(
-                    f"step {self.step}: validation L1 {metrics['l1']:.4f} (interpolation {metrics['interp_l1']:.4f})"
+                    f"step {self.step}: validation L1 {metrics['l1']:.4f} (interpolation {metrics['interp_l1']:.4f}),"
+                    f" texture {metrics['texture']:.4f}"
                     + (" best" if improved else "")
                 )
         return metrics

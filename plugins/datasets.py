@@ -1,7 +1,9 @@
-"""Built-in training data sets: any folder of audio, and CAL500 as users have it."""
+"""Built-in training data sets: any folder of audio, CAL500 as users have it, and the decoded
+cache of ``examples/prepare_training_data.py``."""
 
 from __future__ import annotations
 
+import json
 import zlib
 from pathlib import Path
 
@@ -55,7 +57,25 @@ class CAL500:
         return [path for song, path in self.audio.items() if split_of(song, self.validation_percent) == split]
 
 
+class PreparedCache:
+    """A cache made by ``examples/prepare_training_data.py``: ``manifest.json`` lists each decoded
+    track (int16 ``.npy`` at the analysis rate) with its split (train, validation or test, fixed
+    when the cache was made; test tracks are never handed to training)."""
+
+    def __init__(self, root, validation_percent: int = 15):
+        self.root = Path(root)
+        manifest = self.root / "manifest.json"
+        if not manifest.is_file():
+            raise FileNotFoundError(f"no manifest.json in {self.root}: run examples/prepare_training_data.py first")
+        self.tracks = json.loads(manifest.read_text(encoding="utf-8"))["tracks"]
+        self.problems = [f"decoded file missing: {t['decoded']}" for t in self.tracks if not (self.root / t["decoded"]).is_file()]
+
+    def files(self, split: str) -> list[Path]:
+        return [self.root / t["decoded"] for t in self.tracks if t["split"] == split and (self.root / t["decoded"]).is_file()]
+
+
 @hookimpl
 def register_datasets(register):
     register("folder", AudioFolder)
     register("cal500", CAL500)
+    register("prepared", PreparedCache)

@@ -15,7 +15,7 @@ import numpy as np
 
 from melrestore import hookimpl
 from melrestore.mel import MelSettings
-from melrestore.networks import finish, input_planes, load_checkpoint, model_from_checkpoint, prepare
+from melrestore.networks import finish, input_planes, load_checkpoint, model_from_checkpoint, prepare, reference_count
 
 CHECKPOINTS = Path(os.environ.get("MELRESTORE_CHECKPOINTS", Path(__file__).resolve().parents[1] / "checkpoints"))
 
@@ -29,12 +29,13 @@ class LearnedInpainter:
         self.window_frames = tuple(meta["window_frames"])
         self.max_gap_seconds = meta["max_gap_seconds"]
         self.planes = input_planes(meta["model_config"])
+        self.references = reference_count(meta)  # the engine retrieves this many stretches per window
         self.meta = meta
         self.batch_size = batch_size
 
-    def inpaint(self, log_mel, missing):
+    def inpaint(self, log_mel, missing, references=None, quality=None):
         log_mel, missing = np.asarray(log_mel, dtype=np.float32), np.asarray(missing, dtype=bool)
-        inputs, base, _, std = prepare(log_mel, missing, self.planes)
+        inputs, base, _, std = prepare(log_mel, missing, self.planes, references, quality)
         outputs = [self.forward(inputs[i : i + self.batch_size]) for i in range(0, len(inputs), self.batch_size)]
         return finish(np.concatenate(outputs), base, std, missing)
 

@@ -88,7 +88,7 @@ def test_training_windows_are_cut_as_the_engine_cuts_them(tmp_path, gap_lengths)
     sizes_only = SimpleNamespace(settings=SMALL, window_frames=(64, 128, 256), max_gap_seconds=0.5)
     engine = Engine(sizes_only, None, SMALL, context_frames=16)
     for window in sampler.windows:
-        clean, damaged, missing = sampler.batch(window, 32)
+        clean, damaged, missing, _, _ = sampler.batch(window, 32)
         assert clean.shape == damaged.shape == (32, 32, window)
         known = ~missing[:, None, :].repeat(32, axis=1)
         assert np.array_equal(clean[known], damaged[known])  # only frames overlapping the gap differ

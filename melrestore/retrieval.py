@@ -1,0 +1,141 @@
+"""Retrieval for the learned inpainter: the stretches of the same recording that best match a gap's window.
+
+Music repeats.  Before inpainting, the engine (and the training sampler, the same way) looks
+through the whole recording for the windows whose *known* frames best match the known frames
+around the gap, and hands the best few to the network as extra input planes with how well each
+matched.  The search runs on compact features (the log-Mel of the mono mix, pooled to a few bands)
+on the recording's own frame grid, by FFT correlation, so one search costs a few milliseconds
+even for a long recording.  A candidate never overlaps the window it serves, nor touches other
+digital silence.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.signal import fftconvolve
+
+from .mel import MelFrontend, resample
+
+POOL_BANDS = 4  # Mel bands averaged into one search feature
+
+
+@dataclass(frozen=True)
+class Reference:
+    offset: int  # analysis-rate samples from the window to the matching stretch
+    ratio: float  # mean squared distance over the known frames / their own variance (0 = identical)
+
+    @property
+    def quality(self) -> float:
+        """What the network sees of the match: 1 identical, towards 0 unrelated (and 0 for no match)."""
+        return math.exp(-2.0 * self.ratio)
+
+
+class RecordingFeatures:
+    """Compact features of a whole recording on its analysis frame grid, for :func:`find_references`.
+
+    ``mono_between(lo, hi)`` gives the mono mix at the analysis rate for samples ``lo:hi`` (zeros
+    outside the recording), ``n_samples`` its length; ``avoid`` lists ``(start, end)`` spans
+    (analysis-rate samples: other gaps) no reference may touch.  Built in blocks, so a long
+    recording never holds its full-resolution log-Mel, or its resampled samples, at once.
+    """
+
+    def __init__(self, mono_between, n_samples: int, frontend: MelFrontend, avoid=(), block_frames: int = 4096):
+        s = frontend.settings
+        self.hop = s.hop_length
+        n_frames = s.frames_for(n_samples)
+        pooled = s.n_mels // POOL_BANDS
+        self.features = np.empty((pooled, n_frames), dtype=np.float32)
+        # Each block carries at least half an FFT each side, so its frames equal a single pass's.
+        pad = -(-s.n_fft // 2 // self.hop) * self.hop
+        for first in range(0, n_frames, block_frames):
+            last = min(n_frames, first + block_frames)
+            chunk = mono_between(first * self.hop - pad, (last - 1) * self.hop + pad)
+            mel = frontend.log_mel(chunk[None])[0][:, pad // self.hop : pad // self.hop + last - first]
+            self.features[:, first:last] = mel[: pooled * POOL_BANDS].reshape(pooled, POOL_BANDS, -1).mean(axis=1)
+        self.bad = np.zeros(n_frames, dtype=bool)
+        for start, end in avoid:  # every frame whose analysis window overlaps the span
+            lo = max(0, (start - s.n_fft // 2) // self.hop + 1)
+            hi = min(n_frames, -(-(end + s.n_fft // 2) // self.hop))
+            self.bad[lo:hi] = True
+        self._bad_count = np.concatenate([[0], np.cumsum(self.bad)])
+        self._energy = np.sum(self.features.astype(np.float64) ** 2, axis=0)
+
+    @classmethod
+    def of_samples(cls, mono: np.ndarray, frontend: MelFrontend) -> "RecordingFeatures":
+        """From a mono mix already at the analysis rate (training)."""
+
+        def between(lo, hi):
+            out = np.zeros(hi - lo, dtype=np.float32)
+            a, b = max(lo, 0), min(hi, len(mono))
+            if b > a:
+                out[a - lo : b - lo] = mono[a:b]
+            return out
+
+        return cls(between, len(mono), frontend)
+
+    @classmethod
+    def of_recording(cls, audio: np.ndarray, sample_rate: int, frontend: MelFrontend, avoid=(),
+                     block_frames: int = 4096) -> "RecordingFeatures":
+        """From a file's samples ``[channels, samples]`` at its own rate, mixed and resampled block by
+        block (``avoid`` in file samples)."""
+        rate = frontend.settings.sample_rate
+        common = math.gcd(sample_rate, rate)
+        step_in, step_out = sample_rate // common, rate // common  # resampling maps step_in samples onto step_out
+        margin = 64 * step_in  # enough for the resampling filter at both ends
+
+        def between(lo, hi):
+            out = np.zeros(hi - lo, dtype=np.float32)
+            # File samples from a multiple of step_in, so the resampled block lands on whole output samples.
+            f_lo = max(0, (lo * step_in // step_out) // step_in * step_in - margin)
+            f_hi = min(audio.shape[1], -(-hi * step_in // step_out) + margin)
+            if f_hi <= f_lo:
+                return out
+            block = resample(audio[:, f_lo:f_hi].mean(axis=0, keepdims=True), sample_rate, rate)[0]
+            first = f_lo // step_in * step_out  # the block's first sample at the analysis rate
+            a, b = max(lo, first), min(hi, first + len(block))
+            if b > a:
+                out[a - lo : b - lo] = block[a - first : b - first]
+            return out
+
+        n_samples = math.ceil(audio.shape[1] * rate / sample_rate)
+        scaled = [(math.floor(start * rate / sample_rate), math.ceil(end * rate / sample_rate)) for start, end in avoid]
+        return cls(between, n_samples, frontend, scaled, block_frames)
+
+    @property
+    def frames(self) -> int:
+        return self.features.shape[1]
+
+
+def find_references(recording: RecordingFeatures, window_start: int, window_frames: int, known: np.ndarray, count: int) -> list[Reference]:
+    """The ``count`` best non-overlapping matches for a window starting at analysis-rate sample
+    ``window_start`` with ``known`` ``[window_frames]`` frames (True where the frame is usable
+    context).  Fewer (or none) when the recording is too short or the window has no context."""
+    hop, t = recording.hop, window_frames
+    first = int(round(window_start / hop))  # the window's first frame on the recording's grid
+    if first < 0 or first + t > recording.frames or known.sum() < 4:
+        return []
+    mask = known.astype(np.float64)
+    pattern = recording.features[:, first : first + t].astype(np.float64) * mask
+    n_positions = recording.frames - t + 1
+    if n_positions <= 2 * t:
+        return []
+    cross = fftconvolve(recording.features.astype(np.float64), pattern[:, ::-1], mode="valid", axes=1).sum(axis=0)
+    candidate_energy = fftconvolve(recording._energy, mask[::-1], mode="valid")
+    bands = recording.features.shape[0]
+    distance = (np.sum(pattern**2) + candidate_energy - 2 * cross) / (mask.sum() * bands)
+    known_values = recording.features[:, first : first + t][:, known]
+    spread = float(np.mean((known_values - known_values.mean(axis=1, keepdims=True)) ** 2)) + 1e-6
+    positions = np.arange(n_positions)
+    usable = (recording._bad_count[positions + t] == recording._bad_count[positions]) & (np.abs(positions - first) >= t)
+    distance = np.where(usable, distance, np.inf)
+    references = []
+    for _ in range(count):
+        best = int(np.argmin(distance))
+        if not np.isfinite(distance[best]):
+            break
+        references.append(Reference((best - first) * hop, max(0.0, float(distance[best])) / spread))
+        distance[max(0, best - t // 2) : best + t // 2 + 1] = np.inf  # the next one elsewhere
+    return references

@@ -1,0 +1,122 @@
+"""Retrieval: the learned inpainter's view of the rest of the recording."""
+
+import numpy as np
+
+from conftest import chord
+from melrestore import networks
+from melrestore.engine import Engine
+from melrestore.gaps import Gap
+from melrestore.mel import MelFrontend, MelSettings, resample
+from melrestore.registry import get_registry
+from melrestore.retrieval import RecordingFeatures, find_references
+
+SETTINGS = MelSettings(sample_rate=8000, n_fft=256, hop_length=64, n_mels=32)
+PHRASE_S = 1.5
+
+
+def phrase_song(repeats: int, rate: int, seed: int = 0) -> np.ndarray:
+    """A 1.5 s phrase of three chords, repeated, with a different chord between repeats
+    (so only whole repeats match), ``[1, samples]``."""
+    rng = np.random.default_rng(seed)
+    phrase = np.concatenate([chord(0.5, rate, freqs=(f, f * 1.25, f * 1.5)) for f in (196.0, 262.0, 330.0)], axis=1)
+    noise = lambda n: 0.001 * rng.standard_normal((1, n)).astype(np.float32)  # noqa: E731
+    pieces = []
+    for _ in range(repeats):
+        pieces += [phrase + noise(phrase.shape[1]), chord(0.25, rate, freqs=(rng.uniform(150, 400),)) * 0.5]
+    return np.concatenate(pieces, axis=1)
+
+
+def _window(first_frame: int, frames: int, gap_frames: slice) -> tuple[int, np.ndarray]:
+    """A window's first sample and its known frames.""" 
+    known = np.ones(frames, dtype=bool)
+    known[gap_frames] = False
+    return first_frame * SETTINGS.hop_length, known
+
+
+def test_search_finds_the_repeat_and_never_the_window_itself():
+    frontend = MelFrontend(SETTINGS)
+    song = phrase_song(6, 8000)[0]
+    recording = RecordingFeatures.of_samples(song, frontend)
+    period = int((PHRASE_S + 0.25) * 8000)
+    start, known = _window(first_frame=3 * period // 64, frames=128, gap_frames=slice(40, 88))
+    found = find_references(recording, start, 128, known, count=2)
+    assert len(found) == 2
+    for ref in found:
+        assert abs(ref.offset) >= 128 * 64  # never overlaps the window it serves
+        # A whole number of repeats away, to within one hop.
+        assert min(abs(ref.offset - k * period) for k in range(-3, 4) if k) <= 64
+        assert ref.quality > 0.3
+    # A recording of noise has no good match: the quality says so.
+    noise = np.random.default_rng(1).standard_normal(len(song)).astype(np.float32) * 0.1
+    unrelated = find_references(RecordingFeatures.of_samples(noise, frontend), start, 128, known, count=1)
+    assert unrelated and unrelated[0].quality < found[0].quality / 2
+
+
+def test_features_in_blocks_and_at_another_rate_equal_one_pass():
+    frontend = MelFrontend(SETTINGS)
+    audio = phrase_song(3, 11025)
+    whole = RecordingFeatures.of_samples(resample(audio, 11025, 8000)[0], frontend)
+    interior = slice(4, -4)  # the first and last frames see the recording's edge differently
+    for block_frames in (4096, 50):
+        blockwise = RecordingFeatures.of_recording(audio, 11025, frontend, block_frames=block_frames)
+        assert blockwise.features.shape == whole.features.shape
+        assert np.abs(blockwise.features - whole.features)[:, interior].max() < 1e-3
+
+
+class CopyTheBestMatch:
+    """An inpainter that takes one reference and pastes it into the missing frames: what a
+    network could learn to do on music that repeats exactly."""
+
+    settings = SETTINGS
+    window_frames = (64, 128, 256)
+    max_gap_seconds = 1.0
+    references = 1
+
+    def inpaint(self, log_mel, missing, references, quality):
+        assert references.shape == (len(log_mel), 1, *log_mel.shape[1:]) and quality.shape == (len(log_mel), 1)
+        return np.where(missing[:, None, :], references[:, 0], log_mel)
+
+
+class Interpolation(CopyTheBestMatch):
+    references = 0
+
+    def inpaint(self, log_mel, missing):
+        return networks.finish(np.zeros((len(log_mel), 1, *log_mel.shape[1:]), np.float32),
+                               *networks.prepare(log_mel, missing)[1::2], missing)
+
+
+def test_the_engine_retrieves_references_for_inpainters_that_take_them():
+    rate = 8000
+    song = np.repeat(phrase_song(6, rate), 2, axis=0)  # stereo
+    gap = Gap(4 * int(1.75 * rate) + 2000, 4 * int(1.75 * rate) + 5200)  # 0.4 s inside the fifth repeat
+    damaged = song.copy()
+    damaged[:, gap.start : gap.end] = 0.0
+    vocoder = get_registry().build("vocoders", "griffin-lim")
+    frontend = MelFrontend(SETTINGS)
+    errors = {}
+    for name, inpainter in (("copy", CopyTheBestMatch()), ("interpolation", Interpolation())):
+        engine = Engine(inpainter, vocoder, SETTINGS)
+        fills, results = engine.repair(damaged, rate, [gap])
+        assert results[0].status == "repaired"
+        assert ("retrieve" in engine.timings) == (name == "copy")
+        repaired = damaged.copy()
+        repaired[:, gap.start : gap.end] = fills[gap]
+        around = slice(gap.start - 256, gap.end + 256)
+        fill_mel, true_mel = (np.exp(frontend.log_mel(x[:, around])) for x in (repaired, song))
+        errors[name] = np.linalg.norm(fill_mel - true_mel) / np.linalg.norm(true_mel)  # spectral convergence
+    # The repeat heard earlier in the song is a far better fill than a straight line.
+    assert errors["copy"] < 0.7 * errors["interpolation"]
+
+
+def test_a_network_called_without_references_is_told_there_is_no_match():
+    rng = np.random.default_rng(0)
+    log_mel = rng.standard_normal((2, 8, 32)).astype(np.float32)
+    missing = np.zeros((2, 32), dtype=bool)
+    missing[:, 10:20] = True
+    inputs = networks.prepare(log_mel, missing, planes=7)[0]
+    assert inputs.shape == (2, 7, 8, 32) and not inputs[:, 3:].any()
+    references = np.repeat(log_mel[:, None], 2, axis=1)
+    quality = np.array([[0.9, 0.0], [0.5, 0.2]], dtype=np.float32)
+    inputs = networks.prepare(log_mel, missing, 7, references, quality)[0]
+    assert np.allclose(inputs[0, 4], 0.9) and not inputs[0, 5:].any()  # the second reference of item 0 is absent
+    assert np.allclose(inputs[1, 6], 0.2)
