@@ -11,16 +11,21 @@ import contextlib
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
+from .container import can_patch, copy_tags, patch_samples, pcm_layout
+
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif")
 
 PCM_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
 LOSSY_FORMATS = {"OGG", "MP3"}
+
+# Every temporary file melrestore writes ends so; a later run removes the ones a killed run left.
+TEMP_SUFFIX = ".melrestore-tmp"
 
 
 class AudioError(Exception):
@@ -36,6 +41,7 @@ class Audio:
     format: str
     subtype: str
     endian: str
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def channels(self) -> int:
@@ -78,6 +84,8 @@ class Audio:
 
 def read(path: str | os.PathLike) -> Audio:
     try:
+        with open(path, "rb"):  # the operating system's own reason (permission, missing, ...), not libsndfile's
+            pass
         info = sf.info(str(path))
         dtype = "int32" if info.subtype in PCM_BITS else ("float64" if info.subtype == "DOUBLE" else "float32")
         samples, rate = sf.read(str(path), dtype=dtype, always_2d=True)
@@ -85,39 +93,104 @@ def read(path: str | os.PathLike) -> Audio:
         raise AudioError(f"cannot read audio: {exc}") from None
     if samples.shape[0] == 0:
         raise AudioError("file holds no samples")
-    return Audio(samples, rate, info.format, info.subtype, info.endian)
+    audio = Audio(samples, rate, info.format, info.subtype, info.endian)
+    layout = pcm_layout(path)
+    if layout is not None and layout.available_bytes < layout.declared_bytes:
+        audio.warnings.append(
+            f"truncated file: its header declares {layout.declared_bytes} bytes of samples, "
+            f"the file holds {layout.available_bytes} ({audio.duration:.3f} s were read)"
+        )
+    return audio
 
 
 @contextlib.contextmanager
-def _atomic_target(path: str | os.PathLike):
-    """Yield a temporary path beside ``path``; rename it into place only if the block succeeds."""
+def atomic_target(path: str | os.PathLike, mode_of: str | os.PathLike | None = None):
+    """Yield a temporary path beside ``path``; rename it into place only if the block succeeds.
+
+    The file gets ``mode_of``'s permission bits, or without it the usual ones (0666 less the
+    umask), never mkstemp's 0600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp-{os.getpid()}", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     os.close(fd)
     try:
         yield tmp
+        os.chmod(tmp, os.stat(mode_of).st_mode & 0o7777 if mode_of is not None else _default_mode())
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
 
 
+def _default_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def write_repaired(audio: Audio, source: str | os.PathLike, path: str | os.PathLike, spans) -> None:
+    """Write ``audio``, whose samples differ from ``source``'s only in ``spans`` ((start, end) pairs), to ``path``.
+
+    PCM WAV/AIFF: the spans are patched into a byte copy of ``source``, which keeps every chunk
+    and tag.  Other formats are written by libsndfile and get ``source``'s tags copied over.
+    Atomic: a killed run never leaves a half-written file.
+    """
+    layout = pcm_layout(source)
+    with atomic_target(path, mode_of=source) as tmp:
+        if can_patch(audio.subtype, layout):
+            shutil.copyfile(source, tmp)
+            patch_samples(tmp, layout, audio.samples, audio.subtype, spans)
+            _check_patched(tmp, audio, spans)
+        else:
+            sf.write(tmp, audio.samples, audio.sample_rate, format=audio.format, subtype=audio.subtype, endian=audio.endian)
+            copy_tags(source, tmp)
+
+
+def _check_patched(path, audio: Audio, spans) -> None:
+    """Read the patched spans back: a header we misread must fail loudly, never write wrong samples."""
+    with sf.SoundFile(path) as f:
+        for start, end in spans:
+            f.seek(start)
+            back = f.read(end - start, dtype=str(audio.samples.dtype), always_2d=True)
+            if not np.array_equal(back, audio.samples[start:end]):
+                raise AudioError(f"patching samples {start}..{end} in place did not read back; nothing was written")
+
+
 def write_atomic(audio: Audio, path: str | os.PathLike) -> None:
     """Write in the file's own format; a killed run never leaves a half-written file."""
-    with _atomic_target(path) as tmp:
+    with atomic_target(path) as tmp:
         sf.write(tmp, audio.samples, audio.sample_rate, format=audio.format, subtype=audio.subtype, endian=audio.endian)
 
 
 def copy_atomic(source: str | os.PathLike, path: str | os.PathLike) -> None:
-    with _atomic_target(path) as tmp:
+    with atomic_target(path, mode_of=source) as tmp:
         shutil.copy2(source, tmp)
+
+
+def _named_like_audio(root: str | os.PathLike) -> list[Path]:
+    return sorted(p for p in Path(root).rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and not p.name.startswith("."))
 
 
 def find_audio_files(root: str | os.PathLike) -> list[Path]:
     """Audio files below ``root`` (recursive, sorted, hidden files skipped)."""
-    root = Path(root)
-    return sorted(
-        p
-        for p in root.rglob("*")
-        if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS and not p.name.startswith(".")
-    )
+    return [p for p in _named_like_audio(root) if p.is_file()]
+
+
+def find_audio_lookalikes(root: str | os.PathLike) -> dict[Path, str]:
+    """What is named like audio below ``root`` but is no file (broken links, folders), with why it is left out."""
+    found = {}
+    for p in _named_like_audio(root):
+        if p.is_symlink() and not p.exists():
+            found[p] = f"broken symbolic link (to {os.readlink(p)})"
+        elif p.is_dir():
+            found[p] = "a folder named like an audio file (the files inside it are processed on their own)"
+        elif not p.is_file():
+            found[p] = "not a regular file"
+    return found
+
+
+def remove_stale_temporaries(root: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files a killed run left below ``root``; returns them."""
+    stale = [p for p in Path(root).rglob(f".*{TEMP_SUFFIX}") if p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale

@@ -5,23 +5,41 @@ from __future__ import annotations
 import json
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import __version__
-from .audio import AudioError, copy_atomic, find_audio_files, read, write_atomic
+from .audio import (AudioError, atomic_target, copy_atomic, find_audio_files, find_audio_lookalikes, read,
+                    remove_stale_temporaries, write_repaired)
 from .engine import Engine, GapResult
 from .gaps import DetectionError
 from .pipeline import PipelineOptions, build_engine
+from .pool import Stopped, WorkerPool, describe_death, install_stop_handlers
 
 REPORT_NAME = "melrestore-report.json"
+# Each finished file's entry, appended as it finishes, so a killed run's work is known to the next one.
+JOURNAL_NAME = ".melrestore-journal.jsonl"
+DONE = ("repaired", "unchanged")  # statuses whose output is complete
+
+
+class FolderError(ValueError):
+    """IN_DIR and OUT overlap."""
+
+
+class OutputError(OSError):
+    """OUT cannot be written."""
+
+
+class ReportError(OSError):
+    """The report could not be written."""
 
 
 @dataclass
 class FileReport:
     path: str
-    status: str  # "repaired", "unchanged" (no gap: copied), "exists" (output kept), "detected", "failed"
+    # "repaired", "unchanged" (no gap: copied), "detected" (detect only), "failed" (no output),
+    # "skipped" (named like audio but not a file)
+    status: str
     message: str = ""
     duration_s: float = 0.0
     sample_rate: int = 0
@@ -29,6 +47,8 @@ class FileReport:
     format: str = ""
     gaps: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+    from_earlier_run: bool = False  # output kept from an earlier run; this entry is that run's
 
     def count(self, status: str) -> int:
         return sum(1 for g in self.gaps if g["status"] == status)
@@ -38,7 +58,8 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
     """Detect and fill the gaps of ``source``; write to ``target`` (None: detect only).
     With ``figures``, save a before/after spectrogram of each repaired gap there.
 
-    Never raises for a bad file: the reason goes into the report.
+    Never raises for a bad file: the reason goes into the report, and a failed file gets
+    no output (an output left from an earlier run is removed), so a rerun redoes it.
     """
     started = time.perf_counter()
     report = FileReport(path=name or str(source), status="failed")
@@ -47,6 +68,7 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
             audio = read(source)
         report.duration_s = round(audio.duration, 3)
         report.sample_rate, report.channels, report.format = audio.sample_rate, audio.channels, f"{audio.format}/{audio.subtype}"
+        report.warnings = audio.warnings
         waveform = audio.as_float()
         gaps = engine.detect(waveform, audio.sample_rate, source)
         if target is None:
@@ -58,30 +80,40 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
             report.status = "unchanged"
             return report
         fills, results = engine.repair(waveform, audio.sample_rate, gaps)
+        report.gaps = [r.to_dict(audio.sample_rate) for r in results]
+        if report.count("failed"):
+            failed = [g for g in report.gaps if g["status"] == "failed"]
+            report.message = "; ".join(f"gap at {g['start_s']} s: {g['message']}" for g in failed) + " (no output written)"
+            return report
         for gap, fill in fills.items():
             audio.replace_span(gap.start, gap.end, fill)
-        report.gaps = [r.to_dict(audio.sample_rate) for r in results]
         if fills:
             with engine.timed("write"):
-                write_atomic(audio, target)
+                write_repaired(audio, source, target, [(g.start, g.end) for g in fills])
+            report.status = "repaired"
             if figures is not None:
                 _save_figures(figures, report.path, waveform, audio.as_float(), audio.sample_rate, fills)
-            report.status = "repaired"
             if audio.is_lossy:
                 report.message = f"{audio.format} is lossy: re-encoding changes samples outside the gaps too"
         else:
             copy_atomic(source, target)
             report.status = "unchanged"
-        if report.count("failed"):
-            report.status = "failed"
-            report.message = "; ".join(f"gap at {g['start_s']} s: {g['message']}" for g in report.gaps if g["status"] == "failed")
     except (AudioError, DetectionError, OSError) as exc:
         report.message = str(exc)
     except Exception as exc:  # a plugin's bug must not stop the batch
         report.message = f"{type(exc).__name__}: {exc}"
     finally:
         report.seconds = round(time.perf_counter() - started, 3)
+        if report.status == "failed" and target is not None:
+            _remove_output(target)
     return report
+
+
+def _remove_output(target: Path) -> None:
+    try:
+        Path(target).unlink(missing_ok=True)
+    except OSError:
+        pass  # the report says the file failed either way
 
 
 def _save_figures(folder: Path, name: str, before, after, sample_rate: int, fills) -> None:
@@ -115,60 +147,178 @@ def _work(job: tuple) -> FileReport:
     return repair_file(_worker_engine, *job)
 
 
+def _worker_died(job: tuple, exitcode: int | None) -> FileReport:
+    source, target, name = job[:3]
+    if target is not None:
+        _remove_output(target)
+    return FileReport(path=name, status="failed", message=describe_death(exitcode))
+
+
 FIGURES_DIR = "melrestore-figures"
 
 
+def check_folders(in_dir: Path, out_dir: Path) -> None:
+    """OUT must be neither IN_DIR, nor inside it, nor contain it."""
+    source, target = Path(in_dir).resolve(), Path(out_dir).resolve()
+    if source == target or source in target.parents:
+        raise FolderError(f"OUT ({out_dir}) must not be IN_DIR or inside it: melrestore never writes into its input")
+    if target in source.parents:
+        raise FolderError(f"IN_DIR ({in_dir}) must not be inside OUT ({out_dir})")
+
+
+def prepare_output(out_dir: Path) -> None:
+    """Create OUT, check that it can be written, and remove the temporary files a killed run left."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_target(out_dir / ".write-check") as tmp:
+            Path(tmp).write_bytes(b"")
+        (out_dir / ".write-check").unlink()
+    except OSError as exc:
+        raise OutputError(f"cannot write to {out_dir}: {exc.strerror or exc}") from None
+    remove_stale_temporaries(out_dir)
+
+
+def earlier_entries(out_dir: Path) -> dict[str, dict]:
+    """The entries of earlier runs into ``out_dir``: its report, then the journal of a run that was killed."""
+    entries = {}
+    try:
+        entries = {f["path"]: f for f in json.loads((out_dir / REPORT_NAME).read_text(encoding="utf-8"))["files"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # no report (or not ours): every existing output is redone
+    try:
+        lines = (out_dir / JOURNAL_NAME).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        try:
+            entry = json.loads(line)
+            entries[entry["path"]] = entry
+        except (ValueError, KeyError, TypeError):
+            continue  # the line a killed run was writing
+    return entries
+
+
 def plan_jobs(in_dir: Path, out_dir: Path | None, overwrite: bool, figures: bool = False) -> tuple[list[tuple], list[FileReport]]:
-    """Which files to process, and the ones whose output already exists."""
+    """Which files to process, and the entries of those that need no processing.
+
+    An output is kept only when an earlier run's report (or journal) says it was completed;
+    a file that failed, or whose output no record vouches for, is done again."""
     jobs, kept = [], []
+    earlier = earlier_entries(out_dir) if out_dir is not None and not overwrite else {}
+    for path, reason in find_audio_lookalikes(in_dir).items():
+        name = path.relative_to(in_dir).as_posix()
+        kept.append(FileReport(path=name, status="failed" if path.is_symlink() else "skipped", message=reason))
     for source in find_audio_files(in_dir):
         name = source.relative_to(in_dir).as_posix()
         if out_dir is None:
             jobs.append((source, None, name))
             continue
         target = out_dir / name
-        if target.exists() and not overwrite:
-            kept.append(FileReport(path=name, status="exists", message="output exists (use --overwrite)"))
+        entry = earlier.get(name)
+        if entry is not None and entry.get("status") in DONE and target.is_file():
+            fields = {k: v for k, v in entry.items() if k in FileReport.__dataclass_fields__}
+            kept.append(FileReport(**{**fields, "from_earlier_run": True}))
         else:
             jobs.append((source, target, name, out_dir / FIGURES_DIR if figures else None))
     return jobs, kept
 
 
+class _Journal:
+    def __init__(self, out_dir: Path):
+        self.path = out_dir / JOURNAL_NAME
+        self.file = open(self.path, "a", encoding="utf-8")
+
+    def add(self, report: FileReport) -> None:
+        if self.file.closed:
+            return
+        try:
+            self.file.write(json.dumps(asdict(report)) + "\n")
+            self.file.flush()
+            os.fsync(self.file.fileno())
+        except OSError:  # a full disk: the batch goes on, and its files then fail with the reason
+            self.close(remove=False)
+
+    def close(self, remove: bool) -> None:
+        try:
+            self.file.close()
+        except OSError:
+            pass
+        if remove:
+            self.path.unlink(missing_ok=True)
+
+
+def _run_jobs(jobs: list[tuple], engine: Engine, options: PipelineOptions, workers: int):
+    if workers == 1:
+        for job in jobs:
+            yield repair_file(engine, *job)
+        return
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    yield from WorkerPool(workers, _init_worker, (options, threads), _work, _worker_died).run(jobs)
+
+
 def run_batch(in_dir: Path, out_dir: Path | None, options: PipelineOptions, workers: int = 1, overwrite: bool = False,
               on_file=None, figures: bool = False) -> dict:
-    """Process every audio file below ``in_dir``; returns (and, when writing, saves) the report."""
+    """Process every audio file below ``in_dir``; returns (and, when writing, saves) the report.
+
+    The report lists every file of the output tree, including those kept from earlier runs.
+    Ctrl-C (KeyboardInterrupt) and SIGTERM (``Stopped``) stop the workers, save the report of
+    what is done and are raised again.  ``report["report_error"]`` says why the report could not be saved.
+    """
     started = time.perf_counter()
+    if out_dir is not None:
+        check_folders(in_dir, out_dir)
+    engine = build_engine(options)  # a bad plugin or option fails here, before any worker starts
+    if out_dir is not None:
+        prepare_output(out_dir)
     jobs, reports = plan_jobs(in_dir, out_dir, overwrite, figures)
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
-    threads = max(1, (os.cpu_count() or 1) // workers) if workers > 1 else 0
-    if workers == 1:
-        _init_worker(options, threads)
-        results = map(_work, jobs)
-    else:
-        pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(options, threads))
-        results = pool.map(_work, jobs)
+    journal = _Journal(out_dir) if out_dir is not None else None
+    interrupted = None
+    restore_signals = install_stop_handlers()
     try:
-        for report in results:
+        for report in _run_jobs(jobs, engine, options, workers):
+            if journal:
+                journal.add(report)
             reports.append(report)
             if on_file:
                 on_file(report)
+    except (KeyboardInterrupt, Stopped) as exc:
+        interrupted = exc
+    except BaseException:
+        if journal:
+            journal.close(remove=False)  # keep what is done for the next run
+        raise
     finally:
-        if workers > 1:
-            pool.shutdown(cancel_futures=True)
+        restore_signals()
     reports.sort(key=lambda r: r.path)
     report = summarise(reports, in_dir, out_dir, options, time.perf_counter() - started)
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        tmp = out_dir / f".{REPORT_NAME}.tmp"
-        tmp.write_text(json.dumps(report, indent=2), encoding="utf-8")
-        os.replace(tmp, out_dir / REPORT_NAME)
+        try:
+            write_report(out_dir, report)
+            journal.close(remove=True)
+        except ReportError as exc:
+            report["report_error"] = str(exc)
+            journal.close(remove=False)
+        remove_stale_temporaries(out_dir)  # a worker killed mid-write leaves one
+    if interrupted is not None:
+        raise interrupted
     return report
+
+
+def write_report(out_dir: Path, report: dict) -> None:
+    """Atomically; raises ReportError saying why it could not."""
+    path = out_dir / REPORT_NAME
+    try:
+        with atomic_target(path) as tmp:
+            Path(tmp).write_text(json.dumps(report, indent=2), encoding="utf-8")
+    except OSError as exc:
+        raise ReportError(f"cannot write the report {path}: {exc.strerror or exc}") from None
 
 
 def summarise(reports: list[FileReport], in_dir, out_dir, options: PipelineOptions, wall_s: float) -> dict:
     count = lambda status: sum(1 for r in reports if r.status == status)  # noqa: E731
     gap_count = lambda status: sum(r.count(status) for r in reports)  # noqa: E731
-    audio_s = sum(r.duration_s for r in reports if r.status != "exists")
+    audio_s = sum(r.duration_s for r in reports if not r.from_earlier_run)
     return {
         "melrestore": __version__,
         "input": str(in_dir),
@@ -178,8 +328,9 @@ def summarise(reports: list[FileReport], in_dir, out_dir, options: PipelineOptio
             "files": len(reports),
             "repaired": count("repaired"),
             "unchanged": count("unchanged"),
-            "existing_kept": count("exists"),
+            "existing_kept": sum(1 for r in reports if r.from_earlier_run),
             "failed": count("failed"),
+            "skipped": count("skipped"),
             "gaps_found": sum(len(r.gaps) for r in reports),
             "gaps_repaired": gap_count("repaired"),
             "gaps_skipped": gap_count("skipped"),
@@ -195,15 +346,22 @@ def summarise(reports: list[FileReport], in_dir, out_dir, options: PipelineOptio
 def human_summary(report: dict) -> str:
     s = report["summary"]
     lines = [
-        f"{s['files']} files: {s['repaired']} repaired, {s['unchanged']} without gaps, "
-        f"{s['existing_kept']} already done, {s['failed']} failed",
+        f"{s['files']} files: {s['repaired']} repaired, {s['unchanged']} without gaps, {s['failed']} failed"
+        + (f", {s['skipped']} not audio files" if s["skipped"] else "")
+        + (f" ({s['existing_kept']} done by an earlier run)" if s["existing_kept"] else ""),
         f"{s['gaps_found']} gaps: {s['gaps_repaired']} repaired, {s['gaps_skipped']} skipped, {s['gaps_failed']} failed",
         f"{s['audio_seconds']:.1f} s of audio in {s['wall_seconds']:.1f} s ({s['realtime_factor']}x real time)",
     ]
     for f in report["files"]:
         if f["status"] == "failed":
             lines.append(f"FAILED {f['path']}: {f['message']}")
+        elif f["status"] == "skipped":
+            lines.append(f"skipped {f['path']}: {f['message']}")
+        for warning in f["warnings"]:
+            lines.append(f"WARNING {f['path']}: {warning}")
         for g in f["gaps"]:
             if g["status"] == "skipped":
                 lines.append(f"skipped {f['path']} gap at {g['start_s']} s: {g['message']}")
+    if report.get("report_error"):
+        lines.append(f"ERROR {report['report_error']}")
     return "\n".join(lines)

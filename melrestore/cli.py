@@ -111,9 +111,15 @@ def _check_plugins(options) -> None:
 def _run_folder(in_dir, out_dir, options, workers, overwrite, figures=False):
     from tqdm import tqdm
 
-    from .batch import plan_jobs, run_batch
+    from .batch import FolderError, OutputError, check_folders, plan_jobs, run_batch
+    from .pool import Stopped, WorkerStartError
 
     _check_plugins(options)
+    if out_dir:
+        try:
+            check_folders(Path(in_dir), Path(out_dir))
+        except FolderError as exc:
+            raise click.UsageError(str(exc)) from None
     jobs, _ = plan_jobs(Path(in_dir), Path(out_dir) if out_dir else None, overwrite)
     with tqdm(total=len(jobs), unit="file", file=sys.stderr, disable=None) as bar:
         def on_file(report):
@@ -122,8 +128,16 @@ def _run_folder(in_dir, out_dir, options, workers, overwrite, figures=False):
 
         try:
             report = run_batch(Path(in_dir), Path(out_dir) if out_dir else None, options, workers, overwrite, on_file, figures)
-        except PluginError as exc:
+        except PluginError as exc:  # the engine is built before any file: a bad plugin option
+            raise click.UsageError(str(exc)) from None
+        except (OutputError, WorkerStartError) as exc:
             raise click.ClickException(str(exc)) from None
+        except (KeyboardInterrupt, Stopped) as exc:
+            bar.close()
+            click.echo("interrupted: finished files are kept and in the report; run again to continue", err=True)
+            sys.exit(130 if isinstance(exc, KeyboardInterrupt) else exc.exit_code)
+    if report.get("report_error"):
+        click.echo(f"Error: {report['report_error']}", err=True)
     return report
 
 
@@ -139,15 +153,13 @@ def batch(in_dir, out_dir, workers, overwrite, as_json, figures, **flags):
     """Repair every audio file below IN_DIR into OUT (same names, format, rate, channels, depth).
 
     Files without gaps are copied unchanged; OUT/melrestore-report.json says what was done.
-    Exit status: 0 all went well, 1 some file failed, 2 usage error.
+    Exit status: 0 all went well, 1 some file failed, 2 usage error, 130 Ctrl-C.
     """
     from .batch import REPORT_NAME, human_summary
 
-    if Path(out_dir).resolve() == Path(in_dir).resolve():
-        raise click.UsageError("OUT must differ from IN_DIR: melrestore never overwrites its input")
     report = _run_folder(in_dir, out_dir, _pipeline(**flags), workers, overwrite, figures)
     click.echo(json.dumps(report, indent=2) if as_json else human_summary(report) + f"\nreport: {Path(out_dir) / REPORT_NAME}")
-    sys.exit(1 if report["summary"]["failed"] else 0)
+    sys.exit(1 if report["summary"]["failed"] or report.get("report_error") else 0)
 
 
 @cli.command()
@@ -161,7 +173,7 @@ def detect(in_dir, as_json, **flags):
         click.echo(json.dumps(report, indent=2))
     else:
         for f in report["files"]:
-            state = f"FAILED: {f['message']}" if f["status"] == "failed" else f"{len(f['gaps'])} gaps"
+            state = {"failed": f"FAILED: {f['message']}", "skipped": f"skipped: {f['message']}"}.get(f["status"], f"{len(f['gaps'])} gaps")
             click.echo(f"{f['path']}: {state}")
             for g in f["gaps"]:
                 click.echo(f"  {g['start_s']:.3f} s  {g['duration_ms']:.1f} ms  {g['reason']}")

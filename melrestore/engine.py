@@ -115,7 +115,8 @@ class Engine:
             for detector in self.detectors:
                 found.extend(detector.detect(audio, sample_rate, path))
         n = audio.shape[1]
-        return merge_gaps([Gap(max(0, g.start), min(n, g.end), g.reason) for g in found if g.end > g.start])
+        clipped = [Gap(max(0, g.start), min(n, g.end), g.reason) for g in found]
+        return merge_gaps([g for g in clipped if g.end > g.start])
 
     # -- repair ------------------------------------------------------------
     def repair(self, audio: np.ndarray, sample_rate: int, gaps: list[Gap],

@@ -36,12 +36,30 @@ class PipelineOptions:
         if unknown:
             raise ValueError(f"unknown [pipeline] keys: {', '.join(sorted(unknown))}")
         data.update({k: v for k, v in overrides.items() if v not in (None, ())})
+        _check_types(data, asdict(cls()))
         if "detectors" in data:
             data["detectors"] = list(data["detectors"])
         return cls(**data)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _check_types(data: dict, defaults: dict) -> None:
+    """Each value must have its default's type (a whole number will do for a float), so a bad
+    config fails here, in one line, not later in every file."""
+    for key, value in data.items():
+        default = defaults[key]
+        if isinstance(default, float):
+            ok, kind = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+        elif isinstance(default, list):
+            ok, kind = isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value), "a list of names"
+        elif isinstance(default, dict):
+            ok, kind = isinstance(value, dict) and all(isinstance(v, dict) for v in value.values()), "a table of tables"
+        else:
+            ok, kind = isinstance(value, type(default)), f"a {type(default).__name__}"
+        if not ok:
+            raise ValueError(f"[pipeline] {key} must be {kind}, not {value!r}")
 
 
 def build_engine(options: PipelineOptions) -> Engine:

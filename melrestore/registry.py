@@ -8,6 +8,7 @@ sets it so that whatever else is installed stays out.
 
 from __future__ import annotations
 
+import inspect
 import os
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -110,6 +111,7 @@ class Registry:
         """Build the plugin object registered under ``name``."""
         self.check(kind, name)
         item = self._items[kind][name]
+        _check_option_types(item.factory, f"{kind[:-1].replace('_', ' ')} {name!r}", options)
         try:
             return item.factory(**options)
         except PluginError:
@@ -137,6 +139,26 @@ class Registry:
                 }
             )
         return rows
+
+
+def _check_option_types(factory, what: str, options: dict) -> None:
+    """An option whose default is a number, a flag or a text must be given as one (a whole number will do for a float)."""
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return
+    for key, value in options.items():
+        default = parameters[key].default if key in parameters else inspect.Parameter.empty
+        if isinstance(default, bool) or default is None or default is inspect.Parameter.empty:
+            ok = not isinstance(default, bool) or isinstance(value, bool)
+        elif isinstance(default, (int, float)):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (isinstance(default, float) or isinstance(value, int))
+        elif isinstance(default, str):
+            ok = isinstance(value, str)
+        else:
+            ok = True
+        if not ok:
+            raise PluginError(f"{what}: option {key} must be like {default!r}, not {value!r}")
 
 
 _registry: Registry | None = None

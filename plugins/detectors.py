@@ -57,13 +57,18 @@ class LabelFile:
         if path is None:
             return []
         path = Path(path)
-        gaps = []
+        spans = []
         labels = path.with_suffix(".txt")
         if labels.is_file():
-            gaps += [self._gap(s, e, sample_rate, f"label {text!r}" if text else "label") for s, e, text in read_audacity_labels(labels)]
+            spans += [(labels, s, e, f"label {text!r}" if text else "label") for s, e, text in read_audacity_labels(labels)]
         sidecar = path.with_name(path.stem + ".gaps.json")
         if sidecar.is_file():
-            gaps += [self._gap(s, e, sample_rate, "sidecar") for s, e in read_json_sidecar(sidecar)]
+            spans += [(sidecar, s, e, "sidecar") for s, e in read_json_sidecar(sidecar)]
+        duration = audio.shape[-1] / sample_rate
+        for source, start, end, _ in spans:
+            if start >= duration:
+                raise DetectionError(f"{source.name}: region {start:g}..{end:g} s starts after the end of the audio ({duration:.3f} s)")
+        gaps = [self._gap(s, e, sample_rate, reason) for _, s, e, reason in spans]
         return [g for g in gaps if g.end > g.start]
 
     @staticmethod
@@ -74,15 +79,15 @@ class LabelFile:
 def read_audacity_labels(path: Path) -> list[tuple[float, float, str]]:
     """Parse an Audacity label export; malformed lines raise with their line number.
 
-    A ``.txt`` whose first line does not start with a time is some other text file
-    (lyrics, notes) and yields no labels."""
+    A ``.txt`` in which no line looks like a label (a time, then a tab) is some other text
+    file (lyrics, notes) and yields no labels; in a label track every line must parse."""
     labels = []
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         return []  # not a text file, so not a label track
     lines = [line for line in text.splitlines() if line.strip() and not line.startswith("\\")]
-    if lines and not _starts_with_time(lines[0]):
+    if not any(_looks_like_label(line) for line in lines):
         return []  # a .txt of another kind beside the audio (lyrics, notes): not a label track
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.startswith("\\"):  # blank, or a spectral-selection line
@@ -107,10 +112,10 @@ def read_audacity_labels(path: Path) -> list[tuple[float, float, str]]:
     return labels
 
 
-def _starts_with_time(line: str) -> bool:
+def _looks_like_label(line: str) -> bool:
     try:
         float(line.split("\t")[0])
-        return True
+        return "\t" in line
     except ValueError:
         return False
 

@@ -52,20 +52,19 @@ def test_batch_repairs_the_examples_and_reports(recordings, tmp_path):
     assert not list(recordings.rglob("melrestore-report.json"))
 
 
-def test_existing_outputs_are_kept_and_a_rerun_completes_the_rest(recordings, tmp_path):
+def test_completed_outputs_are_kept_and_overwrite_redoes_them(recordings, tmp_path):
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "mutilated-mime-a.wav").write_bytes(b"left by an earlier run")
+    assert run("batch", recordings, "-o", out, *INTERP).exit_code == 0
+    (out / "mutilated-mime-a.wav").write_bytes(b"changed after the run")  # the report vouches for it: kept
     result = run("batch", recordings, "-o", out, *INTERP)
     assert result.exit_code == 0
-    assert (out / "mutilated-mime-a.wav").read_bytes() == b"left by an earlier run"
-    assert (out / "more" / "mutilated-mime-b.flac").exists()
+    assert (out / "mutilated-mime-a.wav").read_bytes() == b"changed after the run"
     report = json.loads((out / "melrestore-report.json").read_text())
-    assert report["summary"]["existing_kept"] == 1
+    assert report["summary"]["existing_kept"] == 3 and report["summary"]["repaired"] == 2
     result = run("batch", recordings, "-o", out, "--overwrite", *INTERP)
     assert result.exit_code == 0
     assert sf.info(out / "mutilated-mime-a.wav").frames > 0
-    assert not list(out.rglob("*.tmp-*"))
+    assert not list(out.rglob("*melrestore-tmp*"))
 
 
 def test_bad_files_fail_with_a_reason_and_the_batch_goes_on(tmp_path):

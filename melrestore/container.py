@@ -1,0 +1,119 @@
+"""Keeping everything of a file but the repaired samples: tags, chunks and metadata.
+
+PCM WAV and AIFF files are repaired by patching the gap samples into a byte copy of
+the original, so every other byte (LIST/INFO, ID3, cue, BEXT chunks, headers) is kept.
+Other formats are rewritten by libsndfile; their tags and pictures are then copied
+over with mutagen.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+# Sample encodings we can patch in place: subtype -> bytes per sample.
+_WIDTH = {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
+_AIFC_ENDIAN = {b"NONE": ">", b"twos": ">", b"sowt": "<", b"fl32": ">", b"FL32": ">", b"fl64": ">", b"FL64": ">"}
+
+
+@dataclass
+class PcmLayout:
+    """Where the samples of an uncompressed WAV/AIFF file lie, and how they are stored."""
+
+    data_offset: int  # byte offset of the first sample
+    declared_bytes: int  # sample data size the header declares
+    available_bytes: int  # sample data actually present in the file
+    endian: str  # "<" or ">"
+
+
+def pcm_layout(path: str | Path) -> PcmLayout | None:
+    """Parse the chunks of a RIFF/RIFX WAV or an AIFF/AIFC file; None for anything else."""
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12:
+            return None
+        if head[:4] in (b"RIFF", b"RIFX") and head[8:12] == b"WAVE":
+            endian, data_id, is_aiff = ("<" if head[:4] == b"RIFF" else ">"), b"data", False
+        elif head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+            endian, data_id, is_aiff = ">", b"SSND", True
+        else:
+            return None
+        size_endian = endian
+        while True:
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return None
+            chunk_id, chunk_size = chunk[:4], struct.unpack(size_endian + "I", chunk[4:])[0]
+            start = f.tell()
+            if chunk_id == b"COMM" and head[8:12] == b"AIFC":
+                comm = f.read(min(chunk_size, 22))
+                endian = _AIFC_ENDIAN.get(comm[18:22])
+                if endian is None:
+                    return None  # a compressed AIFC: not patched in place
+            if chunk_id == data_id:
+                if is_aiff:
+                    offset = struct.unpack(">I", f.read(4))[0]
+                    start, chunk_size = start + 8 + offset, chunk_size - 8 - offset
+                return PcmLayout(start, chunk_size, max(0, min(chunk_size, size - start)), endian)
+            f.seek(start + chunk_size + (chunk_size & 1))
+
+
+def _encode(samples: np.ndarray, subtype: str, endian: str) -> bytes:
+    """``samples`` as read by :func:`melrestore.audio.read` (int32 shifted up, or float) in the file's encoding."""
+    if subtype in ("FLOAT", "DOUBLE"):
+        return samples.astype(f"{endian}f{_WIDTH[subtype]}").tobytes()
+    if subtype == "PCM_U8":
+        return ((samples >> 24) + 128).astype(np.uint8).tobytes()
+    if subtype == "PCM_24":
+        wide = (samples >> 8).astype(f"{endian}i4").view(np.uint8).reshape(*samples.shape, 4)
+        return (wide[..., :3] if endian == "<" else wide[..., 1:]).tobytes()
+    width = _WIDTH[subtype]
+    return (samples >> (32 - 8 * width)).astype(f"{endian}i{width}").tobytes()
+
+
+def can_patch(subtype: str, layout: PcmLayout | None) -> bool:
+    return layout is not None and subtype in _WIDTH
+
+
+def patch_samples(path: str | Path, layout: PcmLayout, samples: np.ndarray, subtype: str, spans) -> None:
+    """Overwrite samples ``start:end`` (for each span) of the file at ``path`` with ``samples[start:end]``."""
+    frame_bytes = _WIDTH[subtype] * samples.shape[1]
+    with open(path, "r+b") as f:
+        for start, end in spans:
+            f.seek(layout.data_offset + start * frame_bytes)
+            f.write(_encode(samples[start:end], subtype, layout.endian))
+
+
+def copy_tags(source: str | Path, target: str | Path) -> None:
+    """Copy the tags (and FLAC pictures and other metadata blocks) of ``source`` onto ``target``."""
+    import mutagen
+    from mutagen.flac import FLAC
+
+    src = mutagen.File(source)
+    if src is None:
+        return
+    if isinstance(src, FLAC):
+        dst = FLAC(target)
+        # Everything but the stream's own description (STREAMINFO, SEEKTABLE) and padding.
+        kept = [b for b in src.metadata_blocks if b.code not in (0, 1, 3)]
+        dst.metadata_blocks = [b for b in dst.metadata_blocks if b.code in (0, 3)] + kept
+        dst.tags = next((b for b in kept if b.code == 4), None)
+        dst.save()
+        return
+    if src.tags is None:
+        return
+    dst = mutagen.File(target)
+    if dst.tags is None:
+        dst.add_tags()
+    dst.tags.clear()
+    if hasattr(src.tags, "getall"):  # ID3 (MP3): frames
+        for frame in src.tags.values():
+            dst.tags.add(frame)
+    else:  # Vorbis comments (OGG): key/value pairs
+        dst.tags.extend(src.tags)
+    dst.save()

@@ -1,0 +1,207 @@
+"""The batch runner against real processes and signals: dead workers, SIGTERM, SIGKILL, Ctrl-C, kills at random moments."""
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLES
+from melrestore.batch import REPORT_NAME, repair_file, run_batch
+from melrestore.pipeline import PipelineOptions, build_engine
+
+# A plugin, installed for the child processes only: a detector that dies the way the kernel's
+# out-of-memory killer kills (SIGKILL) on files named *poison*, and one that takes its time.
+TESTKIT = '''
+import os, signal, time
+from pathlib import Path
+from melrestore import hookimpl
+
+class KillOnPoison:
+    def detect(self, audio, sample_rate, path=None):
+        if path is not None and "poison" in Path(path).name:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return []
+
+class Slow:
+    def detect(self, audio, sample_rate, path=None):
+        Path(os.environ["TESTKIT_STARTED"], f"{os.getpid()}").write_text(str(path))
+        time.sleep(120)
+        return []
+
+@hookimpl
+def register_gap_detectors(register):
+    register("kill-on-poison", KillOnPoison)
+    register("slow", Slow)
+'''
+
+
+@pytest.fixture
+def env(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "melrestore_testkit.py").write_text(textwrap.dedent(TESTKIT))
+    info = site / "melrestore_testkit-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: melrestore-testkit\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[melrestore]\nmelrestore_testkit = melrestore_testkit\n")
+    started = tmp_path / "started"
+    started.mkdir()
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(site), *sys.path]),
+        "MELRESTORE_PLUGINS": "melrestore,melrestore-testkit",
+        "TESTKIT_STARTED": str(started),
+    }
+
+
+def batch(env, in_dir, out_dir, *args, **kwargs):
+    command = [sys.executable, "-c", "from melrestore.cli import cli; cli()", "batch", str(in_dir), "-o", str(out_dir),
+               "--inpainter", "interpolation", *args]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_until(condition, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
+
+def _reap(pids) -> None:
+    """Whatever a failed test left running."""
+    for pid in pids:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _recordings(tmp_path) -> Path:
+    folder = tmp_path / "in"
+    shutil.copytree(EXAMPLES / "recordings", folder)
+    return folder
+
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads process trees from /proc")
+
+
+def test_a_killed_worker_fails_its_file_and_the_batch_goes_on(tmp_path, env):
+    folder = _recordings(tmp_path)
+    shutil.copy(folder / "mutilated-mime-c.wav", folder / "poison.wav")
+    out = tmp_path / "out"
+    proc = batch(env, folder, out, "--workers", "2", "--detector", "digital-silence", "--detector", "kill-on-poison")
+    output, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 1, output
+    assert "Traceback" not in output
+    files = {f["path"]: f for f in json.loads((out / REPORT_NAME).read_text())["files"]}
+    assert files["poison.wav"]["status"] == "failed" and "SIGKILL" in files["poison.wav"]["message"]
+    assert not (out / "poison.wav").exists()
+    assert [files[n]["status"] for n in ("mutilated-mime-a.wav", "more/mutilated-mime-b.flac", "mutilated-mime-c.wav")] == [
+        "repaired", "repaired", "unchanged"]
+
+
+def _busy_batch(tmp_path, env, out):
+    """A batch whose two workers are both inside a file when this returns."""
+    proc = batch(env, _recordings(tmp_path), out, "--workers", "2", "--detector", "slow", start_new_session=True)
+    started = Path(env["TESTKIT_STARTED"])
+    assert wait_until(lambda: len(list(started.iterdir())) == 2, 300), "the workers never started"
+    workers = children(proc.pid)
+    assert len(workers) >= 2 and all(alive(w) for w in workers)
+    return proc, workers
+
+
+@pytest.mark.parametrize("how,exit_code", [("SIGTERM", 143), ("Ctrl-C", 130)])
+def test_stopping_the_main_process_stops_its_workers(tmp_path, env, how, exit_code):
+    out = tmp_path / "out"
+    proc, workers = _busy_batch(tmp_path, env, out)
+    try:
+        if how == "Ctrl-C":
+            os.killpg(proc.pid, signal.SIGINT)  # the terminal sends it to the whole process group
+        else:
+            proc.send_signal(getattr(signal, how))
+        output, _ = proc.communicate(timeout=180)  # generous: the workers' own exit takes seconds on a loaded machine
+        assert proc.returncode == exit_code, output
+        assert "Traceback" not in output
+        assert wait_until(lambda: not any(alive(w) for w in workers), 10), "workers outlived the main process"
+        assert not list(out.rglob("*melrestore-tmp*"))
+    finally:
+        _reap([proc.pid, *workers])
+        proc.wait()
+
+
+def _tree(folder: Path) -> dict:
+    """Every file's bytes, and the report's entries without timings."""
+    tree = {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file() and p.name != REPORT_NAME}
+    report = json.loads((folder / REPORT_NAME).read_text())
+    entries = {f["path"]: (f["status"], f["gaps"], f["message"]) for f in report["files"]}
+    return {"files": tree, "report": entries}
+
+
+def test_a_batch_killed_at_random_moments_finishes_as_if_never_killed(tmp_path, env):
+    folder = _recordings(tmp_path)
+    for i in range(2):  # more files, so kills land between them too
+        shutil.copy(folder / "mutilated-mime-a.wav", folder / f"copy-{i}.wav")
+    reference = tmp_path / "reference"
+    run_batch(folder, reference, PipelineOptions(inpainter="interpolation"), workers=1)
+    out = tmp_path / "out"
+    rng = random.Random(12)
+    for _ in range(3):
+        proc = batch(env, folder, out, "--workers", "2")
+        time.sleep(rng.uniform(1.0, 10.0))
+        workers = children(proc.pid)
+        proc.kill()  # SIGKILL: no chance to clean up
+        proc.wait()
+        # Workers die with it (one still importing notices as soon as it can run).
+        died = wait_until(lambda: not any(alive(w) for w in workers), 60)
+        _reap(workers)
+        assert died, "workers outlived the main process"
+    proc = batch(env, folder, out, "--workers", "2")
+    output, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, output
+    assert _tree(out) == _tree(reference)
+    assert not [p for p in out.rglob(".*") if p.is_file()], "temporary files left"
+
+
+def test_the_same_input_gives_the_same_bytes_for_any_worker_count(tmp_path):
+    """Several files of the same shape with long gaps (the similarity repair) in different orders."""
+    import soundfile as sf
+
+    clean, rate = sf.read(EXAMPLES / "clean" / "mutilated-mime-a.flac", dtype="int16", always_2d=True)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, at in enumerate((1.0, 2.0, 3.0, 4.0)):
+        damaged = clean.copy()
+        damaged[int(at * rate) : int((at + 0.3) * rate)] = 0
+        sf.write(folder / f"clip-{i}.wav", damaged, rate, subtype="PCM_16")
+    outputs = {}
+    for workers in (1, 2):
+        report = run_batch(folder, tmp_path / f"out-{workers}", PipelineOptions(inpainter="interpolation"), workers=workers)
+        assert report["summary"]["repaired"] == 4
+        outputs[workers] = {p.name: p.read_bytes() for p in sorted((tmp_path / f"out-{workers}").glob("*.wav"))}
+    assert len(outputs[1]) == 4 and outputs[1] == outputs[2]
+    for name, data in outputs[1].items():  # and each file repaired alone, by a fresh engine
+        repair_file(build_engine(PipelineOptions(inpainter="interpolation")), folder / name, tmp_path / "alone" / name)
+        assert (tmp_path / "alone" / name).read_bytes() == data, name
