@@ -36,8 +36,9 @@ FIGURE_GAPS = 4  # spectrogram figures and audio snippets for this many gaps
 SNIPPET_S = 1.0  # seconds each side of a gap in the snippets and the ViSQOL window
 
 
-# LSAR is scored on gaps up to this long; longer ones it fills with a fade to silence, slowly.
-LSAR_MAX_S = 0.45
+# LSAR (the classical repair of short dropouts) is scored on gaps up to this long; longer ones
+# cost it minutes and it fades them to silence.
+LSAR_MAX_S = 0.15
 
 
 def punch_gaps(n_samples: int, rate: int, lengths_ms, rng: np.random.Generator, edge_s: float = 1.0) -> list[Gap]:
