@@ -65,7 +65,13 @@ def env(tmp_path):
 def batch(env, in_dir, out_dir, *args, **kwargs):
     command = [sys.executable, "-c", "from melrestore.cli import cli; cli()", "batch", str(in_dir), "-o", str(out_dir),
                "--inpainter", "interpolation", *args]
-    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=_like_a_terminal, **kwargs)
+
+
+def _like_a_terminal() -> None:
+    """Ctrl-C as in a terminal, even when this suite runs as a background job (which ignores SIGINT, inherited)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def children(pid: int) -> list[int]:
