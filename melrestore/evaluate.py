@@ -38,7 +38,7 @@ SNIPPET_S = 1.0  # seconds each side of a gap in the snippets and the ViSQOL win
 
 # LSAR (the classical repair of short dropouts) is scored on gaps up to this long; longer ones
 # cost it minutes and it fades them to silence.
-LSAR_MAX_S = 0.15
+LSAR_MAX_S = 0.06
 
 
 def punch_gaps(n_samples: int, rate: int, lengths_ms, rng: np.random.Generator, edge_s: float = 1.0) -> list[Gap]:
