@@ -60,8 +60,9 @@ class RecordingFeatures:
             lo = max(0, (start - s.n_fft // 2) // self.hop + 1)
             hi = min(n_frames, -(-(end + s.n_fft // 2) // self.hop))
             self.bad[lo:hi] = True
-        self._bad_count = np.concatenate([[0], np.cumsum(self.bad)])
-        self._energy = np.sum(self.features.astype(np.float64) ** 2, axis=0)
+        self.good = (~self.bad).astype(np.float64)
+        self._good_features = self.features.astype(np.float64) * self.good
+        self._good_energy = np.sum(self._good_features**2, axis=0)
 
     @classmethod
     def of_samples(cls, mono: np.ndarray, frontend: MelFrontend) -> "RecordingFeatures":
@@ -112,24 +113,33 @@ class RecordingFeatures:
 def find_references(recording: RecordingFeatures, window_start: int, window_frames: int, known: np.ndarray, count: int) -> list[Reference]:
     """The ``count`` best non-overlapping matches for a window starting at analysis-rate sample
     ``window_start`` with ``known`` ``[window_frames]`` frames (True where the frame is usable
-    context).  Fewer (or none) when the recording is too short or the window has no context."""
+    context).  A candidate must be clean where the window is not (that is what it offers); where
+    the candidate itself touches another gap, those frames drop out of the distance (at least
+    half the window's context must remain).  Fewer (or none) when the recording is too short or
+    the window has no context."""
     hop, t = recording.hop, window_frames
     first = int(round(window_start / hop))  # the window's first frame on the recording's grid
     if first < 0 or first + t > recording.frames or known.sum() < 4:
         return []
-    mask = known.astype(np.float64)
-    pattern = recording.features[:, first : first + t].astype(np.float64) * mask
     n_positions = recording.frames - t + 1
     if n_positions <= 2 * t:
         return []
-    cross = fftconvolve(recording.features.astype(np.float64), pattern[:, ::-1], mode="valid", axes=1).sum(axis=0)
-    candidate_energy = fftconvolve(recording._energy, mask[::-1], mode="valid")
+    mask = known.astype(np.float64)
+    pattern = recording.features[:, first : first + t].astype(np.float64) * mask
+    correlate = lambda signal, kernel: fftconvolve(signal, kernel[..., ::-1], mode="valid", axes=-1)  # noqa: E731
+    good = recording.good
+    # Masked squared distance, sum over the frames known in the window and clean in the candidate.
+    compared = correlate(good, mask)
+    own = correlate(good, np.sum(pattern**2, axis=0))
+    theirs = correlate(recording._good_energy, mask)
+    cross = correlate(recording._good_features, pattern).sum(axis=0)
     bands = recording.features.shape[0]
-    distance = (np.sum(pattern**2) + candidate_energy - 2 * cross) / (mask.sum() * bands)
+    distance = (own + theirs - 2 * cross) / (np.maximum(compared, 1) * bands)
     known_values = recording.features[:, first : first + t][:, known]
     spread = float(np.mean((known_values - known_values.mean(axis=1, keepdims=True)) ** 2)) + 1e-6
     positions = np.arange(n_positions)
-    usable = (recording._bad_count[positions + t] == recording._bad_count[positions]) & (np.abs(positions - first) >= t)
+    dirty_where_needed = correlate(1.0 - good, (~known).astype(np.float64))
+    usable = (dirty_where_needed < 0.5) & (compared >= 0.5 * mask.sum()) & (np.abs(positions - first) >= t)
     distance = np.where(usable, distance, np.inf)
     references = []
     for _ in range(count):
