@@ -52,6 +52,26 @@ def test_search_finds_the_repeat_and_never_the_window_itself():
     assert unrelated and unrelated[0].quality < found[0].quality / 2
 
 
+def test_other_gaps_only_rule_out_a_candidate_where_it_would_be_copied():
+    frontend = MelFrontend(SETTINGS)
+    song = phrase_song(4, 8000)[0]
+    period = int((PHRASE_S + 0.25) * 8000)
+    start, known = _window(first_frame=2 * period // 64, frames=128, gap_frames=slice(40, 88))
+    gap_start = start + 40 * 64
+    # Other dropouts: in the context of both repeats before (their copy regions stay clean), and
+    # right where the repeat after would be copied from.
+    avoid = [(gap_start - k * period - 20 * 64, gap_start - k * period - 16 * 64) for k in (1, 2)]
+    avoid.append((gap_start + period + 1000, gap_start + period + 2000))
+    recording = RecordingFeatures(lambda lo, hi: np.pad(song, (max(0, -lo), max(0, hi - len(song))))[max(lo, 0) : max(lo, 0) + hi - lo],
+                                  len(song), frontend, avoid)
+    found = find_references(recording, start, 128, known, count=3)
+    repeats = round(found[0].offset / period)
+    assert repeats in (-1, -2) and abs(found[0].offset - repeats * period) <= 64  # a clean repeat, found anyway
+    for ref in found:  # no reference offers samples that are themselves missing
+        copied = (gap_start + ref.offset - SETTINGS.n_fft, gap_start + ref.offset + 48 * 64 + SETTINGS.n_fft)
+        assert copied[1] <= avoid[2][0] or copied[0] >= avoid[2][1]
+
+
 def test_features_in_blocks_and_at_another_rate_equal_one_pass():
     frontend = MelFrontend(SETTINGS)
     audio = phrase_song(3, 11025)
