@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import time
@@ -10,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import __version__
-from .audio import AudioError, copy_atomic, find_audio_files, read, write_atomic
+from .audio import AUDIO_EXTENSIONS, AudioError, copy_atomic, find_audio_files, read, write_atomic
 from .engine import Engine, GapResult
 from .gaps import DetectionError
 from .pipeline import PipelineOptions, build_engine
@@ -51,7 +52,9 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
         gaps = engine.detect(waveform, audio.sample_rate, source)
         if target is None:
             report.status = "detected"
-            report.gaps = [GapResult(g.start, g.end, g.reason, "found").to_dict(audio.sample_rate) for g in gaps]
+            plans = [engine.plan(g, audio.sample_rate) for g in gaps]
+            report.gaps = [GapResult(g.start, g.end, g.reason, "skipped" if method == "skipped" else "found", why, method).to_dict(audio.sample_rate)
+                           for g, (method, why) in zip(gaps, plans)]
             return report
         if not gaps:
             copy_atomic(source, target)
@@ -118,11 +121,55 @@ def _work(job: tuple) -> FileReport:
 FIGURES_DIR = "melrestore-figures"
 
 
-def plan_jobs(in_dir: Path, out_dir: Path | None, overwrite: bool, figures: bool = False) -> tuple[list[tuple], list[FileReport]]:
-    """Which files to process, and the ones whose output already exists."""
+class InputError(ValueError):
+    """The inputs named on the command line cannot be used as given."""
+
+
+def _expand(pattern: str) -> list[Path]:
+    """An existing path as is; otherwise a glob pattern's matches (``**`` included), sorted."""
+    if Path(pattern).exists() or not glob.has_magic(pattern):
+        return [Path(pattern)]
+    matches = sorted(glob.glob(pattern, recursive=True))
+    if not matches:
+        raise InputError(f"{pattern!r} matches nothing")
+    return [Path(m) for m in matches]
+
+
+def collect_inputs(inputs, out_dir: Path | None = None) -> list[tuple[Path, str]]:
+    """The audio files that ``inputs`` (files, folders searched recursively, glob patterns) name, each
+    with its path below the output folder, as ``cp -r`` lays them out: a single folder's files keep
+    their path below it; with several inputs each folder's files go below the folder's own name and
+    each file keeps its name.  Files inside ``out_dir`` are left out, so a rerun never takes its own
+    outputs as inputs."""
+    paths = [path for item in ([inputs] if isinstance(inputs, (str, Path)) else inputs) for path in _expand(str(item))]
+    if not paths:
+        raise InputError("no input given")
+    out = out_dir.resolve() if out_dir is not None else None
+    sources: dict[str, Path] = {}
+    for path in paths:
+        if path.is_dir():
+            if out is not None and path.resolve() == out:
+                raise InputError(f"the output folder {out_dir} is also an input: melrestore never overwrites its input")
+            prefix = "" if len(paths) == 1 else f"{path.resolve().name}/"
+            found = [(f, prefix + f.relative_to(path).as_posix()) for f in find_audio_files(path)
+                     if out is None or out not in f.resolve().parents]
+        elif path.is_file():
+            if path.suffix.lower() not in AUDIO_EXTENSIONS:
+                raise InputError(f"{path} is not an audio file (melrestore reads {', '.join(AUDIO_EXTENSIONS)})")
+            found = [(path, path.name)]
+        else:
+            raise InputError(f"{path} does not exist")
+        for source, name in found:
+            if name in sources and sources[name].resolve() != source.resolve():
+                raise InputError(f"{sources[name]} and {source} would both be written to {name}: rename one or repair them separately")
+            sources[name] = source
+    return [(source, name) for name, source in sources.items()]
+
+
+def plan_jobs(sources: list[tuple[Path, str]], out_dir: Path | None, overwrite: bool, figures: bool = False) -> tuple[list[tuple], list[FileReport]]:
+    """Which of ``sources`` (from ``collect_inputs``) to process, and the ones whose output already exists."""
     jobs, kept = [], []
-    for source in find_audio_files(in_dir):
-        name = source.relative_to(in_dir).as_posix()
+    for source, name in sources:
         if out_dir is None:
             jobs.append((source, None, name))
             continue
@@ -134,11 +181,12 @@ def plan_jobs(in_dir: Path, out_dir: Path | None, overwrite: bool, figures: bool
     return jobs, kept
 
 
-def run_batch(in_dir: Path, out_dir: Path | None, options: PipelineOptions, workers: int = 1, overwrite: bool = False,
+def run_batch(inputs, out_dir: Path | None, options: PipelineOptions, workers: int = 1, overwrite: bool = False,
               on_file=None, figures: bool = False) -> dict:
-    """Process every audio file below ``in_dir``; returns (and, when writing, saves) the report."""
+    """Process every audio file that ``inputs`` (a path, or a list of files, folders and glob patterns)
+    names; returns (and, when writing, saves) the report."""
     started = time.perf_counter()
-    jobs, reports = plan_jobs(in_dir, out_dir, overwrite, figures)
+    jobs, reports = plan_jobs(collect_inputs(inputs, out_dir), out_dir, overwrite, figures)
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
     threads = max(1, (os.cpu_count() or 1) // workers) if workers > 1 else 0
     if workers == 1:
@@ -156,7 +204,7 @@ def run_batch(in_dir: Path, out_dir: Path | None, options: PipelineOptions, work
         if workers > 1:
             pool.shutdown(cancel_futures=True)
     reports.sort(key=lambda r: r.path)
-    report = summarise(reports, in_dir, out_dir, options, time.perf_counter() - started)
+    report = summarise(reports, inputs, out_dir, options, time.perf_counter() - started)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         tmp = out_dir / f".{REPORT_NAME}.tmp"
@@ -165,13 +213,13 @@ def run_batch(in_dir: Path, out_dir: Path | None, options: PipelineOptions, work
     return report
 
 
-def summarise(reports: list[FileReport], in_dir, out_dir, options: PipelineOptions, wall_s: float) -> dict:
+def summarise(reports: list[FileReport], inputs, out_dir, options: PipelineOptions, wall_s: float) -> dict:
     count = lambda status: sum(1 for r in reports if r.status == status)  # noqa: E731
     gap_count = lambda status: sum(r.count(status) for r in reports)  # noqa: E731
     audio_s = sum(r.duration_s for r in reports if r.status != "exists")
     return {
         "melrestore": __version__,
-        "input": str(in_dir),
+        "input": str(inputs) if isinstance(inputs, (str, Path)) else [str(p) for p in inputs],
         "output": str(out_dir) if out_dir else None,
         "pipeline": options.to_dict(),
         "summary": {

@@ -8,6 +8,7 @@ sets it so that whatever else is installed stays out.
 
 from __future__ import annotations
 
+import inspect
 import os
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -105,6 +106,40 @@ class Registry:
         if name not in self._items[kind]:
             known = ", ".join(self.names(kind)) or "none"
             raise PluginError(f"no {kind[:-1].replace('_', ' ')} named {name!r} (available: {known})")
+
+    def find(self, name: str) -> list[str]:
+        """The kinds that have a plugin object named ``name``; PluginError if none has."""
+        kinds = [kind for kind, items in self._items.items() if name in items]
+        if not kinds:
+            raise PluginError(f"no plugin object is named {name!r} (see `melrestore plugins`)")
+        return kinds
+
+    def check_options(self, kind: str, name: str, options: dict) -> None:
+        """Raise PluginError unless ``name`` exists and ``options`` fit its factory's keyword
+        arguments: names it takes, and values of the type of each argument's default."""
+        self.check(kind, name)
+        label = f"{kind[:-1].replace('_', ' ')} {name!r}"
+        try:
+            params = inspect.signature(self._items[kind][name].factory).parameters
+        except (TypeError, ValueError):  # a factory without a signature: nothing to check against
+            return
+        takes_any = any(p.kind == p.VAR_KEYWORD for p in params.values())
+        for key, value in options.items():
+            param = params.get(key)
+            if param is None:
+                if takes_any:
+                    continue
+                accepted = ", ".join(n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)) or "none"
+                raise PluginError(f"{label} has no option {key!r} (its options: {accepted})")
+            default = param.default
+            if default is param.empty or default is None:
+                continue
+            expected = type(default)
+            fits = isinstance(value, expected) and (expected is bool or not isinstance(value, bool))
+            if expected is float and isinstance(value, int) and not isinstance(value, bool):
+                fits = True  # 2 for 2.0
+            if not fits:
+                raise PluginError(f"option {key!r} of {label} takes a {expected.__name__} (like {default!r}), not {value!r}")
 
     def build(self, kind: str, name: str, **options):
         """Build the plugin object registered under ``name``."""
