@@ -68,7 +68,7 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
             with engine.timed("write"):
                 write_atomic(audio, target)
             if figures is not None:
-                _save_figures(figures, report.path, waveform, audio.as_float(), audio.sample_rate, fills)
+                _save_figures(figures, report.path, waveform, audio.as_float(), audio.sample_rate, fills, report.gaps)
             report.status = "repaired"
             if audio.is_lossy:
                 report.message = f"{audio.format} is lossy: re-encoding changes samples outside the gaps too"
@@ -87,15 +87,17 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
     return report
 
 
-def _save_figures(folder: Path, name: str, before, after, sample_rate: int, fills) -> None:
-    from .figures import gap_spectrograms
+def _save_figures(folder: Path, name: str, before, after, sample_rate: int, fills, results: list[dict]) -> None:
+    from .figures import METHOD_NAMES, gap_spectrograms
 
     stem = name.replace("/", "__")
+    methods = {r["start"]: r["method"] for r in results}
     for gap in sorted(fills, key=lambda g: g.start):
         at = gap.start / sample_rate
+        how = METHOD_NAMES.get(methods.get(gap.start), methods.get(gap.start, ""))
         gap_spectrograms(
-            {"before": before, "after": after}, sample_rate, gap.start, gap.end,
-            folder / f"{stem}-{at:09.3f}s.png", title=f"{name}: gap at {at:.3f} s, {1000 * gap.length / sample_rate:.1f} ms",
+            {"before": before, "after": after}, sample_rate, gap.start, gap.end, folder / f"{stem}-{at:09.3f}s.png",
+            title=f"{name}: gap at {at:.3f} s, {1000 * gap.length / sample_rate:.1f} ms, {how}",
         )
 
 
