@@ -96,7 +96,7 @@ def train(config_path, data, dataset, out_dir, resume):
     except PluginError as exc:
         raise click.UsageError(str(exc)) from None
     n_train, n_validation = len(data_set.files("train")), len(data_set.files("validation"))
-    found = f"{n_train + n_validation} audio files found below {data}: {n_train} for training, {n_validation} for validation"
+    found = f"{_plural(n_train + n_validation, 'audio file')} found below {data}: {n_train} for training, {n_validation} for validation"
     if not n_train or not n_validation:
         raise click.UsageError(f"too little data: {found} (split by file name); training needs at least one of each")
     log = lambda line: click.echo(line, err=True)  # noqa: E731
