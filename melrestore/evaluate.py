@@ -318,7 +318,7 @@ def html_table(result: dict, metric: str) -> str:
             if value is None:
                 cells.append("<td>–</td>")
                 continue
-            text = f"{value:.{digits}f}"
+            text = f"{round(value, digits) + 0.0:.{digits}f}"  # + 0.0: no "-0.0"
             if stats.get("unfilled"):
                 note = f"{stats['unfilled']} of {stats['n']} gaps not filled (left silent)"
                 cells.append(f"<td class='unfilled' title='{note}'>{text}<sup>*</sup><br><small>{note}</small></td>")
@@ -327,9 +327,8 @@ def html_table(result: dict, metric: str) -> str:
             else:
                 cells.append(f"<td>{text}</td>")
         body.append(f"<tr><th scope='row'><a href='#m-{html.escape(method)}'>{html.escape(method)}</a></th>{''.join(cells)}</tr>")
-    direction = "higher" if metric in HIGHER_IS_BETTER else "lower"
-    return (f"<table><caption>{html.escape(LABELS[metric])}; best of each length in bold ({direction} is better; "
-            f"the floor and the ceiling are not ranked)</caption><thead><tr><th>method</th>{head}</tr></thead>"
+    return (f"<table><caption>{html.escape(LABELS[metric])}: the best of each gap length in bold (the floor, zeros, "
+            f"and the ceiling, {TRUE_MEL}, are not ranked)</caption><thead><tr><th>method</th>{head}</tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table>")
 
 
@@ -386,7 +385,7 @@ def write_pictures_and_page(result: dict, in_dir: Path, out_dir: Path, excerpt_s
         )
 
     n_files = len({r["file"] for r in result["gaps"]})
-    counts = {g: stats["n"] for g, stats in result["summary"].get("zeros", {}).items()}
+    counts = {g: result["summary"].get("zeros", {}).get(str(g), {}).get("n", 0) for g in result["gaps_ms"]}
     problems = list(result["problems"])
     for method, by_length in result["summary"].items():
         for g, stats in by_length.items():

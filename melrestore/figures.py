@@ -25,9 +25,10 @@ def _log_spectrogram(x: np.ndarray, n_fft: int = 1024) -> np.ndarray:
     return 10 * np.log10(power.T + 1e-10)
 
 
-def gap_spectrograms(panels: dict[str, np.ndarray], rate: int, start: int, end: int, path: Path, title: str = "") -> Path:
+def gap_spectrograms(panels: dict[str, np.ndarray], rate: int, start: int, end: int, path: Path | None, title: str = ""):
     """One spectrogram per panel (``name -> [channels, samples]`` whole signals, mixed to mono),
-    over the gap plus half a second each side, with the gap's edges marked, on one dB scale."""
+    over the gap plus half a second each side, with the gap's edges marked, on one dB scale.
+    Saved to ``path``; with ``path`` None the matplotlib figure is returned instead."""
     margin = int(SECONDS_AROUND * rate)
     lo, hi = max(0, start - margin), end + margin
     monos = {name: np.asarray(audio, dtype=np.float64).mean(axis=0)[lo:hi] for name, audio in panels.items()}
@@ -46,6 +47,8 @@ def gap_spectrograms(panels: dict[str, np.ndarray], rate: int, start: int, end: 
     fig.colorbar(image, ax=axes[:, 0].tolist(), label="power (dB)", shrink=0.9)
     if title:
         fig.suptitle(title, fontsize=10)
+    if path is None:
+        return fig
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -65,15 +68,18 @@ def _ms_axis(ax, gaps_ms: list[int]) -> None:
     ax.grid(True, alpha=0.3)
 
 
-def _save(fig, ax, path: Path) -> Path:
+def _save(fig, ax, path: Path | None):
+    """Save to ``path`` (legend beside the plot); with ``path`` None return the figure."""
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    if path is None:
+        return fig
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90, bbox_inches="tight")
     plt.close(fig)
     return path
 
 
-def metric_plot(summary: dict, methods: list[str], gaps_ms: list[int], metric: str, label: str, path: Path) -> Path:
+def metric_plot(summary: dict, methods: list[str], gaps_ms: list[int], metric: str, label: str, path: Path | None):
     """``metric`` against gap length, one line per method."""
     fig, ax = plt.subplots(figsize=(7.5, 4))
     for method, (colour, marker, dash) in zip(methods, _STYLES * 2):
@@ -85,7 +91,7 @@ def metric_plot(summary: dict, methods: list[str], gaps_ms: list[int], metric: s
     return _save(fig, ax, path)
 
 
-def paired_difference_plot(differences: dict[str, dict[int, tuple[float, float]]], gaps_ms: list[int], label: str, path: Path) -> Path:
+def paired_difference_plot(differences: dict[str, dict[int, tuple[float, float]]], gaps_ms: list[int], label: str, path: Path | None):
     """Per method and gap length, the mean paired difference to a reference method with its
     standard error as an error bar (``differences[method][gap_ms] = (mean, standard error)``)."""
     fig, ax = plt.subplots(figsize=(7.5, 4))
