@@ -313,7 +313,10 @@ def _output_format(source: Path, target: str) -> tuple[str, str]:
         raise click.UsageError(f"cannot tell the format of {target!r} from its extension: use {', '.join(OUTPUT_FORMATS)}")
     if fmt not in sf.available_formats():
         raise click.UsageError(f"this libsndfile cannot write {fmt} ({target})")
-    subtype = sf.info(str(source)).subtype
+    try:
+        subtype = sf.info(str(source)).subtype
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise click.ClickException(f"cannot read {source}: {exc}") from None
     return fmt, subtype if sf.check_format(fmt, subtype) else sf.default_subtype(fmt)
 
 
@@ -417,7 +420,7 @@ def export_onnx_command(checkpoint, out, example):
     Example:
       melrestore export-onnx runs/unet/best.pt -o unet.onnx --example examples/clean/mutilated-mime-a.flac
     """
-    from .audio import read
+    from .audio import AudioError, read
     from .export import export_onnx, real_inputs_from
     from .networks import load_checkpoint
 
@@ -427,7 +430,10 @@ def export_onnx_command(checkpoint, out, example):
         raise click.UsageError(f"{checkpoint} is not a melrestore checkpoint (a .pt file written by `melrestore train`)") from None
     real = None
     if example:
-        audio = read(example)
+        try:
+            audio = read(example)
+        except AudioError as exc:
+            raise click.UsageError(f"--example {example}: {exc}") from None
         real = real_inputs_from(audio.as_float(), audio.sample_rate, state)
     report = export_onnx(Path(checkpoint), Path(out), real)
     for case, diff in report.items():

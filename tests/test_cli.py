@@ -323,3 +323,9 @@ def test_check_plugin_says_it_checks_vocoders_only():
     result = run("check-plugin", "lsar")
     assert result.exit_code == 2 and "check-plugin checks vocoders only; 'lsar' is a sample repairer" in result.output
     assert run("check-plugin", "nope").exit_code == 2
+
+
+def test_repair_of_a_file_that_is_not_audio_is_one_line(tmp_path):
+    (tmp_path / "notes.wav").write_text("not audio")
+    result = run("repair", tmp_path / "notes.wav", "-o", tmp_path / "out.flac", *INTERP)
+    assert result.exit_code == 1 and result.output.startswith("Error: cannot read") and len(result.output.splitlines()) == 1
