@@ -132,12 +132,15 @@ def test_plots_read_in_milliseconds_and_keep_lines_apart(evaluation):
     assert len(styles) == len(metrics["methods"]) == len(set(styles))
     # Paired differences against the interpolation: the mean and standard error over the same gaps.
     diffs = paired_differences(metrics["gaps"], "lsd_db")
-    assert set(diffs) == {"lsar", "similarity", "batch-default"}
+    # Every method but the reference, the floor and the ceiling, on the gaps it filled (on these
+    # short clips the similarity repair declines every gap: it has no pairs).
+    filled = {r["method"] for r in metrics["gaps"] if r["filled"] is not False} - {"interpolation", "zeros", "true-mel"}
+    assert set(diffs) == filled and {"lsar", "batch-default"} <= filled
     pairs = {(r["file"], r["start"]): r["lsd_db"] for r in metrics["gaps"] if r["method"] == "interpolation"}
     mine = [r["lsd_db"] - pairs[(r["file"], r["start"])] for r in metrics["gaps"] if r["method"] == "batch-default" and r["gap_ms"] == 300]
     assert diffs["batch-default"][300] == pytest.approx((np.mean(mine), np.std(mine, ddof=1) / np.sqrt(len(mine))))
     fig = paired_difference_plot(diffs, metrics["gaps_ms"], "LSD difference", None)
-    assert len(fig.axes[0].containers) == 3  # one error-bar series per method
+    assert len(fig.axes[0].containers) == len(diffs)  # one error-bar series per method
     assert (out / "plots" / "lsd_db-minus-interpolation.png").is_file()
 
 
