@@ -1,9 +1,18 @@
 """melrestore: repair dropouts in music recordings."""
 
-from .gaps import DetectionError, Gap
 from .hookspecs import hookimpl
-from .mel import MelFrontend, MelSettings
 
 __version__ = "0.1.0"
 
 __all__ = ["DetectionError", "Gap", "MelFrontend", "MelSettings", "hookimpl", "__version__"]
+
+# Loaded on first use (numpy, torch), so that `melrestore --help` starts at once.
+_LAZY = {"DetectionError": "gaps", "Gap": "gaps", "MelFrontend": "mel", "MelSettings": "mel"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'melrestore' has no attribute {name!r}")

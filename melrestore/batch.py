@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import time
@@ -9,8 +10,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import __version__
-from .audio import (AudioError, atomic_target, copy_atomic, find_audio_files, find_audio_lookalikes, read,
-                    remove_stale_temporaries, write_repaired)
+from .audio import (AUDIO_EXTENSIONS, AudioError, atomic_target, copy_atomic, find_audio_files, find_audio_lookalikes,
+                    read, remove_stale_temporaries, write_repaired)
 from .engine import Engine, GapResult
 from .gaps import DetectionError
 from .pipeline import PipelineOptions, build_engine
@@ -73,7 +74,9 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
         gaps = engine.detect(waveform, audio.sample_rate, source)
         if target is None:
             report.status = "detected"
-            report.gaps = [GapResult(g.start, g.end, g.reason, "found").to_dict(audio.sample_rate) for g in gaps]
+            plans = [engine.plan(g, audio.sample_rate) for g in gaps]
+            report.gaps = [GapResult(g.start, g.end, g.reason, "skipped" if method == "skipped" else "found", why, method).to_dict(audio.sample_rate)
+                           for g, (method, why) in zip(gaps, plans)]
             return report
         if not gaps:
             copy_atomic(source, target)
@@ -92,7 +95,7 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
                 write_repaired(audio, source, target, [(g.start, g.end) for g in fills])
             report.status = "repaired"
             if figures is not None:
-                _save_figures(figures, report.path, waveform, audio.as_float(), audio.sample_rate, fills)
+                _save_figures(figures, report.path, waveform, audio.as_float(), audio.sample_rate, fills, report.gaps)
             if audio.is_lossy:
                 report.message = f"{audio.format} is lossy: re-encoding changes samples outside the gaps too"
         else:
@@ -116,15 +119,17 @@ def _remove_output(target: Path) -> None:
         pass  # the report says the file failed either way
 
 
-def _save_figures(folder: Path, name: str, before, after, sample_rate: int, fills) -> None:
-    from .figures import gap_spectrograms
+def _save_figures(folder: Path, name: str, before, after, sample_rate: int, fills, results: list[dict]) -> None:
+    from .figures import METHOD_NAMES, gap_spectrograms
 
     stem = name.replace("/", "__")
+    methods = {r["start"]: r["method"] for r in results}
     for gap in sorted(fills, key=lambda g: g.start):
         at = gap.start / sample_rate
+        how = METHOD_NAMES.get(methods.get(gap.start), methods.get(gap.start, ""))
         gap_spectrograms(
-            {"before": before, "after": after}, sample_rate, gap.start, gap.end,
-            folder / f"{stem}-{at:09.3f}s.png", title=f"{name}: gap at {at:.3f} s, {1000 * gap.length / sample_rate:.1f} ms",
+            {"before": before, "after": after}, sample_rate, gap.start, gap.end, folder / f"{stem}-{at:09.3f}s.png",
+            title=f"{name}: gap at {at:.3f} s, {1000 * gap.length / sample_rate:.1f} ms, {how}",
         )
 
 
@@ -198,18 +203,69 @@ def earlier_entries(out_dir: Path) -> dict[str, dict]:
     return entries
 
 
-def plan_jobs(in_dir: Path, out_dir: Path | None, overwrite: bool, figures: bool = False) -> tuple[list[tuple], list[FileReport]]:
-    """Which files to process, and the entries of those that need no processing.
+class InputError(ValueError):
+    """The inputs named on the command line cannot be used as given."""
+
+
+def _expand(pattern: str) -> list[Path]:
+    """An existing path as is; otherwise a glob pattern's matches (``**`` included), sorted."""
+    if Path(pattern).exists() or not glob.has_magic(pattern):
+        return [Path(pattern)]
+    matches = sorted(glob.glob(pattern, recursive=True))
+    if not matches:
+        raise InputError(f"{pattern!r} matches nothing")
+    return [Path(m) for m in matches]
+
+
+def collect_inputs(inputs, out_dir: Path | None = None) -> list[tuple[Path, str]]:
+    """The audio files that ``inputs`` (files, folders searched recursively, glob patterns) name, each
+    with its path below the output folder, as ``cp -r`` lays them out: a single folder's files keep
+    their path below it; with several inputs each folder's files go below the folder's own name and
+    each file keeps its name.  A folder input must not overlap ``out_dir`` (FolderError)."""
+    return _collect(inputs, out_dir)[0]
+
+
+def _collect(inputs, out_dir: Path | None = None) -> tuple[list[tuple[Path, str]], list[FileReport]]:
+    """``collect_inputs``, plus an entry for each thing in a folder input named like audio that is no file."""
+    paths = [path for item in ([inputs] if isinstance(inputs, (str, Path)) else inputs) for path in _expand(str(item))]
+    if not paths:
+        raise InputError("no input given")
+    sources: dict[str, Path] = {}
+    lookalikes: list[FileReport] = []
+    for path in paths:
+        if path.is_dir():
+            if out_dir is not None:
+                check_folders(path, out_dir)
+            prefix = "" if len(paths) == 1 else f"{path.resolve().name}/"
+            found = [(f, prefix + f.relative_to(path).as_posix()) for f in find_audio_files(path)]
+            for thing, reason in find_audio_lookalikes(path).items():
+                lookalikes.append(FileReport(path=prefix + thing.relative_to(path).as_posix(),
+                                             status="failed" if thing.is_symlink() else "skipped", message=reason))
+        elif path.is_file():
+            if path.suffix.lower() not in AUDIO_EXTENSIONS:
+                raise InputError(f"{path} is not an audio file (melrestore reads {', '.join(AUDIO_EXTENSIONS)})")
+            if out_dir is not None and Path(out_dir).resolve() in path.resolve().parents:
+                raise FolderError(f"{path} is inside OUT ({out_dir}): melrestore never writes into its input")
+            found = [(path, path.name)]
+        else:
+            raise InputError(f"{path} does not exist")
+        for source, name in found:
+            if name in sources and sources[name].resolve() != source.resolve():
+                raise InputError(f"{sources[name]} and {source} would both be written to {name}: rename one or repair them separately")
+            sources[name] = source
+    return [(source, name) for name, source in sources.items()], lookalikes
+
+
+def plan_jobs(sources: list[tuple[Path, str]], out_dir: Path | None, overwrite: bool, figures: bool = False,
+              lookalikes: list[FileReport] = ()) -> tuple[list[tuple], list[FileReport]]:
+    """Which of ``sources`` (from ``collect_inputs``) to process, and the entries of those that need
+    no processing (``lookalikes`` among them).
 
     An output is kept only when an earlier run's report (or journal) says it was completed;
     a file that failed, or whose output no record vouches for, is done again."""
-    jobs, kept = [], []
+    jobs, kept = [], list(lookalikes)
     earlier = earlier_entries(out_dir) if out_dir is not None and not overwrite else {}
-    for path, reason in find_audio_lookalikes(in_dir).items():
-        name = path.relative_to(in_dir).as_posix()
-        kept.append(FileReport(path=name, status="failed" if path.is_symlink() else "skipped", message=reason))
-    for source in find_audio_files(in_dir):
-        name = source.relative_to(in_dir).as_posix()
+    for source, name in sources:
         if out_dir is None:
             jobs.append((source, None, name))
             continue
@@ -256,21 +312,21 @@ def _run_jobs(jobs: list[tuple], engine: Engine, options: PipelineOptions, worke
     yield from WorkerPool(workers, _init_worker, (options, threads), _work, _worker_died).run(jobs)
 
 
-def run_batch(in_dir: Path, out_dir: Path | None, options: PipelineOptions, workers: int = 1, overwrite: bool = False,
+def run_batch(inputs, out_dir: Path | None, options: PipelineOptions, workers: int = 1, overwrite: bool = False,
               on_file=None, figures: bool = False) -> dict:
-    """Process every audio file below ``in_dir``; returns (and, when writing, saves) the report.
+    """Process every audio file that ``inputs`` (a path, or a list of files, folders and glob patterns)
+    names; returns (and, when writing, saves) the report.
 
     The report lists every file of the output tree, including those kept from earlier runs.
     Ctrl-C (KeyboardInterrupt) and SIGTERM (``Stopped``) stop the workers, save the report of
     what is done and are raised again.  ``report["report_error"]`` says why the report could not be saved.
     """
     started = time.perf_counter()
-    if out_dir is not None:
-        check_folders(in_dir, out_dir)
+    sources, lookalikes = _collect(inputs, out_dir)  # raises InputError, FolderError
     engine = build_engine(options)  # a bad plugin or option fails here, before any worker starts
     if out_dir is not None:
         prepare_output(out_dir)
-    jobs, reports = plan_jobs(in_dir, out_dir, overwrite, figures)
+    jobs, reports = plan_jobs(sources, out_dir, overwrite, figures, lookalikes)
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
     journal = _Journal(out_dir) if out_dir is not None else None
     interrupted = None
@@ -291,7 +347,7 @@ def run_batch(in_dir: Path, out_dir: Path | None, options: PipelineOptions, work
     finally:
         restore_signals()
     reports.sort(key=lambda r: r.path)
-    report = summarise(reports, in_dir, out_dir, options, time.perf_counter() - started)
+    report = summarise(reports, inputs, out_dir, options, time.perf_counter() - started)
     if out_dir is not None:
         try:
             write_report(out_dir, report)
@@ -315,13 +371,13 @@ def write_report(out_dir: Path, report: dict) -> None:
         raise ReportError(f"cannot write the report {path}: {exc.strerror or exc}") from None
 
 
-def summarise(reports: list[FileReport], in_dir, out_dir, options: PipelineOptions, wall_s: float) -> dict:
+def summarise(reports: list[FileReport], inputs, out_dir, options: PipelineOptions, wall_s: float) -> dict:
     count = lambda status: sum(1 for r in reports if r.status == status)  # noqa: E731
     gap_count = lambda status: sum(r.count(status) for r in reports)  # noqa: E731
     audio_s = sum(r.duration_s for r in reports if not r.from_earlier_run)
     return {
         "melrestore": __version__,
-        "input": str(in_dir),
+        "input": str(inputs) if isinstance(inputs, (str, Path)) else [str(p) for p in inputs],
         "output": str(out_dir) if out_dir else None,
         "pipeline": options.to_dict(),
         "summary": {

@@ -1,4 +1,8 @@
-"""The ``melrestore`` command line."""
+"""The ``melrestore`` command line.
+
+Start-up stays light (``--help`` and ``plugins`` answer at once): torch, the engine and the
+other heavy modules are imported only inside the commands that run them.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,11 @@ import click
 from .config import ConfigError, load_config
 from .registry import PluginError, get_registry
 
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+# Output file extension -> soundfile format, for `repair -o`.
+OUTPUT_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".aiff": "AIFF", ".aif": "AIFF", ".ogg": "OGG", ".oga": "OGG", ".mp3": "MP3"}
+
 
 def _config(path) -> dict:
     try:
@@ -19,10 +28,25 @@ def _config(path) -> dict:
         raise click.UsageError(str(exc)) from None
 
 
-@click.group()
+@click.group(context_settings=CONTEXT)
 @click.version_option(package_name="melrestore")
 def cli():
-    """Repair dropouts (gaps) in music recordings."""
+    """Repair dropouts (gaps) in music recordings.
+
+    \b
+    Examples:
+      melrestore batch *.flac -o fixed/        repair files, folders or globs into fixed/
+      melrestore detect music/                 list the gaps it would repair, write nothing
+      melrestore repair take3.wav -o take3-fixed.flac
+
+    Every command takes -h/--help.
+    """
+
+
+def verbosity_options(command):
+    """-q/--quiet and -v/--verbose, as the field's tools have them."""
+    command = click.option("-v", "--verbose", is_flag=True, help="Also print every file and gap as it is done.")(command)
+    return click.option("-q", "--quiet", is_flag=True, help="Print only errors; no progress bar, no summary.")(command)
 
 
 class _Progress:
@@ -41,43 +65,71 @@ class _Progress:
         self.bar.close()
 
 
-@cli.command()
-@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), required=True, help="TOML file from configs/.")
+@cli.command(context_settings=CONTEXT)
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), required=True, help="Training config (configs/unet-44k.toml and the like).")
 @click.option("--data", type=click.Path(exists=True, file_okay=False), required=True, help="Folder with the training audio.")
 @click.option("--dataset", default="folder", show_default=True, help="Data set plugin: folder, cal500, ...")
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default="runs/train", show_default=True, help="Where best.pt and last.pt go.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/last.pt.")
 def train(config_path, data, dataset, out_dir, resume):
-    """Train an inpainter (U-Net or FC) on random gaps in real music."""
+    """Train an inpainter (U-Net or FC) on random gaps in real music.
+
+    The folder data set splits the files by name: about 15 % are held out for validation, and
+    training needs at least one file in each part, longer than the largest window.
+
+    \b
+    Example:
+      melrestore train --config configs/unet-44k.toml --data ~/music/train -o runs/unet
+    """
+    config = _config(config_path)
+    if "training" not in config:
+        raise click.UsageError(f"{config_path} is not a training config: it has no [training] table (see configs/unet-44k.toml)")
+    from .training import TrainConfig
     from .training import train as run_training
 
-    config = _config(config_path)
+    try:
+        TrainConfig.from_dict({**config["training"], "model": config.get("model", {})})
+    except (TypeError, ValueError) as exc:
+        raise click.UsageError(f"{config_path}: {exc}") from None
     try:
         data_set = get_registry().build("datasets", dataset, root=data)
     except PluginError as exc:
         raise click.UsageError(str(exc)) from None
+    n_train, n_validation = len(data_set.files("train")), len(data_set.files("validation"))
+    found = f"{_plural(n_train + n_validation, 'audio file')} found below {data}: {n_train} for training, {n_validation} for validation"
+    if not n_train or not n_validation:
+        raise click.UsageError(f"too little data: {found} (split by file name); training needs at least one of each")
     log = lambda line: click.echo(line, err=True)  # noqa: E731
-    metrics = run_training(config, data_set, Path(out_dir), resume=resume, log=log, progress_factory=_Progress)
+    try:
+        metrics = run_training(config, data_set, Path(out_dir), resume=resume, log=log, progress_factory=_Progress)
+    except ValueError as exc:  # e.g. no track longer than the largest window
+        raise click.UsageError(f"cannot train: {exc} ({found})") from None
     click.echo(json.dumps(metrics, indent=2))
 
 
-def pipeline_options(command):
-    """The flags that pick the plugins of a repair pipeline."""
-    for decorator in reversed(
-        [
-            click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), help="TOML file (see configs/)."),
-            click.option("--inpainter", help="Inpainter plugin [default: unet-onnx]."),
-            click.option("--vocoder", help="Vocoder plugin [default: griffin-lim]."),
-            click.option("--detector", "detectors", multiple=True, help="Gap detector plugin; repeat for several [default: digital-silence, labels]."),
-            click.option("--frontend", help="Mel front end for inpainters without their own settings [default: music-44k]."),
-            click.option("--max-gap", "max_gap_seconds", type=float, help="Leave gaps longer than this many seconds alone [default: 3]."),
-            click.option("--min-gap-ms", type=float, help="Shortest run of digital silence that counts as a gap [default: 2]."),
-            click.option("--short-gap-ms", type=float, help="Fill gaps up to this long with LSAR on the waveform; 0 = never [default: 20]."),
-            click.option("--long-gap-ms", type=float, help="From this length on, first try copying a matching stretch of the recording; 0 = never [default: 150]."),
-        ]
-    ):
-        command = decorator(command)
-    return command
+def pipeline_options(command=None, *, only=None):
+    """The flags that pick the plugins of a repair pipeline (``only``: the names of those that apply)."""
+    flags = {
+        "config": click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), help="TOML file whose [pipeline] table sets these (see configs/pipeline.toml)."),
+        "inpainter": click.option("--inpainter", help="Inpainter plugin [default: unet-onnx]."),
+        "vocoder": click.option("--vocoder", help="Vocoder plugin [default: griffin-lim]."),
+        "detectors": click.option("--detector", "detectors", multiple=True, help="Gap detector plugin; repeat for several [default: digital-silence, labels]."),
+        "frontend": click.option("--frontend", help="Mel front end for inpainters without their own settings [default: music-44k]."),
+        "max_gap_seconds": click.option("--max-gap", "max_gap_seconds", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+                                        help="Leave gaps longer than this alone [default: 3]."),
+        "min_gap_ms": click.option("--min-gap-ms", type=click.FloatRange(min=0, min_open=True), metavar="MS", help="Shortest run of digital silence that counts as a gap [default: 2]."),
+        "short_gap_ms": click.option("--short-gap-ms", type=click.FloatRange(min=0), metavar="MS", help="Fill gaps up to this long with LSAR on the waveform; 0 = never [default: 20]."),
+        "long_gap_ms": click.option("--long-gap-ms", type=click.FloatRange(min=0), metavar="MS",
+                                    help="From this length on, first try copying a matching stretch of the recording; 0 = never [default: 150]."),
+    }
+
+    def decorate(command):
+        for name, decorator in reversed(flags.items()):
+            if only is None or name in only:
+                command = decorator(command)
+        return command
+
+    return decorate(command) if command else decorate
 
 
 def _pipeline(config_path, min_gap_ms=None, **flags):
@@ -86,14 +138,14 @@ def _pipeline(config_path, min_gap_ms=None, **flags):
     try:
         options = PipelineOptions.from_config(_config(config_path), **flags)
     except (TypeError, ValueError) as exc:
-        raise click.UsageError(str(exc)) from None
+        raise click.UsageError(f"{config_path}: {exc}" if config_path else str(exc)) from None
     if min_gap_ms is not None:
         options.options.setdefault("digital-silence", {})["min_ms"] = min_gap_ms
     return options
 
 
 def _check_plugins(options) -> None:
-    """Fail early, as a usage error, on a plugin name that does not exist."""
+    """Fail early, as a usage error, on a plugin name that does not exist or options that do not fit it."""
     registry = get_registry()
     wanted = [("inpainters", options.inpainter), ("vocoders", options.vocoder), ("mel_frontends", options.frontend)]
     wanted += [("gap_detectors", d) for d in options.detectors]
@@ -103,31 +155,38 @@ def _check_plugins(options) -> None:
         wanted.append(("sample_repairers", options.long_gap_repairer))
     try:
         for kind, name in wanted:
-            registry.check(kind, name)
+            registry.check_options(kind, name, options.options.get(name, {}))
+        for name in options.options:
+            registry.find(name)
     except PluginError as exc:
         raise click.UsageError(str(exc)) from None
 
 
-def _run_folder(in_dir, out_dir, options, workers, overwrite, figures=False):
+def _run(inputs, out_dir, options, workers, overwrite, figures=False, quiet=False, verbose=False):
+    """``run_batch`` with a progress bar (and, verbose, a line per file)."""
     from tqdm import tqdm
 
-    from .batch import FolderError, OutputError, check_folders, plan_jobs, run_batch
+    from .batch import FolderError, InputError, OutputError, collect_inputs, plan_jobs, run_batch
     from .pool import Stopped, WorkerStartError
 
     _check_plugins(options)
-    if out_dir:
-        try:
-            check_folders(Path(in_dir), Path(out_dir))
-        except FolderError as exc:
-            raise click.UsageError(str(exc)) from None
-    jobs, _ = plan_jobs(Path(in_dir), Path(out_dir) if out_dir else None, overwrite)
-    with tqdm(total=len(jobs), unit="file", file=sys.stderr, disable=None) as bar:
+    out = Path(out_dir) if out_dir else None
+    try:
+        sources = collect_inputs(inputs, out)
+    except (InputError, FolderError) as exc:
+        raise click.UsageError(str(exc)) from None
+    if not sources:
+        raise click.UsageError(f"no audio files in {', '.join(inputs)} (melrestore reads wav, flac, aiff, ogg and mp3)")
+    jobs, _ = plan_jobs(sources, out, overwrite)
+    with tqdm(total=len(jobs), unit="file", file=sys.stderr, disable=True if quiet else None) as bar:
         def on_file(report):
+            if verbose:
+                bar.write(_file_line(report.path, report.status, report.message, report.gaps, options), file=sys.stderr)
             bar.set_postfix_str(report.path[-40:], refresh=False)
             bar.update(1)
 
         try:
-            report = run_batch(Path(in_dir), Path(out_dir) if out_dir else None, options, workers, overwrite, on_file, figures)
+            report = run_batch(inputs[0] if len(inputs) == 1 else list(inputs), out, options, workers, overwrite, on_file, figures)
         except PluginError as exc:  # the engine is built before any file: a bad plugin option
             raise click.UsageError(str(exc)) from None
         except (OutputError, WorkerStartError) as exc:
@@ -141,55 +200,170 @@ def _run_folder(in_dir, out_dir, options, workers, overwrite, figures=False):
     return report
 
 
-@cli.command()
-@click.argument("in_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Output folder (mirrors IN_DIR).")
+def _method(gap: dict, options) -> str:
+    """The plugin(s) that fill (or would fill) a gap, by the engine's route for it."""
+    mel = f"{options.inpainter} + {options.vocoder}"
+    return {
+        "short-gap": options.short_gap_repairer,
+        "long-gap": options.long_gap_repairer if gap["status"] == "repaired" else f"{options.long_gap_repairer}, else {mel}",
+        "mel": mel,
+    }.get(gap["method"], gap["method"])
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _file_line(path: str, status: str, message: str, gaps: list[dict], options) -> str:
+    """One file and its gaps, as `detect` and `--verbose` print them."""
+    if status == "failed" and not gaps:
+        return f"{path}: FAILED: {message}"
+    if status == "skipped":
+        return f"{path}: skipped: {message}"
+    count = _plural(len(gaps), "gap") if gaps else "no gaps"
+    head = count if status == "detected" else f"{status}, {count}"
+    lines = [f"{path}: {head}" + (f" ({message})" if message else "")]
+    for g in gaps:
+        if g["status"] in ("skipped", "failed"):
+            what = f"{'would be left alone' if status == 'detected' else g['status']}: {g['message']}"
+        else:
+            what = ("would be filled by " if g["status"] == "found" else "filled by ") + _method(g, options)
+        lines.append(f"  {g['start_s']:.3f} s  {g['duration_ms']:.1f} ms  {g['reason']}: {what}")
+    return "\n".join(lines)
+
+
+def _lossy_note(report: dict) -> str | None:
+    from .audio import LOSSY_FORMATS
+
+    lossy = [f["path"] for f in report["files"] if f["status"] == "repaired" and f["format"].split("/")[0] in LOSSY_FORMATS]
+    if not lossy:
+        return None
+    return f"note: {_plural(len(lossy), 'file')} re-encoded (OGG/MP3 are lossy): samples outside the gaps changed too: {', '.join(lossy)}"
+
+
+INPUTS = click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+
+
+@cli.command(context_settings=CONTEXT)
+@INPUTS
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Output folder: mirrors each INPUT's tree.")
 @click.option("--workers", type=click.IntRange(min=0), default=0, help="Files repaired in parallel [default: 0 = one per CPU core].")
 @click.option("--overwrite", is_flag=True, help="Redo files whose output already exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a summary.")
 @click.option("--figures", is_flag=True, help="Save a before/after spectrogram of each repaired gap in OUT/melrestore-figures/.")
+@verbosity_options
 @pipeline_options
-def batch(in_dir, out_dir, workers, overwrite, as_json, figures, **flags):
-    """Repair every audio file below IN_DIR into OUT (same names, format, rate, channels, depth).
+def batch(inputs, out_dir, workers, overwrite, as_json, figures, quiet, verbose, **flags):
+    """Repair every audio file that INPUT names: files, folders (searched recursively) and glob
+    patterns, several at once.  Outputs keep each file's name, format, rate, channels and depth.
 
-    Files without gaps are copied unchanged; OUT/melrestore-report.json says what was done.
-    Exit status: 0 all went well, 1 some file failed, 2 usage error, 130 Ctrl-C.
+    The output tree is laid out as `cp -r` would: a single folder's files keep their path below it
+    in OUT; with several inputs, each folder gets its own subfolder of OUT and each file keeps its
+    name.  Files without gaps are copied unchanged; OUT/melrestore-report.json says what was done.
+    A rerun redoes only the files that failed or were not reached.  OUT must not be inside an
+    input folder, nor contain one.
+    Exit status: 0 all went well, 1 some file failed, 2 usage error, 130 Ctrl-C, 143 SIGTERM.
+
+    \b
+    Examples:
+      melrestore batch music/ -o fixed/
+      melrestore batch *.flac live/ -o fixed/ --workers 2
+      melrestore batch 'archive/**/*.wav' -o fixed/ --config configs/pipeline.toml
     """
     from .batch import REPORT_NAME, human_summary
 
-    report = _run_folder(in_dir, out_dir, _pipeline(**flags), workers, overwrite, figures)
-    click.echo(json.dumps(report, indent=2) if as_json else human_summary(report) + f"\nreport: {Path(out_dir) / REPORT_NAME}")
-    sys.exit(1 if report["summary"]["failed"] or report.get("report_error") else 0)
-
-
-@cli.command()
-@click.argument("in_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@pipeline_options
-def detect(in_dir, as_json, **flags):
-    """List the gaps found below IN_DIR; writes nothing."""
-    report = _run_folder(in_dir, None, _pipeline(**flags), 1, False)
+    report = _run(inputs, out_dir, _pipeline(**flags), workers, overwrite, figures, quiet, verbose)
+    failed = report["summary"]["failed"] or report.get("report_error")
     if as_json:
         click.echo(json.dumps(report, indent=2))
-    else:
+    elif quiet:
         for f in report["files"]:
-            state = {"failed": f"FAILED: {f['message']}", "skipped": f"skipped: {f['message']}"}.get(f["status"], f"{len(f['gaps'])} gaps")
-            click.echo(f"{f['path']}: {state}")
-            for g in f["gaps"]:
-                click.echo(f"  {g['start_s']:.3f} s  {g['duration_ms']:.1f} ms  {g['reason']}")
-    sys.exit(1 if report["summary"]["failed"] else 0)
+            if f["status"] == "failed":
+                click.echo(f"FAILED {f['path']}: {f['message']}", err=True)
+    else:
+        note = _lossy_note(report)
+        click.echo(human_summary(report) + (f"\n{note}" if note else "") + f"\nreport: {Path(out_dir) / REPORT_NAME}")
+    sys.exit(1 if failed else 0)
 
 
-@cli.command()
-@click.argument("source", type=click.Path(exists=True, dir_okay=False))
-@click.option("-o", "--out", "target", type=click.Path(dir_okay=False), required=True, help="Repaired file to write.")
-@click.option("--overwrite", is_flag=True, help="Replace TARGET if it exists.")
+@cli.command(context_settings=CONTEXT)
+@INPUTS
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@verbosity_options
+@pipeline_options(only=("config", "inpainter", "detectors", "max_gap_seconds", "min_gap_ms", "short_gap_ms", "long_gap_ms"))
+def detect(inputs, as_json, quiet, verbose, **flags):
+    """List the gaps in the audio files INPUT names (files, folders, globs), and how `batch` would
+    fill each one or why it would leave it alone; writes nothing.
+
+    \b
+    Examples:
+      melrestore detect music/
+      melrestore detect take1.wav take2.wav --min-gap-ms 5
+    """
+    options = _pipeline(**flags)
+    report = _run(inputs, None, options, 1, False, quiet=quiet)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        sys.exit(1 if report["summary"]["failed"] else 0)
+    for f in report["files"]:
+        if quiet and f["status"] != "failed":
+            continue
+        click.echo(_file_line(f["path"], f["status"], f["message"], f["gaps"], options), err=quiet)
+    s = report["summary"]
+    if not quiet:
+        click.echo(f"{_plural(s['gaps_found'], 'gap')} in {_plural(s['files'], 'file')}"
+                   + (f", {s['gaps_skipped']} would be left alone" if s["gaps_skipped"] else "")
+                   + (f"; {s['failed']} could not be read" if s["failed"] else ""))
+    sys.exit(1 if s["failed"] else 0)
+
+
+def _output_format(source: Path, target: str) -> tuple[str, str]:
+    """The (format, subtype) to write ``target`` in: its extension's format, with the source's
+    subtype where that format can hold it."""
+    import soundfile as sf
+
+    fmt = OUTPUT_FORMATS.get(Path(target).suffix.lower())
+    if fmt is None:
+        raise click.UsageError(f"cannot tell the format of {target!r} from its extension: use {', '.join(OUTPUT_FORMATS)}")
+    if fmt not in sf.available_formats():
+        raise click.UsageError(f"this libsndfile cannot write {fmt} ({target})")
+    try:
+        subtype = sf.info(str(source)).subtype
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise click.ClickException(f"cannot read {source}: {exc}") from None
+    return fmt, subtype if sf.check_format(fmt, subtype) else sf.default_subtype(fmt)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("source", metavar="FILE", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--out", "target", metavar="OUT_FILE", required=True,
+              help="Repaired file to write; its extension picks the format (.wav, .flac, .aiff, .ogg, .mp3).")
+@click.option("--overwrite", is_flag=True, help="Replace OUT_FILE if it exists.")
+@verbosity_options
 @pipeline_options
-def repair(source, target, overwrite, **flags):
-    """Repair one file."""
+def repair(source, target, overwrite, quiet, verbose, **flags):
+    """Repair one FILE into OUT_FILE.
+
+    OUT_FILE is written in the format its extension names, with FILE's sample format where that
+    format can hold it (a WAV of 24-bit samples becomes a 24-bit FLAC).  Writing to standard output
+    (-o -) is refused: the whole file is read before anything is written.
+
+    \b
+    Examples:
+      melrestore repair take3.wav -o take3-fixed.wav
+      melrestore repair take3.wav -o take3-fixed.flac --inpainter fc-onnx
+    """
+    import tempfile
+
+    from .audio import Audio, read, write_atomic
     from .batch import repair_file
     from .pipeline import build_engine
 
+    if target == "-":
+        raise click.UsageError("-o - (standard output) is not supported: melrestore reads the whole file before it writes; give a file name")
+    if Path(target).is_dir():
+        raise click.UsageError(f"{target} is a folder: give a file name (for folders use `melrestore batch`)")
+    fmt, subtype = _output_format(Path(source), target)
     if Path(target).exists() and not overwrite:
         raise click.UsageError(f"{target} exists (use --overwrite)")
     if Path(target).resolve() == Path(source).resolve():
@@ -200,19 +374,41 @@ def repair(source, target, overwrite, **flags):
         engine = build_engine(options)
     except PluginError as exc:
         raise click.ClickException(str(exc)) from None
-    report = repair_file(engine, Path(source), Path(target))
-    repaired = report.count("repaired")
-    click.echo(f"{report.path}: {report.status}, {repaired} of {len(report.gaps)} gaps repaired" + (f" ({report.message})" if report.message else ""))
-    for g in report.gaps:
-        if g["status"] != "repaired":
-            click.echo(f"  {g['status']} gap at {g['start_s']} s: {g['message']}")
+    original = read(source)
+    converted = (fmt, subtype) != (original.format, original.subtype)
+    with tempfile.TemporaryDirectory(prefix=".melrestore-", dir=Path(target).resolve().parent if Path(target).parent.exists() else None) as tmp:
+        # Repaired in the source's own format, then converted when the extension asks for another.
+        written = Path(tmp) / f"repaired{Path(source).suffix}" if converted else Path(target)
+        report = repair_file(engine, Path(source), written)
+        if converted and written.exists():
+            audio = read(written)
+            write_atomic(Audio(audio.samples, audio.sample_rate, fmt, subtype, "FILE"), target)
+    line = f"{report.path}: {report.status}, {report.count('repaired')} of {_plural(len(report.gaps), 'gap')} repaired" + (f" ({report.message})" if report.message else "")
+    if quiet:
+        if report.status == "failed":
+            click.echo(line, err=True)
+    elif verbose:
+        click.echo(_file_line(report.path, report.status, report.message, report.gaps, options))
+    else:
+        click.echo(line)
+        for g in report.gaps:
+            if g["status"] != "repaired":
+                click.echo(f"  {g['status']} gap at {g['start_s']} s: {g['message']}")
+    if converted and report.status != "failed" and not quiet:
+        change = "re-encoded lossily" if fmt in ("OGG", "MP3") else "converted"
+        click.echo(f"wrote {target} as {fmt}/{subtype} (from {original.format}/{original.subtype}): the samples outside the gaps were {change} too")
     sys.exit(1 if report.status == "failed" else 0)
 
 
-@cli.command()
+@cli.command(context_settings=CONTEXT)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def plugins(as_json):
-    """List installed plugins, where they come from and what they provide."""
+    """List installed plugins, where they come from and what they provide.
+
+    \b
+    Example:
+      melrestore plugins --json
+    """
     rows = get_registry().describe()
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -227,20 +423,32 @@ def plugins(as_json):
             click.echo(f"  {kind.replace('_', ' ')}: {', '.join(names)}")
 
 
-@cli.command("export-onnx")
+@cli.command("export-onnx", context_settings=CONTEXT)
 @click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--out", type=click.Path(dir_okay=False), required=True, help="The .onnx file to write.")
 @click.option("--example", type=click.Path(exists=True, dir_okay=False), help="Audio file for the real-input parity check.")
 def export_onnx_command(checkpoint, out, example):
-    """Export a trained checkpoint to ONNX and check it against PyTorch."""
-    from .audio import read
+    """Export a CHECKPOINT written by `melrestore train` to ONNX and check it against PyTorch.
+
+    \b
+    Example:
+      melrestore export-onnx runs/unet/best.pt -o unet.onnx --example examples/clean/mutilated-mime-a.flac
+    """
+    from .audio import AudioError, read
     from .export import export_onnx, real_inputs_from
     from .networks import load_checkpoint
 
+    try:
+        state = load_checkpoint(checkpoint)
+    except Exception:  # torch's own message is a page of advice about weights_only
+        raise click.UsageError(f"{checkpoint} is not a melrestore checkpoint (a .pt file written by `melrestore train`)") from None
     real = None
     if example:
-        audio = read(example)
-        real = real_inputs_from(audio.as_float(), audio.sample_rate, load_checkpoint(checkpoint))
+        try:
+            audio = read(example)
+        except AudioError as exc:
+            raise click.UsageError(f"--example {example}: {exc}") from None
+        real = real_inputs_from(audio.as_float(), audio.sample_rate, state)
     report = export_onnx(Path(checkpoint), Path(out), real)
     for case, diff in report.items():
         click.echo(f"{case}: max abs difference {diff:.2e}")
@@ -250,51 +458,94 @@ def export_onnx_command(checkpoint, out, example):
         raise click.ClickException("ONNX Runtime disagrees with PyTorch by more than 1e-4")
 
 
-@cli.command()
+def _positive_ms(ctx, param, value: str) -> list[int]:
+    try:
+        lengths = [int(g) for g in value.split(",") if g.strip()]
+    except ValueError:
+        raise click.BadParameter(f"whole milliseconds separated by commas, not {value!r}") from None
+    if not lengths or min(lengths) <= 0:
+        raise click.BadParameter(f"gap lengths must be positive, not {value!r}")
+    return lengths
+
+
+@cli.command(context_settings=CONTEXT)
 @click.argument("in_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Report folder.")
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Report folder (index.html, metrics.json, metrics.csv, audio).")
 @click.option("--inpainter", "inpainters", multiple=True, help="Inpainter to score; repeat for several [default: unet-onnx]. Zeros, LSAR and interpolation are always included.")
-@click.option("--gaps", default="50,100,200,400,1000,2000,3000", show_default=True, help="Gap lengths in ms, comma-separated.")
+@click.option("--gaps", "lengths", default="50,100,200,400,1000,2000,3000", show_default=True, callback=_positive_ms, help="Gap lengths in ms, comma-separated.")
 @click.option("--per-file", default=1, show_default=True, type=click.IntRange(min=1), help="Gaps of each length per file (as many as fit).")
 @click.option("--seed", default=0, show_default=True, help="Seed for the gap positions.")
-@click.option("--excerpt", "excerpt_s", type=float, help="Use only this many seconds from the middle of each file.")
+@click.option("--excerpt", "excerpt_s", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS", help="Use only this many seconds from the middle of each file.")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), help="TOML file for the pipeline.")
 @click.option("--visqol/--no-visqol", default=True, show_default=True, help="Also score with ViSQOL v3 (slower).")
-def evaluate(in_dir, out_dir, inpainters, gaps, per_file, seed, excerpt_s, config_path, visqol):
-    """Punch gaps into clean recordings, repair them with each method, and score the fills."""
+@verbosity_options
+def evaluate(in_dir, out_dir, inpainters, lengths, per_file, seed, excerpt_s, config_path, visqol, quiet, verbose):
+    """Punch gaps into the clean recordings below IN_DIR, repair them with each method, and score
+    the fills; OUT/index.html shows the tables, plots, spectrograms and audio.
+
+    \b
+    Examples:
+      melrestore evaluate examples/clean -o eval --gaps 50,400,2000 --no-visqol
+      melrestore evaluate held-out/ -o eval --inpainter unet-onnx --inpainter fc-onnx --excerpt 60
+    """
     from tqdm import tqdm
 
+    from .audio import find_audio_files
     from .evaluate import LABELS, format_table
     from .evaluate import evaluate as run_evaluation
 
-    try:
-        lengths = [int(g) for g in gaps.split(",") if g.strip()]
-    except ValueError:
-        raise click.UsageError(f"--gaps takes whole milliseconds separated by commas, not {gaps!r}") from None
     base = _pipeline(config_path)
     inpainters = list(inpainters) or [base.inpainter]
     for name in inpainters:
         _check_plugins(type(base)(**{**base.to_dict(), "inpainter": name}))
-    with tqdm(unit="file", file=sys.stderr, disable=None) as bar:
-        result = run_evaluation(Path(in_dir), Path(out_dir), inpainters, lengths, seed, excerpt_s, base, on_file=lambda _: bar.update(1), visqol=visqol, per_file=per_file)
+    total = len(find_audio_files(in_dir))
+    if not total:
+        raise click.UsageError(f"no audio files below {in_dir}")
+    with tqdm(total=total, unit="file", file=sys.stderr, disable=True if quiet else None) as bar:
+        def on_file(name):
+            if verbose:
+                bar.write(f"scored {name}", file=sys.stderr)
+            bar.update(1)
+
+        result = run_evaluation(Path(in_dir), Path(out_dir), inpainters, lengths, seed, excerpt_s, base, on_file=on_file, visqol=visqol, per_file=per_file)
+    for line in result["problems"]:
+        click.echo(f"problem: {line}", err=True)
+    if quiet:
+        return
     for metric in ("lsd_db", "snr_db", "log_mel_l1", "visqol_mos")[: 4 if visqol else 3]:
         click.echo(f"\n{LABELS[metric]}")
         click.echo(format_table(result, metric))
-    for line in result["problems"]:
-        click.echo(f"problem: {line}", err=True)
     click.echo(f"\nwrote {Path(out_dir) / 'index.html'}, metrics.json and metrics.csv")
 
 
-@cli.command("check-plugin")
+@cli.command("check-plugin", context_settings=CONTEXT)
 @click.argument("vocoder")
 def check_plugin(vocoder):
-    """Run the vocoder contract (melrestore.testing) against the vocoder named VOCODER."""
+    """Check that the vocoder plugin named VOCODER keeps the vocoder contract.
+
+    It runs melrestore.testing.check_vocoder on a real chord, mono and stereo, short and long gaps,
+    at the shipped analysis settings: right output shape, finite values, an audible fill that meets
+    the known samples without a jump, and a clear ValueError on bad input.  Only vocoders have a
+    contract to check; other plugin kinds are refused.
+
+    \b
+    Example:
+      melrestore check-plugin griffin-lim
+    """
+    registry = get_registry()
+    try:
+        kinds = registry.find(vocoder)
+    except PluginError as exc:
+        raise click.UsageError(str(exc)) from None
+    if "vocoders" not in kinds:
+        raise click.UsageError(f"check-plugin checks vocoders only; {vocoder!r} is a {', '.join(k[:-1].replace('_', ' ') for k in kinds)}")
     from .testing import check_vocoder
 
     try:
-        instance = get_registry().build("vocoders", vocoder)
+        instance = registry.build("vocoders", vocoder)
     except PluginError as exc:
         raise click.UsageError(str(exc)) from None
+    click.echo(f"checking vocoder {vocoder!r} against the vocoder contract (melrestore.testing.check_vocoder)")
     try:
         for line in check_vocoder(instance):
             click.echo(f"ok    {line}")

@@ -173,6 +173,15 @@ class Engine:
                     results[w.gap].status, results[w.gap].message = "failed", f"vocoder error: {exc}"
         return fills, [results[g] for g in gaps]
 
+    def plan(self, gap: Gap, sample_rate: int) -> tuple[str, str]:
+        """How ``repair`` would take this gap, without filling it: the method it tries first
+        ("short-gap", "long-gap" or "mel"), or "skipped" and why."""
+        method, repairer = self._sample_repairer(gap, sample_rate)
+        if repairer is not None:
+            return method, ""
+        frames_or_reason = self._window_frames(gap, sample_rate)
+        return ("skipped", frames_or_reason) if isinstance(frames_or_reason, str) else ("mel", "")
+
     def _sample_repairer(self, gap: Gap, sample_rate: int):
         """Which waveform method (if any) gets this gap first: LSAR for short ones, similarity for long ones."""
         ms = 1000 * gap.length / sample_rate

@@ -35,31 +35,40 @@ class PipelineOptions:
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"unknown [pipeline] keys: {', '.join(sorted(unknown))}")
+        for key, value in data.items():
+            _check_type(key, value, cls.__dataclass_fields__[key].default)
         data.update({k: v for k, v in overrides.items() if v not in (None, ())})
-        _check_types(data, asdict(cls()))
         if "detectors" in data:
             data["detectors"] = list(data["detectors"])
-        return cls(**data)
+        options = cls(**data)
+        options.check_ranges()
+        return options
+
+    def check_ranges(self) -> None:
+        """Raise ValueError for lengths that cannot mean anything."""
+        if not self.max_gap_seconds > 0:
+            raise ValueError(f"max_gap_seconds must be above 0, not {self.max_gap_seconds}")
+        for key in ("short_gap_ms", "long_gap_ms"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"{key} must be 0 (off) or more, not {getattr(self, key)}")
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def _check_types(data: dict, defaults: dict) -> None:
-    """Each value must have its default's type (a whole number will do for a float), so a bad
-    config fails here, in one line, not later in every file."""
-    for key, value in data.items():
-        default = defaults[key]
-        if isinstance(default, float):
-            ok, kind = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
-        elif isinstance(default, list):
-            ok, kind = isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value), "a list of names"
-        elif isinstance(default, dict):
-            ok, kind = isinstance(value, dict) and all(isinstance(v, dict) for v in value.values()), "a table of tables"
-        else:
-            ok, kind = isinstance(value, type(default)), f"a {type(default).__name__}"
-        if not ok:
-            raise ValueError(f"[pipeline] {key} must be {kind}, not {value!r}")
+def _check_type(key: str, value, default) -> None:
+    """Raise ValueError unless a [pipeline] value has the type of the key's default."""
+    if key == "detectors":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"[pipeline] detectors takes a list of names like [\"digital-silence\"], not {value!r}")
+    elif key == "options":
+        if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+            raise ValueError("[pipeline] options takes one table per plugin, like [pipeline.options.griffin-lim]")
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"[pipeline] {key} takes a number, not {value!r}")
+    elif not isinstance(value, type(default)):
+        raise ValueError(f"[pipeline] {key} takes a {type(default).__name__}, not {value!r}")
 
 
 def build_engine(options: PipelineOptions) -> Engine:

@@ -107,11 +107,49 @@ class Registry:
             known = ", ".join(self.names(kind)) or "none"
             raise PluginError(f"no {kind[:-1].replace('_', ' ')} named {name!r} (available: {known})")
 
+    def find(self, name: str) -> list[str]:
+        """The kinds that have a plugin object named ``name``; PluginError if none has."""
+        kinds = [kind for kind, items in self._items.items() if name in items]
+        if not kinds:
+            raise PluginError(f"no plugin object is named {name!r} (see `melrestore plugins`)")
+        return kinds
+
+    def check_options(self, kind: str, name: str, options: dict) -> None:
+        """Raise PluginError unless ``name`` exists and ``options`` fit its factory's keyword
+        arguments: names it takes, and values of the type of each argument's default."""
+        self.check(kind, name)
+        label = f"{kind[:-1].replace('_', ' ')} {name!r}"
+        try:
+            params = inspect.signature(self._items[kind][name].factory).parameters
+        except (TypeError, ValueError):  # a factory without a signature: nothing to check against
+            return
+        takes_any = any(p.kind == p.VAR_KEYWORD for p in params.values())
+        for key, value in options.items():
+            param = params.get(key)
+            if param is None:
+                if takes_any:
+                    continue
+                accepted = ", ".join(n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)) or "none"
+                raise PluginError(f"{label} has no option {key!r} (its options: {accepted})")
+            default = param.default
+            if default is param.empty:
+                continue
+            if default is None:  # "x: int | None = None": the annotation says what else it takes
+                expected, like = _annotated_type(param.annotation), " (or nothing)"
+                if expected is None:
+                    continue
+            else:
+                expected, like = type(default), f" (like {default!r})"
+            fits = isinstance(value, expected) and (expected is bool or not isinstance(value, bool))
+            if expected is float and isinstance(value, int) and not isinstance(value, bool):
+                fits = True  # 2 for 2.0
+            if not fits:
+                raise PluginError(f"option {key!r} of {label} takes a {expected.__name__}{like}, not {value!r}")
+
     def build(self, kind: str, name: str, **options):
         """Build the plugin object registered under ``name``."""
-        self.check(kind, name)
+        self.check_options(kind, name, options)
         item = self._items[kind][name]
-        _check_option_types(item.factory, f"{kind[:-1].replace('_', ' ')} {name!r}", options)
         try:
             return item.factory(**options)
         except PluginError:
@@ -141,24 +179,16 @@ class Registry:
         return rows
 
 
-def _check_option_types(factory, what: str, options: dict) -> None:
-    """An option whose default is a number, a flag or a text must be given as one (a whole number will do for a float)."""
-    try:
-        parameters = inspect.signature(factory).parameters
-    except (TypeError, ValueError):
-        return
-    for key, value in options.items():
-        default = parameters[key].default if key in parameters else inspect.Parameter.empty
-        if isinstance(default, bool) or default is None or default is inspect.Parameter.empty:
-            ok = not isinstance(default, bool) or isinstance(value, bool)
-        elif isinstance(default, (int, float)):
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (isinstance(default, float) or isinstance(value, int))
-        elif isinstance(default, str):
-            ok = isinstance(value, str)
-        else:
-            ok = True
-        if not ok:
-            raise PluginError(f"{what}: option {key} must be like {default!r}, not {value!r}")
+_SIMPLE_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
+
+
+def _annotated_type(annotation) -> type | None:
+    """The one simple type (int, float, str, bool) an ``X | None`` annotation names, else None."""
+    if annotation is inspect.Parameter.empty:
+        return None
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
+    names = {part.strip() for part in str(text).replace("Optional[", "").replace("]", "").split("|")} - {"None", "NoneType"}
+    return _SIMPLE_TYPES.get(names.pop()) if len(names) == 1 else None
 
 
 _registry: Registry | None = None

@@ -38,7 +38,7 @@ class DigitalSilence:
             before, after = audio[:, max(0, start - edge) : start], audio[:, end : end + edge]
             if min(_rms(before), _rms(after)) < self.min_level:
                 continue
-            gaps.append(Gap(start, end, f"digital silence ({1000 * (end - start) / sample_rate:.1f} ms)"))
+            gaps.append(Gap(start, end, "digital silence"))
         return gaps
 
 

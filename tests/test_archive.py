@@ -197,9 +197,9 @@ def test_out_inside_in_and_in_inside_out_are_refused(tmp_path):
 
 
 @pytest.mark.parametrize("config,words", [
-    ('[pipeline]\nmax_gap_seconds = "3"\n', "max_gap_seconds must be a number"),
-    ('[pipeline]\ndetectors = "digital-silence"\n', "detectors must be a list"),
-    ('[pipeline.options.digital-silence]\nmin_ms = "5"\n', "option min_ms"),
+    ('[pipeline]\nmax_gap_seconds = "3"\n', "max_gap_seconds takes a number"),
+    ('[pipeline]\ndetectors = "digital-silence"\n', "detectors takes a list"),
+    ('[pipeline.options.digital-silence]\nmin_ms = "5"\n', "option 'min_ms'"),
     ('[pipeline.options.griffin-lim]\niterations = 5\n', "griffin-lim"),
 ])
 def test_a_bad_config_is_one_line_and_exit_2_before_any_work(tmp_path, config, words):

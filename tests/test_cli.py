@@ -1,5 +1,7 @@
 import json
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -115,12 +117,32 @@ def test_usage_errors_exit_2(recordings, tmp_path):
     assert CliRunner().invoke(cli, ["batch", str(tmp_path / "missing"), "-o", str(tmp_path / "o")]).exit_code == 2
 
 
-def test_detect_writes_nothing(recordings):
+def test_detect_writes_nothing_and_says_how_each_gap_would_be_filled(recordings):
     before = sorted(p.name for p in recordings.rglob("*"))
-    result = run("detect", recordings, *INTERP)
+    result = run("detect", recordings, *INTERP, "--max-gap", "0.5")
     assert result.exit_code == 0
-    assert "1.000 s  6.0 ms" in result.output
     assert sorted(p.name for p in recordings.rglob("*")) == before
+    lines = result.output.splitlines()
+    # The length once, the plugin that would fill it, and the gaps the pipeline would leave alone.
+    assert "  1.000 s  6.0 ms  digital silence: would be filled by lsar" in lines
+    assert "  4.500 s  100.0 ms  digital silence: would be filled by interpolation + griffin-lim" in lines
+    assert any("1000.0 ms" in line and "would be left alone: gap of 1.00 s is longer than the 0.5 s" in line for line in lines)
+    assert "mutilated-mime-c.wav: no gaps" in lines
+    assert lines[-1] == "6 gaps in 3 files, 1 would be left alone"
+    one = run("detect", recordings / "more" / "mutilated-mime-b.flac", *INTERP, "--short-gap-ms", "0")
+    assert one.output.splitlines()[0] == "mutilated-mime-b.flac: 3 gaps"
+    assert "6.0 ms  digital silence: would be filled by interpolation + griffin-lim" in one.output
+
+
+def test_detect_on_a_folder_without_audio_says_so(tmp_path):
+    result = run("detect", tmp_path)
+    assert result.exit_code == 2 and "no audio files in" in result.output
+
+
+def test_detect_help_lists_only_the_flags_that_matter_there():
+    text = run("detect", "-h").output
+    assert "--vocoder" not in text and "--frontend" not in text
+    assert "--max-gap" in text and "--short-gap-ms" in text and "Examples:" in text
 
 
 def test_repair_one_file_and_config(tmp_path):
@@ -150,3 +172,162 @@ def test_the_shipped_pipeline_config_is_valid_and_its_options_reach_the_plugins(
     assert engine.vocoder.iterations(10) == 100 and engine.vocoder.iterations(400) == 32
     assert engine.detectors[0].min_ms == 2.0
     assert engine.short_gap_ms == 20.0 and engine.long_gap_ms == 150.0
+
+
+def test_help_answers_without_importing_torch_and_every_command_has_examples():
+    # Importing torch takes seconds; `--help` must not.
+    code = "import sys; from melrestore.cli import cli; assert 'torch' not in sys.modules and 'numpy' not in sys.modules"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+    for command in ("batch", "detect", "repair", "evaluate", "train", "export-onnx", "plugins", "check-plugin"):
+        result = run(command, "-h")
+        assert result.exit_code == 0 and "Example" in result.output, command
+    assert "Examples:" in run("-h").output
+    assert "TARGET" not in run("repair", "--help").output
+
+
+def test_batch_takes_files_folders_and_globs_and_mirrors_each_input(recordings, tmp_path):
+    out = tmp_path / "out"
+    result = run("batch", recordings / "mutilated-mime-a.wav", recordings / "more", str(recordings / "*-c.wav"), "-o", out, *INTERP)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.*") if p.name != "melrestore-report.json") == [
+        "more/mutilated-mime-b.flac", "mutilated-mime-a.wav", "mutilated-mime-c.wav"]
+    before, after = audio_io.read(recordings / "more" / "mutilated-mime-b.flac"), audio_io.read(out / "more" / "mutilated-mime-b.flac")
+    report = json.loads((out / "melrestore-report.json").read_text())
+    gaps = next(f["gaps"] for f in report["files"] if f["path"] == "more/mutilated-mime-b.flac")
+    assert len(gaps) == 3 and _outside_gaps_equal(before, after, gaps)
+    assert len(report["input"]) == 3
+
+
+def test_an_output_folder_inside_an_input_is_refused_and_a_rerun_keeps_what_is_done(recordings, tmp_path):
+    # Merged with issue-12: OUT inside an input folder is a usage error (it never writes into its inputs).
+    inside = recordings / "fixed"
+    result = run("batch", recordings / "mutilated-mime-a.wav", recordings, "-o", inside, *INTERP)
+    assert result.exit_code == 2 and "inside" in result.output and not inside.exists()
+    out = tmp_path / "out"
+    assert run("batch", recordings, "-o", out, *INTERP).exit_code == 0
+    result = run("batch", recordings, "-o", out, *INTERP)
+    assert result.exit_code == 0 and "3 files:" in result.output and "3 done by an earlier run" in result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["{in}/*.opus"], "matches nothing"),
+    (["{in}/mutilated-mime-a.wav", "{copy}/mutilated-mime-a.wav"], "would both be written to mutilated-mime-a.wav"),
+    (["{in}/missing.wav"], "does not exist"),
+    (["{gaps}"], "is not an audio file"),
+    (["{in}", "--max-gap", "-1"], "--max-gap"),
+    (["{in}", "--min-gap-ms", "-3"], "--min-gap-ms"),
+    (["{in}", "--min-gap-ms", "0"], "--min-gap-ms"),
+    (["{in}", "--short-gap-ms", "-1"], "--short-gap-ms"),
+    (["{in}", "--workers", "-2"], "--workers"),
+])
+def test_inputs_and_flags_that_cannot_mean_anything_are_usage_errors(recordings, tmp_path, args, message):
+    copy = tmp_path / "copy"
+    shutil.copytree(recordings, copy)
+    fill = {"in": recordings, "copy": copy, "gaps": EXAMPLES / "gaps.json"}
+    result = run("batch", *[a.format(**fill) for a in args], "-o", tmp_path / "out", *INTERP)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert "Traceback" not in result.output and not (tmp_path / "out").exists()
+
+
+def _config(tmp_path, text):
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[pipeline]\ndetectors = "digital-silence"\n', 'detectors takes a list of names like ["digital-silence"]'),
+    ('[pipeline]\nmax_gap_seconds = "3"\n', "max_gap_seconds takes a number"),
+    ('[pipeline]\nmax_gap_seconds = -1\n', "max_gap_seconds must be above 0"),
+    ('[pipeline]\ninpainter = 3\n', "inpainter takes a str"),
+    ('[pipeline.options.griffin-lim]\nn_iter = "many"\n', "option 'n_iter' of vocoder 'griffin-lim' takes a int (or nothing), not 'many'"),
+    ('[pipeline.options.griffin-lim]\niterations = 8\n', "vocoder 'griffin-lim' has no option 'iterations'"),
+    ('[pipeline.options.digital-silence]\nmin_ms = true\n', "option 'min_ms' of gap detector 'digital-silence' takes a float"),
+    ('[pipeline.options.grifin-lim]\nn_iter = 8\n', "no plugin object is named 'grifin-lim'"),
+])
+def test_config_types_are_checked_before_any_file_is_touched(recordings, tmp_path, text, message):
+    result = run("batch", recordings, "-o", tmp_path / "out", "--config", _config(tmp_path, text), *INTERP)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_config_value_of_the_right_type_reaches_the_plugin(recordings, tmp_path):
+    # An integer where the default is a float is fine.
+    config = _config(tmp_path, "[pipeline.options.digital-silence]\nmin_ms = 30\n")
+    result = run("detect", recordings / "mutilated-mime-a.wav", "--config", config, *INTERP)
+    assert result.exit_code == 0 and result.output.splitlines()[0] == "mutilated-mime-a.wav: 2 gaps"  # the 25 ms gap is not one
+
+
+def test_repair_writes_the_format_its_extension_names(tmp_path):
+    src = EXAMPLES / "recordings" / "mutilated-mime-a.wav"
+    result = run("repair", src, "-o", tmp_path / "a.flac", *INTERP)
+    assert result.exit_code == 0, result.output
+    assert "wrote" in result.output and "FLAC/PCM_16" in result.output
+    info = sf.info(tmp_path / "a.flac")
+    assert (info.format, info.subtype) == ("FLAC", sf.info(src).subtype)
+    # The same samples as a WAV repair: the conversion to FLAC is lossless here.
+    assert run("repair", src, "-o", tmp_path / "a.wav", *INTERP).exit_code == 0
+    assert np.array_equal(audio_io.read(tmp_path / "a.flac").samples, audio_io.read(tmp_path / "a.wav").samples)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.flac", "a.wav"]  # no temporary file left
+
+
+@pytest.mark.parametrize("target, message", [("a.txt", "cannot tell the format of"), ("a", "cannot tell the format of"), ("-", "standard output")])
+def test_repair_refuses_outputs_it_cannot_write_as_named(tmp_path, monkeypatch, target, message):
+    monkeypatch.chdir(tmp_path)
+    result = run("repair", EXAMPLES / "recordings" / "mutilated-mime-a.wav", "-o", target, *INTERP)
+    assert result.exit_code == 2 and message in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_lossy_outputs_are_named_in_the_summary(tmp_path):
+    damaged = chord(2.0, 44100, 2)
+    damaged[:, 44100:46000] = 0
+    write(tmp_path / "in" / "song.ogg", damaged, 44100, subtype="VORBIS", fmt="OGG")
+    (tmp_path / "in" / "song.gaps.json").write_text('{"gaps": [{"start": 1.0, "end": 1.04}]}')
+    result = run("batch", tmp_path / "in", "-o", tmp_path / "out", *INTERP, "--detector", "labels")
+    assert result.exit_code == 0, result.output
+    assert "note: 1 file re-encoded (OGG/MP3 are lossy): samples outside the gaps changed too: song.ogg" in result.output
+
+
+def test_quiet_prints_nothing_and_verbose_every_gap(recordings, tmp_path):
+    quiet = run("batch", recordings, "-o", tmp_path / "q", "-q", *INTERP)
+    assert quiet.exit_code == 0 and quiet.output == "" and (tmp_path / "q" / "mutilated-mime-a.wav").exists()
+    verbose = run("batch", recordings, "-o", tmp_path / "v", "--verbose", *INTERP)
+    assert "mutilated-mime-a.wav: repaired, 3 gaps" in verbose.output
+    assert "  1.500 s  25.0 ms  digital silence: filled by interpolation + griffin-lim" in verbose.output
+
+
+def test_train_refuses_a_pipeline_config_and_too_little_data(tmp_path):
+    data = tmp_path / "data"
+    write(data / "clip-1.wav", chord(2.0, 44100), 44100)
+    config = EXAMPLES.parent / "configs"
+    result = run("train", "--config", config / "pipeline.toml", "--data", data, "-o", tmp_path / "run")
+    assert result.exit_code == 2 and "is not a training config: it has no [training] table" in result.output
+    result = run("train", "--config", config / "unet-44k.toml", "--data", data, "-o", tmp_path / "run")
+    assert result.exit_code == 2
+    assert "too little data: 1 audio file found below" in result.output and "1 for training, 0 for validation" in result.output
+    write(data / "clip-5.wav", chord(2.0, 44100), 44100)  # lands in the validation split
+    result = run("train", "--config", config / "unet-44k.toml", "--data", data, "-o", tmp_path / "run")
+    assert result.exit_code == 2 and "cannot train: no track is longer than" in result.output
+    assert "(2 audio files found below" in result.output and not (tmp_path / "run").exists()
+
+
+def test_export_onnx_refuses_a_file_that_is_not_a_checkpoint(tmp_path):
+    for name, content in (("notes.pt", b"not a checkpoint"), ("song.wav", (EXAMPLES / "recordings" / "mutilated-mime-c.wav").read_bytes())):
+        (tmp_path / name).write_bytes(content)
+        result = run("export-onnx", tmp_path / name, "-o", tmp_path / "x.onnx")
+        assert result.exit_code == 2 and "is not a melrestore checkpoint" in result.output
+        assert "weights_only" not in result.output and not (tmp_path / "x.onnx").exists()
+
+
+def test_check_plugin_says_it_checks_vocoders_only():
+    assert "vocoder contract" in run("check-plugin", "-h").output
+    result = run("check-plugin", "lsar")
+    assert result.exit_code == 2 and "check-plugin checks vocoders only; 'lsar' is a sample repairer" in result.output
+    assert run("check-plugin", "nope").exit_code == 2
+
+
+def test_repair_of_a_file_that_is_not_audio_is_one_line(tmp_path):
+    (tmp_path / "notes.wav").write_text("not audio")
+    result = run("repair", tmp_path / "notes.wav", "-o", tmp_path / "out.flac", *INTERP)
+    assert result.exit_code == 1 and result.output.startswith("Error: cannot read") and len(result.output.splitlines()) == 1

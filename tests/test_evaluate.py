@@ -1,5 +1,8 @@
+import html
 import json
 import re
+import shutil
+import subprocess
 
 import matplotlib.image
 import numpy as np
@@ -9,7 +12,11 @@ from click.testing import CliRunner
 from conftest import EXAMPLES
 from melrestore import audio as audio_io
 from melrestore.cli import cli
+from melrestore.evaluate import LSAR_MAX_S, METRICS, paired_differences
+from melrestore.figures import gap_spectrograms, metric_plot, paired_difference_plot
 from melrestore.metrics import gap_metrics, log_spectral_distance, snr
+
+from conftest import chord
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +96,93 @@ def test_batch_figures(tmp_path):
     pictures = sorted((tmp_path / "melrestore-figures").glob("*.png"))
     assert len(pictures) == 6  # one per repaired gap
     assert matplotlib.image.imread(pictures[0]).ndim == 3
+
+
+def test_the_page_has_tables_a_glossary_and_the_problems(evaluation):
+    out, _ = evaluation
+    page = (out / "index.html").read_text()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert page.count("<table>") == len(METRICS)  # ViSQOL ran: every metric has a table
+    assert "<pre>" not in page and "lsd_db" not in page.split("<h2>Scores</h2>")[1].split("<h2>Methods</h2>")[0]
+    for method in metrics["methods"]:
+        assert f"<dt id='m-{method}'>" in page  # each method explained, its table rows link there
+    for term in ("LSD (dB)", "SNR (dB)", "log-Mel L1", "ViSQOL MOS-LQO"):
+        assert f"<dt>{term}</dt>" in page
+    # The short clips leave the similarity repair nothing to copy on some gaps: it says so, and
+    # those cells are marked, never ranked best.  (LSAR is not run on gaps above LSAR_MAX_S.)
+    declined = [r for r in metrics["gaps"] if r["filled"] is False
+                and not (r["method"] == "lsar" and r["gap_ms"] > 1000 * LSAR_MAX_S)]
+    assert declined and {r["method"] for r in declined} == {"similarity"}
+    problems = page.split("<h2>Problems</h2>")[1].split("<h2>")[0]
+    assert problems.count("<li>") == len(declined) and "similarity declined the" in problems
+    assert "left silent" in page and "class='unfilled'" in page
+    rows = re.findall(r"<tr><th scope='row'><a href='#m-([^']+)'>.*?</tr>", page)
+    best_rows = re.findall(r"<tr><th scope='row'><a href='#m-([^']+)'>(?:(?!</tr>).)*class='best'", page)
+    assert rows and best_rows and not set(best_rows) & {"zeros", "true-mel", "similarity"}
+    # The bold value is the best of the ranked methods in its column (LSD, 300 ms).
+    lsd = {m: metrics["summary"][m]["300"]["lsd_db"] for m in ("lsar", "interpolation", "batch-default")}
+    table = page.split("<table>")[1]
+    best_method = min(lsd, key=lsd.get)
+    assert re.search(rf"#m-{best_method}'>{best_method}</a></th><td[^>]*>[^<]*(<[^t][^>]*>[^<]*)*</td><td class='best'>", table)
+
+
+def test_plots_read_in_milliseconds_and_keep_lines_apart(evaluation):
+    out, _ = evaluation
+    metrics = json.loads((out / "metrics.json").read_text())
+    fig = metric_plot(metrics["summary"], metrics["methods"], metrics["gaps_ms"], "lsd_db", "LSD", None)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["10", "300"]
+    styles = [(line.get_color(), line.get_marker(), line.get_linestyle()) for line in ax.get_lines()]
+    assert len(styles) == len(metrics["methods"]) == len(set(styles))
+    # Paired differences against the interpolation: the mean and standard error over the same gaps.
+    diffs = paired_differences(metrics["gaps"], "lsd_db")
+    # Every method but the reference, the floor and the ceiling, on the gaps it filled (on these
+    # short clips the similarity repair declines every gap: it has no pairs).
+    filled = {r["method"] for r in metrics["gaps"] if r["filled"] is not False} - {"interpolation", "zeros", "true-mel"}
+    assert set(diffs) == filled and {"lsar", "batch-default"} <= filled
+    pairs = {(r["file"], r["start"]): r["lsd_db"] for r in metrics["gaps"] if r["method"] == "interpolation"}
+    mine = [r["lsd_db"] - pairs[(r["file"], r["start"])] for r in metrics["gaps"] if r["method"] == "batch-default" and r["gap_ms"] == 300]
+    assert diffs["batch-default"][300] == pytest.approx((np.mean(mine), np.std(mine, ddof=1) / np.sqrt(len(mine))))
+    fig = paired_difference_plot(diffs, metrics["gaps_ms"], "LSD difference", None)
+    assert len(fig.axes[0].containers) == len(diffs)  # one error-bar series per method
+    assert (out / "plots" / "lsd_db-minus-interpolation.png").is_file()
+
+
+def test_gap_figures_have_a_db_colour_bar_and_a_legend_for_the_gap_edges():
+    audio = chord(2.0, 44100)
+    damaged = audio.copy()
+    damaged[:, 44100:48510] = 0
+    fig = gap_spectrograms({"before": damaged, "after": audio}, 44100, 44100, 48510, None, "x.wav: gap, filled by lsar")
+    assert "power (dB)" in [ax.get_ylabel() for ax in fig.axes]
+    legend = fig.axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["gap edges"]
+    assert fig.get_suptitle() == "x.wav: gap, filled by lsar"
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+# Appended to a copy of the page: what the browser made of it, once everything has loaded.
+PROBE = """<script>addEventListener('load', () => { document.body.dataset.check = JSON.stringify({
+  images: document.images.length,
+  broken: [...document.images].filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src),
+  tables: [...document.querySelectorAll('table')].map(t => t.getBoundingClientRect().width),
+  best: document.querySelectorAll('td.best strong').length,
+  headings: [...document.querySelectorAll('h2')].map(h => h.textContent),
+  players: document.querySelectorAll('audio').length}); });</script>"""
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium: `apt-get install chromium` to check the page in a real browser")
+def test_the_page_renders_in_a_headless_browser(evaluation, tmp_path):
+    out, _ = evaluation
+    probe = out / "browser-probe.html"
+    probe.write_text((out / "index.html").read_text().replace("</html>", PROBE + "</html>"))
+    browser = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--virtual-time-budget=10000"]
+    dom = subprocess.run([*browser, "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    check = json.loads(html.unescape(re.search(r'data-check="([^"]*)"', dom).group(1)))
+    assert check["broken"] == [] and check["images"] >= 10  # every plot and spectrogram decoded
+    assert len(check["tables"]) == len(METRICS) and min(check["tables"]) > 200
+    assert check["best"] >= len(METRICS) and check["players"] >= 4
+    assert check["headings"][:3] == ["Problems", "Scores", "Methods"]
+    shot = tmp_path / "page.png"
+    subprocess.run([*browser, "--window-size=1000,1200", f"--screenshot={shot}", (out / "index.html").as_uri()], capture_output=True, timeout=120)
+    pixels = matplotlib.image.imread(shot)
+    assert pixels.shape[:2] == (1200, 1000) and pixels[..., :3].std() > 0.05  # a page, not a blank
