@@ -104,10 +104,10 @@ def test_lossy_inputs_are_repaired_and_the_report_says_what_changed(tmp_path, fm
     rate = 44100
     damaged = chord(2.0, rate, 2)
     damaged[:, rate : rate + rate // 10] = 0.0
-    src = write(tmp_path / f"song.{ext}", damaged, rate, subtype=subtype, fmt=fmt)
+    src = write(tmp_path / "in" / f"song.{ext}", damaged, rate, subtype=subtype, fmt=fmt)
     # The encoder may smear the dropout's digital silence, so it is marked by hand as well.
-    (tmp_path / "song.gaps.json").write_text(json.dumps({"gaps": [{"start": 1.0, "end": 1.1}]}))
-    result = run("batch", tmp_path, "-o", tmp_path / "out", "--workers", "1", "--json", "--inpainter", "interpolation")
+    (tmp_path / "in" / "song.gaps.json").write_text(json.dumps({"gaps": [{"start": 1.0, "end": 1.1}]}))
+    result = run("batch", tmp_path / "in", "-o", tmp_path / "out", "--workers", "1", "--json", "--inpainter", "interpolation")
     assert result.exit_code == 0, result.output
     entry = json.loads(result.stdout)["files"][0]
     assert entry["status"] == "repaired" and len(entry["gaps"]) == 1 and "sidecar" in entry["gaps"][0]["reason"]
