@@ -5,8 +5,8 @@ through the whole recording for the windows whose *known* frames best match the 
 around the gap, and hands the best few to the network as extra input planes with how well each
 matched.  The search runs on compact features (the log-Mel of the mono mix, pooled to a few bands)
 on the recording's own frame grid, by FFT correlation, so one search costs a few milliseconds
-even for a long recording.  A candidate never overlaps the window it serves, nor touches other
-digital silence.
+even for a long recording.  A candidate never overlaps the window it serves, and must be clean
+where the window is missing; its own dropouts elsewhere only drop out of the distance.
 """
 
 from __future__ import annotations
