@@ -27,7 +27,7 @@ def phrase_song(repeats: int, rate: int, seed: int = 0) -> np.ndarray:
 
 
 def _window(first_frame: int, frames: int, gap_frames: slice) -> tuple[int, np.ndarray]:
-    """A window's first sample and its known frames.""" 
+    """A window's first sample and its known frames."""
     known = np.ones(frames, dtype=bool)
     known[gap_frames] = False
     return first_frame * SETTINGS.hop_length, known
