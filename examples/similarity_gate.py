@@ -18,7 +18,6 @@ the threshold picked on one half of the files, scored on the other half.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 from dataclasses import replace
 
@@ -29,6 +28,7 @@ from melrestore.evaluate import ViSQOL, _excerpt, punch_gaps
 from melrestore.metrics import log_spectral_distance
 from melrestore.pipeline import PipelineOptions, build_engine
 from melrestore.plugins.similarity import SimilarityRepair, copy_match
+from similarity_study import old_repairer  # the sibling script
 
 THRESHOLDS = (0.0, 0.6, 0.7, 0.8, 0.9, 1.0, 1.05, 1.1, 1.15, 1.2, 1.3, 1.5, np.inf)
 
@@ -37,12 +37,7 @@ def score_gaps(args) -> list[dict]:
     lengths = [int(g) for g in args.gaps.split(",")]
     mel = build_engine(replace(PipelineOptions(), short_gap_ms=0.0, long_gap_ms=0.0))
     search = SimilarityRepair()
-    old = None
-    if args.old:
-        spec = importlib.util.spec_from_file_location("old_similarity", args.old)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        old = module.SimilarityRepair(max_match_ratio=np.inf)
+    old = old_repairer(args.old) if args.old else None
     visqol = ViSQOL() if args.visqol_every else None
     rng = np.random.default_rng(args.seed)
     shard, shards = (int(n) for n in args.shard.split("/"))

@@ -56,6 +56,13 @@ class EveryOffset(RecordingIndex):
         return offsets[~self._bad(positions, positions + span) & (np.abs(offsets) >= span)]
 
 
+def old_repairer(path):
+    """The repairer of an older ``plugins/similarity.py`` (a file), always pasting its best match."""
+    spec = importlib.util.spec_from_file_location("old_similarity", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.SimilarityRepair(max_match_ratio=np.inf)
+
 def with_floor(floor: float):
     class Floor(RecordingIndex):
         # the log spectrum with another floor (the default is search.LOG_FLOOR)
@@ -98,12 +105,7 @@ def main() -> None:
     args = parser.parse_args()
     lengths = [int(g) for g in args.gaps.split(",")]
     variants = {name: VARIANTS[name] for name in args.variants.split(",")}
-    old = None
-    if args.old:
-        spec = importlib.util.spec_from_file_location("old_similarity", args.old)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        old = module.SimilarityRepair(max_match_ratio=np.inf)
+    old = old_repairer(args.old) if args.old else None
     rng = np.random.default_rng(args.seed)
     rows = []
     for path in find_audio_files(args.folder):

@@ -51,3 +51,22 @@ def interp_engine():
     from melrestore.pipeline import PipelineOptions, build_engine
 
     return build_engine(PipelineOptions(inpainter="interpolation"))
+
+
+def run(*args):
+    """The command line, as a user types it (arguments turned into strings)."""
+    from click.testing import CliRunner
+
+    from melrestore.cli import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture
+def recordings(tmp_path):
+    """A copy of the shipped example recordings, in ``tmp_path / "in"``."""
+    import shutil
+
+    folder = tmp_path / "in"
+    shutil.copytree(EXAMPLES / "recordings", folder)
+    return folder

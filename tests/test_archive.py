@@ -241,21 +241,16 @@ def _one_clip(tmp_path, name="song.wav"):
     return write(folder / name, _damaged_chord(), 44100)
 
 
-def test_a_label_file_with_a_malformed_first_line_fails_the_file(tmp_path):
+@pytest.mark.parametrize("labels, says", [
+    ("1,5\t1.6\tclick\n2.0\t2.1\tpop\n", "line 1"),  # a malformed first line
+    ("5.0\t5.5\tdropout\n", "after the end"),  # a label past the end: the file is 2 s long
+])
+def test_a_bad_label_file_fails_the_file_clearly(tmp_path, labels, says):
     src = _one_clip(tmp_path)
-    src.with_suffix(".txt").write_text("1,5\t1.6\tclick\n2.0\t2.1\tpop\n")
+    src.with_suffix(".txt").write_text(labels)
     report = run_batch(src.parent, tmp_path / "out", PipelineOptions(inpainter="interpolation"))
     entry = report["files"][0]
-    assert entry["status"] == "failed" and "line 1" in entry["message"]
-    assert not (tmp_path / "out" / "song.wav").exists()
-
-
-def test_a_label_past_the_end_fails_the_file_clearly(tmp_path):
-    src = _one_clip(tmp_path)
-    src.with_suffix(".txt").write_text("5.0\t5.5\tdropout\n")  # the file is 2 s long
-    report = run_batch(src.parent, tmp_path / "out", PipelineOptions(inpainter="interpolation"))
-    entry = report["files"][0]
-    assert entry["status"] == "failed" and "after the end" in entry["message"]
+    assert entry["status"] == "failed" and says in entry["message"]
     assert not (tmp_path / "out" / "song.wav").exists()
 
 

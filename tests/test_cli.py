@@ -8,22 +8,11 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from conftest import EXAMPLES, chord, write
+from conftest import EXAMPLES, chord, run, write
 from melrestore import audio as audio_io
 from melrestore.cli import cli
 
 INTERP = ["--inpainter", "interpolation"]
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-
-
-@pytest.fixture
-def recordings(tmp_path):
-    folder = tmp_path / "in"
-    shutil.copytree(EXAMPLES / "recordings", folder)
-    return folder
 
 
 def _outside_gaps_equal(before, after, gaps) -> bool:

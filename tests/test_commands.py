@@ -3,7 +3,6 @@
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -13,22 +12,11 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from conftest import EXAMPLES, chord, loop, write
+from conftest import EXAMPLES, chord, loop, run, write
 from melrestore import audio as audio_io
 from melrestore.cli import cli
 from melrestore.metrics import gap_metrics
 from melrestore.plugins.datasets import split_of
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-
-
-@pytest.fixture
-def recordings(tmp_path):
-    folder = tmp_path / "in"
-    shutil.copytree(EXAMPLES / "recordings", folder)
-    return folder
 
 
 def test_the_default_pipeline_end_to_end(recordings, tmp_path):
