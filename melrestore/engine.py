@@ -242,7 +242,7 @@ class Engine:
         segment[:, missing] = 0.0
         window = _Window(gap, start, chunk, file_missing, segment, missing, self.frontend.missing_frames(missing), self.frontend.log_mel(segment))
         if truth is not None:
-            undamaged = _padded(resample(_padded(truth[:, start : start + span], span), sample_rate, s.sample_rate), length)
+            undamaged = self._stretch(truth, start, span, sample_rate, length)
             window.filled = np.where(window.missing_frames[None, None], self.frontend.log_mel(undamaged), window.log_mel)
         return window
 
@@ -255,13 +255,15 @@ class Engine:
         w.references = np.zeros((channels, self.references, n_mels, n_frames), dtype=np.float32)
         w.quality = np.zeros(self.references, dtype=np.float32)
         found = find_references(recording, round(w.file_start * ratio), n_frames, ~w.missing_frames, self.references)
-        span = w.file_chunk.shape[1]
         for r, ref in enumerate(found):
             start = w.file_start + round(ref.offset / ratio)
-            chunk = _padded(audio[:, max(0, start) : start + span], span)
-            stretch = _padded(resample(chunk, sample_rate, s.sample_rate), w.segment.shape[1])
-            w.references[:, r] = self.frontend.log_mel(stretch)
+            w.references[:, r] = self.frontend.log_mel(self._stretch(audio, start, w.file_chunk.shape[1], sample_rate, w.segment.shape[1]))
             w.quality[r] = ref.quality
+
+    def _stretch(self, audio: np.ndarray, start: int, span: int, sample_rate: int, length: int) -> np.ndarray:
+        """``span`` file samples from ``start`` (zeros beyond the file), at the analysis rate, ``length`` long."""
+        chunk = _padded(audio[:, max(0, start) : start + span], span)
+        return _padded(resample(chunk, sample_rate, self.settings.sample_rate), length)
 
     def _inpaint(self, group: list[_Window]) -> None:
         """One inpainter call for all windows of the same length; channels are batch items."""
