@@ -519,37 +519,50 @@ def evaluate(in_dir, out_dir, inpainters, lengths, per_file, seed, excerpt_s, co
 
 
 @cli.command("check-plugin", context_settings=CONTEXT)
-@click.argument("vocoder")
-def check_plugin(vocoder):
-    """Check that the vocoder plugin named VOCODER keeps the vocoder contract.
+@click.argument("name")
+@click.option("--data", type=click.Path(exists=True, file_okay=False), help="Folder to build a data set plugin on (data sets only).")
+def check_plugin(name, data):
+    """Check that the plugin object called NAME keeps the contract of its kind (detector, front
+    end, inpainter, vocoder, sample repairer or data set; every kind it is, if several).
 
-    It runs melrestore.testing.check_vocoder on a real chord, mono and stereo, short and long gaps,
-    at the shipped analysis settings: right output shape, finite values, an audible fill that meets
-    the known samples without a jump, and a clear ValueError on bad input.  Only vocoders have a
-    contract to check; other plugin kinds are refused.
+    It builds the object as a pipeline would and runs the matching check of melrestore.testing
+    (check_vocoder, check_inpainter, ...) on real signals: a chord, mono and stereo, with gaps,
+    at the shipped analysis settings.  A vocoder must give the right shape, finite values and an
+    audible fill that meets the known samples without a jump, and a clear ValueError on bad input;
+    see `melrestore.contracts` for every kind's contract.  Exit status 1 names the broken rule.
 
     \b
-    Example:
+    Examples:
       melrestore check-plugin griffin-lim
+      melrestore check-plugin lsar
+      melrestore check-plugin folder --data ~/music/train
     """
     registry = get_registry()
     try:
-        kinds = registry.find(vocoder)
+        kinds = registry.find(name)
     except PluginError as exc:
         raise click.UsageError(str(exc)) from None
-    if "vocoders" not in kinds:
-        raise click.UsageError(f"check-plugin checks vocoders only; {vocoder!r} is a {', '.join(k[:-1].replace('_', ' ') for k in kinds)}")
-    from .testing import check_vocoder
+    from .testing import CHECKS
 
-    try:
-        instance = registry.build("vocoders", vocoder)
-    except PluginError as exc:
-        raise click.UsageError(str(exc)) from None
-    click.echo(f"checking vocoder {vocoder!r} against the vocoder contract (melrestore.testing.check_vocoder)")
-    try:
-        for line in check_vocoder(instance):
-            click.echo(f"ok    {line}")
-    except AssertionError as exc:
-        click.echo(f"FAIL  {exc}")
-        sys.exit(1)
-    click.echo(f"{vocoder} keeps the vocoder contract")
+    failed = False
+    for kind in kinds:
+        options = {}
+        if kind.key == "datasets":
+            if data is None:
+                raise click.UsageError(f"{name!r} is a {kind}: give --data DIR, a folder it can read, to check it on")
+            options["root"] = data
+        try:
+            instance = registry.build(kind, name, **options)
+        except PluginError as exc:
+            raise click.UsageError(str(exc)) from None
+        check = CHECKS[kind.key]
+        click.echo(f"checking {kind} {name!r} against the {kind} contract (melrestore.testing.{check.__name__})")
+        try:
+            for line in check(instance):
+                click.echo(f"ok    {line}")
+        except AssertionError as exc:
+            click.echo(f"FAIL  {exc}")
+            failed = True
+            continue
+        click.echo(f"{name} keeps the {kind} contract")
+    sys.exit(1 if failed else 0)
