@@ -13,8 +13,7 @@ import argparse
 
 import torch
 
-from melrestore import networks
-from melrestore.mel import MelSettings
+from melrestore import states
 from melrestore.plugins.datasets import PreparedCache
 from melrestore.training import WindowSampler, _to_tensors, load_tracks, masked_l1, texture_loss
 
@@ -27,17 +26,17 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=64)
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
-    new_state = networks.load_checkpoint(args.new)
-    settings = MelSettings.from_dict(new_state["mel_settings"])
+    new = states.load_checkpoint(args.new)
+    settings = new.meta.settings
     tracks = load_tracks(PreparedCache(args.cache).files("validation"), settings, [])
-    sampler = WindowSampler(tracks, settings, tuple(new_state["window_frames"]), 16, new_state["max_gap_seconds"],
-                            seed=args.seed, references=networks.reference_count(new_state))
-    old_state = networks.load_checkpoint(args.old)
+    sampler = WindowSampler(tracks, settings, new.meta.window_frames, 16, new.meta.max_gap_seconds,
+                            seed=args.seed, references=new.meta.references)
+    old = states.load_checkpoint(args.old)
     models = {  # name -> (network or None for the interpolation, planes, use references)
         "interpolation": (None, 3, False),
-        "older checkpoint": (networks.model_from_checkpoint(old_state), networks.input_planes(old_state["model_config"]), False),
-        "retrieval U-Net": (networks.model_from_checkpoint(new_state), networks.input_planes(new_state["model_config"]), True),
-        "retrieval U-Net, references withheld": (networks.model_from_checkpoint(new_state), networks.input_planes(new_state["model_config"]), False),
+        "older checkpoint": (old.model(), old.meta.planes, False),
+        "retrieval U-Net": (new.model(), new.meta.planes, True),
+        "retrieval U-Net, references withheld": (new.model(), new.meta.planes, False),
     }
     rows = {name: [] for name in models}
     for window in sampler.windows:

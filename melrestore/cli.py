@@ -436,19 +436,19 @@ def export_onnx_command(checkpoint, out, example):
     """
     from .audio import AudioError, read
     from .export import export_onnx, real_inputs_from
-    from .networks import load_checkpoint
+    from .states import ModelFileError, load_checkpoint
 
     try:
-        state = load_checkpoint(checkpoint)
-    except Exception:  # torch's own message is a page of advice about weights_only
-        raise click.UsageError(f"{checkpoint} is not a melrestore checkpoint (a .pt file written by `melrestore train`)") from None
+        meta = load_checkpoint(checkpoint).meta
+    except ModelFileError as exc:
+        raise click.UsageError(str(exc)) from None
     real = None
     if example:
         try:
             audio = read(example)
         except AudioError as exc:
             raise click.UsageError(f"--example {example}: {exc}") from None
-        real = real_inputs_from(audio.as_float(), audio.sample_rate, state)
+        real = real_inputs_from(audio.as_float(), audio.sample_rate, meta)
     report = export_onnx(Path(checkpoint), Path(out), real)
     for case, diff in report.items():
         click.echo(f"{case}: max abs difference {diff:.2e}")

@@ -1,21 +1,20 @@
 """The learned inpainters: the U-Net and the FC baseline, run by ONNX Runtime or PyTorch.
 
 Both back ends share the same pre/post-processing (``melrestore.networks``) and
-read their analysis settings from the model file, so the engine analyses at
-the rate the model was trained on.
+read their analysis settings from the model file's metadata (``melrestore.states``),
+so the engine analyses at the rate the model was trained on.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 
 from melrestore import hookimpl
-from melrestore.mel import MelSettings
-from melrestore.networks import finish, input_planes, load_checkpoint, model_from_checkpoint, prepare, reference_count
+from melrestore.networks import finish, prepare
+from melrestore.states import ModelMeta, load_checkpoint, read_onnx_meta
 
 CHECKPOINTS = Path(os.environ.get("MELRESTORE_CHECKPOINTS", Path(__file__).resolve().parents[1] / "checkpoints"))
 
@@ -23,13 +22,13 @@ CHECKPOINTS = Path(os.environ.get("MELRESTORE_CHECKPOINTS", Path(__file__).resol
 class LearnedInpainter:
     """Runs ``forward(inputs [B, planes, n_mels, T]) -> correction [B, 1, n_mels, T]`` in batches."""
 
-    def __init__(self, forward, meta: dict, batch_size: int):
+    def __init__(self, forward, meta: ModelMeta, batch_size: int):
         self.forward = forward
-        self.settings = MelSettings.from_dict(meta["mel_settings"])
-        self.window_frames = tuple(meta["window_frames"])
-        self.max_gap_seconds = meta["max_gap_seconds"]
-        self.planes = input_planes(meta["model_config"])
-        self.references = reference_count(meta)  # the engine retrieves this many stretches per window
+        self.settings = meta.settings
+        self.window_frames = meta.window_frames
+        self.max_gap_seconds = meta.max_gap_seconds
+        self.planes = meta.planes
+        self.references = meta.references  # the engine retrieves this many stretches per window
         self.meta = meta
         self.batch_size = batch_size
 
@@ -47,22 +46,12 @@ def _path(path, default_name: str) -> Path:
     return path
 
 
-def onnx_metadata(path) -> dict:
-    import onnx
-
-    model = onnx.load(str(path), load_external_data=False)
-    props = {p.key: p.value for p in model.metadata_props}
-    if "melrestore" not in props:
-        raise ValueError(f"{path} carries no melrestore metadata (export it with `melrestore export-onnx`)")
-    return json.loads(props["melrestore"])
-
-
 def torch_inpainter(default_name: str):
     def factory(checkpoint=None, batch_size: int = 16, threads: int = 0):
         import torch
 
-        state = load_checkpoint(_path(checkpoint, default_name))
-        model = model_from_checkpoint(state)
+        saved = load_checkpoint(_path(checkpoint, default_name))
+        model = saved.model()
         if threads:
             torch.set_num_threads(threads)
 
@@ -70,7 +59,7 @@ def torch_inpainter(default_name: str):
             with torch.inference_mode():
                 return model(torch.from_numpy(inputs)).numpy()
 
-        return LearnedInpainter(forward, state, batch_size)
+        return LearnedInpainter(forward, saved.meta, batch_size)
 
     return factory
 
@@ -90,7 +79,7 @@ def onnx_inpainter(default_name: str):
         def forward(inputs):
             return session.run(None, {"input": inputs})[0]
 
-        return LearnedInpainter(forward, onnx_metadata(path), batch_size)
+        return LearnedInpainter(forward, read_onnx_meta(path), batch_size)
 
     return factory
 
