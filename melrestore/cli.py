@@ -108,20 +108,23 @@ def train(config_path, data, dataset, out_dir, resume):
 
 
 def pipeline_options(command=None, *, only=None):
-    """The flags that pick the plugins of a repair pipeline (``only``: the names of those that apply)."""
-    flags = {
-        "config": click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), help="TOML file whose [pipeline] table sets these (see configs/pipeline.toml)."),
-        "inpainter": click.option("--inpainter", help="Inpainter plugin [default: unet-onnx]."),
-        "vocoder": click.option("--vocoder", help="Vocoder plugin [default: griffin-lim]."),
-        "detectors": click.option("--detector", "detectors", multiple=True, help="Gap detector plugin; repeat for several [default: digital-silence, labels]."),
-        "frontend": click.option("--frontend", help="Mel front end for inpainters without their own settings [default: music-44k]."),
+    """The flags that pick the plugins of a repair pipeline (``only``: the names of those that apply):
+    one per slot of ``melrestore.pipeline.SLOTS`` that has a flag, then the lengths."""
+    from .pipeline import SLOTS
+
+    flags = {"config": click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
+                                    help="TOML file whose [pipeline] table sets these (see configs/pipeline.toml).")}
+    for slot in SLOTS:
+        if slot.flag:
+            flags[slot.option] = click.option(slot.flag, slot.option, multiple=slot.many, help=f"{slot.help} [default: {slot.default_text}].")
+    flags.update({
         "max_gap_seconds": click.option("--max-gap", "max_gap_seconds", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
                                         help="Leave gaps longer than this alone [default: 3]."),
         "min_gap_ms": click.option("--min-gap-ms", type=click.FloatRange(min=0, min_open=True), metavar="MS", help="Shortest run of digital silence that counts as a gap [default: 2]."),
         "short_gap_ms": click.option("--short-gap-ms", type=click.FloatRange(min=0), metavar="MS", help="Fill gaps up to this long with LSAR on the waveform; 0 = never [default: 20]."),
         "long_gap_ms": click.option("--long-gap-ms", type=click.FloatRange(min=0), metavar="MS",
                                     help="From this length on, first try copying a matching stretch of the recording; 0 = never [default: 150]."),
-    }
+    })
 
     def decorate(command):
         for name, decorator in reversed(flags.items()):
@@ -146,18 +149,8 @@ def _pipeline(config_path, min_gap_ms=None, **flags):
 
 def _check_plugins(options) -> None:
     """Fail early, as a usage error, on a plugin name that does not exist or options that do not fit it."""
-    registry = get_registry()
-    wanted = [("inpainters", options.inpainter), ("vocoders", options.vocoder), ("mel_frontends", options.frontend)]
-    wanted += [("gap_detectors", d) for d in options.detectors]
-    if options.short_gap_ms > 0:
-        wanted.append(("sample_repairers", options.short_gap_repairer))
-    if options.long_gap_ms > 0:
-        wanted.append(("sample_repairers", options.long_gap_repairer))
     try:
-        for kind, name in wanted:
-            registry.check_options(kind, name, options.options.get(name, {}))
-        for name in options.options:
-            registry.find(name)
+        options.check_plugins()
     except PluginError as exc:
         raise click.UsageError(str(exc)) from None
 
