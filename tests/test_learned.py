@@ -98,8 +98,8 @@ def test_training_windows_are_cut_as_the_engine_cuts_them(tmp_path, gap_lengths)
             assert frames + 2 * 16 <= window
         # The gap lengths this window trains on are those the engine sends to it.
         low, high = sampler.gap_bounds[window]
-        assert engine._window_frames(Gap(0, low), SMALL.sample_rate) == window
-        assert engine._window_frames(Gap(0, high), SMALL.sample_rate) == window
+        assert engine.choose(Gap(0, low), SMALL.sample_rate).window_frames == window
+        assert engine.choose(Gap(0, high), SMALL.sample_rate).window_frames == window
     with pytest.raises(ValueError, match="gap_lengths"):
         WindowSampler(tracks, SMALL, (64,), context=16, max_gap_seconds=0.5, seed=0, gap_lengths="normal")
 
