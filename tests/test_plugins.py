@@ -148,11 +148,14 @@ def test_the_contract_wants_clear_errors_on_bad_input():
 def test_the_builtin_plugins_keep_their_contracts():
     from melrestore.plugins.detectors import DigitalSilence, LabelFile
     from melrestore.plugins.lsar import LSAR
+    from melrestore.plugins.similarity import SimilarityRepair
     from melrestore.testing import check_detector, check_frontend, check_inpainter, check_sample_repairer
 
     assert len(check_inpainter(Interpolation())) == 1 + 4  # attributes, then 128 and 200 frames, mono and stereo
     assert "1 gap(s)" in check_detector(DigitalSilence())[0] and "0 gap(s)" in check_detector(LabelFile())[0]
-    assert len(check_sample_repairer(LSAR())) == 6
+    for repairer in (LSAR(), SimilarityRepair()):  # each fills the middle gaps and declines the one at the start
+        passed = check_sample_repairer(repairer)
+        assert len(passed) == 6 and sum("declined" in line for line in passed) == 2
     assert check_frontend(MelSettings(sample_rate=22050))
 
 
