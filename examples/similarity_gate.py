@@ -1,18 +1,23 @@
 """Calibrating the similarity repair's gate: when does a copy beat the Mel fill?
 
-Made the gate calibration and the paired tables in the README's "Long gaps" section:
+Made the gate calibration and the held-out check in the README's "Finding the repeat" section:
 
-    python examples/similarity_gate.py HELD_OUT_DIR --per-file 2 --json gate.json [--old OLD_similarity.py]
+    python examples/similarity_gate.py VALIDATION_DIR --gaps 1000,2000,3000 --per-file 2 \
+        --visqol-every 1 --json gate.json [--old OLD_similarity.py] [--shard I/N]
     python examples/similarity_gate.py --from gate.json  # or several, from --shard I/N runs
+    python examples/similarity_gate.py --evaluate-run REPORT_DIR  # a finished `melrestore evaluate`
 
 Punches gaps as `melrestore evaluate --excerpt 60 --per-file N --seed S` does (same places) and
 fills each with the best match of the search (always accepted), with the Mel pipeline of
 `batch` (its default inpainter and vocoder, waveform repairers off) and, with ``--old``, with an
 older ``plugins/similarity.py`` (always, and behind its own gate).  Every gap is scored by LSD;
-ViSQOL (the first channel, as `melrestore evaluate` measures it) only on ``--visqol-every``-th
-gap, as it takes seconds per gap.  Then it prints, per gap length, what each gate threshold on
-the match's ``ratio`` would give (copy when ratio <= threshold, the Mel fill otherwise), and
-the threshold picked on one half of the files, scored on the other half.
+ViSQOL (the first channel) on every ``--visqol-every``-th gap, as it takes seconds per gap.
+``--evaluate-run`` takes the same scores from an evaluate run's `similarity` and U-Net rows
+instead (both channels, as evaluate scores them) and only searches its damaged files for the
+match.  Then it prints, per gap length, what each gate threshold on the match's ``ratio`` would
+give (copy when ratio <= threshold, the Mel fill otherwise), the threshold picked on all files
+but one and scored on that one, and the plugin's own gate against the Mel fill, always copying
+and (with ``--evaluate-run``) the interpolation.
 """
 
 from __future__ import annotations
@@ -134,7 +139,8 @@ def rows_from_evaluate_run(report_dir: Path, copy_method: str, mel_method: str, 
             row = {"file": file, "start": start, "gap_ms": gap_ms, "ratio": matches[0].ratio if matches else np.inf,
                    "distance": matches[0].distance if matches else None,
                    "ratio_second": matches[1].ratio if len(matches) > 1 else None}
-            for key, method in (("copy", copy_method), ("mel", mel_method), ("default", default_method)):
+            for key, method in (("copy", copy_method), ("mel", mel_method), ("default", default_method),
+                                ("interpolation", "interpolation")):
                 row[f"lsd_{key}"] = scores[method]["lsd_db"]
                 if scores[method].get("visqol_mos") is not None:
                     row[f"visqol_{key}"] = scores[method]["visqol_mos"]
@@ -153,9 +159,9 @@ def gated(row: dict, metric: str, threshold: float) -> float:
     return row[f"{metric}_copy"] if row["ratio"] <= threshold else row[f"{metric}_mel"]
 
 
-def shipped(row: dict, metric: str, gate: SimilarityRepair, rate: int = 1000) -> float:
-    """The score of the plugin's own gate (its limit for this gap length)."""
-    return gated(row, metric, gate.limit(row["gap_ms"], rate))
+def shipped(row: dict, metric: str, gate: SimilarityRepair) -> float:
+    """The score of the plugin's own gate (its limit for this gap length; lengths in ms, so a rate of 1000)."""
+    return gated(row, metric, gate.limit(row["gap_ms"], 1000))
 
 
 def leave_one_file_out(rows: list[dict], metric: str, thresholds: list[float], better: int) -> tuple[list[float], list[float]]:
@@ -197,12 +203,14 @@ def report(rows: list[dict], threshold: float) -> None:
               f"<= {gate.long_gap_max_match_ratio} from there), paired per length, mean ± standard error")
         for g in lengths:
             same = [r for r in scored if r["gap_ms"] == g]
+            if not same:
+                continue
             default = [shipped(r, metric, gate) for r in same]
             copies = sum(r["ratio"] <= gate.limit(g, 1000) for r in same)
-            line = (f"{g:>6} ms  minus Mel {mean_se(np.subtract(default, [r[f'{metric}_mel'] for r in same]))}   "
-                    f"minus always copying {mean_se(np.subtract(default, [r[f'{metric}_copy'] for r in same]))}"
-                    if all(f"{metric}_copy" in r for r in same) else
-                    f"{g:>6} ms  minus Mel {mean_se(np.subtract(default, [r[f'{metric}_mel'] for r in same]))}")
+            line = f"{g:>6} ms"
+            for other, label in (("mel", "Mel"), ("copy", "always copying"), ("interpolation", "interpolation")):
+                if all(f"{metric}_{other}" in r for r in same):
+                    line += f"   minus {label} {mean_se(np.subtract(default, [r[f'{metric}_{other}'] for r in same]))}"
             print(f"{line}   copies {copies} of {len(same)}")
         if f"{metric}_old" in scored[0]:
             print(f"\n{metric}, paired, mean ± standard error over the same gaps (new minus old)")

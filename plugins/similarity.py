@@ -20,7 +20,7 @@ from melrestore.splice import meet_edges
 
 class SimilarityRepair:
     def __init__(self, context_s: float = 1.0, max_match_ratio: float = 1.1, long_gap_s: float = 1.0,
-                 long_gap_max_match_ratio: float = 1.1, candidates: int = 16):
+                 long_gap_max_match_ratio: float = 0.8, candidates: int = 16):
         self.context_s = context_s
         self.max_match_ratio = max_match_ratio  # for gaps shorter than long_gap_s
         self.long_gap_s = long_gap_s
