@@ -137,7 +137,8 @@ def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFA
     # Waveform references, applied to every gap: LSAR, and always pasting the best-matching stretch.
     references = {
         base.short_gap_repairer: get_registry().build("sample_repairers", base.short_gap_repairer),
-        base.long_gap_repairer: get_registry().build("sample_repairers", base.long_gap_repairer, max_match_ratio=np.inf),
+        base.long_gap_repairer: get_registry().build("sample_repairers", base.long_gap_repairer, max_match_ratio=np.inf,
+                                                      long_gap_max_match_ratio=np.inf),
     }
     rows, problems = [], []
     for source in find_audio_files(in_dir):
