@@ -129,14 +129,14 @@ def rows_from_evaluate_run(report_dir: Path, copy_method: str, mel_method: str, 
     for name in sorted({key[0] for key in by_gap}):
         damaged = read(report_dir / "damaged" / name)
         index = search.index(damaged.as_float(), damaged.sample_rate)
-        for (file, start, end, gap_ms), scores in sorted(by_gap.items()):
+        for (file, start, end, length_ms), scores in sorted(by_gap.items()):
             if file != name:
                 continue
             try:
                 matches = index.top_matches(start, end, k=2)
             except ValueError:
                 matches = []
-            row = {"file": file, "start": start, "gap_ms": gap_ms, "ratio": matches[0].ratio if matches else np.inf,
+            row = {"file": file, "start": start, "gap_ms": length_ms, "ratio": matches[0].ratio if matches else np.inf,
                    "distance": matches[0].distance if matches else None,
                    "ratio_second": matches[1].ratio if len(matches) > 1 else None}
             for key, method in (("copy", copy_method), ("mel", mel_method), ("default", default_method),
