@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from melrestore import hookimpl
-from melrestore.mel import MelSettings
-from melrestore.networks import finish, input_planes, load_checkpoint, model_from_checkpoint, prepare, reference_count
+from melrestore.analysis import MelSettings
+
+# melrestore.networks, torch and onnxruntime load only when a model is built: listing the plugins
+# must not wait for them.
 
 CHECKPOINTS = Path(os.environ.get("MELRESTORE_CHECKPOINTS", Path(__file__).resolve().parents[1] / "checkpoints"))
 
@@ -24,6 +26,8 @@ class LearnedInpainter:
     """Runs ``forward(inputs [B, planes, n_mels, T]) -> correction [B, 1, n_mels, T]`` in batches."""
 
     def __init__(self, forward, meta: dict, batch_size: int):
+        from melrestore.networks import input_planes, reference_count
+
         self.forward = forward
         self.settings = MelSettings.from_dict(meta["mel_settings"])
         self.window_frames = tuple(meta["window_frames"])
@@ -34,6 +38,8 @@ class LearnedInpainter:
         self.batch_size = batch_size
 
     def inpaint(self, log_mel, missing, references=None, quality=None):
+        from melrestore.networks import finish, prepare
+
         log_mel, missing = np.asarray(log_mel, dtype=np.float32), np.asarray(missing, dtype=bool)
         inputs, base, _, std = prepare(log_mel, missing, self.planes, references, quality)
         outputs = [self.forward(inputs[i : i + self.batch_size]) for i in range(0, len(inputs), self.batch_size)]
@@ -60,6 +66,8 @@ def onnx_metadata(path) -> dict:
 def torch_inpainter(default_name: str):
     def factory(checkpoint=None, batch_size: int = 16, threads: int = 0):
         import torch
+
+        from melrestore.networks import load_checkpoint, model_from_checkpoint
 
         state = load_checkpoint(_path(checkpoint, default_name))
         model = model_from_checkpoint(state)
