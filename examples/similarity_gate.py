@@ -24,7 +24,8 @@ from dataclasses import replace
 import numpy as np
 
 from melrestore.audio import find_audio_files, read
-from melrestore.evaluate import ViSQOL, _excerpt, punch_gaps
+from melrestore.engine import Engine
+from melrestore.evaluate import ViSQOL, _excerpt, gap_ms, punch_gaps
 from melrestore.metrics import log_spectral_distance
 from melrestore.pipeline import PipelineOptions, build_engine
 from melrestore.plugins.similarity import SimilarityRepair, copy_match
@@ -80,13 +81,12 @@ def score_gaps(args) -> list[dict]:
         estimates = {}
         for method, by_gap in fills.items():
             estimates[method] = damaged.copy()
-            for g, fill in by_gap.items():
-                estimates[method][:, g.start : g.end] = fill
+            Engine.splice(estimates[method], by_gap)
         for g in gaps:
             if g not in ratios or any(g not in by_gap for by_gap in fills.values()):
                 continue
             count += 1
-            row = {"file": path.name, "start": g.start, "gap_ms": int(g.reason.split()[0]), "ratio": ratios[g],
+            row = {"file": path.name, "start": g.start, "gap_ms": gap_ms(g, rate), "ratio": ratios[g],
                    "old_accepts": old_accepts.get(g)}
             for method, estimate in estimates.items():
                 truth, fill = clean[:, g.start : g.end].astype(np.float64), estimate[:, g.start : g.end]

@@ -12,7 +12,7 @@ from pathlib import Path
 from . import __version__
 from .audio import (AUDIO_EXTENSIONS, AudioError, atomic_target, copy_atomic, find_audio_files, find_audio_lookalikes,
                     read, remove_stale_temporaries, write_repaired)
-from .engine import Engine, GapResult
+from .engine import Engine
 from .gaps import DetectionError
 from .pipeline import PipelineOptions, build_engine
 from .pool import Stopped, WorkerPool, describe_death, install_stop_handlers
@@ -74,9 +74,7 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
         gaps = engine.detect(waveform, audio.sample_rate, source)
         if target is None:
             report.status = "detected"
-            plans = [engine.plan(g, audio.sample_rate) for g in gaps]
-            report.gaps = [GapResult(g.start, g.end, g.reason, "skipped" if method == "skipped" else "found", why, method).to_dict(audio.sample_rate)
-                           for g, (method, why) in zip(gaps, plans)]
+            report.gaps = [engine.choose(g, audio.sample_rate).as_found().to_dict(audio.sample_rate) for g in gaps]
             return report
         if not gaps:
             copy_atomic(source, target)
@@ -88,8 +86,7 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
             failed = [g for g in report.gaps if g["status"] == "failed"]
             report.message = "; ".join(f"gap at {g['start_s']} s: {g['message']}" for g in failed) + " (no output written)"
             return report
-        for gap, fill in fills.items():
-            audio.replace_span(gap.start, gap.end, fill)
+        engine.splice(audio, fills)
         if fills:
             with engine.timed("write"):
                 write_repaired(audio, source, target, [(g.start, g.end) for g in fills])

@@ -1,6 +1,7 @@
-"""Building blocks for vocoders: checking their inputs, cropping to the gap, constrained
-Griffin-Lim, and meeting the known samples.  The built-in Griffin-Lim vocoder is made of
-these; a third-party vocoder (see examples/melrestore-pghi) can reuse them.
+"""Building blocks for vocoders: input checks, cropping to the gap, constrained Griffin-Lim, meeting the known samples.
+
+The built-in Griffin-Lim vocoder is made of these; a third-party vocoder (see
+examples/melrestore-pghi) can reuse them.
 """
 
 from __future__ import annotations

@@ -328,10 +328,16 @@ def test_export_onnx_refuses_a_file_that_is_not_a_checkpoint(tmp_path):
         assert "weights_only" not in result.output and not (tmp_path / "x.onnx").exists()
 
 
-def test_check_plugin_says_it_checks_vocoders_only():
-    assert "vocoder contract" in run("check-plugin", "-h").output
-    result = run("check-plugin", "lsar")
-    assert result.exit_code == 2 and "check-plugin checks vocoders only; 'lsar' is a sample repairer" in result.output
+def test_check_plugin_checks_every_kind(tmp_path):
+    assert "contract of its kind" in run("check-plugin", "-h").output
+    for name, kind in (("lsar", "sample repairer"), ("digital-silence", "gap detector"), ("interpolation", "inpainter"),
+                       ("music-44k", "mel frontend")):
+        result = run("check-plugin", name)
+        assert result.exit_code == 0 and f"{name} keeps the {kind} contract" in result.output and "FAIL" not in result.output
+    result = run("check-plugin", "folder")
+    assert result.exit_code == 2 and "give --data DIR" in result.output
+    result = run("check-plugin", "folder", "--data", EXAMPLES / "clean")
+    assert result.exit_code == 0 and "folder keeps the dataset contract" in result.output
     assert run("check-plugin", "nope").exit_code == 2
 
 
