@@ -306,7 +306,11 @@ def _run_jobs(jobs: list[tuple], engine: Engine, options: PipelineOptions, worke
             yield repair_file(engine, *job)
         return
     threads = max(1, (os.cpu_count() or 1) // workers)
-    yield from WorkerPool(workers, _init_worker, (options, threads), _work, _worker_died).run(jobs)
+    # Forked workers skip the seconds of importing torch and loading the plugins again.  Only
+    # single-threaded ones: GNU OpenMP (torch's thread pool) hangs in a forked child that runs
+    # several threads once this process has used it.
+    pool = WorkerPool(workers, _init_worker, (options, threads), _work, _worker_died, fork=threads == 1)
+    yield from pool.run(jobs)
 
 
 def run_batch(inputs, out_dir: Path | None, options: PipelineOptions, workers: int = 1, overwrite: bool = False,

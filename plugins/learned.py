@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from melrestore import hookimpl
-from melrestore.networks import finish, prepare
-from melrestore.states import ModelMeta, load_checkpoint, read_onnx_meta
+
+# melrestore.networks and melrestore.states (torch), and onnxruntime, load only when a model is
+# built or run: listing the plugins must not wait for them.
+if TYPE_CHECKING:
+    from melrestore.states import ModelMeta
 
 CHECKPOINTS = Path(os.environ.get("MELRESTORE_CHECKPOINTS", Path(__file__).resolve().parents[1] / "checkpoints"))
 
@@ -33,6 +37,8 @@ class LearnedInpainter:
         self.batch_size = batch_size
 
     def inpaint(self, log_mel, missing, references=None, quality=None):
+        from melrestore.networks import finish, prepare
+
         log_mel, missing = np.asarray(log_mel, dtype=np.float32), np.asarray(missing, dtype=bool)
         inputs, base, _, std = prepare(log_mel, missing, self.planes, references, quality)
         outputs = [self.forward(inputs[i : i + self.batch_size]) for i in range(0, len(inputs), self.batch_size)]
@@ -49,6 +55,8 @@ def _path(path, default_name: str) -> Path:
 def torch_inpainter(default_name: str):
     def factory(checkpoint=None, batch_size: int = 16, threads: int = 0):
         import torch
+
+        from melrestore.states import load_checkpoint
 
         saved = load_checkpoint(_path(checkpoint, default_name))
         model = saved.model()
@@ -68,6 +76,8 @@ def onnx_inpainter(default_name: str):
     def factory(model=None, batch_size: int = 16, threads: int = 0):
         import onnxruntime as ort
         import torch
+
+        from melrestore.states import read_onnx_meta
 
         path = _path(model, default_name)
         options = ort.SessionOptions()

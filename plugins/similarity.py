@@ -11,11 +11,15 @@ engine uses the Mel inpainter instead.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from melrestore import hookimpl
-from melrestore.search import Match, RecordingIndex
 from melrestore.splice import meet_edges
+
+if TYPE_CHECKING:
+    from melrestore.search import Match, RecordingIndex
 
 
 class SimilarityRepair:
@@ -30,6 +34,8 @@ class SimilarityRepair:
 
     def index(self, audio: np.ndarray, sample_rate: int) -> RecordingIndex:
         """The search index of this recording, built once while gaps of the same recording come in."""
+        from melrestore.search import RecordingIndex  # loads torch: not while the plugins are listed
+
         if self._index is None or not self._index.holds(audio, sample_rate):
             self._index = RecordingIndex(audio, sample_rate, context_s=self.context_s, candidates=self.candidates)
         return self._index

@@ -174,6 +174,25 @@ def test_help_answers_without_importing_torch_and_every_command_has_examples():
     assert "TARGET" not in run("repair", "--help").output
 
 
+def test_plugins_lists_every_builtin_without_loading_torch_or_onnxruntime():
+    # The plugin modules import their heavy libraries only when a plugin is built or run.
+    code = """
+import sys
+from melrestore.cli import cli
+try:
+    cli(["plugins"])
+except SystemExit as stop:
+    assert stop.code in (0, None), stop.code
+heavy = sorted({"torch", "torchaudio", "onnxruntime", "onnx", "scipy"} & set(sys.modules))
+assert not heavy, f"listing the plugins imported {heavy}"
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "FAILED" not in result.stdout
+    for name in ("unet-onnx", "griffin-lim", "similarity", "lsar", "music-44k", "digital-silence"):
+        assert name in result.stdout
+
+
 def test_batch_takes_files_folders_and_globs_and_mirrors_each_input(recordings, tmp_path):
     out = tmp_path / "out"
     result = run("batch", recordings / "mutilated-mime-a.wav", recordings / "more", str(recordings / "*-c.wav"), "-o", out, *INTERP)
