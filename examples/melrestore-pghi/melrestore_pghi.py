@@ -8,11 +8,8 @@ splice stays seamless.
 """
 
 import numpy as np
-import pghipy
-import torch
 
 from melrestore import hookimpl
-from melrestore.phase import Crop, check_vocoder_inputs, constrained_griffin_lim, meet_known, single_thread, target_magnitude
 
 HANN_GAMMA = 0.25645  # times n_fft**2: the time-frequency ratio of a Hann window (Prusa et al.)
 
@@ -22,6 +19,12 @@ class PGHIVocoder:
         self.refine_iterations = refine_iterations
 
     def vocode(self, log_mel, segment, missing, frontend):
+        # Imported here, not at the top: `melrestore plugins` lists this plugin without loading torch.
+        import pghipy
+        import torch
+
+        from melrestore.phase import Crop, check_vocoder_inputs, constrained_griffin_lim, meet_known, single_thread, target_magnitude
+
         check_vocoder_inputs(log_mel, segment, missing, frontend)
         out = np.array(segment, dtype=np.float32, copy=True)
         if not missing.any():
