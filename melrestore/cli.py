@@ -77,9 +77,14 @@ def train(config_path, data, dataset, out_dir, resume):
     The folder data set splits the files by name: about 15 % are held out for validation, and
     training needs at least one file in each part, longer than the largest window.
 
+    Under torchrun it trains in several processes, on one machine or several (DistributedDataParallel:
+    gloo on CPUs, NCCL on GPUs); the first process logs and saves.  --resume continues with any
+    number of processes.
+
     \b
-    Example:
+    Examples:
       melrestore train --config configs/unet-44k.toml --data ~/music/train -o runs/unet
+      torchrun --standalone --nproc-per-node 4 -m melrestore train --config configs/unet-44k.toml --data ~/music/train -o runs/unet
     """
     config = _config(config_path)
     if "training" not in config:
@@ -104,7 +109,8 @@ def train(config_path, data, dataset, out_dir, resume):
         metrics = run_training(config, data_set, Path(out_dir), resume=resume, log=log, progress_factory=_Progress)
     except ValueError as exc:  # e.g. no track longer than the largest window
         raise click.UsageError(f"cannot train: {exc} ({found})") from None
-    click.echo(json.dumps(metrics, indent=2))
+    if metrics is not None:  # under torchrun, the first process's
+        click.echo(json.dumps(metrics, indent=2))
 
 
 def pipeline_options(command=None, *, only=None):
