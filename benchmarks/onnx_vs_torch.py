@@ -14,7 +14,7 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from melrestore.networks import input_planes, load_checkpoint, model_from_checkpoint
+from melrestore.states import load_checkpoint
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 
@@ -36,17 +36,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    state = load_checkpoint(CHECKPOINTS / f"{args.model}.pt")
-    model = model_from_checkpoint(state)
+    saved = load_checkpoint(CHECKPOINTS / f"{args.model}.pt")
+    model = saved.model()
     options = ort.SessionOptions()
     options.intra_op_num_threads = args.threads
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     session = ort.InferenceSession(str(CHECKPOINTS / f"{args.model}.onnx"), options, providers=["CPUExecutionProvider"])
-    n_mels, planes = state["model_config"]["n_mels"], input_planes(state["model_config"])
+    n_mels, planes = saved.meta.model_config["n_mels"], saved.meta.planes
     print(f"{args.model}, {args.threads} threads, median of {args.repeats} runs")
     print(f"{'batch':>5} {'frames':>6} {'torch ms':>10} {'onnx ms':>10} {'speed-up':>9}")
     for batch in (1, 16):
-        for frames in state["window_frames"]:
+        for frames in saved.meta.window_frames:
             inputs = np.random.default_rng(0).standard_normal((batch, planes, n_mels, frames)).astype(np.float32)
             tensor = torch.from_numpy(inputs)
             with torch.inference_mode():

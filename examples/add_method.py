@@ -52,8 +52,7 @@ def main() -> None:
         rate = gaps[0]["rate"]
         fills, _ = engine.repair(damaged, rate, engine.detect(damaged, rate))
         repaired = damaged.copy()
-        for gap, fill in fills.items():
-            repaired[:, gap.start : gap.end] = fill
+        engine.splice(repaired, fills)
         _write_float(repaired, rate, args.report / "repaired" / args.name / name)
         for row in gaps:
             scores = gap_metrics(clean, repaired, row["start"], row["end"], rate)

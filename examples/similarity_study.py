@@ -20,7 +20,7 @@ import json
 import numpy as np
 
 from melrestore.audio import find_audio_files, read
-from melrestore.evaluate import _excerpt, punch_gaps
+from melrestore.evaluate import _excerpt, gap_ms, punch_gaps
 from melrestore.metrics import log_spectral_distance, snr
 from melrestore.plugins.similarity import copy_match
 from melrestore.search import RecordingIndex
@@ -133,7 +133,7 @@ def main() -> None:
             truth = clean[:, g.start : g.end].astype(np.float64)
             for name, fill in fills.items():
                 rows.append({
-                    "file": path.name, "start": g.start, "gap_ms": int(g.reason.split()[0]), "variant": name,
+                    "file": path.name, "start": g.start, "gap_ms": gap_ms(g, rate), "variant": name,
                     "lsd_db": float(np.mean([log_spectral_distance(t, f) for t, f in zip(truth, fill)])),
                     "snr_db": float(np.mean([snr(t, f) for t, f in zip(truth, fill)])),
                 })

@@ -18,8 +18,7 @@ import argparse
 import numpy as np
 import torch
 
-from melrestore import networks
-from melrestore.mel import MelSettings
+from melrestore.states import load_checkpoint
 from melrestore.plugins.datasets import PreparedCache
 from melrestore.training import WindowSampler, _to_tensors, load_tracks, masked_l1, texture_loss
 
@@ -52,20 +51,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
 
-    states = {name: networks.load_checkpoint(path) for name, path in (m.split("=", 1) for m in args.model)}
-    first = next(iter(states.values()))
-    settings = MelSettings.from_dict(first["mel_settings"])
+    checkpoints = {name: load_checkpoint(path) for name, path in (m.split("=", 1) for m in args.model)}
+    first = next(iter(checkpoints.values())).meta
+    settings = first.settings
     cache = PreparedCache(args.cache)
     files = [f for f in cache.files(args.split) if args.package is None or f.parent.name == args.package]
     tracks = load_tracks(files, settings, [])
-    references = max(networks.reference_count(s) for s in states.values())
-    sampler = WindowSampler(tracks, settings, tuple(first["window_frames"]), 16, first["max_gap_seconds"],
+    references = max(c.meta.references for c in checkpoints.values())
+    sampler = WindowSampler(tracks, settings, first.window_frames, 16, first.max_gap_seconds,
                             seed=args.seed, references=references)
     runs = {"interpolation": (None, 3, False)}  # name -> (network or None, planes, use references)
-    for name, state in states.items():
-        planes = networks.input_planes(state["model_config"])
-        model = networks.model_from_checkpoint(state)
-        runs[name] = (model, planes, networks.reference_count(state) > 0)
+    for name, checkpoint in checkpoints.items():
+        model, planes = checkpoint.model(), checkpoint.meta.planes
+        runs[name] = (model, planes, checkpoint.meta.references > 0)
         if name in args.withhold:
             runs[f"{name}, references withheld"] = (model, planes, False)
 

@@ -7,7 +7,7 @@ __version__ = "0.1.0"
 __all__ = ["DetectionError", "Gap", "MelFrontend", "MelSettings", "hookimpl", "__version__"]
 
 # Loaded on first use (numpy, torch), so that `melrestore --help` starts at once.
-_LAZY = {"DetectionError": "gaps", "Gap": "gaps", "MelFrontend": "mel", "MelSettings": "mel"}
+_LAZY = {"DetectionError": "gaps", "Gap": "gaps", "MelFrontend": "mel", "MelSettings": "analysis"}
 
 
 def __getattr__(name: str):

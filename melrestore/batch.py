@@ -13,7 +13,7 @@ from pathlib import Path
 from . import __version__
 from .audio import (AUDIO_EXTENSIONS, TEMP_SUFFIX, AudioError, atomic_target, copy_atomic, find_audio_files, find_audio_lookalikes,
                     read, remove_stale_temporaries, write_repaired)
-from .engine import Engine, GapResult
+from .engine import Engine
 from .gaps import DetectionError
 from .pipeline import PipelineOptions, build_engine
 from .pool import Stopped, WorkerPool, describe_death, install_stop_handlers
@@ -89,9 +89,7 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
         gaps = engine.detect(waveform, audio.sample_rate, source)
         if target is None:
             report.status = "detected"
-            plans = [engine.plan(g, audio.sample_rate) for g in gaps]
-            report.gaps = [GapResult(g.start, g.end, g.reason, "skipped" if method == "skipped" else "found", why, method).to_dict(audio.sample_rate)
-                           for g, (method, why) in zip(gaps, plans)]
+            report.gaps = [engine.choose(g, audio.sample_rate).as_found().to_dict(audio.sample_rate) for g in gaps]
             return report
         if not gaps:
             copy_atomic(source, target)
@@ -103,8 +101,7 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
             failed = [g for g in report.gaps if g["status"] == "failed"]
             report.message = "; ".join(f"gap at {g['start_s']} s: {g['message']}" for g in failed) + " (no output written)"
             return report
-        for gap, fill in fills.items():
-            audio.replace_span(gap.start, gap.end, fill)
+        engine.splice(audio, fills)
         if fills:
             with engine.timed("write"):
                 write_repaired(audio, source, target, [(g.start, g.end) for g in fills])
@@ -344,7 +341,11 @@ def _run_jobs(jobs: list[tuple], engine: Engine, options: PipelineOptions, worke
             yield repair_file(engine, *job)
         return
     threads = max(1, (os.cpu_count() or 1) // workers)
-    yield from WorkerPool(workers, _init_worker, (options, threads), _work, _worker_died).run(jobs)
+    # Forked workers skip the seconds of importing torch and loading the plugins again.  Only
+    # single-threaded ones: GNU OpenMP (torch's thread pool) hangs in a forked child that runs
+    # several threads once this process has used it.
+    pool = WorkerPool(workers, _init_worker, (options, threads), _work, _worker_died, fork=threads == 1)
+    yield from pool.run(jobs)
 
 
 def run_batch(inputs, out_dir: Path | None, options: PipelineOptions, workers: int = 1, overwrite: bool = False,

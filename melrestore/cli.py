@@ -114,20 +114,23 @@ def train(config_path, data, dataset, out_dir, resume):
 
 
 def pipeline_options(command=None, *, only=None):
-    """The flags that pick the plugins of a repair pipeline (``only``: the names of those that apply)."""
-    flags = {
-        "config": click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), help="TOML file whose [pipeline] table sets these (see configs/pipeline.toml)."),
-        "inpainter": click.option("--inpainter", help="Inpainter plugin [default: unet-onnx]."),
-        "vocoder": click.option("--vocoder", help="Vocoder plugin [default: griffin-lim]."),
-        "detectors": click.option("--detector", "detectors", multiple=True, help="Gap detector plugin; repeat for several [default: digital-silence, labels]."),
-        "frontend": click.option("--frontend", help="Mel front end for inpainters without their own settings [default: music-44k]."),
+    """The flags that pick the plugins of a repair pipeline (``only``: the names of those that apply):
+    one per slot of ``melrestore.pipeline.SLOTS`` that has a flag, then the lengths."""
+    from .pipeline import SLOTS
+
+    flags = {"config": click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
+                                    help="TOML file whose [pipeline] table sets these (see configs/pipeline.toml).")}
+    for slot in SLOTS:
+        if slot.flag:
+            flags[slot.option] = click.option(slot.flag, slot.option, multiple=slot.many, help=f"{slot.help} [default: {slot.default_text}].")
+    flags.update({
         "max_gap_seconds": click.option("--max-gap", "max_gap_seconds", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
                                         help="Leave gaps longer than this alone [default: 3]."),
         "min_gap_ms": click.option("--min-gap-ms", type=click.FloatRange(min=0, min_open=True), metavar="MS", help="Shortest run of digital silence that counts as a gap [default: 2]."),
         "short_gap_ms": click.option("--short-gap-ms", type=click.FloatRange(min=0), metavar="MS", help="Fill gaps up to this long with LSAR on the waveform; 0 = never [default: 20]."),
         "long_gap_ms": click.option("--long-gap-ms", type=click.FloatRange(min=0), metavar="MS",
                                     help="From this length on, first try copying a matching stretch of the recording; 0 = never [default: 150]."),
-    }
+    })
 
     def decorate(command):
         for name, decorator in reversed(flags.items()):
@@ -152,18 +155,8 @@ def _pipeline(config_path, min_gap_ms=None, **flags):
 
 def _check_plugins(options) -> None:
     """Fail early, as a usage error, on a plugin name that does not exist or options that do not fit it."""
-    registry = get_registry()
-    wanted = [("inpainters", options.inpainter), ("vocoders", options.vocoder), ("mel_frontends", options.frontend)]
-    wanted += [("gap_detectors", d) for d in options.detectors]
-    if options.short_gap_ms > 0:
-        wanted.append(("sample_repairers", options.short_gap_repairer))
-    if options.long_gap_ms > 0:
-        wanted.append(("sample_repairers", options.long_gap_repairer))
     try:
-        for kind, name in wanted:
-            registry.check_options(kind, name, options.options.get(name, {}))
-        for name in options.options:
-            registry.find(name)
+        options.check_plugins()
     except PluginError as exc:
         raise click.UsageError(str(exc)) from None
 
@@ -497,19 +490,19 @@ def export_onnx_command(checkpoint, out, example):
     """
     from .audio import AudioError, read
     from .export import export_onnx, real_inputs_from
-    from .networks import load_checkpoint
+    from .states import ModelFileError, load_checkpoint
 
     try:
-        state = load_checkpoint(checkpoint)
-    except Exception:  # torch's own message is a page of advice about weights_only
-        raise click.UsageError(f"{checkpoint} is not a melrestore checkpoint (a .pt file written by `melrestore train`)") from None
+        meta = load_checkpoint(checkpoint).meta
+    except ModelFileError as exc:
+        raise click.UsageError(str(exc)) from None
     real = None
     if example:
         try:
             audio = read(example)
         except AudioError as exc:
             raise click.UsageError(f"--example {example}: {exc}") from None
-        real = real_inputs_from(audio.as_float(), audio.sample_rate, state)
+        real = real_inputs_from(audio.as_float(), audio.sample_rate, meta)
     report = export_onnx(Path(checkpoint), Path(out), real)
     for case, diff in report.items():
         click.echo(f"{case}: max abs difference {diff:.2e}")
@@ -580,37 +573,50 @@ def evaluate(in_dir, out_dir, inpainters, lengths, per_file, seed, excerpt_s, co
 
 
 @cli.command("check-plugin", context_settings=CONTEXT)
-@click.argument("vocoder")
-def check_plugin(vocoder):
-    """Check that the vocoder plugin named VOCODER keeps the vocoder contract.
+@click.argument("name")
+@click.option("--data", type=click.Path(exists=True, file_okay=False), help="Folder to build a data set plugin on (data sets only).")
+def check_plugin(name, data):
+    """Check that the plugin object called NAME keeps the contract of its kind (detector, front
+    end, inpainter, vocoder, sample repairer or data set; every kind it is, if several).
 
-    It runs melrestore.testing.check_vocoder on a real chord, mono and stereo, short and long gaps,
-    at the shipped analysis settings: right output shape, finite values, an audible fill that meets
-    the known samples without a jump, and a clear ValueError on bad input.  Only vocoders have a
-    contract to check; other plugin kinds are refused.
+    It builds the object as a pipeline would and runs the matching check of melrestore.testing
+    (check_vocoder, check_inpainter, ...) on real signals: a chord, mono and stereo, with gaps,
+    at the shipped analysis settings.  A vocoder must give the right shape, finite values and an
+    audible fill that meets the known samples without a jump, and a clear ValueError on bad input;
+    see `melrestore.contracts` for every kind's contract.  Exit status 1 names the broken rule.
 
     \b
-    Example:
+    Examples:
       melrestore check-plugin griffin-lim
+      melrestore check-plugin lsar
+      melrestore check-plugin folder --data ~/music/train
     """
     registry = get_registry()
     try:
-        kinds = registry.find(vocoder)
+        kinds = registry.find(name)
     except PluginError as exc:
         raise click.UsageError(str(exc)) from None
-    if "vocoders" not in kinds:
-        raise click.UsageError(f"check-plugin checks vocoders only; {vocoder!r} is a {', '.join(k[:-1].replace('_', ' ') for k in kinds)}")
-    from .testing import check_vocoder
+    from .testing import CHECKS
 
-    try:
-        instance = registry.build("vocoders", vocoder)
-    except PluginError as exc:
-        raise click.UsageError(str(exc)) from None
-    click.echo(f"checking vocoder {vocoder!r} against the vocoder contract (melrestore.testing.check_vocoder)")
-    try:
-        for line in check_vocoder(instance):
-            click.echo(f"ok    {line}")
-    except AssertionError as exc:
-        click.echo(f"FAIL  {exc}")
-        sys.exit(1)
-    click.echo(f"{vocoder} keeps the vocoder contract")
+    failed = False
+    for kind in kinds:
+        options = {}
+        if kind.key == "datasets":
+            if data is None:
+                raise click.UsageError(f"{name!r} is a {kind}: give --data DIR, a folder it can read, to check it on")
+            options["root"] = data
+        try:
+            instance = registry.build(kind, name, **options)
+        except PluginError as exc:
+            raise click.UsageError(str(exc)) from None
+        check = CHECKS[kind.key]
+        click.echo(f"checking {kind} {name!r} against the {kind} contract (melrestore.testing.{check.__name__})")
+        try:
+            for line in check(instance):
+                click.echo(f"ok    {line}")
+        except AssertionError as exc:
+            click.echo(f"FAIL  {exc}")
+            failed = True
+            continue
+        click.echo(f"{name} keeps the {kind} contract")
+    sys.exit(1 if failed else 0)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +9,8 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from .networks import input_planes, load_checkpoint, model_from_checkpoint, prepare, reference_count
+from .networks import prepare
+from .states import ModelMeta, load_checkpoint, write_onnx_meta
 
 OPSET = 17  # supported by every onnxruntime >= 1.17
 
@@ -18,14 +18,14 @@ OPSET = 17  # supported by every onnxruntime >= 1.17
 def export_onnx(checkpoint: Path, out: Path, real_inputs: np.ndarray | None = None) -> dict:
     """Write ``out`` (dynamic batch and frame axes, metadata from the checkpoint) and compare
     ONNX Runtime with PyTorch; returns the max abs differences."""
-    state = load_checkpoint(checkpoint)
-    model = model_from_checkpoint(state)
-    n_mels, planes = state["model_config"]["n_mels"], input_planes(state["model_config"])
-    windows = state["window_frames"]
+    saved = load_checkpoint(checkpoint)
+    meta, model = saved.meta, saved.model()
+    n_mels, planes = meta.model_config["n_mels"], meta.planes
+    windows = meta.window_frames
     example = torch.zeros(2, planes, n_mels, windows[0])
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    frame_axis = {} if state["architecture"] == "fc" else {3: "frames"}
+    frame_axis = {} if meta.architecture == "fc" else {3: "frames"}
     torch.onnx.export(
         model,
         (example,),
@@ -37,9 +37,7 @@ def export_onnx(checkpoint: Path, out: Path, real_inputs: np.ndarray | None = No
         dynamo=False,
     )
     proto = onnx.load(str(out))
-    meta = {k: state[k] for k in ("architecture", "model_config", "window_frames", "max_gap_seconds", "mel_settings", "metrics")}
-    meta["references"] = reference_count(state)
-    proto.metadata_props.add(key="melrestore", value=json.dumps(meta))
+    write_onnx_meta(proto, meta)
     onnx.checker.check_model(proto, full_check=True)
     onnx.save(proto, str(out))
 
@@ -57,15 +55,14 @@ def export_onnx(checkpoint: Path, out: Path, real_inputs: np.ndarray | None = No
     return report
 
 
-def real_inputs_from(audio: np.ndarray, sample_rate: int, state: dict) -> np.ndarray:
-    """Network inputs from real audio ``[channels, samples]`` for a checkpoint: its first (largest)
-    window at the model's analysis settings, with a gap a quarter of the window long in the middle."""
-    from .mel import MelFrontend, MelSettings, resample
+def real_inputs_from(audio: np.ndarray, sample_rate: int, meta: ModelMeta) -> np.ndarray:
+    """Network inputs from real audio ``[channels, samples]`` for a model: its largest window at the
+    model's analysis settings, with a gap a quarter of the window long in the middle."""
+    from .mel import MelFrontend, resample
 
-    settings = MelSettings.from_dict(state["mel_settings"])
-    frontend = MelFrontend(settings)
-    audio = resample(audio, sample_rate, settings.sample_rate)
-    segment = audio[:, : settings.samples_for(state["window_frames"][-1])]
+    frontend = MelFrontend(meta.settings)
+    audio = resample(audio, sample_rate, meta.settings.sample_rate)
+    segment = audio[:, : meta.settings.samples_for(meta.window_frames[-1])]
     missing = np.zeros(segment.shape[1], dtype=bool)
     missing[3 * len(missing) // 8 : 5 * len(missing) // 8] = True
-    return prepare(*frontend.analyse_with_gap(segment, missing), input_planes(state["model_config"]))[0]
+    return prepare(*frontend.analyse_with_gap(segment, missing), meta.planes)[0]

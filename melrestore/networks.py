@@ -152,41 +152,6 @@ def build(architecture: str, config: dict) -> nn.Module:
     return ARCHITECTURES[architecture](**config)
 
 
-CHECKPOINT_FORMAT = "melrestore-checkpoint-1"
-
-
-def load_checkpoint(path) -> dict:
-    """A checkpoint written by ``melrestore train`` (tensors and plain values only)."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a melrestore checkpoint")
-    return state
-
-
 def input_planes(model_config: dict) -> int:
+    """Input planes of the network a config builds (two before the damaged-window plane existed)."""
     return model_config.get("in_channels", 2)
-
-
-def reference_count(meta: dict) -> int:
-    """How many retrieved references a model file's network takes (0 for models before retrieval)."""
-    return int(meta.get("references", 0))
-
-
-def load_widening_inputs(model: nn.Module, state_dict: dict) -> None:
-    """Load weights from a model with fewer input planes: the new planes' weights start at zero,
-    so the loaded model computes exactly what it did before (fine-tuning then learns to use them)."""
-    own = model.state_dict()
-    widened = {}
-    for name, weights in state_dict.items():
-        if weights.shape != own[name].shape and weights.shape[0] == own[name].shape[0] and weights.dim() > 1:
-            grown = torch.zeros_like(own[name])
-            grown[:, : weights.shape[1]] = weights
-            weights = grown
-        widened[name] = weights
-    model.load_state_dict(widened)
-
-
-def model_from_checkpoint(state: dict) -> nn.Module:
-    model = build(state["architecture"], state["model_config"])
-    model.load_state_dict(state["state_dict"])
-    return model.eval()

@@ -1,6 +1,7 @@
-"""Building blocks for vocoders: checking their inputs, cropping to the gap, constrained
-Griffin-Lim, and meeting the known samples.  The built-in Griffin-Lim vocoder is made of
-these; a third-party vocoder (see examples/melrestore-pghi) can reuse them.
+"""Building blocks for vocoders: input checks, cropping to the gap, constrained Griffin-Lim, meeting the known samples.
+
+The built-in Griffin-Lim vocoder is made of these; a third-party vocoder (see
+examples/melrestore-pghi) can reuse them.
 """
 
 from __future__ import annotations
@@ -11,13 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .analysis import CROP_CONTEXT_FFTS, NNLS_ITERATIONS
 from .gaps import runs
-from .mel import NNLS_ITERATIONS, MelFrontend
+from .mel import MelFrontend
 from .splice import meet_edges
-
-# FFT lengths of known samples a vocoder's crop keeps each side of the gap.  Only frames that touch
-# the gap change, so more context changed nothing measurable (three: within the noise of the seed).
-CROP_CONTEXT_FFTS = 1
 
 
 def check_vocoder_inputs(log_mel, segment, missing, frontend: MelFrontend) -> None:

@@ -1,30 +1,68 @@
-"""Choosing the plugins of a repair pipeline by name and building the engine from them."""
+"""The slots of a repair pipeline (one table), the options that fill them, and building the engine.
+
+Light to import (the command line builds its flags from ``SLOTS`` before anything heavy loads):
+the engine is imported only when one is built.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
-from .engine import Engine
-from .registry import get_registry
+from .registry import GAP_DETECTORS, INPAINTERS, MEL_FRONTENDS, SAMPLE_REPAIRERS, VOCODERS, PluginKind, get_registry
 
-DEFAULT_INPAINTER = "unet-onnx"
+if TYPE_CHECKING:
+    from .engine import Engine
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A place in the pipeline that a plugin (or, for ``many``, a list of them) fills, chosen by name
+    under ``option`` in ``[pipeline]`` and, with a ``flag``, on the command line."""
+
+    option: str  # the [pipeline] key and PipelineOptions field
+    kind: PluginKind
+    default: str | tuple[str, ...]
+    help: str
+    flag: str | None = None  # the command-line flag; None: set in a config only
+    many: bool = False  # a list of plugins (the flag is repeated)
+    off_when_zero: str | None = None  # the length option whose 0 leaves the slot empty
+
+    @property
+    def default_text(self) -> str:
+        return ", ".join(self.default) if self.many else self.default
+
+
+# Every plugin a pipeline uses: the CLI flags, the config check and build_engine all read this.
+SLOTS = (
+    Slot("inpainter", INPAINTERS, "unet-onnx", "Inpainter plugin", flag="--inpainter"),
+    Slot("vocoder", VOCODERS, "griffin-lim", "Vocoder plugin", flag="--vocoder"),
+    Slot("detectors", GAP_DETECTORS, ("digital-silence", "labels"), "Gap detector plugin; repeat for several",
+         flag="--detector", many=True),
+    Slot("frontend", MEL_FRONTENDS, "music-44k", "Mel front end for inpainters without their own settings", flag="--frontend"),
+    Slot("short_gap_repairer", SAMPLE_REPAIRERS, "lsar", "Waveform method for gaps up to short_gap_ms", off_when_zero="short_gap_ms"),
+    Slot("long_gap_repairer", SAMPLE_REPAIRERS, "similarity", "Waveform method tried first on gaps from long_gap_ms",
+         off_when_zero="long_gap_ms"),
+)
+SLOT = {slot.option: slot for slot in SLOTS}
+DEFAULT_INPAINTER = SLOT["inpainter"].default
 
 
 @dataclass
 class PipelineOptions:
-    """What ``[pipeline]`` in a config file and the CLI flags select."""
+    """What ``[pipeline]`` in a config file and the CLI flags select (plugin defaults from ``SLOTS``)."""
 
-    inpainter: str = DEFAULT_INPAINTER
-    vocoder: str = "griffin-lim"
-    detectors: list[str] = field(default_factory=lambda: ["digital-silence", "labels"])
-    frontend: str = "music-44k"
+    inpainter: str = SLOT["inpainter"].default
+    vocoder: str = SLOT["vocoder"].default
+    detectors: list[str] = field(default_factory=lambda: list(SLOT["detectors"].default))
+    frontend: str = SLOT["frontend"].default
     max_gap_seconds: float = 3.0
     # Gaps up to short_gap_ms go to a waveform method (LSAR recovers the waveform of short gaps);
     # 0 turns it off.  Gaps from long_gap_ms up first try to copy a matching stretch of the same
     # recording (music repeats), and fall back to the Mel pipeline when none matches; 0 turns it off.
-    short_gap_repairer: str = "lsar"
+    short_gap_repairer: str = SLOT["short_gap_repairer"].default
     short_gap_ms: float = 20.0
-    long_gap_repairer: str = "similarity"
+    long_gap_repairer: str = SLOT["long_gap_repairer"].default
     long_gap_ms: float = 150.0
     # Per-plugin keyword arguments, by plugin name, e.g. {"digital-silence": {"min_ms": 5}}.
     options: dict[str, dict] = field(default_factory=dict)
@@ -55,6 +93,28 @@ class PipelineOptions:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def in_use(self, slot: Slot) -> bool:
+        """Whether ``slot`` is part of this pipeline (its switch, if it has one, is not 0)."""
+        return slot.off_when_zero is None or getattr(self, slot.off_when_zero) > 0
+
+    def plugins(self) -> list[tuple[Slot, str]]:
+        """Every plugin this pipeline uses, with its slot, in the order of ``SLOTS``."""
+        chosen = []
+        for slot in SLOTS:
+            if self.in_use(slot):
+                value = getattr(self, slot.option)
+                chosen += [(slot, name) for name in (value if slot.many else [value])]
+        return chosen
+
+    def check_plugins(self) -> None:
+        """Raise PluginError for a plugin name that does not exist, options that do not fit it, or
+        options for a plugin no kind has."""
+        registry = get_registry()
+        for slot, name in self.plugins():
+            registry.check_options(slot.kind, name, self.options.get(name, {}))
+        for name in self.options:
+            registry.find(name)
+
 
 def _check_type(key: str, value, default) -> None:
     """Raise ValueError unless a [pipeline] value has the type of the key's default."""
@@ -71,20 +131,28 @@ def _check_type(key: str, value, default) -> None:
         raise ValueError(f"[pipeline] {key} takes a {type(default).__name__}, not {value!r}")
 
 
-def build_engine(options: PipelineOptions) -> Engine:
+def build_engine(options: PipelineOptions, engine_class: type[Engine] | None = None) -> Engine:
+    """The engine (an ``Engine``, or ``engine_class``, one with a stage swapped) with every slot's
+    plugin built (an empty slot is None)."""
+    from .engine import Engine
+
+    engine_class = engine_class or Engine
     registry = get_registry()
-
-    def build(kind: str, name: str):
-        return registry.build(kind, name, **options.options.get(name, {}))
-
-    return Engine(
-        inpainter=build("inpainters", options.inpainter),
-        vocoder=build("vocoders", options.vocoder),
-        settings=build("mel_frontends", options.frontend),
-        detectors=[build("gap_detectors", name) for name in options.detectors],
+    built: dict[str, object] = {slot.option: [] if slot.many else None for slot in SLOTS}
+    for slot, name in options.plugins():
+        plugin = registry.build(slot.kind, name, **options.options.get(name, {}))
+        if slot.many:
+            built[slot.option].append(plugin)
+        else:
+            built[slot.option] = plugin
+    return engine_class(
+        inpainter=built["inpainter"],
+        vocoder=built["vocoder"],
+        settings=built["frontend"],
+        detectors=built["detectors"],
         max_gap_seconds=options.max_gap_seconds,
-        short_gap_repairer=build("sample_repairers", options.short_gap_repairer) if options.short_gap_ms > 0 else None,
+        short_gap_repairer=built["short_gap_repairer"],
         short_gap_ms=options.short_gap_ms,
-        long_gap_repairer=build("sample_repairers", options.long_gap_repairer) if options.long_gap_ms > 0 else None,
+        long_gap_repairer=built["long_gap_repairer"],
         long_gap_ms=options.long_gap_ms if options.long_gap_ms > 0 else float("inf"),
     )

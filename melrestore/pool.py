@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -99,11 +100,13 @@ class WorkerPool:
     early (an exception, Ctrl-C, SIGTERM in the main process) stops every worker.
     """
 
-    def __init__(self, size: int, initializer, initargs: tuple, work, on_death):
+    def __init__(self, size: int, initializer, initargs: tuple, work, on_death, fork: bool = False):
         self.size = size
         self.initializer, self.initargs, self.work, self.on_death = initializer, initargs, work, on_death
-        # A fresh interpreter per worker: no threads or library state inherited from the main process.
-        self.context = multiprocessing.get_context("spawn")
+        # ``fork`` (on Linux; macOS's system libraries are not fork-safe): a copy of this process,
+        # ready at once with every module it has loaded.  Otherwise a fresh interpreter per worker:
+        # no threads or library state inherited, but each worker imports and loads everything again.
+        self.context = multiprocessing.get_context("fork" if fork and sys.platform.startswith("linux") else "spawn")
         self.workers: list[_Worker] = []
 
     def _start(self) -> _Worker:

@@ -15,20 +15,38 @@ from importlib import metadata
 
 import pluggy
 
-from . import hookspecs
+from . import contracts, hookspecs
 
 ENTRY_POINT_GROUP = "melrestore"
 ENV_VAR = "MELRESTORE_PLUGINS"
 
-# Plugin kind -> the hook that registers it.
-KINDS = {
-    "gap_detectors": "register_gap_detectors",
-    "mel_frontends": "register_mel_frontends",
-    "inpainters": "register_inpainters",
-    "vocoders": "register_vocoders",
-    "sample_repairers": "register_sample_repairers",
-    "datasets": "register_datasets",
-}
+
+@dataclass(frozen=True)
+class PluginKind:
+    """One kind of plugin object: its key (``plugins --json``, ``Registry.build``), the hook that
+    registers it, what one is called in messages, and the contract each must keep."""
+
+    key: str
+    hook: str
+    singular: str
+    contract: type
+
+    def __str__(self) -> str:
+        return self.singular
+
+
+GAP_DETECTORS = PluginKind("gap_detectors", "register_gap_detectors", "gap detector", contracts.GapDetector)
+MEL_FRONTENDS = PluginKind("mel_frontends", "register_mel_frontends", "mel frontend", contracts.MelAnalysis)
+INPAINTERS = PluginKind("inpainters", "register_inpainters", "inpainter", contracts.Inpainter)
+VOCODERS = PluginKind("vocoders", "register_vocoders", "vocoder", contracts.Vocoder)
+SAMPLE_REPAIRERS = PluginKind("sample_repairers", "register_sample_repairers", "sample repairer", contracts.SampleRepairer)
+DATASETS = PluginKind("datasets", "register_datasets", "dataset", contracts.Dataset)
+KINDS = {kind.key: kind for kind in (GAP_DETECTORS, MEL_FRONTENDS, INPAINTERS, VOCODERS, SAMPLE_REPAIRERS, DATASETS)}
+
+
+def kind_of(kind: str | PluginKind) -> PluginKind:
+    """The kind itself, given it or its key."""
+    return kind if isinstance(kind, PluginKind) else KINDS[kind]
 
 
 class PluginError(Exception):
@@ -58,7 +76,7 @@ class Registry:
         self.pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
         self.pm.add_hookspecs(hookspecs)
         self.plugins: list[PluginInfo] = []
-        self._items: dict[str, dict[str, Registered]] = {kind: {} for kind in KINDS}
+        self._items: dict[PluginKind, dict[str, Registered]] = {kind: {} for kind in KINDS.values()}
         allowed = os.environ.get(ENV_VAR) if allowed is None else allowed
         self._allowed = {n.strip() for n in allowed.split(",") if n.strip()} if allowed else None
         for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
@@ -82,43 +100,49 @@ class Registry:
             info.error = f"{type(exc).__name__}: {exc}"
 
     def add(self, module, info: PluginInfo) -> None:
-        """Register a loaded plugin module and collect what it registers."""
+        """Register a loaded plugin module and collect what its hooks register."""
         self.pm.register(module, name=info.name)
         info.hooks = sorted(h.name for h in self.pm.get_hookcallers(module))
-        for kind, hook_name in KINDS.items():
-            if hook_name in info.hooks:
-                self._collect(kind, hook_name, module, info.name)
+        # Each plugin's hooks are called through the plugin manager on their own, so that what
+        # they register is known to be theirs, and one that raises fails alone.
+        others = [plugin for plugin in self.pm.get_plugins() if plugin is not module]
+        for kind in KINDS.values():
+            if kind.hook in info.hooks:
+                self.pm.subset_hook_caller(kind.hook, remove_plugins=others)(register=self._registrar(kind, info.name))
 
-    def _collect(self, kind: str, hook_name: str, module, plugin_name: str) -> None:
+    def _registrar(self, kind: PluginKind, plugin_name: str):
+        """The ``register(name, factory)`` callback a plugin's hook for ``kind`` is given."""
         def register(name: str, factory) -> None:
             if name in self._items[kind]:
                 owner = self._items[kind][name].plugin
-                raise PluginError(f"{kind[:-1].replace('_', ' ')} {name!r} is already registered by plugin {owner!r}")
+                raise PluginError(f"{kind} {name!r} is already registered by plugin {owner!r}")
             self._items[kind][name] = Registered(factory, plugin_name)
 
-        getattr(module, hook_name)(register=register)
+        return register
 
-    def names(self, kind: str) -> list[str]:
-        return sorted(self._items[kind])
+    def names(self, kind: str | PluginKind) -> list[str]:
+        return sorted(self._items[kind_of(kind)])
 
-    def check(self, kind: str, name: str) -> None:
+    def check(self, kind: str | PluginKind, name: str) -> None:
         """Raise PluginError, listing what exists, unless ``name`` is registered for ``kind``."""
+        kind = kind_of(kind)
         if name not in self._items[kind]:
             known = ", ".join(self.names(kind)) or "none"
-            raise PluginError(f"no {kind[:-1].replace('_', ' ')} named {name!r} (available: {known})")
+            raise PluginError(f"no {kind} named {name!r} (available: {known})")
 
-    def find(self, name: str) -> list[str]:
+    def find(self, name: str) -> list[PluginKind]:
         """The kinds that have a plugin object named ``name``; PluginError if none has."""
         kinds = [kind for kind, items in self._items.items() if name in items]
         if not kinds:
             raise PluginError(f"no plugin object is named {name!r} (see `melrestore plugins`)")
         return kinds
 
-    def check_options(self, kind: str, name: str, options: dict) -> None:
+    def check_options(self, kind: str | PluginKind, name: str, options: dict) -> None:
         """Raise PluginError unless ``name`` exists and ``options`` fit its factory's keyword
         arguments: names it takes, and values of the type of each argument's default."""
+        kind = kind_of(kind)
         self.check(kind, name)
-        label = f"{kind[:-1].replace('_', ' ')} {name!r}"
+        label = f"{kind} {name!r}"
         try:
             params = inspect.signature(self._items[kind][name].factory).parameters
         except (TypeError, ValueError):  # a factory without a signature: nothing to check against
@@ -146,23 +170,29 @@ class Registry:
             if not fits:
                 raise PluginError(f"option {key!r} of {label} takes a {expected.__name__}{like}, not {value!r}")
 
-    def build(self, kind: str, name: str, **options):
-        """Build the plugin object registered under ``name``."""
+    def build(self, kind: str | PluginKind, name: str, **options):
+        """Build the plugin object registered under ``name``, checked against its kind's contract."""
+        kind = kind_of(kind)
         self.check_options(kind, name, options)
         item = self._items[kind][name]
         try:
-            return item.factory(**options)
+            built = item.factory(**options)
         except PluginError:
             raise
         except Exception as exc:
-            raise PluginError(f"{kind[:-1].replace('_', ' ')} {name!r} failed to start: {exc}") from exc
+            raise PluginError(f"{kind} {name!r} failed to start: {exc}") from exc
+        lacking = contracts.missing_members(built, kind.contract)
+        if lacking:
+            raise PluginError(f"{kind} {name!r} (plugin {item.plugin!r}) breaks the {kind} contract: "
+                              f"it has no {', '.join(lacking)} (see melrestore.contracts.{kind.contract.__name__})")
+        return built
 
     def describe(self) -> list[dict]:
         """Everything `melrestore plugins` shows."""
         rows = []
         for info in self.plugins:
             provides = {
-                kind: sorted(n for n, item in items.items() if item.plugin == info.name)
+                kind.key: sorted(n for n, item in items.items() if item.plugin == info.name)
                 for kind, items in self._items.items()
             }
             rows.append(

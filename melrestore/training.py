@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import networks
+from . import networks, states
 from .audio import AudioError, read
 from .mel import MIN_CONTEXT_FRAMES, MelFrontend, MelSettings, resample, window_for_gap
 from .retrieval import RecordingFeatures, find_references
@@ -269,7 +269,7 @@ class Trainer:
         self.model_config = self.model.config
         self.planes = networks.input_planes(self.model_config)
         if config.init_from:
-            networks.load_widening_inputs(self.model, networks.load_checkpoint(config.init_from)["state_dict"])
+            states.load_widening_inputs(self.model, states.load_checkpoint(config.init_from).state_dict)
         windows = tuple(config.windows or networks.window_frames(config.architecture, self.model_config))
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
         self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
@@ -294,29 +294,17 @@ class Trainer:
         self.step, self.best, self.history = 0, math.inf, []
 
     def checkpoint(self, metrics: dict, with_optimizer: bool) -> dict:
-        state = {
-            "format": networks.CHECKPOINT_FORMAT,
-            "architecture": self.config.architecture,
-            "model_config": self.model_config,
-            "window_frames": list(self.windows),
-            "references": self.config.references,
-            "max_gap_seconds": self.config.max_gap_seconds,
-            "mel_settings": self.settings.to_dict(),
-            "train_config": self.config.__dict__,
-            "metrics": metrics,
-            "history": self.history,
-            "step": self.step,
-            "state_dict": {k: v.cpu() for k, v in self.model.state_dict().items()},
-        }
+        meta = states.ModelMeta(self.config.architecture, self.model_config, tuple(self.windows), self.config.max_gap_seconds,
+                                self.settings, self.config.references, metrics)
+        extra = {"train_config": self.config.__dict__, "history": self.history, "step": self.step}
         if with_optimizer:
-            state["optimizer"] = self.optimizer.state_dict()
-            state["scheduler"] = self.scheduler.state_dict()
-            state["best"] = self.best
-        return state
+            extra.update(optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(), best=self.best)
+        return states.checkpoint_dict(meta, self.model, **extra)
 
     def resume(self, path: Path) -> None:
-        state = torch.load(path, map_location=self.device, weights_only=False)
-        self.model.load_state_dict(state["state_dict"])
+        checkpoint = states.load_checkpoint(path, weights_only=False)
+        self.model.load_state_dict(checkpoint.state_dict)
+        state = checkpoint.extra
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.step, self.best, self.history = state["step"], state["best"], state["history"]

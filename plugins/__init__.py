@@ -1,2 +1,4 @@
-"""melrestore's built-in plugins.  Each module is an entry point in the ``melrestore``
-group, loaded exactly like a third-party plugin."""
+"""melrestore's built-in plugins, each module an entry point loaded like a third-party plugin.
+
+They are entry points of the ``melrestore`` group of melrestore's own distribution.
+"""

@@ -1,5 +1,7 @@
-"""Built-in training data sets: any folder of audio, CAL500 as users have it, and the decoded
-cache of ``examples/prepare_training_data.py``."""
+"""Built-in training data sets: a folder of audio, CAL500 as users have it, a prepared cache.
+
+The prepared cache is the decoded one of ``examples/prepare_training_data.py``.
+"""
 
 from __future__ import annotations
 

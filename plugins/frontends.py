@@ -1,7 +1,7 @@
 """Built-in Mel front ends (analysis settings)."""
 
 from melrestore import hookimpl
-from melrestore.mel import MelSettings
+from melrestore.analysis import MelSettings
 
 
 @hookimpl

@@ -13,13 +13,9 @@ structure of the nearest known frames (see ``melrestore.phase.target_magnitude``
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from melrestore import hookimpl
-from melrestore.mel import NNLS_ITERATIONS
-from melrestore.phase import (
-    CROP_CONTEXT_FFTS, Crop, check_vocoder_inputs, constrained_griffin_lim, meet_known, single_thread, target_magnitude,
-)
+from melrestore.analysis import CROP_CONTEXT_FFTS, NNLS_ITERATIONS
 
 
 class ConstrainedGriffinLim:
@@ -44,6 +40,10 @@ class ConstrainedGriffinLim:
         return int(np.clip(self.iteration_budget // max(1, missing_frames), self.min_iter, self.max_iter))
 
     def vocode(self, log_mel, segment, missing, frontend):
+        import torch  # here, not at the top: listing the plugins must not load torch
+
+        from melrestore.phase import Crop, check_vocoder_inputs, constrained_griffin_lim, meet_known, single_thread, target_magnitude
+
         check_vocoder_inputs(log_mel, segment, missing, frontend)
         out = np.array(segment, dtype=np.float32, copy=True)
         if not missing.any():

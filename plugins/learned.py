@@ -1,21 +1,24 @@
 """The learned inpainters: the U-Net and the FC baseline, run by ONNX Runtime or PyTorch.
 
 Both back ends share the same pre/post-processing (``melrestore.networks``) and
-read their analysis settings from the model file, so the engine analyses at
-the rate the model was trained on.
+read their analysis settings from the model file's metadata (``melrestore.states``),
+so the engine analyses at the rate the model was trained on.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from melrestore import hookimpl
-from melrestore.mel import MelSettings
-from melrestore.networks import finish, input_planes, load_checkpoint, model_from_checkpoint, prepare, reference_count
+
+# melrestore.networks and melrestore.states (torch), and onnxruntime, load only when a model is
+# built or run: listing the plugins must not wait for them.
+if TYPE_CHECKING:
+    from melrestore.states import ModelMeta
 
 CHECKPOINTS = Path(os.environ.get("MELRESTORE_CHECKPOINTS", Path(__file__).resolve().parents[1] / "checkpoints"))
 
@@ -23,17 +26,19 @@ CHECKPOINTS = Path(os.environ.get("MELRESTORE_CHECKPOINTS", Path(__file__).resol
 class LearnedInpainter:
     """Runs ``forward(inputs [B, planes, n_mels, T]) -> correction [B, 1, n_mels, T]`` in batches."""
 
-    def __init__(self, forward, meta: dict, batch_size: int):
+    def __init__(self, forward, meta: ModelMeta, batch_size: int):
         self.forward = forward
-        self.settings = MelSettings.from_dict(meta["mel_settings"])
-        self.window_frames = tuple(meta["window_frames"])
-        self.max_gap_seconds = meta["max_gap_seconds"]
-        self.planes = input_planes(meta["model_config"])
-        self.references = reference_count(meta)  # the engine retrieves this many stretches per window
+        self.settings = meta.settings
+        self.window_frames = meta.window_frames
+        self.max_gap_seconds = meta.max_gap_seconds
+        self.planes = meta.planes
+        self.references = meta.references  # the engine retrieves this many stretches per window
         self.meta = meta
         self.batch_size = batch_size
 
     def inpaint(self, log_mel, missing, references=None, quality=None):
+        from melrestore.networks import finish, prepare
+
         log_mel, missing = np.asarray(log_mel, dtype=np.float32), np.asarray(missing, dtype=bool)
         inputs, base, _, std = prepare(log_mel, missing, self.planes, references, quality)
         outputs = [self.forward(inputs[i : i + self.batch_size]) for i in range(0, len(inputs), self.batch_size)]
@@ -47,22 +52,14 @@ def _path(path, default_name: str) -> Path:
     return path
 
 
-def onnx_metadata(path) -> dict:
-    import onnx
-
-    model = onnx.load(str(path), load_external_data=False)
-    props = {p.key: p.value for p in model.metadata_props}
-    if "melrestore" not in props:
-        raise ValueError(f"{path} carries no melrestore metadata (export it with `melrestore export-onnx`)")
-    return json.loads(props["melrestore"])
-
-
 def torch_inpainter(default_name: str):
     def factory(checkpoint=None, batch_size: int = 16, threads: int = 0):
         import torch
 
-        state = load_checkpoint(_path(checkpoint, default_name))
-        model = model_from_checkpoint(state)
+        from melrestore.states import load_checkpoint
+
+        saved = load_checkpoint(_path(checkpoint, default_name))
+        model = saved.model()
         if threads:
             torch.set_num_threads(threads)
 
@@ -70,7 +67,7 @@ def torch_inpainter(default_name: str):
             with torch.inference_mode():
                 return model(torch.from_numpy(inputs)).numpy()
 
-        return LearnedInpainter(forward, state, batch_size)
+        return LearnedInpainter(forward, saved.meta, batch_size)
 
     return factory
 
@@ -79,6 +76,8 @@ def onnx_inpainter(default_name: str):
     def factory(model=None, batch_size: int = 16, threads: int = 0):
         import onnxruntime as ort
         import torch
+
+        from melrestore.states import read_onnx_meta
 
         path = _path(model, default_name)
         options = ort.SessionOptions()
@@ -90,7 +89,7 @@ def onnx_inpainter(default_name: str):
         def forward(inputs):
             return session.run(None, {"input": inputs})[0]
 
-        return LearnedInpainter(forward, onnx_metadata(path), batch_size)
+        return LearnedInpainter(forward, read_onnx_meta(path), batch_size)
 
     return factory
 

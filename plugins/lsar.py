@@ -9,7 +9,6 @@ recovers the waveform itself, phase included, which no spectrogram method can.
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import solve_toeplitz, solveh_banded
 
 from melrestore import hookimpl
 
@@ -40,6 +39,8 @@ class LSAR:
 
 def _ar_coefficients(pieces: list[np.ndarray], order: int) -> np.ndarray:
     """Prediction-error filter ``[1, -a1, ..., -ap]`` from the autocorrelation of the pieces (Yule-Walker)."""
+    from scipy.linalg import solve_toeplitz  # scipy loads slowly: only when a gap is filled
+
     r = np.zeros(order + 1)
     for piece in pieces:
         if len(piece) > order:
@@ -54,6 +55,8 @@ def _ar_coefficients(pieces: list[np.ndarray], order: int) -> np.ndarray:
 
 
 def _interpolate(x: np.ndarray, start: int, end: int, order: int, iterations: int) -> np.ndarray:
+    from scipy.linalg import solve_toeplitz, solveh_banded
+
     n = end - start
     x = x.copy()
     x[start:end] = 0.0

@@ -2,28 +2,40 @@
 
 Music repeats.  This repairer looks through the same recording for the stretch whose surroundings
 best match the gap's surroundings (``melrestore.search``), matches its loudness and copies it in.
-It only accepts a match that is clearly closer than the music's own variation around the gap;
-otherwise it declines (ValueError) and the engine uses the Mel inpainter instead.
+It only accepts a match that is clearly closer than the music's own variation around the gap
+(the match's ``ratio``), with a stricter limit from ``long_gap_s`` on, where the learned inpainter's
+own fill, which already draws on the recording's repeats, is hard to beat (both limits calibrated
+by ViSQOL on the validation split, see the README); otherwise it declines (ValueError) and the
+engine uses the Mel inpainter instead.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from melrestore import hookimpl
-from melrestore.search import Match, RecordingIndex
 from melrestore.splice import meet_edges
+
+if TYPE_CHECKING:
+    from melrestore.search import Match, RecordingIndex
 
 
 class SimilarityRepair:
-    def __init__(self, context_s: float = 1.0, max_match_ratio: float = 1.1, candidates: int = 16):
+    def __init__(self, context_s: float = 1.0, max_match_ratio: float = 1.1, long_gap_s: float = 1.0,
+                 long_gap_max_match_ratio: float = 0.8, candidates: int = 16):
         self.context_s = context_s
-        self.max_match_ratio = max_match_ratio
+        self.max_match_ratio = max_match_ratio  # for gaps shorter than long_gap_s
+        self.long_gap_s = long_gap_s
+        self.long_gap_max_match_ratio = long_gap_max_match_ratio
         self.candidates = candidates
         self._index: RecordingIndex | None = None
 
     def index(self, audio: np.ndarray, sample_rate: int) -> RecordingIndex:
         """The search index of this recording, built once while gaps of the same recording come in."""
+        from melrestore.search import RecordingIndex  # loads torch: not while the plugins are listed
+
         if self._index is None or not self._index.holds(audio, sample_rate):
             self._index = RecordingIndex(audio, sample_rate, context_s=self.context_s, candidates=self.candidates)
         return self._index
@@ -32,9 +44,13 @@ class SimilarityRepair:
         matches = self.index(audio, sample_rate).top_matches(start, end, k=1)
         if not matches:
             raise ValueError("no other stretch of the recording to copy from")
-        if matches[0].ratio > self.max_match_ratio:
+        if matches[0].ratio > self.limit(end - start, sample_rate):
             raise ValueError("no stretch of the recording matches the gap's surroundings closely enough")
         return copy_match(audio, start, end, matches[0])
+
+    def limit(self, gap_samples: int, sample_rate: int) -> float:
+        """The largest match ratio the gate accepts for a gap this long."""
+        return self.long_gap_max_match_ratio if gap_samples >= self.long_gap_s * sample_rate else self.max_match_ratio
 
 
 def copy_match(audio: np.ndarray, start: int, end: int, match: Match, level_samples: int = 2048) -> np.ndarray:

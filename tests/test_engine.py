@@ -160,3 +160,27 @@ def test_similarity_declines_when_nothing_repeats():
     damaged[:, gap.start : gap.end] = 0.0
     _, results = build_engine(PipelineOptions(inpainter="interpolation")).repair(damaged, rate, [gap])
     assert results[0].status == "repaired" and results[0].method == "mel"
+
+
+def test_the_stages_run_one_by_one_give_what_repair_gives(interp_engine):
+    rate = 44100
+    clean = chord(2.0, rate, 2)
+    damaged = clean.copy()
+    damaged[:, 40000:42000] = 0.0  # 45 ms: above the short gaps, below the long ones: the Mel pipeline's
+    gaps = interp_engine.detect(damaged, rate)
+    assert gaps == [Gap(40000, 42000, "digital silence")]
+    plan = interp_engine.choose(gaps[0], rate)
+    assert plan.method == "mel" and plan.window_frames and not plan.reason
+    window = interp_engine.analyse(damaged, rate, gaps[0], gaps, plan.window_frames)
+    interp_engine.inpaint([window])
+    fill = interp_engine.vocode(window)
+    fills, results = interp_engine.repair(damaged, rate, gaps)
+    assert results[0].status == "repaired" and np.array_equal(fill, fills[gaps[0]])
+    repaired = damaged.copy()
+    interp_engine.splice(repaired, fills)
+    assert np.array_equal(repaired[:, 40000:42000], fill)
+    assert np.array_equal(np.delete(repaired, np.s_[40000:42000], axis=1), np.delete(damaged, np.s_[40000:42000], axis=1))
+    # A gap longer than the pipeline fills is planned as skipped, with the reason detect prints.
+    too_long = interp_engine.choose(Gap(0, 4 * rate), rate)
+    assert too_long.method == "skipped" and too_long.window_frames is None and "longer than the 3 s" in too_long.reason
+    assert too_long.as_found().status == "skipped" and too_long.as_found().message == too_long.reason

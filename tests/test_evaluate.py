@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from conftest import EXAMPLES
 from melrestore import audio as audio_io
 from melrestore.cli import cli
-from melrestore.evaluate import LSAR_MAX_S, METRICS, paired_differences
+from melrestore.evaluate import LSAR_MAX_S, METRICS
+from melrestore.evaluation_page import paired_differences
 from melrestore.figures import gap_spectrograms, metric_plot, paired_difference_plot
 from melrestore.metrics import gap_metrics, log_spectral_distance, snr
 

@@ -7,7 +7,7 @@ import soundfile as sf
 import torch
 
 from conftest import EXAMPLES, ROOT, chord, music_excerpt, write
-from melrestore import networks
+from melrestore import networks, states
 from melrestore.engine import Engine
 from melrestore.export import export_onnx, real_inputs_from
 from melrestore.mel import MelFrontend, MelSettings, window_for_gap
@@ -47,8 +47,8 @@ def test_training_a_few_steps_beats_interpolation(tmp_path):
     # The untrained network is the interpolation; after training it beats it on a held-out track.
     assert metrics["l1"] < metrics["interp_l1"]
     assert trainer.history[-1]["l1"] < trainer.history[0]["l1"]
-    state = networks.load_checkpoint(tmp_path / "run" / "best.pt")
-    assert state["mel_settings"]["sample_rate"] == 8000 and state["metrics"]["l1"] == min(h["l1"] for h in trainer.history)
+    meta = states.load_checkpoint(tmp_path / "run" / "best.pt").meta
+    assert meta.settings.sample_rate == 8000 and meta.metrics["l1"] == min(h["l1"] for h in trainer.history)
 
     resumed = Trainer(TrainConfig(**{**config.__dict__, "steps": 62}), SMALL, tracks[:2], tracks[2:], tmp_path / "run")
     resumed.resume(tmp_path / "run" / "last.pt")
@@ -65,7 +65,7 @@ def test_fine_tuning_can_add_the_damaged_window_plane(tmp_path):
     tuned = Trainer(tuned_config, SMALL, tracks[:2], tracks[2:], tmp_path / "tuned")
     assert tuned.windows == (128,)
     # Before fine-tuning, the widened network computes exactly what the two-plane one did.
-    original = networks.model_from_checkpoint(networks.load_checkpoint(tmp_path / "run" / "best.pt"))
+    original = states.load_checkpoint(tmp_path / "run" / "best.pt").model()
     inputs, _, _ = _to_tensors(*tuned.validation[128], planes=3)
     with torch.no_grad():
         assert torch.allclose(tuned.model(inputs), original(inputs[:, :2]), atol=1e-6)
@@ -98,8 +98,8 @@ def test_training_windows_are_cut_as_the_engine_cuts_them(tmp_path, gap_lengths)
             assert frames + 2 * 16 <= window
         # The gap lengths this window trains on are those the engine sends to it.
         low, high = sampler.gap_bounds[window]
-        assert engine._window_frames(Gap(0, low), SMALL.sample_rate) == window
-        assert engine._window_frames(Gap(0, high), SMALL.sample_rate) == window
+        assert engine.choose(Gap(0, low), SMALL.sample_rate).window_frames == window
+        assert engine.choose(Gap(0, high), SMALL.sample_rate).window_frames == window
     with pytest.raises(ValueError, match="gap_lengths"):
         WindowSampler(tracks, SMALL, (64,), context=16, max_gap_seconds=0.5, seed=0, gap_lengths="normal")
 
@@ -149,15 +149,15 @@ def test_folder_split_is_deterministic_and_disjoint(tmp_path):
 @pytest.mark.parametrize("name", ["unet-44k", "fc-44k"])
 def test_export_matches_pytorch(tmp_path, name):
     audio, rate = music_excerpt()
-    state = networks.load_checkpoint(CHECKPOINTS / f"{name}.pt")
-    real = real_inputs_from(audio, rate, state)
+    saved = states.load_checkpoint(CHECKPOINTS / f"{name}.pt")
+    real = real_inputs_from(audio, rate, saved.meta)
     out = tmp_path / f"{name}.onnx"
     report = export_onnx(CHECKPOINTS / f"{name}.pt", out, real)
     assert "real" in report and "random_b16_t512" in report
     assert max(report.values()) < 1e-4
     # The report compares PyTorch with the file written: two runtimes never agree to the last bit.
     with torch.inference_mode():
-        expected = networks.model_from_checkpoint(state)(torch.from_numpy(real)).numpy()
+        expected = saved.model()(torch.from_numpy(real)).numpy()
     got = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, {"input": real})[0]
     assert 0 < report["real"] == pytest.approx(float(np.abs(expected - got).max()), rel=1e-6)
     # The fresh file carries what the inpainter plugin needs, and runs there as the shipped one does.
@@ -261,3 +261,21 @@ def test_log_uniform_gap_lengths_favour_short_gaps(tmp_path):
         sampler = WindowSampler(tracks, SMALL, (128,), context=16, max_gap_seconds=1.0, seed=0, gap_lengths=draw)
         medians[draw] = np.median(sampler.batch(128, 200)[2].sum(axis=1))
     assert medians["log-uniform"] < 0.6 * medians["uniform"]
+
+
+def test_a_model_file_of_another_version_or_kind_is_refused_in_one_line(tmp_path):
+    model = networks.build("unet", {"n_mels": 32, "base_channels": 4, "depth": 2})
+    meta = states.ModelMeta("unet", model.config, (64, 128), 0.5, SMALL, references=0, metrics={"l1": 0.2})
+    torch.save(states.checkpoint_dict(meta, model, step=3), tmp_path / "now.pt")
+    saved = states.load_checkpoint(tmp_path / "now.pt")
+    assert saved.meta == meta and saved.extra == {"step": 3}
+    with torch.no_grad():  # the weights round-trip
+        assert torch.equal(saved.model()(torch.ones(1, 2, 32, 64)), model.eval()(torch.ones(1, 2, 32, 64)))
+    for change, message in (({"format": "melrestore-checkpoint-2"}, "of version 2; this melrestore reads version 1"),
+                            ({"format": "demucs-3"}, "is not a melrestore checkpoint"),
+                            ({"architecture": "wavenet"}, "holds a 'wavenet' network; this melrestore knows unet, fc")):
+        torch.save({**states.checkpoint_dict(meta, model), **change}, tmp_path / "other.pt")
+        with pytest.raises(states.ModelFileError, match=message):
+            states.load_checkpoint(tmp_path / "other.pt")
+    # The shipped ONNX files were exported before the metadata named its format: they are version 1.
+    assert states.read_onnx_meta(CHECKPOINTS / "unet-44k.onnx") == states.load_checkpoint(CHECKPOINTS / "unet-44k.pt").meta

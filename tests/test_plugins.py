@@ -143,3 +143,90 @@ def test_the_contract_wants_clear_errors_on_bad_input():
 
     with pytest.raises(AssertionError, match="no ValueError"):
         check_bad_input(Lenient(), MelFrontend(MelSettings()))
+
+
+def test_the_builtin_plugins_keep_their_contracts():
+    from melrestore.plugins.detectors import DigitalSilence, LabelFile
+    from melrestore.plugins.lsar import LSAR
+    from melrestore.plugins.similarity import SimilarityRepair
+    from melrestore.testing import check_detector, check_frontend, check_inpainter, check_sample_repairer
+
+    assert len(check_inpainter(Interpolation())) == 1 + 4  # attributes, then 128 and 200 frames, mono and stereo
+    assert "1 gap(s)" in check_detector(DigitalSilence())[0] and "0 gap(s)" in check_detector(LabelFile())[0]
+    for repairer in (LSAR(), SimilarityRepair()):  # each fills the middle gaps and declines the one at the start
+        passed = check_sample_repairer(repairer)
+        assert len(passed) == 6 and sum("declined" in line for line in passed) == 2
+    assert check_frontend(MelSettings(sample_rate=22050))
+
+
+class _LoudInpainter(Interpolation):
+    def inpaint(self, log_mel, missing):
+        return np.where(missing[:, None, :], log_mel.max() + 5, log_mel)
+
+
+class _ShortInpainter(Interpolation):
+    def inpaint(self, log_mel, missing):
+        return log_mel[..., 1:]
+
+
+class _ScribblingInpainter(Interpolation):
+    def inpaint(self, log_mel, missing):
+        missing[:] = False
+        return log_mel
+
+
+@pytest.mark.parametrize("inpainter,rule", [(_LoudInpainter(), "level"), (_ShortInpainter(), "shape"),
+                                            (_ScribblingInpainter(), "changed its inputs")])
+def test_the_contract_catches_broken_inpainters(inpainter, rule):
+    from melrestore.testing import check_inpainter
+
+    with pytest.raises(AssertionError, match=rule):
+        check_inpainter(inpainter)
+
+
+class _PastTheEnd:
+    def detect(self, audio, sample_rate, path=None):
+        from melrestore import Gap
+
+        return [Gap(audio.shape[1] - 10, audio.shape[1] + 10, "beyond")]
+
+
+class _Muting:
+    def detect(self, audio, sample_rate, path=None):
+        audio[:, :100] = 0.0
+        return []
+
+
+@pytest.mark.parametrize("detector,rule", [(_PastTheEnd(), "not a span inside"), (_Muting(), "changed the audio")])
+def test_the_contract_catches_broken_detectors(detector, rule):
+    from melrestore.testing import check_detector
+
+    with pytest.raises(AssertionError, match=rule):
+        check_detector(detector)
+
+
+class _Offset:
+    """Fills every gap with a constant: the right shape, but it jumps at both edges."""
+
+    def repair(self, audio, start, end, sample_rate):
+        return np.full((audio.shape[0], end - start), 0.2, dtype=np.float32)
+
+
+class _Declining:
+    def repair(self, audio, start, end, sample_rate):
+        raise ValueError("never")
+
+
+@pytest.mark.parametrize("repairer,rule", [(_Offset(), "jumps"), (_Declining(), "declined every gap")])
+def test_the_contract_catches_broken_sample_repairers(repairer, rule):
+    from melrestore.testing import check_sample_repairer
+
+    with pytest.raises(AssertionError, match=rule):
+        check_sample_repairer(repairer)
+
+
+def test_the_registry_refuses_an_object_that_breaks_its_contract(site):
+    _install(site, "melrestore-hold", "hold_vocoder", PLUGIN.replace("def vocode", "def synthesise"))
+    registry = Registry(allowed="melrestore,melrestore-hold")
+    with pytest.raises(PluginError, match="vocoder 'hold' .* breaks the vocoder contract: it has no vocode"):
+        registry.build("vocoders", "hold")

@@ -10,6 +10,7 @@ from melrestore.plugins.similarity import SimilarityRepair
 
 RATE = 22050
 PERIOD = 27221  # samples in one phrase: 1.2345 s, not a whole number of STFT hops
+ALWAYS = {"max_match_ratio": np.inf, "long_gap_max_match_ratio": np.inf}  # no gate: always copy the best match
 
 
 def phrase_played_over(seconds: float, seed: int = 0, period: int = PERIOD) -> np.ndarray:
@@ -47,7 +48,7 @@ def test_the_repair_does_not_depend_on_which_recordings_came_before():
         audio[:, gap.start : gap.end] = 0.0
 
     def run(order):
-        repairer = SimilarityRepair(max_match_ratio=np.inf)
+        repairer = SimilarityRepair(**ALWAYS)
         recordings = {"one": one, "two": two}
         return {name: repairer.repair(recordings[name], gaps[name].start, gaps[name].end, RATE) for name in order}
 
@@ -60,12 +61,12 @@ def test_a_recording_changed_in_place_is_searched_afresh():
     gap = Gap(4 * RATE, 4 * RATE + RATE // 2)
     audio = phrase_played_over(10.0, seed=1)
     audio[:, gap.start : gap.end] = 0.0
-    repairer = SimilarityRepair(max_match_ratio=np.inf)
+    repairer = SimilarityRepair(**ALWAYS)
     repairer.repair(audio, gap.start, gap.end, RATE)
     # The same array (same id, shape and rate) now holds other music with a phrase of another length.
     audio[:] = phrase_played_over(10.0, seed=2, period=30011)
     audio[:, gap.start : gap.end] = 0.0
-    fresh = SimilarityRepair(max_match_ratio=np.inf).repair(audio, gap.start, gap.end, RATE)
+    fresh = SimilarityRepair(**ALWAYS).repair(audio, gap.start, gap.end, RATE)
     np.testing.assert_array_equal(repairer.repair(audio, gap.start, gap.end, RATE), fresh)
 
 
@@ -73,3 +74,30 @@ def test_a_gap_without_clean_context_is_declined():
     audio = phrase_played_over(6.0)
     with pytest.raises(ValueError, match="context"):
         SimilarityRepair().repair(audio, RATE // 4, RATE // 2, RATE)
+
+
+
+def phrase_with_a_passage_heard_once(seconds: float = 16.0, passage=(10.0, 15.0)) -> np.ndarray:
+    """The repeated phrase, except for a passage (a tremolo chord) that the recording plays only once."""
+    audio = phrase_played_over(seconds)
+    lo, hi = (int(s * RATE) for s in passage)
+    t = np.arange(hi - lo) / RATE
+    chord = sum(0.08 * np.sin(2 * np.pi * f * t) for f in (311.1, 392.0, 466.2)) * (1 + 0.3 * np.sin(2 * np.pi * 5 * t))
+    audio[:, lo:hi] = np.stack([chord, 0.8 * chord])
+    return audio
+
+
+@pytest.mark.parametrize("gap_s", [0.4, 1.0])  # one each side of the gate's long_gap_s
+def test_the_gate_copies_an_exact_repeat_and_declines_a_passage_heard_only_once(gap_s):
+    clean = phrase_with_a_passage_heard_once()
+    length = int(gap_s * RATE)
+    repeated = Gap(2 * RATE + 123, 2 * RATE + 123 + length)  # in the phrase, which repeats
+    once = Gap(int(12.5 * RATE) - length // 2, int(12.5 * RATE) + length - length // 2)  # inside the passage
+    damaged = clean.copy()
+    for gap in (repeated, once):
+        damaged[:, gap.start : gap.end] = 0.0
+    repairer = SimilarityRepair()
+    fill = repairer.repair(damaged, repeated.start, repeated.end, RATE)
+    assert min(snr(t, f) for t, f in zip(clean[:, repeated.start : repeated.end], fill)) > 20
+    with pytest.raises(ValueError, match="closely enough"):
+        repairer.repair(damaged, once.start, once.end, RATE)
