@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Collection
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -188,9 +189,18 @@ def find_audio_lookalikes(root: str | os.PathLike) -> dict[Path, str]:
     return found
 
 
-def remove_stale_temporaries(root: str | os.PathLike) -> list[Path]:
-    """Delete the temporary files a killed run left below ``root``; returns them."""
+def remove_stale_temporaries(root: str | os.PathLike, owned: Collection[str] | None = None) -> list[Path]:
+    """Delete the temporary files a killed run left below ``root``; returns them.  With ``owned``
+    (paths below ``root``), only the temporaries of those files: those of the others may belong to
+    another process writing into the same tree (a shard of the same batch)."""
     stale = [p for p in Path(root).rglob(f".*{TEMP_SUFFIX}") if p.is_file()]
+    if owned is not None:
+        stale = [p for p in stale if _temporary_of(p).relative_to(Path(root)).as_posix() in owned]
     for p in stale:
         p.unlink(missing_ok=True)
     return stale
+
+
+def _temporary_of(temporary: Path) -> Path:
+    """The file an ``atomic_target`` temporary (``.NAME.RANDOM.melrestore-tmp``) was to become."""
+    return temporary.with_name(temporary.name[1 : -len(TEMP_SUFFIX)].rsplit(".", 1)[0])

@@ -5,12 +5,13 @@ from __future__ import annotations
 import glob
 import json
 import os
+import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from . import __version__
-from .audio import (AUDIO_EXTENSIONS, AudioError, atomic_target, copy_atomic, find_audio_files, find_audio_lookalikes,
+from .audio import (AUDIO_EXTENSIONS, TEMP_SUFFIX, AudioError, atomic_target, copy_atomic, find_audio_files, find_audio_lookalikes,
                     read, remove_stale_temporaries, write_repaired)
 from .engine import Engine
 from .gaps import DetectionError
@@ -20,6 +21,15 @@ from .pool import Stopped, WorkerPool, describe_death, install_stop_handlers
 REPORT_NAME = "melrestore-report.json"
 # Each finished file's entry, appended as it finishes, so a killed run's work is known to the next one.
 JOURNAL_NAME = ".melrestore-journal.jsonl"
+
+
+def report_name(shard_tag: str | None = None) -> str:
+    """The report of a whole batch, or of one shard of it (``melrestore-report.2-of-4.json``)."""
+    return REPORT_NAME if shard_tag is None else f"melrestore-report.{shard_tag}.json"
+
+
+def journal_name(shard_tag: str | None = None) -> str:
+    return JOURNAL_NAME if shard_tag is None else f".melrestore-journal.{shard_tag}.jsonl"
 DONE = ("repaired", "unchanged")  # statuses whose output is complete
 
 
@@ -53,6 +63,11 @@ class FileReport:
 
     def count(self, status: str) -> int:
         return sum(1 for g in self.gaps if g["status"] == status)
+
+    @classmethod
+    def from_dict(cls, entry: dict) -> "FileReport":
+        """An entry of a saved report or journal (keys this version does not know are left out)."""
+        return cls(**{k: v for k, v in entry.items() if k in cls.__dataclass_fields__})
 
 
 def repair_file(engine: Engine, source: Path, target: Path | None, name: str | None = None, figures: Path | None = None) -> FileReport:
@@ -168,29 +183,27 @@ def check_folders(in_dir: Path, out_dir: Path) -> None:
         raise FolderError(f"IN_DIR ({in_dir}) must not be inside OUT ({out_dir})")
 
 
-def prepare_output(out_dir: Path) -> None:
-    """Create OUT, check that it can be written, and remove the temporary files a killed run left."""
+def prepare_output(out_dir: Path, report_file: str = REPORT_NAME, owned: set[str] | None = None) -> None:
+    """Create OUT, check that it can be written (with a temporary named after the run's report, so
+    that shards writing into the same OUT never share one), and remove the temporary files a killed
+    run left: all of them, or with ``owned`` only those of these outputs (this shard's)."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        with atomic_target(out_dir / ".write-check") as tmp:
-            Path(tmp).write_bytes(b"")
-        (out_dir / ".write-check").unlink()
+        handle, check = tempfile.mkstemp(prefix=f".{report_file}.", suffix=TEMP_SUFFIX, dir=out_dir)
+        os.close(handle)
+        os.unlink(check)
     except OSError as exc:
         raise OutputError(f"cannot write to {out_dir}: {exc.strerror or exc}") from None
-    remove_stale_temporaries(out_dir)
+    remove_stale_temporaries(out_dir, owned)
 
 
-def earlier_entries(out_dir: Path) -> dict[str, dict]:
-    """The entries of earlier runs into ``out_dir``: its report, then the journal of a run that was killed."""
-    entries = {}
+def read_journal(path: Path) -> dict[str, dict]:
+    """The entries a run appended to its journal, by path."""
     try:
-        entries = {f["path"]: f for f in json.loads((out_dir / REPORT_NAME).read_text(encoding="utf-8"))["files"]}
-    except (OSError, ValueError, KeyError, TypeError):
-        pass  # no report (or not ours): every existing output is redone
-    try:
-        lines = (out_dir / JOURNAL_NAME).read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8").splitlines()
     except OSError:
-        lines = []
+        return {}
+    entries = {}
     for line in lines:
         try:
             entry = json.loads(line)
@@ -198,6 +211,29 @@ def earlier_entries(out_dir: Path) -> dict[str, dict]:
         except (ValueError, KeyError, TypeError):
             continue  # the line a killed run was writing
     return entries
+
+
+def earlier_entries(out_dir: Path) -> dict[str, dict]:
+    """The entries of earlier runs into ``out_dir``: its reports (the whole batch's and each shard's),
+    then the journals of runs that were killed; a newer record of a file replaces an older one."""
+    records = [p for pattern in ("melrestore-report*.json", ".melrestore-journal*.jsonl") for p in out_dir.glob(pattern)]
+    entries = {}
+    for path in sorted(records, key=_age):
+        if path.suffix == ".jsonl":
+            entries.update(read_journal(path))
+            continue
+        try:
+            entries.update((f["path"], f) for f in json.loads(path.read_text(encoding="utf-8"))["files"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # not ours: the outputs only it vouches for are redone
+    return entries
+
+
+def _age(path: Path) -> tuple:
+    try:
+        return path.stat().st_mtime, path.name
+    except OSError:
+        return 0, path.name
 
 
 class InputError(ValueError):
@@ -269,16 +305,15 @@ def plan_jobs(sources: list[tuple[Path, str]], out_dir: Path | None, overwrite: 
         target = out_dir / name
         entry = earlier.get(name)
         if entry is not None and entry.get("status") in DONE and target.is_file():
-            fields = {k: v for k, v in entry.items() if k in FileReport.__dataclass_fields__}
-            kept.append(FileReport(**{**fields, "from_earlier_run": True}))
+            kept.append(replace(FileReport.from_dict(entry), from_earlier_run=True))
         else:
             jobs.append((source, target, name, out_dir / FIGURES_DIR if figures else None))
     return jobs, kept
 
 
 class _Journal:
-    def __init__(self, out_dir: Path):
-        self.path = out_dir / JOURNAL_NAME
+    def __init__(self, path: Path):
+        self.path = path
         self.file = open(self.path, "a", encoding="utf-8")
 
     def add(self, report: FileReport) -> None:
@@ -314,9 +349,12 @@ def _run_jobs(jobs: list[tuple], engine: Engine, options: PipelineOptions, worke
 
 
 def run_batch(inputs, out_dir: Path | None, options: PipelineOptions, workers: int = 1, overwrite: bool = False,
-              on_file=None, figures: bool = False) -> dict:
+              on_file=None, figures: bool = False, shard=None) -> dict:
     """Process every audio file that ``inputs`` (a path, or a list of files, folders and glob patterns)
     names; returns (and, when writing, saves) the report.
+
+    With ``shard`` (a ``melrestore.shards.Shard``), only that shard's files, with the shard's own
+    report and journal; other shards may write into the same ``out_dir`` at the same time.
 
     The report lists every file of the output tree, including those kept from earlier runs.
     Ctrl-C (KeyboardInterrupt) and SIGTERM (``Stopped``) stop the workers, save the report of
@@ -324,12 +362,18 @@ def run_batch(inputs, out_dir: Path | None, options: PipelineOptions, workers: i
     """
     started = time.perf_counter()
     sources, lookalikes = _collect(inputs, out_dir)  # raises InputError, FolderError
+    tag = None
+    if shard is not None:
+        sources, lookalikes = shard.select(sources, lookalikes)
+        tag = shard.tag
+    # A shard removes only its own temporaries: the others' may be in the middle of being written.
+    owned = {name for _, name in sources} | {report_name(tag)} if shard is not None else None
     engine = build_engine(options)  # a bad plugin or option fails here, before any worker starts
     if out_dir is not None:
-        prepare_output(out_dir)
+        prepare_output(out_dir, report_name(tag), owned)
     jobs, reports = plan_jobs(sources, out_dir, overwrite, figures, lookalikes)
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
-    journal = _Journal(out_dir) if out_dir is not None else None
+    journal = _Journal(out_dir / journal_name(tag)) if out_dir is not None else None
     interrupted = None
     restore_signals = install_stop_handlers()
     try:
@@ -349,22 +393,24 @@ def run_batch(inputs, out_dir: Path | None, options: PipelineOptions, workers: i
         restore_signals()
     reports.sort(key=lambda r: r.path)
     report = summarise(reports, inputs, out_dir, options, time.perf_counter() - started)
+    if shard is not None:
+        report["shard"] = {"index": shard.index, "count": shard.count, "complete": interrupted is None}
     if out_dir is not None:
         try:
-            write_report(out_dir, report)
+            write_report(out_dir, report, report_name(tag))
             journal.close(remove=True)
         except ReportError as exc:
             report["report_error"] = str(exc)
             journal.close(remove=False)
-        remove_stale_temporaries(out_dir)  # a worker killed mid-write leaves one
+        remove_stale_temporaries(out_dir, owned)  # a worker killed mid-write leaves one
     if interrupted is not None:
         raise interrupted
     return report
 
 
-def write_report(out_dir: Path, report: dict) -> None:
+def write_report(out_dir: Path, report: dict, name: str = REPORT_NAME) -> None:
     """Atomically; raises ReportError saying why it could not."""
-    path = out_dir / REPORT_NAME
+    path = out_dir / name
     try:
         with atomic_target(path) as tmp:
             Path(tmp).write_text(json.dumps(report, indent=2), encoding="utf-8")
@@ -373,30 +419,34 @@ def write_report(out_dir: Path, report: dict) -> None:
 
 
 def summarise(reports: list[FileReport], inputs, out_dir, options: PipelineOptions, wall_s: float) -> dict:
-    count = lambda status: sum(1 for r in reports if r.status == status)  # noqa: E731
-    gap_count = lambda status: sum(r.count(status) for r in reports)  # noqa: E731
-    audio_s = sum(r.duration_s for r in reports if not r.from_earlier_run)
     return {
         "melrestore": __version__,
         "input": str(inputs) if isinstance(inputs, (str, Path)) else [str(p) for p in inputs],
         "output": str(out_dir) if out_dir else None,
         "pipeline": options.to_dict(),
-        "summary": {
-            "files": len(reports),
-            "repaired": count("repaired"),
-            "unchanged": count("unchanged"),
-            "existing_kept": sum(1 for r in reports if r.from_earlier_run),
-            "failed": count("failed"),
-            "skipped": count("skipped"),
-            "gaps_found": sum(len(r.gaps) for r in reports),
-            "gaps_repaired": gap_count("repaired"),
-            "gaps_skipped": gap_count("skipped"),
-            "gaps_failed": gap_count("failed"),
-            "audio_seconds": round(audio_s, 3),
-            "wall_seconds": round(wall_s, 3),
-            "realtime_factor": round(audio_s / wall_s, 1) if wall_s > 0 else None,
-        },
+        "summary": summary_of(reports, wall_s),
         "files": [asdict(r) for r in reports],
+    }
+
+
+def summary_of(reports: list[FileReport], wall_s: float) -> dict:
+    count = lambda status: sum(1 for r in reports if r.status == status)  # noqa: E731
+    gap_count = lambda status: sum(r.count(status) for r in reports)  # noqa: E731
+    audio_s = sum(r.duration_s for r in reports if not r.from_earlier_run)
+    return {
+        "files": len(reports),
+        "repaired": count("repaired"),
+        "unchanged": count("unchanged"),
+        "existing_kept": sum(1 for r in reports if r.from_earlier_run),
+        "failed": count("failed"),
+        "skipped": count("skipped"),
+        "gaps_found": sum(len(r.gaps) for r in reports),
+        "gaps_repaired": gap_count("repaired"),
+        "gaps_skipped": gap_count("skipped"),
+        "gaps_failed": gap_count("failed"),
+        "audio_seconds": round(audio_s, 3),
+        "wall_seconds": round(wall_s, 3),
+        "realtime_factor": round(audio_s / wall_s, 1) if wall_s > 0 else None,
     }
 
 

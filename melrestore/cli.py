@@ -77,9 +77,14 @@ def train(config_path, data, dataset, out_dir, resume):
     The folder data set splits the files by name: about 15 % are held out for validation, and
     training needs at least one file in each part, longer than the largest window.
 
+    Under torchrun it trains in several processes, on one machine or several (DistributedDataParallel:
+    gloo on CPUs, NCCL on GPUs); the first process logs and saves.  --resume continues with any
+    number of processes.
+
     \b
-    Example:
+    Examples:
       melrestore train --config configs/unet-44k.toml --data ~/music/train -o runs/unet
+      torchrun --standalone --nproc-per-node 4 -m melrestore train --config configs/unet-44k.toml --data ~/music/train -o runs/unet
     """
     config = _config(config_path)
     if "training" not in config:
@@ -104,7 +109,8 @@ def train(config_path, data, dataset, out_dir, resume):
         metrics = run_training(config, data_set, Path(out_dir), resume=resume, log=log, progress_factory=_Progress)
     except ValueError as exc:  # e.g. no track longer than the largest window
         raise click.UsageError(f"cannot train: {exc} ({found})") from None
-    click.echo(json.dumps(metrics, indent=2))
+    if metrics is not None:  # under torchrun, the first process's
+        click.echo(json.dumps(metrics, indent=2))
 
 
 def pipeline_options(command=None, *, only=None):
@@ -155,7 +161,7 @@ def _check_plugins(options) -> None:
         raise click.UsageError(str(exc)) from None
 
 
-def _run(inputs, out_dir, options, workers, overwrite, figures=False, quiet=False, verbose=False):
+def _run(inputs, out_dir, options, workers, overwrite, figures=False, quiet=False, verbose=False, shard=None):
     """``run_batch`` with a progress bar (and, verbose, a line per file)."""
     from tqdm import tqdm
 
@@ -170,6 +176,12 @@ def _run(inputs, out_dir, options, workers, overwrite, figures=False, quiet=Fals
         raise click.UsageError(str(exc)) from None
     if not sources:
         raise click.UsageError(f"no audio files in {', '.join(inputs)} (melrestore reads wav, flac, aiff, ogg and mp3)")
+    if shard is not None:
+        total = len(sources)
+        sources, _ = shard.select(sources)
+        if not quiet:
+            origin = "" if shard.source == "--shard" else f" ({shard.source})"
+            click.echo(f"shard {shard}{origin}: {_plural(len(sources), 'file')} of {total}", err=True)
     jobs, _ = plan_jobs(sources, out, overwrite)
     with tqdm(total=len(jobs), unit="file", file=sys.stderr, disable=True if quiet else None) as bar:
         def on_file(report):
@@ -179,7 +191,7 @@ def _run(inputs, out_dir, options, workers, overwrite, figures=False, quiet=Fals
             bar.update(1)
 
         try:
-            report = run_batch(inputs[0] if len(inputs) == 1 else list(inputs), out, options, workers, overwrite, on_file, figures)
+            report = run_batch(inputs[0] if len(inputs) == 1 else list(inputs), out, options, workers, overwrite, on_file, figures, shard)
         except PluginError as exc:  # the engine is built before any file: a bad plugin option
             raise click.UsageError(str(exc)) from None
         except (OutputError, WorkerStartError) as exc:
@@ -244,9 +256,14 @@ INPUTS = click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 @click.option("--overwrite", is_flag=True, help="Redo files whose output already exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a summary.")
 @click.option("--figures", is_flag=True, help="Save a before/after spectrogram of each repaired gap in OUT/melrestore-figures/.")
+@click.option("--shard", "shard_option", metavar="K/N",
+              help="Repair only the K-th of N parts of the files, K from 1 to N [default: from a Slurm job array or Kubernetes Indexed Job, else all; 1/1 = all].")
+@click.option("--shard-count", type=click.IntRange(min=1), metavar="N", envvar="MELRESTORE_SHARD_COUNT", show_envvar=True,
+              help="N when the scheduler gives K: needed in a Kubernetes Indexed Job (K = JOB_COMPLETION_INDEX + 1), "
+                   "optional in a Slurm array (K = SLURM_ARRAY_TASK_ID; N defaults to SLURM_ARRAY_TASK_COUNT).")
 @verbosity_options
 @pipeline_options
-def batch(inputs, out_dir, workers, overwrite, as_json, figures, quiet, verbose, **flags):
+def batch(inputs, out_dir, workers, overwrite, as_json, figures, shard_option, shard_count, quiet, verbose, **flags):
     """Repair every audio file that INPUT names: files, folders (searched recursively) and glob
     patterns, several at once.  Outputs keep each file's name, format, rate, channels and depth.
 
@@ -255,6 +272,10 @@ def batch(inputs, out_dir, workers, overwrite, as_json, figures, quiet, verbose,
     name.  Files without gaps are copied unchanged; OUT/melrestore-report.json says what was done.
     A rerun redoes only the files that failed or were not reached.  OUT must not be inside an
     input folder, nor contain one.
+
+    Across machines, each shard (--shard K/N, or a task of a Slurm job array or Kubernetes Indexed
+    Job) repairs its part into the same OUT and writes OUT/melrestore-report.K-of-N.json;
+    `melrestore report OUT` then merges them.
     Exit status: 0 all went well, 1 some file failed, 2 usage error, 130 Ctrl-C, 143 SIGTERM.
 
     \b
@@ -262,10 +283,16 @@ def batch(inputs, out_dir, workers, overwrite, as_json, figures, quiet, verbose,
       melrestore batch music/ -o fixed/
       melrestore batch *.flac live/ -o fixed/ --workers 2
       melrestore batch 'archive/**/*.wav' -o fixed/ --config configs/pipeline.toml
+      melrestore batch archive/ -o fixed/ --shard 3/8
     """
-    from .batch import REPORT_NAME, human_summary
+    from .batch import human_summary, report_name
+    from .shards import ShardError, resolve_shard
 
-    report = _run(inputs, out_dir, _pipeline(**flags), workers, overwrite, figures, quiet, verbose)
+    try:
+        shard = resolve_shard(shard_option, shard_count)
+    except ShardError as exc:
+        raise click.UsageError(str(exc)) from None
+    report = _run(inputs, out_dir, _pipeline(**flags), workers, overwrite, figures, quiet, verbose, shard)
     failed = report["summary"]["failed"] or report.get("report_error")
     if as_json:
         click.echo(json.dumps(report, indent=2))
@@ -275,8 +302,42 @@ def batch(inputs, out_dir, workers, overwrite, as_json, figures, quiet, verbose,
                 click.echo(f"FAILED {f['path']}: {f['message']}", err=True)
     else:
         note = _lossy_note(report)
-        click.echo(human_summary(report) + (f"\n{note}" if note else "") + f"\nreport: {Path(out_dir) / REPORT_NAME}")
+        click.echo(human_summary(report) + (f"\n{note}" if note else "") + f"\nreport: {Path(out_dir) / report_name(shard and shard.tag)}")
+        if shard is not None:
+            click.echo(f"when every shard is done: melrestore report {out_dir}")
     sys.exit(1 if failed else 0)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("out_dir", metavar="OUT", type=click.Path(exists=True, file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the merged report as JSON instead of a summary.")
+def report(out_dir, as_json):
+    """Merge the reports of the shards of a batch (OUT/melrestore-report.K-of-N.json) into
+    OUT/melrestore-report.json, and say which shards are missing or incomplete.
+
+    It can run at any time, while shards still run too: a shard that is running or was killed
+    counts with the files its journal lists.  Rerun a missing or incomplete shard with the same
+    command line (`batch ... --shard K/N`); it keeps what is done.
+    Exit status: 0 every shard complete and no file failed, 1 otherwise, 2 no shard reports.
+
+    \b
+    Example:
+      melrestore report fixed/
+    """
+    from .batch import REPORT_NAME, ReportError, human_summary
+    from .shards import ShardError, describe_shards, is_whole, merge_reports
+
+    try:
+        merged = merge_reports(Path(out_dir))
+    except ShardError as exc:
+        raise click.UsageError(str(exc)) from None
+    except ReportError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(merged, indent=2))
+    else:
+        click.echo("\n".join([human_summary(merged), *describe_shards(merged), f"report: {Path(out_dir) / REPORT_NAME}"]))
+    sys.exit(0 if is_whole(merged) and not merged["summary"]["failed"] else 1)
 
 
 @cli.command(context_settings=CONTEXT)

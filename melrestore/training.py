@@ -1,15 +1,21 @@
 """Training the learned inpainters on random windows with random gaps.
 
 Each track is read once (samples per channel, at the model's analysis rate);
-windows and gaps are then drawn on the fly from a seeded generator, so a run
-is reproducible and resumable.  A window is cut and analysed as the engine
-does it (gap samples zeroed, every frame overlapping the gap marked missing),
-so the network trains on what it will see.
+windows and gaps are then drawn on the fly, each window of each step from its
+own seeded stream, so a run is reproducible and resumable.  A window is cut and
+analysed as the engine does it (gap samples zeroed, every frame overlapping the
+gap marked missing), so the network trains on what it will see.
+
+Under ``torchrun`` the processes share each step's batch (DistributedDataParallel:
+gloo on CPU, NCCL on GPUs): each draws its own windows of it, and only the first
+validates, saves and logs.  The batch is the same for any number of processes, so
+a run may be resumed with another number and still trains as one process would.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,26 +125,32 @@ class WindowSampler:
         return self._features[index]
 
     def batch(self, window: int, size: int):
+        """``size`` windows, drawn one after another from the sampler's own stream."""
+        return self.draw(window, [self.rng] * size)
+
+    def draw(self, window: int, streams: list[np.random.Generator]):
+        """One window from each of ``streams``."""
+        size = len(streams)
         low, high = self.gap_bounds[window]
         length = self.settings.samples_for(window)
         clean = np.empty((size, length), dtype=np.float32)
         missing = np.zeros((size, length), dtype=bool)
         reference_audio = np.zeros((size, self.references, length), dtype=np.float32)
         quality = np.zeros((size, self.references), dtype=np.float32)
-        for i in range(size):
-            index = int(self.rng.choice(len(self.tracks), p=self.weights))
+        for i, rng in enumerate(streams):
+            index = int(rng.choice(len(self.tracks), p=self.weights))
             track = self.tracks[index]
-            channel = int(self.rng.integers(track.shape[0]))
-            start = int(self.rng.integers(0, track.shape[-1] - length))
+            channel = int(rng.integers(track.shape[0]))
+            start = int(rng.integers(0, track.shape[-1] - length))
             clean[i] = _as_float(track[channel, start : start + length])
             if self.log_uniform:
-                gap = round(math.exp(self.rng.uniform(math.log(low), math.log(high))))
+                gap = round(math.exp(rng.uniform(math.log(low), math.log(high))))
             else:
-                gap = int(self.rng.integers(low, high + 1))
+                gap = int(rng.integers(low, high + 1))
             # Mostly centred, as the engine cuts them; sometimes off-centre, as at a file's edges.
             offset = (length - gap) // 2
-            if self.rng.random() >= 0.5 and length - self.edge - gap > self.edge:
-                offset = int(self.rng.integers(self.edge, length - self.edge - gap + 1))
+            if rng.random() >= 0.5 and length - self.edge - gap > self.edge:
+                offset = int(rng.integers(self.edge, length - self.edge - gap + 1))
             missing[i, offset : offset + gap] = True
             if self.references:
                 known = ~self.frontend.missing_frames(missing[i])
@@ -189,6 +201,53 @@ def texture_loss(prediction: torch.Tensor, target: torch.Tensor, interpolation: 
     return total / len(scales)
 
 
+def stream(seed: int, *key: int) -> np.random.Generator:
+    """The random stream of one draw of a run (``key``: the step, or the step and a window's place
+    in its batch), independent of every other key's and of the order they are drawn in."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
+
+
+@dataclass(frozen=True)
+class Processes:
+    """This process among those ``torchrun`` started (from its RANK, WORLD_SIZE and LOCAL_RANK);
+    one process on its own otherwise."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @classmethod
+    def from_environment(cls, environ=os.environ) -> "Processes":
+        if "WORLD_SIZE" not in environ:
+            return cls()
+        return cls(int(environ["RANK"]), int(environ["WORLD_SIZE"]), int(environ.get("LOCAL_RANK", 0)))
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def main(self) -> bool:
+        """The process that validates, saves and logs."""
+        return self.rank == 0
+
+    def device(self) -> torch.device:
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        return torch.device("cuda", self.local_rank) if self.distributed else torch.device("cuda")
+
+    def start(self) -> None:
+        """Join the others (torchrun's rendezvous): NCCL between GPUs, gloo between CPUs."""
+        if self.distributed and not torch.distributed.is_initialized():
+            if torch.cuda.is_available():
+                torch.cuda.set_device(self.local_rank)
+            torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+
+    def stop(self) -> None:
+        if self.distributed and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
 def _to_tensors(clean, damaged, missing, references, quality, planes: int):
     inputs, base, _, std = networks.prepare(damaged, missing, planes, references, quality)
     target = (clean - base) / std[:, None, None]  # the correction the network should predict
@@ -196,12 +255,14 @@ def _to_tensors(clean, damaged, missing, references, quality, planes: int):
 
 
 class Trainer:
-    def __init__(self, config: TrainConfig, settings: MelSettings, train_tracks, validation_tracks, out_dir: Path, log=print):
+    def __init__(self, config: TrainConfig, settings: MelSettings, train_tracks, validation_tracks, out_dir: Path, log=print,
+                 processes: Processes = Processes()):
         self.config, self.settings, self.out_dir, self.log = config, settings, Path(out_dir), log
+        self.processes = processes
         torch.manual_seed(config.seed)
         if config.threads:
             torch.set_num_threads(config.threads)
-        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = processes.device()
         model_config = dict(config.model or {})
         model_config.setdefault("n_mels", settings.n_mels)
         self.model = networks.build(config.architecture, model_config).to(self.device)
@@ -218,9 +279,18 @@ class Trainer:
         options = {"gap_lengths": config.gap_lengths, "references": config.references}
         self.sampler = WindowSampler(train_tracks, *sampler_args, seed=config.seed, **options)
         self.windows = self.sampler.windows
+        smallest = config.batch_frames // max(self.windows)
+        if smallest < processes.world_size:
+            raise ValueError(f"batch_frames = {config.batch_frames} makes batches of {smallest} windows of {max(self.windows)} frames,"
+                             f" fewer than the {processes.world_size} processes: raise batch_frames")
+        # What the processes train together; the model itself is validated and saved.
+        self.trained = self.model
+        if processes.distributed:
+            self.trained = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         # A fixed validation set, drawn once.
         validation = WindowSampler(validation_tracks, *sampler_args, seed=config.seed + 1, **options)
-        self.validation = {w: validation.batch(w, config.validation_windows) for w in self.windows}
+        self.validation = {w: validation.batch(w, config.validation_windows) for w in self.windows} if processes.main else {}
         self.step, self.best, self.history = 0, math.inf, []
 
     def checkpoint(self, metrics: dict, with_optimizer: bool) -> dict:
@@ -228,17 +298,15 @@ class Trainer:
                                 self.settings, self.config.references, metrics)
         extra = {"train_config": self.config.__dict__, "history": self.history, "step": self.step}
         if with_optimizer:
-            extra.update(optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(),
-                         rng=self.sampler.rng.bit_generator.state, best=self.best)
+            extra.update(optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(), best=self.best)
         return states.checkpoint_dict(meta, self.model, **extra)
 
     def resume(self, path: Path) -> None:
-        checkpoint = states.load_checkpoint(path, weights_only=False)  # the generator's state is no tensor
+        checkpoint = states.load_checkpoint(path, weights_only=False)
         self.model.load_state_dict(checkpoint.state_dict)
         state = checkpoint.extra
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        self.sampler.rng.bit_generator.state = state["rng"]
         self.step, self.best, self.history = state["step"], state["best"], state["history"]
         self.log(f"resumed from {path} at step {self.step}")
 
@@ -262,27 +330,45 @@ class Trainer:
         self.model.train()
         return metrics
 
+    def draw(self):
+        """This process's windows of the step's batch, and the share of the batch they are.
+
+        The step's window length, and each window of its batch, come from streams keyed by the
+        step (and the window's place in the batch), so the batch is the same however many
+        processes draw its windows (process r draws places r, r + P, r + 2P, ...), and a
+        resumed run draws what the uninterrupted one would have."""
+        seed, step, processes = self.config.seed, self.step, self.processes
+        window = self.windows[stream(seed, step).integers(len(self.windows))]
+        size = max(1, self.config.batch_frames // window)
+        places = range(processes.rank, size, processes.world_size)
+        batch = self.sampler.draw(window, [stream(seed, step, place) for place in places])
+        return batch, len(places) * processes.world_size / size
+
     def run(self, progress=None) -> dict:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.model.train()
         started = time.time()
         metrics = {}
         while self.step < self.config.steps:
-            window = self.windows[self.sampler.rng.integers(len(self.windows))]
-            batch = self.sampler.batch(window, max(1, self.config.batch_frames // window))
+            batch, share = self.draw()
             inputs, target, mask = _to_tensors(*batch, self.planes)
             inputs, target, mask = inputs.to(self.device), target.to(self.device), mask.to(self.device)
-            prediction = self.model(inputs)
+            prediction = self.trained(inputs)
             loss = masked_l1(prediction, target, mask, self.config.loss_per_window)
             if self.config.texture_weight:
                 loss = loss + self.config.texture_weight * texture_loss(prediction, target, inputs[:, :1], mask)
             self.optimizer.zero_grad()
-            loss.backward()
+            # DistributedDataParallel averages the processes' gradients: weighed by its share of
+            # the windows, each process's mean makes that average the whole batch's mean (exactly
+            # so for the per-window loss, the default).
+            (loss * share).backward()
             self.optimizer.step()
             self.scheduler.step()
             self.step += 1
             if progress:
                 progress(self.step, loss.item())
+            if not self.processes.main:
+                continue
             if self.step % self.config.validate_every == 0 or self.step == self.config.steps:
                 metrics = self.validate()
                 metrics["elapsed_s"] = round(time.time() - started, 1)
@@ -300,8 +386,22 @@ class Trainer:
         return metrics
 
 
-def train(config: dict, dataset, out_dir: Path, resume: bool = False, log=print, progress_factory=None) -> dict:
-    """Train from a parsed config (``[mel]``, ``[model]``, ``[training]``) on a data set object."""
+def train(config: dict, dataset, out_dir: Path, resume: bool = False, log=print, progress_factory=None) -> dict | None:
+    """Train from a parsed config (``[mel]``, ``[model]``, ``[training]``) on a data set object.
+
+    Under ``torchrun``, every process calls this; the first logs, shows the progress, saves the
+    checkpoints and returns the last validation metrics, the others return None."""
+    processes = Processes.from_environment()
+    if not processes.main:
+        log, progress_factory = (lambda line: None), None
+    processes.start()
+    try:
+        return _train(config, dataset, out_dir, resume, log, progress_factory, processes)
+    finally:
+        processes.stop()
+
+
+def _train(config: dict, dataset, out_dir: Path, resume: bool, log, progress_factory, processes: Processes) -> dict | None:
     settings = MelSettings.from_dict(config.get("mel", {}))
     train_config = TrainConfig.from_dict({**config.get("training", {}), "model": config.get("model", {})})
     for line in dataset.problems:
@@ -314,12 +414,15 @@ def train(config: dict, dataset, out_dir: Path, resume: bool = False, log=print,
     tracks = {split: load_tracks(files, settings, problems) for split, files in splits.items()}
     for line in problems:
         log(f"skipped {line}")
-    trainer = Trainer(train_config, settings, tracks["train"], tracks["validation"], out_dir, log=log)
+    trainer = Trainer(train_config, settings, tracks["train"], tracks["validation"], out_dir, log=log, processes=processes)
+    if processes.distributed:
+        log(f"training in {processes.world_size} processes ({torch.distributed.get_backend()}, {trainer.device.type})")
     if resume and (Path(out_dir) / "last.pt").exists():
         trainer.resume(Path(out_dir) / "last.pt")
     progress = progress_factory(trainer.config.steps, trainer.step) if progress_factory else None
     try:
-        return trainer.run(progress)
+        metrics = trainer.run(progress)
     finally:
         if progress:
             progress.close()
+    return metrics if processes.main else None

@@ -34,6 +34,36 @@ def loop(seconds: float, rate: int, seed: int = 0) -> np.ndarray:
     return np.tile(bar, int(seconds * 2))[None, : int(seconds * rate)]
 
 
+# A U-Net small enough to train a few steps in a test, on 8 kHz audio.
+SMALL_TRAINING_CONFIG = """
+[mel]
+sample_rate = 8000
+n_fft = 256
+hop_length = 64
+n_mels = 32
+
+[model]
+base_channels = 4
+depth = 2
+in_channels = 3
+
+[training]
+steps = 6
+batch_frames = 512
+learning_rate = 0.003
+validate_every = 3
+validation_windows = 4
+max_gap_seconds = 0.35
+"""
+
+
+def music_like(seconds: float, rate: int, seed: int) -> np.ndarray:
+    """Chords that change every half second, ``[1, samples]``."""
+    rng = np.random.default_rng(seed)
+    pieces = [chord(0.5, rate, 1, freqs=(r, r * 1.26, r * 1.5)) for r in 110 * 2 ** (rng.integers(0, 12, int(2 * seconds)) / 12)]
+    return np.concatenate(pieces, axis=1)
+
+
 def music_excerpt() -> tuple[np.ndarray, int]:
     """A real music clip shipped in examples/clean (``[channels, samples]``, rate)."""
     audio, rate = sf.read(EXAMPLES / "clean" / "mutilated-mime-a.flac", dtype="float32", always_2d=True)

@@ -167,7 +167,7 @@ def test_help_answers_without_importing_torch_and_every_command_has_examples():
     # Importing torch takes seconds; `--help` must not.
     code = "import sys; from melrestore.cli import cli; assert 'torch' not in sys.modules and 'numpy' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
-    for command in ("batch", "detect", "repair", "evaluate", "train", "export-onnx", "plugins", "check-plugin"):
+    for command in ("batch", "report", "detect", "repair", "evaluate", "train", "export-onnx", "plugins", "check-plugin"):
         result = run(command, "-h")
         assert result.exit_code == 0 and "Example" in result.output, command
     assert "Examples:" in run("-h").output

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from conftest import EXAMPLES, chord, loop, run, write
+from conftest import EXAMPLES, SMALL_TRAINING_CONFIG, chord, loop, music_like, run, write
 from melrestore import audio as audio_io
 from melrestore.cli import cli
 from melrestore.metrics import gap_metrics
@@ -143,41 +143,13 @@ def test_check_plugin(tmp_path, monkeypatch):
         sys.modules.pop("silent_vocoder", None)
 
 
-SMALL_CONFIG = """
-[mel]
-sample_rate = 8000
-n_fft = 256
-hop_length = 64
-n_mels = 32
-
-[model]
-base_channels = 4
-depth = 2
-in_channels = 3
-
-[training]
-steps = 6
-batch_frames = 512
-learning_rate = 0.003
-validate_every = 3
-validation_windows = 4
-max_gap_seconds = 0.35
-"""
-
-
-def _music_like(seconds: float, rate: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    pieces = [chord(0.5, rate, 1, freqs=(r, r * 1.26, r * 1.5)) for r in 110 * 2 ** (rng.integers(0, 12, int(2 * seconds)) / 12)]
-    return np.concatenate(pieces, axis=1)
-
-
 def test_train_export_and_use_a_model_from_the_command_line(tmp_path):
     data = tmp_path / "music"
     names = [f"track{i}.wav" for i in range(40)]
     chosen = [n for n in names if split_of(n, 15) == "validation"][:1] + [n for n in names if split_of(n, 15) == "train"][:2]
     for seed, name in enumerate(chosen):
-        write(data / name, _music_like(6, 8000, seed), 8000)
-    (tmp_path / "small.toml").write_text(SMALL_CONFIG)
+        write(data / name, music_like(6, 8000, seed), 8000)
+    (tmp_path / "small.toml").write_text(SMALL_TRAINING_CONFIG)
 
     result = run("train", "--config", tmp_path / "small.toml", "--data", data, "-o", tmp_path / "run")
     assert result.exit_code == 0, result.output
@@ -191,7 +163,7 @@ def test_train_export_and_use_a_model_from_the_command_line(tmp_path):
     assert "real: max abs difference" in result.output and "worst difference" in result.output
 
     # MELRESTORE_CHECKPOINTS points the default inpainter at the new model: it analyses at 8 kHz.
-    damaged = _music_like(4, 8000, 9)
+    damaged = music_like(4, 8000, 9)
     damaged[:, 16000:17600] = 0.0
     write(tmp_path / "song.wav", damaged, 8000)
     script = textwrap.dedent(f"""

@@ -1,0 +1,224 @@
+"""One batch split over many machines: which files a shard repairs, where its number comes from
+on a cluster scheduler, and the shards' reports merged into one.
+
+A shard is the K-th of N parts of the batch's sorted file list, counted from 1.  The parts are
+consecutive runs of that list of about equal total size (bytes, not file count), so the split
+depends only on the inputs: every rerun of shard K/N gets the same files, and the N shards
+together cover every file exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from . import __version__
+from .batch import (REPORT_NAME, FileReport, journal_name, read_journal, report_name, summary_of,
+                    write_report)
+
+# The environment a scheduler runs each task of an array in.
+SLURM_TASK, SLURM_COUNT, SLURM_LAST = "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MAX"
+KUBERNETES_INDEX = "JOB_COMPLETION_INDEX"  # 0-based; a Kubernetes Indexed Job does not say how many
+COUNT_VARIABLE = "MELRESTORE_SHARD_COUNT"  # what --shard-count reads when it is not given
+
+_TAG = r"(\d+)-of-(\d+)"
+_SHARD_REPORT = re.compile(rf"melrestore-report\.{_TAG}\.json")
+_SHARD_JOURNAL = re.compile(rf"\.melrestore-journal\.{_TAG}\.jsonl")
+
+
+class ShardError(ValueError):
+    """A shard that cannot be: a malformed --shard, an index outside 1..N, a scheduler's array that
+    does not map onto shards, or an output folder without shard reports."""
+
+
+@dataclass(frozen=True)
+class Shard:
+    index: int  # 1..count
+    count: int
+    source: str = "--shard"  # where index and count came from, for messages
+
+    def __post_init__(self):
+        if self.count < 1:
+            raise ShardError(f"{self.source}: the number of shards must be at least 1, not {self.count}")
+        if not 1 <= self.index <= self.count:
+            raise ShardError(f"{self.source}: there is no shard {self.index} of {self.count}: shards are counted from 1 to {self.count}")
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+    @property
+    def tag(self) -> str:
+        """The shard in file names: ``2-of-4``."""
+        return f"{self.index}-of-{self.count}"
+
+    def select(self, sources: list[tuple[Path, str]], lookalikes: list[FileReport] = ()):
+        """This shard's part of a batch: its ``(source, name)`` pairs (as ``batch.collect_inputs``
+        gives them) and its entries for things named like audio that are no file."""
+        sizes = {name: _size(source) for source, name in sources}
+        names = sorted([*sizes, *(r.path for r in lookalikes)])
+        mine = {name for name, part in zip(names, split([sizes.get(n, 0) for n in names], self.count)) if part == self.index - 1}
+        return [s for s in sources if s[1] in mine], [r for r in lookalikes if r.path in mine]
+
+
+def split(sizes: list[int], count: int) -> list[int]:
+    """The part (0-based) of each item of a list, cut into ``count`` consecutive runs of about
+    equal total size: an item goes to the part its middle byte falls in.  An empty file weighs
+    one byte.  Integer arithmetic, so every machine computes the same split."""
+    weights = [max(1, size) for size in sizes]
+    total, before, parts = sum(weights), 0, []
+    for weight in weights:
+        parts.append(min(count - 1, (2 * before + weight) * count // (2 * total)))
+        before += weight
+    return parts
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0  # the file fails in whichever shard gets it, with the reason
+
+
+def parse_shard(text: str) -> Shard:
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not match:
+        raise ShardError(f"--shard {text!r}: give K/N, the K-th of N parts counted from 1 (e.g. --shard 1/4)")
+    return Shard(int(match[1]), int(match[2]))
+
+
+def _integer(environ, name: str) -> int:
+    try:
+        return int(environ[name])
+    except ValueError:
+        raise ShardError(f"{name}={environ[name]!r} is not a whole number") from None
+
+
+def shard_from_environment(environ=os.environ, count: int | None = None) -> Shard | None:
+    """The shard of a Slurm job array task or of a Kubernetes Indexed Job's pod; None outside both.
+
+    Slurm: the task ID is the shard number (submit ``--array=1-N``), N the array's task count or
+    ``count`` (needed to rerun some shards alone, ``--array=3,7``).  Kubernetes: the completion
+    index counts from 0, so it is shard index + 1, and N is ``count`` (the Job's completions)."""
+    if SLURM_TASK in environ:
+        if count is None:
+            if SLURM_COUNT not in environ:
+                raise ShardError(f"{SLURM_TASK} is set but {SLURM_COUNT} is not: give --shard-count N or --shard K/N")
+            count = _integer(environ, SLURM_COUNT)
+            if SLURM_LAST in environ and _integer(environ, SLURM_LAST) != count:
+                raise ShardError(f"the job array is not 1-{count} ({SLURM_TASK}={environ[SLURM_TASK]}, {SLURM_LAST}={environ[SLURM_LAST]}):"
+                                 f" task IDs are shard numbers, so submit --array=1-N, and to rerun some shards alone"
+                                 f" give the number of shards (--shard-count N or {COUNT_VARIABLE})")
+        return Shard(_integer(environ, SLURM_TASK), count, source=f"{SLURM_TASK}={environ[SLURM_TASK]} of {count}")
+    if KUBERNETES_INDEX in environ:
+        if count is None:
+            raise ShardError(f"{KUBERNETES_INDEX} is set but not the number of shards: give --shard-count N or set {COUNT_VARIABLE}")
+        return Shard(_integer(environ, KUBERNETES_INDEX) + 1, count, source=f"{KUBERNETES_INDEX}={environ[KUBERNETES_INDEX]} of {count}")
+    return None
+
+
+def resolve_shard(option: str | None, count: int | None, environ=os.environ) -> Shard | None:
+    """The shard a ``batch`` run repairs: ``--shard K/N`` if given, else the scheduler's; None for
+    the whole batch (``--shard 1/1`` too, so that a job array that should not shard can say so)."""
+    shard = parse_shard(option) if option else shard_from_environment(environ, count)
+    if shard is None and count is not None:
+        raise ShardError(f"--shard-count (or {COUNT_VARIABLE}) needs a scheduler's task number ({SLURM_TASK} or {KUBERNETES_INDEX});"
+                         f" elsewhere give --shard K/N")
+    return None if shard is None or shard.count == 1 else shard
+
+
+# -- merging the shards' reports -----------------------------------------------------------------
+
+def _shard_files(out_dir: Path, pattern: re.Pattern) -> dict[tuple[int, int], Path]:
+    found = {}
+    for path in out_dir.iterdir():
+        match = pattern.fullmatch(path.name)
+        if match:
+            found[int(match[1]), int(match[2])] = path
+    return found
+
+
+def merge_reports(out_dir: Path) -> dict:
+    """One report for the whole output tree from the shards' reports (and the journals of shards
+    still running or killed), saved as ``OUT/melrestore-report.json``.  Its ``shards`` entry
+    lists the shards that are complete, incomplete (why) and missing.  When reports of several
+    shard counts lie in ``out_dir``, the count of the newest is merged and the others are named."""
+    out_dir = Path(out_dir)
+    reports, journals = _shard_files(out_dir, _SHARD_REPORT), _shard_files(out_dir, _SHARD_JOURNAL)
+    if not reports and not journals:
+        raise ShardError(f"no shard reports in {out_dir} ({report_name('K-of-N')}): run `melrestore batch ... --shard K/N` into it first")
+    newest = max({**journals, **reports}.items(), key=lambda item: (item[1].stat().st_mtime, item[1].name))
+    count = newest[0][1]
+    entries: dict[str, dict] = {}
+    complete, incomplete, missing, runs = [], {}, [], []
+    for index in range(1, count + 1):
+        shard = Shard(index, count)
+        report = _load(reports.get((index, count)))
+        journal = read_journal(journals[index, count]) if (index, count) in journals else None
+        if report is not None:
+            runs.append(report)
+            entries.update((f["path"], f) for f in report["files"])
+        if journal is not None:
+            entries.update(journal)  # newer than the shard's report, if any
+        if report is None and journal is None:
+            missing.append(index)
+        elif journal is not None:
+            incomplete[index] = f"running or killed: {len(journal)} file{'' if len(journal) == 1 else 's'} done so far, per its journal {journal_name(shard.tag)}"
+        elif not report.get("shard", {}).get("complete", False):
+            incomplete[index] = "interrupted (Ctrl-C or SIGTERM): rerun it to finish"
+        else:
+            complete.append(index)
+    files = [FileReport.from_dict(entries[path]) for path in sorted(entries)]
+    first = runs[0] if runs else {}
+    merged = {
+        "melrestore": __version__,
+        "input": first.get("input"),
+        "output": str(out_dir),
+        "pipeline": first.get("pipeline"),
+        # wall_seconds: the shards' times added up, so realtime_factor is per process
+        "summary": summary_of(files, sum(r["summary"]["wall_seconds"] for r in runs)),
+        "shards": {
+            "count": count,
+            "complete": complete,
+            "incomplete": {str(k): why for k, why in incomplete.items()},
+            "missing": missing,
+            "other_counts": sorted({n for _, n in [*reports, *journals]} - {count}),
+            "same_pipeline": all(r.get("pipeline") == first.get("pipeline") for r in runs),
+        },
+        "files": [asdict(f) for f in files],
+    }
+    write_report(out_dir, merged)
+    return merged
+
+
+def _load(path: Path | None) -> dict | None:
+    if path is None:
+        return None
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+        return report if isinstance(report, dict) and isinstance(report.get("files"), list) else None
+    except (OSError, ValueError):
+        return None  # unreadable: the shard counts as missing and is rerun
+
+
+def describe_shards(merged: dict) -> list[str]:
+    """What ``melrestore report`` says about the shards, one line each for those not complete."""
+    shards = merged["shards"]
+    count = shards["count"]
+    lines = [f"{len(shards['complete'])} of {count} shards complete"]
+    lines += [f"shard {k}/{count} INCOMPLETE: {why}" for k, why in shards["incomplete"].items()]
+    lines += [f"shard {k}/{count} MISSING: not run (no report, no journal)" for k in shards["missing"]]
+    if shards["other_counts"]:
+        lines.append(f"note: reports of other shard counts ({', '.join(map(str, shards['other_counts']))}) were left out: "
+                     f"the newest run used {count} shards")
+    if not shards["same_pipeline"]:
+        lines.append("WARNING: the shards ran with different pipeline options")
+    return lines
+
+
+def is_whole(merged: dict) -> bool:
+    shards = merged["shards"]
+    return len(shards["complete"]) == shards["count"]
+
