@@ -22,6 +22,9 @@ from .splice import continue_known
 # Samples at the analysis rate on each side of a gap that resampling smears
 # zeros into; they are treated as missing too (only when resampling).
 RESAMPLE_MARGIN = 8
+# Windows of one length inpainted in one call (channels are batch items).  Bounds the memory a file
+# with many gaps needs; an inpainter's result for a window does not depend on what it is batched with.
+WINDOWS_PER_BATCH = 16
 
 
 @dataclass
@@ -129,7 +132,7 @@ class Engine:
         """
         results = {g: GapResult(g.start, g.end, g.reason, "repaired", method="mel") for g in gaps}
         fills: dict[Gap, np.ndarray] = {}
-        windows: dict[int, list[_Window]] = {}
+        by_window: dict[int, list[Gap]] = {}  # the Mel pipeline's gaps, by window length
         for gap in gaps:
             method, repairer = self._sample_repairer(gap, sample_rate)
             if repairer is not None:
@@ -143,34 +146,36 @@ class Engine:
             if isinstance(frames_or_reason, str):
                 results[gap].status, results[gap].message = "skipped", frames_or_reason
                 continue
-            with self.timed("analyse"):
-                windows.setdefault(frames_or_reason, []).append(
-                    self._cut_window(audio, sample_rate, gap, gaps, frames_or_reason, truth)
-                )
+            by_window.setdefault(frames_or_reason, []).append(gap)
 
         recording = None
-        for group in windows.values():
-            try:
-                if self.references:
-                    with self.timed("retrieve"):
-                        if recording is None:
-                            recording = RecordingFeatures.of_recording(
-                                audio, sample_rate, self.frontend, [(g.start, g.end) for g in gaps])
-                        for w in group:
-                            self._retrieve(w, audio, sample_rate, recording)
-                with self.timed("inpaint"):
-                    if truth is None:
-                        self._inpaint(group)
-            except Exception as exc:
-                for w in group:
-                    results[w.gap].status, results[w.gap].message = "failed", f"inpainter error: {exc}"
-                continue
-            for w in group:
+        for n_frames, waiting in by_window.items():
+            # At most WINDOWS_PER_BATCH windows are cut and held at once, whatever the file's length.
+            for first in range(0, len(waiting), WINDOWS_PER_BATCH):
+                with self.timed("analyse"):
+                    group = [self._cut_window(audio, sample_rate, gap, gaps, n_frames, truth)
+                             for gap in waiting[first : first + WINDOWS_PER_BATCH]]
                 try:
-                    with self.timed("vocode"):
-                        fills[w.gap] = self._vocode(w, sample_rate)
+                    if self.references:
+                        with self.timed("retrieve"):
+                            if recording is None:
+                                recording = RecordingFeatures.of_recording(
+                                    audio, sample_rate, self.frontend, [(g.start, g.end) for g in gaps])
+                            for w in group:
+                                self._retrieve(w, audio, sample_rate, recording)
+                    with self.timed("inpaint"):
+                        if truth is None:
+                            self._inpaint(group)
                 except Exception as exc:
-                    results[w.gap].status, results[w.gap].message = "failed", f"vocoder error: {exc}"
+                    for w in group:
+                        results[w.gap].status, results[w.gap].message = "failed", f"inpainter error: {exc}"
+                    continue
+                for w in group:
+                    try:
+                        with self.timed("vocode"):
+                            fills[w.gap] = self._vocode(w, sample_rate)
+                    except Exception as exc:
+                        results[w.gap].status, results[w.gap].message = "failed", f"vocoder error: {exc}"
         return fills, [results[g] for g in gaps]
 
     def plan(self, gap: Gap, sample_rate: int) -> tuple[str, str]:
