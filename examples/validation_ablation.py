@@ -1,16 +1,21 @@
-"""The README's validation table: interpolation, an earlier checkpoint and the shipped retrieval
-U-Net (with and without its references) on the same held-out validation windows.
+"""The README's ablation tables: checkpoints against the interpolation on the same held-out windows.
 
-    python examples/validation_ablation.py ~/melrestore-data OLD_CHECKPOINT.pt [--windows 64 --seed 11]
+    python examples/validation_ablation.py ~/melrestore-data \\
+        --model shipped=checkpoints/unet-44k.pt --model "no references=runs/x/best.pt" \\
+        [--withhold shipped] [--split test] [--package singularity-music] [--windows 64 --seed 11]
 
-Windows come from the validation split of the prepared cache (examples/prepare_training_data.py),
-cut and retrieved exactly as in training; the numbers are the training objective's two terms.
+Windows come from one split of the prepared cache (examples/prepare_training_data.py), cut and
+retrieved exactly as in training; the numbers are the training objective's two terms (normalised
+log-Mel L1 and the texture term on the missing frames, lower is better), as the mean over windows
+and as the paired difference against the interpolation on the same windows (mean ± standard error).
+``--withhold NAME`` adds a row for that model run without its references (the "no match" planes).
 """
 
 from __future__ import annotations
 
 import argparse
 
+import numpy as np
 import torch
 
 from melrestore import networks
@@ -19,40 +24,73 @@ from melrestore.plugins.datasets import PreparedCache
 from melrestore.training import WindowSampler, _to_tensors, load_tracks, masked_l1, texture_loss
 
 
+def per_window(loss, prediction, target, inputs, mask) -> np.ndarray:
+    """One value of ``loss`` per window (both terms take whole batches)."""
+    values = []
+    for i in range(len(prediction)):
+        one = slice(i, i + 1)
+        if loss is texture_loss:
+            values.append(texture_loss(prediction[one], target[one], inputs[one, :1], mask[one]).item())
+        else:
+            values.append(masked_l1(prediction[one], target[one], mask[one]).item())
+    return np.array(values)
+
+
+def mean_and_paired(values: np.ndarray, baseline: np.ndarray) -> str:
+    difference = values - baseline
+    return f"{values.mean():.3f} ({difference.mean():+.3f} ± {difference.std(ddof=1) / np.sqrt(len(values)):.3f})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cache")
-    parser.add_argument("old", help="a checkpoint without references, e.g. an earlier shipped U-Net")
-    parser.add_argument("--new", default="checkpoints/unet-44k.pt")
-    parser.add_argument("--windows", type=int, default=64)
+    parser.add_argument("--model", action="append", required=True, metavar="NAME=CHECKPOINT")
+    parser.add_argument("--withhold", action="append", default=[], metavar="NAME")
+    parser.add_argument("--split", default="validation", choices=("validation", "test"))
+    parser.add_argument("--package", help="only the tracks of this package (e.g. the held-out one)")
+    parser.add_argument("--windows", type=int, default=64, help="windows per window length")
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
-    new_state = networks.load_checkpoint(args.new)
-    settings = MelSettings.from_dict(new_state["mel_settings"])
-    tracks = load_tracks(PreparedCache(args.cache).files("validation"), settings, [])
-    sampler = WindowSampler(tracks, settings, tuple(new_state["window_frames"]), 16, new_state["max_gap_seconds"],
-                            seed=args.seed, references=networks.reference_count(new_state))
-    old_state = networks.load_checkpoint(args.old)
-    models = {  # name -> (network or None for the interpolation, planes, use references)
-        "interpolation": (None, 3, False),
-        "older checkpoint": (networks.model_from_checkpoint(old_state), networks.input_planes(old_state["model_config"]), False),
-        "retrieval U-Net": (networks.model_from_checkpoint(new_state), networks.input_planes(new_state["model_config"]), True),
-        "retrieval U-Net, references withheld": (networks.model_from_checkpoint(new_state), networks.input_planes(new_state["model_config"]), False),
-    }
-    rows = {name: [] for name in models}
+
+    states = {name: networks.load_checkpoint(path) for name, path in (m.split("=", 1) for m in args.model)}
+    first = next(iter(states.values()))
+    settings = MelSettings.from_dict(first["mel_settings"])
+    cache = PreparedCache(args.cache)
+    files = [f for f in cache.files(args.split) if args.package is None or f.parent.name == args.package]
+    tracks = load_tracks(files, settings, [])
+    references = max(networks.reference_count(s) for s in states.values())
+    sampler = WindowSampler(tracks, settings, tuple(first["window_frames"]), 16, first["max_gap_seconds"],
+                            seed=args.seed, references=references)
+    runs = {"interpolation": (None, 3, False)}  # name -> (network or None, planes, use references)
+    for name, state in states.items():
+        planes = networks.input_planes(state["model_config"])
+        model = networks.model_from_checkpoint(state)
+        runs[name] = (model, planes, networks.reference_count(state) > 0)
+        if name in args.withhold:
+            runs[f"{name}, references withheld"] = (model, planes, False)
+
+    print(f"{len(tracks)} {args.split} tracks{' of ' + args.package if args.package else ''}, "
+          f"{args.windows} windows per length, seed {args.seed}")
+    terms = {"L1": masked_l1, "texture": texture_loss}
+    rows = {term: {name: [] for name in runs} for term in terms}
     for window in sampler.windows:
-        clean, damaged, missing, references, quality = sampler.batch(window, args.windows)
-        for name, (model, planes, with_references) in models.items():
-            given = (references, quality) if with_references else (None, None)
+        clean, damaged, missing, found, quality = sampler.batch(window, args.windows)
+        baselines = {}
+        for name, (model, planes, with_references) in runs.items():
+            given = (found, quality) if with_references else (None, None)
             inputs, target, mask = _to_tensors(clean, damaged, missing, *given, planes)
             with torch.no_grad():
                 prediction = model(inputs) if model is not None else torch.zeros_like(target)
-            rows[name].append(f"{masked_l1(prediction, target, mask).item():.3f} / {texture_loss(prediction, target, inputs[:, :1], mask).item():.3f}")
-    print("| model | " + " | ".join(f"{w} frames" for w in sampler.windows) + " |")
-    print("| --- " * (len(sampler.windows) + 1) + "|")
-    for name, cells in rows.items():
-        print(f"| {name} | " + " | ".join(cells) + " |")
-
+            for term, loss in terms.items():
+                values = per_window(loss, prediction, target, inputs, mask)
+                baselines.setdefault(term, values)
+                rows[term][name].append(mean_and_paired(values, baselines[term]))
+    for term, table in rows.items():
+        print(f"\n{term}: mean (paired difference against the interpolation ± standard error)\n")
+        print(f"| {term} | " + " | ".join(f"{w} frames" for w in sampler.windows) + " |")
+        print("| --- " * (len(sampler.windows) + 1) + "|")
+        for name, cells in table.items():
+            print(f"| {name} | " + " | ".join(cells) + " |")
 
 if __name__ == "__main__":
     main()
