@@ -43,8 +43,10 @@ def register_gap_detectors(register):
     """Register gap detectors.
 
     A detector has ``detect(audio, sample_rate, path) -> list[Gap]``:
-    ``audio`` is ``[channels, samples]`` float32 at the file's own rate, ``path``
-    the file (for sidecar files; may be None).  Each ``Gap`` holds
+    ``audio`` is ``[channels, samples]`` float32 at the file's own rate (in
+    ``batch``, a file read on demand: slice it, ``audio[:, a:b]``, a block at a
+    time; ``np.asarray(audio)`` reads it whole), ``path`` the file (for sidecar
+    files; may be None).  Each ``Gap`` holds
     ``start``/``end`` in samples of that file and a human ``reason``.
     Raise ``melrestore.DetectionError`` for a bad sidecar file.
     """
@@ -113,8 +115,9 @@ def register_sample_repairers(register):
     The engine uses the selected one for gaps up to ``short_gap_ms``, where
     waveform methods beat spectrogram ones.  A repairer has
     ``repair(audio, start, end, sample_rate) -> fill``: ``audio`` is
-    ``[channels, samples]`` at the file's rate with every gap zeroed, the gap
-    is ``start:end``, and ``fill`` is ``[channels, end - start]``.  Raise
+    ``[channels, samples]`` at the file's rate with every gap zeroed (read on
+    demand in ``batch``: slice only what you need), the gap is ``start:end``,
+    and ``fill`` is ``[channels, end - start]``.  Raise
     ``ValueError`` when it cannot (for example too little audio around the
     gap); the engine then falls back to the Mel pipeline.
     """
