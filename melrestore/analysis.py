@@ -33,6 +33,17 @@ class MelSettings:
     def samples_for(self, n_frames: int) -> int:
         return (n_frames - 1) * self.hop_length
 
+    @property
+    def frame_reach(self) -> int:
+        """Samples a frame's window reaches from its centre (half an FFT), rounded up to whole hops:
+        what a block of frames must carry on each side to equal one pass over the recording."""
+        return -(-self.n_fft // 2 // self.hop_length) * self.hop_length
+
+    def frames_touching(self, start: int, end: int) -> tuple[int, int]:
+        """The frames ``first:stop`` whose analysis window overlaps samples ``start:end`` (not
+        clipped to the recording)."""
+        return (start - self.n_fft // 2) // self.hop_length + 1, -(-(end + self.n_fft // 2) // self.hop_length)
+
     def missing_frames_for(self, gap_samples: int) -> int:
         """How many frames a gap of ``gap_samples`` touches at most (every frame whose window overlaps it)."""
         return math.ceil((gap_samples + self.n_fft) / self.hop_length) + 1

@@ -3,6 +3,10 @@
 PCM files are read as int32 (libsndfile shifts 8/16/24-bit samples up
 losslessly) so that writing them back reproduces every untouched sample
 bit for bit; float files are read in their own precision.
+
+A short file can be read whole (:func:`read`).  The batch opens files as an :class:`AudioFile`
+instead, whose ``waveform`` reads only the samples asked for, and writes the repaired file by
+copying the input with the repaired spans patched in: memory stays bounded whatever the length.
 """
 
 from __future__ import annotations
@@ -24,6 +28,14 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", "
 
 PCM_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
 LOSSY_FORMATS = {"OGG", "MP3"}
+# libsndfile's seeking in Ogg and MP3 files is not always sample-exact (a read after a seek can differ
+# from the same samples decoded in order): they are decoded once, in order, into a temporary file
+# that is read from instead.
+INEXACT_SEEK_FORMATS = {"OGG", "MP3"}
+
+# Samples read at a time by the passes over a whole file (detection, search features, writing): a
+# stereo block of 32-bit samples is 8 MiB, so a long file is never held whole.  Read when used (tests shrink it).
+BLOCK_SAMPLES = 1 << 20
 
 # Every temporary file melrestore writes ends so; a later run removes the ones a killed run left.
 TEMP_SUFFIX = ".melrestore-tmp"
@@ -33,8 +45,49 @@ class AudioError(Exception):
     """The file is not audio we can read or write."""
 
 
+def stored_dtype(subtype: str) -> str:
+    """How samples of this subtype are held: int32 for PCM, the file's own precision for float."""
+    return "int32" if subtype in PCM_BITS else ("float64" if subtype == "DOUBLE" else "float32")
+
+
+def to_float(stored: np.ndarray) -> np.ndarray:
+    """Stored samples ``[samples, channels]`` -> ``[channels, samples]`` float32 in [-1, 1]."""
+    if stored.dtype == np.int32:  # scaling by a power of two after rounding to float32 rounds alike
+        return stored.T.astype(np.float32) * np.float32(2.0**-31)
+    return stored.T.astype(np.float32)
+
+
+def quantise(fill: np.ndarray, subtype: str) -> np.ndarray:
+    """A fill ``[channels, n]`` in [-1, 1] -> stored samples ``[n, channels]`` at the file's bit depth."""
+    fill = np.clip(np.ascontiguousarray(np.asarray(fill, dtype=np.float64).T), -1.0, 1.0)
+    dtype = stored_dtype(subtype)
+    if dtype == "int32":
+        step = 2.0 ** (32 - PCM_BITS[subtype])
+        q = np.round(fill * 2.0**31 / step) * step
+        return np.clip(q, -(2.0**31), 2.0**31 - step).astype(np.int32)
+    return fill.astype(dtype)
+
+
+class _Described:
+    """What a file read whole and one read in pieces both tell (from ``frames``, ``sample_rate``,
+    ``format`` and ``subtype``)."""
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sample_rate
+
+    @property
+    def is_lossy(self) -> bool:
+        return self.format in LOSSY_FORMATS
+
+    @property
+    def lsb(self) -> float:
+        """One quantisation step, as a float in [-1, 1] units (16-bit for lossy/float files)."""
+        return 2.0 ** (1 - PCM_BITS.get(self.subtype, 16))
+
+
 @dataclass
-class Audio:
+class Audio(_Described):
     """Samples as stored (``[samples, channels]``), plus what is needed to write them back."""
 
     samples: np.ndarray
@@ -52,56 +105,132 @@ class Audio:
     def frames(self) -> int:
         return self.samples.shape[0]
 
-    @property
-    def duration(self) -> float:
-        return self.frames / self.sample_rate
-
-    @property
-    def is_lossy(self) -> bool:
-        return self.format in LOSSY_FORMATS
-
-    @property
-    def lsb(self) -> float:
-        """One quantisation step, as a float in [-1, 1] units (16-bit for lossy/float files)."""
-        return 2.0 ** (1 - PCM_BITS.get(self.subtype, 16))
-
     def as_float(self) -> np.ndarray:
         """``[channels, samples]`` float32 in [-1, 1]."""
-        if self.samples.dtype == np.int32:
-            return (self.samples.T / 2.0**31).astype(np.float32)
-        return self.samples.T.astype(np.float32)
+        return to_float(self.samples)
 
-    def replace_span(self, start: int, end: int, fill: np.ndarray) -> None:
-        """Replace samples ``start:end`` (all channels) by ``fill`` ``[channels, n]``, quantised to the file's depth."""
-        fill = np.clip(np.asarray(fill, dtype=np.float64).T, -1.0, 1.0)
-        if self.samples.dtype == np.int32:
-            bits = PCM_BITS.get(self.subtype, 32)
-            step = 2.0 ** (32 - bits)
-            q = np.round(fill * 2.0**31 / step) * step
-            self.samples[start:end] = np.clip(q, -(2.0**31), 2.0**31 - step).astype(np.int32)
-        else:
-            self.samples[start:end] = fill.astype(self.samples.dtype)
+
+class AudioFile(_Described):
+    """An audio file open for reading in pieces; close it (or use it in a ``with`` block).
+
+    ``read(start, stop)`` gives the stored samples ``start:stop`` (``[n, channels]``);
+    ``waveform`` stands in for the float ``[channels, samples]`` array, read on demand.
+    Raises :class:`AudioError` (or the system's OSError) when the file cannot be read.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._spool = None
+        try:
+            with open(path, "rb"):  # the operating system's own reason (permission, missing, ...), not libsndfile's
+                pass
+            self._sound = sf.SoundFile(str(path))
+        except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+            raise AudioError(f"cannot read audio: {exc}") from None
+        sound = self._sound
+        self.sample_rate, self.channels, self.frames = sound.samplerate, sound.channels, sound.frames
+        self.format, self.subtype, self.endian = sound.format, sound.subtype, sound.endian
+        self.dtype = stored_dtype(self.subtype)
+        try:
+            if self.format in INEXACT_SEEK_FORMATS:
+                self._spool_decoded()
+            if self.frames == 0:
+                raise AudioError("file holds no samples")
+        except BaseException:
+            self.close()
+            raise
+        self.warnings: list[str] = []
+        layout = pcm_layout(path)
+        if layout is not None and layout.available_bytes < layout.declared_bytes:
+            self.warnings.append(
+                f"truncated file: its header declares {layout.declared_bytes} bytes of samples, "
+                f"the file holds {layout.available_bytes} ({self.duration:.3f} s were read)"
+            )
+        self.waveform = Waveform(self)
+
+    def _spool_decoded(self) -> None:
+        """Decode the file once, in order, into a temporary file that ``read`` then serves."""
+        self._spool = tempfile.TemporaryFile(suffix=TEMP_SUFFIX)
+        self.frames = 0
+        try:
+            for block in self._sound.blocks(BLOCK_SAMPLES, dtype=self.dtype, always_2d=True):
+                self._spool.write(block.tobytes())
+                self.frames += len(block)
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise AudioError(f"cannot read audio: {exc}") from None
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Stored samples ``start:stop`` (``0 <= start <= stop <= frames``), ``[n, channels]``."""
+        try:
+            if self._spool is not None:
+                self._spool.seek(start * self.channels * np.dtype(self.dtype).itemsize)
+                return np.fromfile(self._spool, self.dtype, (stop - start) * self.channels).reshape(-1, self.channels)
+            self._sound.seek(start)
+            return self._sound.read(stop - start, dtype=self.dtype, always_2d=True)
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise AudioError(f"cannot read audio: {exc}") from None
+
+    def close(self) -> None:
+        self._sound.close()
+        if self._spool is not None:
+            self._spool.close()
+
+    def __enter__(self) -> "AudioFile":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class Waveform:
+    """A file's samples as float32 ``[channels, samples]`` in [-1, 1] (what ``Audio.as_float`` gives),
+    read on demand: ``waveform[:, a:b]`` or ``waveform[:, i]`` reads just those samples, so code
+    written for the array works on a file of any length.  ``patches`` (``(start, stored samples)``
+    pairs) are laid over what is read: the repaired file before it is written.
+    ``np.asarray(waveform)`` reads it all."""
+
+    ndim = 2
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, file: AudioFile, patches=()):
+        self.file = file
+        self.patches = list(patches)
+        self.shape = (file.channels, file.frames)
+
+    def patched(self, patches) -> "Waveform":
+        return Waveform(self.file, self.patches + list(patches))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key):
+        channels, samples = key if isinstance(key, tuple) and len(key) == 2 else (key, slice(None))
+        if isinstance(samples, (int, np.integer)):
+            at = range(self.shape[1])[samples]  # numpy's rules for negative and out-of-range indices
+            return self[channels, at : at + 1][..., 0]
+        if not isinstance(samples, slice) or samples.step not in (None, 1):
+            raise TypeError("a waveform read on demand takes a slice or one index along its samples")
+        start, stop, _ = samples.indices(self.shape[1])
+        return to_float(self.stored(start, max(start, stop)))[channels]
+
+    def stored(self, start: int, stop: int) -> np.ndarray:
+        """The stored samples ``start:stop`` (``[n, channels]``, as ``AudioFile.read``), patched."""
+        stored = self.file.read(start, stop)
+        for at, patch in self.patches:
+            lo, hi = max(at, start), min(at + len(patch), stop)
+            if lo < hi:
+                stored[lo - start : hi - start] = patch[lo - at : hi - at]
+        return stored
+
+    def __array__(self, dtype=None, copy=None):
+        whole = self[:, :]
+        return whole if dtype is None else whole.astype(dtype)
 
 
 def read(path: str | os.PathLike) -> Audio:
-    try:
-        with open(path, "rb"):  # the operating system's own reason (permission, missing, ...), not libsndfile's
-            pass
-        info = sf.info(str(path))
-        dtype = "int32" if info.subtype in PCM_BITS else ("float64" if info.subtype == "DOUBLE" else "float32")
-        samples, rate = sf.read(str(path), dtype=dtype, always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise AudioError(f"cannot read audio: {exc}") from None
-    if samples.shape[0] == 0:
-        raise AudioError("file holds no samples")
-    audio = Audio(samples, rate, info.format, info.subtype, info.endian)
-    layout = pcm_layout(path)
-    if layout is not None and layout.available_bytes < layout.declared_bytes:
-        audio.warnings.append(
-            f"truncated file: its header declares {layout.declared_bytes} bytes of samples, "
-            f"the file holds {layout.available_bytes} ({audio.duration:.3f} s were read)"
-        )
-    return audio
+    """The whole file in memory (the batch reads in pieces: :class:`AudioFile`)."""
+    with AudioFile(path) as file:
+        return Audio(file.read(0, file.frames), file.sample_rate, file.format, file.subtype, file.endian, file.warnings)
 
 
 @contextlib.contextmanager
@@ -128,38 +257,55 @@ def _default_mode() -> int:
     return 0o666 & ~umask
 
 
-def write_repaired(audio: Audio, source: str | os.PathLike, path: str | os.PathLike, spans) -> None:
-    """Write ``audio``, whose samples differ from ``source``'s only in ``spans`` ((start, end) pairs), to ``path``.
+def write_repaired(audio: AudioFile, path: str | os.PathLike, patches) -> None:
+    """Write ``audio``'s file to ``path`` with ``patches`` (``(start, stored samples [n, channels])``
+    pairs, from :func:`quantise`) in place of its samples there; every other sample is kept.
 
-    PCM WAV/AIFF: the spans are patched into a byte copy of ``source``, which keeps every chunk
-    and tag.  Other formats are written by libsndfile and get ``source``'s tags copied over.
+    PCM WAV/AIFF: the patches go into a byte copy of the file, which keeps every chunk and tag.
+    Other formats are rewritten block by block by libsndfile and get the file's tags copied over.
     Atomic: a killed run never leaves a half-written file.
     """
-    layout = pcm_layout(source)
-    with atomic_target(path, mode_of=source) as tmp:
+    layout = pcm_layout(audio.path)
+    with atomic_target(path, mode_of=audio.path) as tmp:
         if can_patch(audio.subtype, layout):
-            shutil.copyfile(source, tmp)
-            patch_samples(tmp, layout, audio.samples, audio.subtype, spans)
-            _check_patched(tmp, audio, spans)
+            shutil.copyfile(audio.path, tmp)
+            patch_samples(tmp, layout, audio.subtype, patches)
+            _check_patched(tmp, audio.dtype, patches)
         else:
-            sf.write(tmp, audio.samples, audio.sample_rate, format=audio.format, subtype=audio.subtype, endian=audio.endian)
-            copy_tags(source, tmp)
+            write_blocks(audio, tmp, patches)
+            copy_tags(audio.path, tmp)
 
 
-def _check_patched(path, audio: Audio, spans) -> None:
+def write_blocks(audio: AudioFile, path: str | os.PathLike, patches=(), format: str | None = None, subtype: str | None = None) -> None:
+    """Write ``audio`` to ``path`` a block at a time, with ``patches`` laid over it, in its own format
+    (or ``format``/``subtype``)."""
+    endian = audio.endian if format in (None, audio.format) else "FILE"
+    with sf.SoundFile(path, "w", audio.sample_rate, audio.channels, subtype or audio.subtype, endian, format or audio.format) as out:
+        waveform = Waveform(audio, patches)
+        for start in range(0, audio.frames, BLOCK_SAMPLES):
+            out.write(waveform.stored(start, min(audio.frames, start + BLOCK_SAMPLES)))
+
+
+def _check_patched(path, dtype: str, patches) -> None:
     """Read the patched spans back: a header we misread must fail loudly, never write wrong samples."""
     with sf.SoundFile(path) as f:
-        for start, end in spans:
+        for start, samples in patches:
             f.seek(start)
-            back = f.read(end - start, dtype=str(audio.samples.dtype), always_2d=True)
-            if not np.array_equal(back, audio.samples[start:end]):
-                raise AudioError(f"patching samples {start}..{end} in place did not read back; nothing was written")
+            back = f.read(len(samples), dtype=dtype, always_2d=True)
+            if not np.array_equal(back, samples):
+                raise AudioError(f"patching samples {start}..{start + len(samples)} in place did not read back; nothing was written")
 
 
 def write_atomic(audio: Audio, path: str | os.PathLike) -> None:
     """Write in the file's own format; a killed run never leaves a half-written file."""
     with atomic_target(path) as tmp:
         sf.write(tmp, audio.samples, audio.sample_rate, format=audio.format, subtype=audio.subtype, endian=audio.endian)
+
+
+def convert_atomic(source: str | os.PathLike, path: str | os.PathLike, format: str, subtype: str) -> None:
+    """Write ``source``'s samples to ``path`` as ``format``/``subtype``, a block at a time, atomically."""
+    with AudioFile(source) as audio, atomic_target(path) as tmp:
+        write_blocks(audio, tmp, format=format, subtype=subtype)
 
 
 def copy_atomic(source: str | os.PathLike, path: str | os.PathLike) -> None:

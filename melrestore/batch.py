@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from . import __version__
-from .audio import (AUDIO_EXTENSIONS, TEMP_SUFFIX, AudioError, atomic_target, copy_atomic, find_audio_files, find_audio_lookalikes,
-                    read, remove_stale_temporaries, write_repaired)
+from .audio import (AUDIO_EXTENSIONS, TEMP_SUFFIX, AudioError, AudioFile, atomic_target, copy_atomic, find_audio_files,
+                    find_audio_lookalikes, quantise, remove_stale_temporaries, write_repaired)
 from .engine import Engine
 from .gaps import DetectionError
 from .pipeline import PipelineOptions, build_engine
@@ -76,16 +76,20 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
 
     Never raises for a bad file: the reason goes into the report, and a failed file gets
     no output (an output left from an earlier run is removed), so a rerun redoes it.
+
+    The file is read in pieces (detection in blocks, a window around each gap) and written by
+    copying it with the fills patched in, so memory stays bounded whatever its length.
     """
     started = time.perf_counter()
     report = FileReport(path=name or str(source), status="failed")
+    audio = None
     try:
         with engine.timed("decode"):
-            audio = read(source)
+            audio = AudioFile(source)
         report.duration_s = round(audio.duration, 3)
         report.sample_rate, report.channels, report.format = audio.sample_rate, audio.channels, f"{audio.format}/{audio.subtype}"
         report.warnings = audio.warnings
-        waveform = audio.as_float()
+        waveform = audio.waveform
         gaps = engine.detect(waveform, audio.sample_rate, source)
         if target is None:
             report.status = "detected"
@@ -101,13 +105,13 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
             failed = [g for g in report.gaps if g["status"] == "failed"]
             report.message = "; ".join(f"gap at {g['start_s']} s: {g['message']}" for g in failed) + " (no output written)"
             return report
-        engine.splice(audio, fills)
         if fills:
+            patches = [(gap.start, quantise(fill, audio.subtype)) for gap, fill in fills.items()]
             with engine.timed("write"):
-                write_repaired(audio, source, target, [(g.start, g.end) for g in fills])
+                write_repaired(audio, target, patches)
             report.status = "repaired"
             if figures is not None:
-                _save_figures(figures, report.path, waveform, audio.as_float(), audio.sample_rate, fills, report.gaps)
+                _save_figures(figures, report.path, waveform, waveform.patched(patches), audio.sample_rate, fills, report.gaps)
             if audio.is_lossy:
                 report.message = f"{audio.format} is lossy: re-encoding changes samples outside the gaps too"
         else:
@@ -118,6 +122,8 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
     except Exception as exc:  # a plugin's bug must not stop the batch
         report.message = f"{type(exc).__name__}: {exc}"
     finally:
+        if audio is not None:
+            audio.close()
         report.seconds = round(time.perf_counter() - started, 3)
         if report.status == "failed" and target is not None:
             _remove_output(target)

@@ -409,7 +409,9 @@ def repair(source, target, overwrite, quiet, verbose, **flags):
     """
     import tempfile
 
-    from .audio import Audio, read, write_atomic
+    import soundfile as sf
+
+    from .audio import convert_atomic
     from .batch import repair_file
     from .pipeline import build_engine
 
@@ -428,15 +430,14 @@ def repair(source, target, overwrite, quiet, verbose, **flags):
         engine = build_engine(options)
     except PluginError as exc:
         raise click.ClickException(str(exc)) from None
-    original = read(source)
+    original = sf.info(str(source))
     converted = (fmt, subtype) != (original.format, original.subtype)
     with tempfile.TemporaryDirectory(prefix=".melrestore-", dir=Path(target).resolve().parent if Path(target).parent.exists() else None) as tmp:
         # Repaired in the source's own format, then converted when the extension asks for another.
         written = Path(tmp) / f"repaired{Path(source).suffix}" if converted else Path(target)
         report = repair_file(engine, Path(source), written)
         if converted and written.exists():
-            audio = read(written)
-            write_atomic(Audio(audio.samples, audio.sample_rate, fmt, subtype, "FILE"), target)
+            convert_atomic(written, target, fmt, subtype)
     line = f"{report.path}: {report.status}, {report.count('repaired')} of {_plural(len(report.gaps), 'gap')} repaired" + (f" ({report.message})" if report.message else "")
     if quiet:
         if report.status == "failed":

@@ -64,7 +64,7 @@ def pcm_layout(path: str | Path) -> PcmLayout | None:
 
 
 def _encode(samples: np.ndarray, subtype: str, endian: str) -> bytes:
-    """``samples`` as read by :func:`melrestore.audio.read` (int32 shifted up, or float) in the file's encoding."""
+    """``samples`` as read by :class:`melrestore.audio.AudioFile` (int32 shifted up, or float) in the file's encoding."""
     if subtype in ("FLOAT", "DOUBLE"):
         return samples.astype(f"{endian}f{_WIDTH[subtype]}").tobytes()
     if subtype == "PCM_U8":
@@ -80,13 +80,13 @@ def can_patch(subtype: str, layout: PcmLayout | None) -> bool:
     return layout is not None and subtype in _WIDTH
 
 
-def patch_samples(path: str | Path, layout: PcmLayout, samples: np.ndarray, subtype: str, spans) -> None:
-    """Overwrite samples ``start:end`` (for each span) of the file at ``path`` with ``samples[start:end]``."""
-    frame_bytes = _WIDTH[subtype] * samples.shape[1]
+def patch_samples(path: str | Path, layout: PcmLayout, subtype: str, patches) -> None:
+    """Overwrite the file's samples from ``start`` on with ``samples`` (``[n, channels]``, as read by
+    :class:`melrestore.audio.AudioFile`) for each ``(start, samples)`` of ``patches``."""
     with open(path, "r+b") as f:
-        for start, end in spans:
-            f.seek(layout.data_offset + start * frame_bytes)
-            f.write(_encode(samples[start:end], subtype, layout.endian))
+        for start, samples in patches:
+            f.seek(layout.data_offset + start * _WIDTH[subtype] * samples.shape[1])
+            f.write(_encode(samples, subtype, layout.endian))
 
 
 def copy_tags(source: str | Path, target: str | Path) -> None:

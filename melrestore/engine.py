@@ -26,6 +26,9 @@ from .splice import continue_known
 # Samples at the analysis rate on each side of a gap that resampling smears
 # zeros into; they are treated as missing too (only when resampling).
 RESAMPLE_MARGIN = 8
+# Windows of one length inpainted in one call (channels are batch items).  Bounds the memory a file
+# with many gaps needs; an inpainter's result for a window does not depend on what it is batched with.
+WINDOWS_PER_BATCH = 16
 
 
 @dataclass
@@ -154,7 +157,7 @@ class Engine:
         """
         results = {g: GapResult(g.start, g.end, g.reason, "repaired", method="mel") for g in gaps}
         fills: dict[Gap, np.ndarray] = {}
-        windows: list[Window] = []
+        waiting: dict[int, list[Gap]] = {}  # the Mel pipeline's gaps, by window length (frames)
         for gap in gaps:
             plan = self.choose(gap, sample_rate)
             fill = self.repair_by_samples(plan, audio, sample_rate)
@@ -163,25 +166,29 @@ class Engine:
             elif plan.window_frames is None:
                 results[gap].status, results[gap].message = "skipped", plan.reason
             else:
-                windows.append(self.analyse(audio, sample_rate, gap, gaps, plan.window_frames))
+                waiting.setdefault(plan.window_frames, []).append(gap)
 
         recording = None  # the retrieval features of the whole recording, made once
-        for group in _by_length(windows):
-            try:
-                if self.references:
-                    if recording is None:
-                        recording = self.recording_features(audio, sample_rate, gaps)
-                    self.retrieve(group, audio, recording)
-                self.inpaint(group)
-            except Exception as exc:
-                for w in group:
-                    results[w.gap].status, results[w.gap].message = "failed", f"inpainter error: {exc}"
-                continue
-            for w in group:
+        for n_frames, same_length in waiting.items():
+            # At most WINDOWS_PER_BATCH windows are cut and held at once, whatever the file's length.
+            for first in range(0, len(same_length), WINDOWS_PER_BATCH):
+                group = [self.analyse(audio, sample_rate, gap, gaps, n_frames)
+                         for gap in same_length[first : first + WINDOWS_PER_BATCH]]
                 try:
-                    fills[w.gap] = self.vocode(w)
+                    if self.references:
+                        if recording is None:
+                            recording = self.recording_features(audio, sample_rate, gaps)
+                        self.retrieve(group, audio, recording)
+                    self.inpaint(group)
                 except Exception as exc:
-                    results[w.gap].status, results[w.gap].message = "failed", f"vocoder error: {exc}"
+                    for w in group:
+                        results[w.gap].status, results[w.gap].message = "failed", f"inpainter error: {exc}"
+                    continue
+                for w in group:
+                    try:
+                        fills[w.gap] = self.vocode(w)
+                    except Exception as exc:
+                        results[w.gap].status, results[w.gap].message = "failed", f"vocoder error: {exc}"
         return fills, [results[g] for g in gaps]
 
     def choose(self, gap: Gap, sample_rate: int) -> Plan:
@@ -331,14 +338,6 @@ class Engine:
                 audio[:, gap.start : gap.end] = fill
             else:
                 audio.replace_span(gap.start, gap.end, fill)
-
-
-def _by_length(windows: list[Window]) -> list[list[Window]]:
-    """The windows grouped by length (frames), in order of first appearance: one inpainter call each."""
-    groups: dict[int, list[Window]] = {}
-    for w in windows:
-        groups.setdefault(w.log_mel.shape[-1], []).append(w)
-    return list(groups.values())
 
 
 def _known_beside(w: Window, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:

@@ -26,12 +26,13 @@ def _log_spectrogram(x: np.ndarray, n_fft: int = 1024) -> np.ndarray:
 
 
 def gap_spectrograms(panels: dict[str, np.ndarray], rate: int, start: int, end: int, path: Path | None, title: str = ""):
-    """One spectrogram per panel (``name -> [channels, samples]`` whole signals, mixed to mono),
-    over the gap plus half a second each side, with the gap's edges marked, on one dB scale.
-    Saved to ``path``; with ``path`` None the matplotlib figure is returned instead."""
+    """One spectrogram per panel (``name -> [channels, samples]`` whole signals, mixed to mono; an
+    array or anything sliced like one), over the gap plus half a second each side, with the gap's
+    edges marked, on one dB scale.  Saved to ``path``; with ``path`` None the matplotlib figure is
+    returned instead."""
     margin = int(SECONDS_AROUND * rate)
     lo, hi = max(0, start - margin), end + margin
-    monos = {name: np.asarray(audio, dtype=np.float64).mean(axis=0)[lo:hi] for name, audio in panels.items()}
+    monos = {name: np.asarray(audio[:, lo:hi], dtype=np.float64).mean(axis=0) for name, audio in panels.items()}
     specs = {name: _log_spectrogram(mono) for name, mono in monos.items()}
     top = max(spec.max() for spec in specs.values())
     fig, axes = plt.subplots(len(panels), 1, figsize=(8.5, 2.2 * len(panels) + 0.4), sharex=True, squeeze=False, layout="constrained")

@@ -52,3 +52,30 @@ def mask_of(gaps: list[Gap], n_samples: int) -> np.ndarray:
     for gap in gaps:
         mask[max(gap.start, 0) : min(gap.end, n_samples)] = True
     return mask
+
+
+def runs_in_blocks(audio, is_set, block_samples: int):
+    """``runs(is_set(audio))`` without holding ``audio`` whole: ``audio`` (``[channels, samples]``, an
+    array or anything sliced like one) is read ``block_samples`` at a time, ``is_set`` maps a block to
+    its ``[samples]`` bool mask, and a run that reaches a block's end is carried into the next."""
+    n = audio.shape[1]
+    carried = None  # a run that reached the end of the last block
+    for lo in range(0, n, block_samples):
+        mask = is_set(audio[:, lo : lo + block_samples])
+        hi = lo + len(mask)
+        for start, end in runs(mask):
+            start, end = start + lo, end + lo
+            if carried is not None and carried[1] == start:
+                start, carried = carried[0], None  # the run goes on across the edge
+            if carried is not None:
+                yield carried
+                carried = None
+            if end == hi:
+                carried = (start, end)
+            else:
+                yield start, end
+        if carried is not None and carried[1] < hi:
+            yield carried
+            carried = None
+    if carried is not None:
+        yield carried

@@ -39,7 +39,8 @@ hookimpl = pluggy.HookimplMarker("melrestore")
 @hookspec
 def register_gap_detectors(register):
     """Register gap detectors: objects with ``detect(audio, sample_rate, path) -> list[Gap]``
-    (``melrestore.contracts.GapDetector``)."""
+    (``melrestore.contracts.GapDetector``).  In ``batch``, ``audio`` is a file read on demand:
+    slice it (``audio[:, a:b]``) a block at a time; ``np.asarray(audio)`` reads it whole."""
 
 
 @hookspec
@@ -69,7 +70,8 @@ def register_sample_repairers(register):
     """Register repair methods that work on the samples directly (no Mel window): objects with
     ``repair(audio, start, end, sample_rate) -> fill`` (``melrestore.contracts.SampleRepairer``).
     The engine gives them the gaps up to ``short_gap_ms`` and from ``long_gap_ms``; one that
-    declines (ValueError) leaves the gap to the Mel pipeline."""
+    declines (ValueError) leaves the gap to the Mel pipeline.  In ``batch``, ``audio`` is read on
+    demand: slice only what you need."""
 
 
 @hookspec

@@ -48,8 +48,7 @@ class RecordingFeatures:
         n_frames = s.frames_for(n_samples)
         pooled = s.n_mels // POOL_BANDS
         self.features = np.empty((pooled, n_frames), dtype=np.float32)
-        # Each block carries at least half an FFT each side, so its frames equal a single pass's.
-        pad = -(-s.n_fft // 2 // self.hop) * self.hop
+        pad = s.frame_reach  # each block carries it on each side, so its frames equal a single pass's
         for first in range(0, n_frames, block_frames):
             last = min(n_frames, first + block_frames)
             chunk = mono_between(first * self.hop - pad, (last - 1) * self.hop + pad)
@@ -57,12 +56,16 @@ class RecordingFeatures:
             self.features[:, first:last] = mel[: pooled * POOL_BANDS].reshape(pooled, POOL_BANDS, -1).mean(axis=1)
         self.bad = np.zeros(n_frames, dtype=bool)
         for start, end in avoid:  # every frame whose analysis window overlaps the span
-            lo = max(0, (start - s.n_fft // 2) // self.hop + 1)
-            hi = min(n_frames, -(-(end + s.n_fft // 2) // self.hop))
-            self.bad[lo:hi] = True
+            lo, hi = s.frames_touching(start, end)
+            self.bad[max(0, lo) : hi] = True
         self.good = (~self.bad).astype(np.float64)
-        self._good_features = self.features.astype(np.float64) * self.good
-        self._good_energy = np.sum(self._good_features**2, axis=0)
+        self._good_energy = np.zeros(n_frames)
+        for band in self.features:
+            self._good_energy += self.good_band(band) ** 2
+
+    def good_band(self, band: np.ndarray) -> np.ndarray:
+        """One band of the features, zero on the frames that touch a gap."""
+        return band.astype(np.float64) * self.good
 
     @classmethod
     def of_samples(cls, mono: np.ndarray, frontend: MelFrontend) -> "RecordingFeatures":
@@ -132,7 +135,9 @@ def find_references(recording: RecordingFeatures, window_start: int, window_fram
     compared = correlate(good, mask)
     own = correlate(good, np.sum(pattern**2, axis=0))
     theirs = correlate(recording._good_energy, mask)
-    cross = correlate(recording._good_features, pattern).sum(axis=0)
+    cross = 0.0
+    for band, kernel in zip(recording.features, pattern):  # a band at a time: bounded memory on long recordings
+        cross = cross + correlate(recording.good_band(band), kernel)
     bands = recording.features.shape[0]
     distance = (own + theirs - 2 * cross) / (np.maximum(compared, 1) * bands)
     known_values = recording.features[:, first : first + t][:, known]

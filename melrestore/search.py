@@ -26,7 +26,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 from scipy.fft import rfft
 from scipy.signal import correlate, fftconvolve
 
-from .gaps import runs
+from . import audio as audio_io
+from .gaps import runs_in_blocks
 from .mel import MelFrontend, MelSettings
 
 SILENT_RUN = 32  # samples of digital zero that count as missing (another gap) rather than music
@@ -43,50 +44,107 @@ class Match:
 
 
 class RecordingIndex:
-    """One recording's features for the search (``audio`` ``[channels, samples]``, gaps zeroed)."""
+    """One recording's features for the search (``audio`` ``[channels, samples]``, gaps zeroed).
 
-    def __init__(self, audio: np.ndarray, sample_rate: int, context_s: float = 1.0, n_fft: int = 2048,
-                 hop_length: int = 512, compact_bands: int = 64, candidates: int = 16, refine: int = 8, align_samples: int = 1024):
-        self.audio = np.array(audio, dtype=np.float32)  # its own copy, so holds() compares contents
+    ``audio`` is an array or a file read on demand (:class:`melrestore.audio.Waveform`): the
+    features are built ``block_frames`` at a time, and the full-resolution spectrum is computed
+    only where a search looks, so a long recording is never held whole."""
+
+    def __init__(self, audio, sample_rate: int, context_s: float = 1.0, n_fft: int = 2048,
+                 hop_length: int = 512, compact_bands: int = 64, candidates: int = 16, refine: int = 8, align_samples: int = 1024,
+                 block_frames: int | None = None):
+        # An array gets its own copy, so holds() compares contents; a file read on demand cannot change.
+        self.audio = np.array(audio, dtype=np.float32) if isinstance(audio, np.ndarray) else audio
         self.sample_rate = sample_rate
         self.settings = MelSettings(sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=compact_bands)
         self.context = max(1, int(round(context_s * sample_rate / hop_length)))
         self.candidates = candidates
         self.refine = refine
         self.align_samples = align_samples
-        self.mono = self.audio.mean(axis=0)
-        frontend = MelFrontend(self.settings)
-        self.window = frontend.window.numpy()
-        with torch.no_grad():
-            magnitude = frontend.stft(torch.from_numpy(self.mono)).abs()
-            self.compact = frontend.log_mel_from_magnitude(magnitude).numpy().astype(np.float64)  # [bands, frames]
-        self.fine = self.fine_features(magnitude.numpy())  # [frames, features]
-        self.compact_energy = np.sum(self.compact**2, axis=0)
-        silent = np.zeros(len(self.mono), dtype=bool)
-        for lo, hi in runs((self.audio == 0).all(axis=0)):
+        self.n_samples = audio.shape[1]
+        self.frontend = MelFrontend(self.settings)
+        self.window = self.frontend.window.numpy()
+        n_frames = self.settings.frames_for(self.n_samples)
+        block_frames = block_frames or max(1, audio_io.BLOCK_SAMPLES // hop_length)
+        self.compact = np.empty((compact_bands, n_frames), dtype=np.float32)  # log-Mel [bands, frames]
+        for first in range(0, n_frames, block_frames):
+            # The last block as long as the others, overlapping the one before: the Mel projection (a
+            # matrix product) of a handful of frames can round differently from a long block's.
+            first = min(first, max(0, n_frames - block_frames))
+            last = min(n_frames, first + block_frames)
+            with torch.no_grad():
+                magnitude = torch.from_numpy(self._magnitudes([first], last - first)[0])
+                self.compact[:, first:last] = self.frontend.log_mel_from_magnitude(magnitude).numpy()
+        self.compact_energy = np.zeros(n_frames)
+        for band in self.compact:
+            self.compact_energy += band.astype(np.float64) ** 2
+        bad = np.zeros(n_frames, dtype=bool)
+        for lo, hi in runs_in_blocks(self.audio, lambda block: (block == 0).all(axis=0), block_frames * hop_length):
             if hi - lo >= SILENT_RUN:
-                silent[lo:hi] = True
-        self.bad_count = np.concatenate([[0], np.cumsum(frontend.missing_frames(silent))])
+                first, stop = self.settings.frames_touching(lo, hi)
+                bad[max(0, first) : stop] = True
+        self.bad_count = np.concatenate([[0], np.cumsum(bad)])
+
+    def _mono(self, lo: int, hi: int) -> np.ndarray:
+        return self.audio[:, lo:hi].mean(axis=0)
+
+    def _magnitudes(self, firsts, count: int) -> np.ndarray:
+        """STFT magnitudes ``[len(firsts), bins, count]`` of frames ``first:first + count`` for each of
+        ``firsts``, the same as one pass over the whole recording gives: each stretch carries the
+        samples its frames' windows reach, and at the recording's ends its own ends, so the same
+        reflection pads them.  The stretches clear of the ends go through one STFT call together."""
+        s = self.settings
+        hop, reach = s.hop_length, s.frame_reach
+        out = np.empty((len(firsts), s.n_fft // 2 + 1, count), dtype=np.float32)
+        inner = [i for i, first in enumerate(firsts) if first * hop >= reach and (first + count - 1) * hop + reach <= self.n_samples]
+        for group in [[i] for i in range(len(firsts)) if i not in inner] + ([inner] if inner else []):
+            spans = [(max(0, firsts[i] * hop - reach), min(self.n_samples, (firsts[i] + count - 1) * hop + reach)) for i in group]
+            mono = np.stack([self._mono(lo, hi) for lo, hi in spans])  # a group's stretches are equally long
+            skip = (firsts[group[0]] * hop - spans[0][0]) // hop
+            with torch.no_grad():
+                out[group] = self.frontend.stft(torch.from_numpy(mono)).abs()[:, :, skip : skip + count].numpy()
+        return out
 
     def fine_features(self, magnitude: np.ndarray) -> np.ndarray:
         """``[bins, frames]`` STFT magnitude -> ``[frames, features]`` for the fine stage."""
         return np.log(magnitude.T + LOG_FLOOR).astype(np.float32)
+
+    def _fine_table(self, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The fine features of the frames in ``wanted`` (any shape): those frames, sorted and once
+        each, and their features ``[frames, features]``.  Each run of consecutive frames is analysed
+        once, all runs in one STFT call."""
+        needed = np.unique(wanted)
+        breaks = np.diff(needed) > 1
+        firsts, lasts = needed[np.r_[True, breaks]], needed[np.r_[breaks, True]]
+        count = int((lasts - firsts).max()) + 1
+        firsts = np.minimum(firsts, self.compact.shape[1] - count)  # each run as long as the longest, inside the recording
+        table = None
+        for first, magnitude in zip(firsts, self._magnitudes(firsts.tolist(), count)):
+            features = self.fine_features(magnitude)
+            if table is None:
+                table = np.empty((len(needed), features.shape[1]), dtype=features.dtype)
+            here = (needed >= first) & (needed < first + count)
+            table[here] = features[needed[here] - first]
+        return needed, table
 
     @staticmethod
     def difference(source: np.ndarray, target: np.ndarray) -> np.ndarray:
         """Fine distance: mean absolute difference over the last two axes (frames, features)."""
         return np.abs(source - target).mean(axis=(-2, -1))
 
-    def holds(self, audio: np.ndarray, sample_rate: int) -> bool:
-        """Whether this index was built from exactly this recording."""
-        return sample_rate == self.sample_rate and audio.shape == self.audio.shape and np.array_equal(audio, self.audio)
+    def holds(self, audio, sample_rate: int) -> bool:
+        """Whether this index was built from exactly this recording (the same contents of an array,
+        the same file read on demand: held here, so no other object can take its id)."""
+        if sample_rate != self.sample_rate or audio.shape != self.audio.shape:
+            return False
+        if isinstance(self.audio, np.ndarray):
+            return isinstance(audio, np.ndarray) and np.array_equal(audio, self.audio)
+        return audio is self.audio
 
     def context_frames(self, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
         """The frames just before and just after the frames whose windows touch ``start:end``."""
-        s = self.settings
-        first = (start - s.n_fft // 2) // s.hop_length + 1
-        last = -(-(end + s.n_fft // 2) // s.hop_length) - 1
-        return np.arange(first - self.context, first), np.arange(last + 1, last + 1 + self.context)
+        first, stop = self.settings.frames_touching(start, end)
+        return np.arange(first - self.context, first), np.arange(stop, stop + self.context)
 
     def top_matches(self, start: int, end: int, k: int = 1) -> list[Match]:
         """The ``k`` best stretches to copy into ``start:end``, closest first.
@@ -101,11 +159,13 @@ class RecordingIndex:
         offsets = self._coarse(frames)
         if offsets.size == 0:
             return []
-        distance, spread = self._fine(frames, offsets)
+        needed, table = self._fine_table(frames)
+        target = table[np.searchsorted(needed, frames)]
+        distance, spread = self._fine(frames, target, offsets)
         hop = self.settings.hop_length
         best = _distinct(offsets, distance, 3, max(k, self.refine))
         shifts = np.array([self._align(start, end, int(offsets[i]) * hop) for i in best])
-        exact = np.array([self._distance_at(frames, int(shift)) for shift in shifts])
+        exact = np.array([self._distance_at(frames, target, int(shift)) for shift in shifts])
         return [Match(int(shifts[i]), float(exact[i]), float(exact[i] / spread))
                 for i in _distinct(shifts, exact, hop, k) if np.isfinite(exact[i])]
 
@@ -118,10 +178,13 @@ class RecordingIndex:
         its neighbours, among offsets whose whole stretch is clean and clear of the gap's own."""
         span = np.arange(frames[0], frames[-1] + 1)
         mask = np.isin(span, frames).astype(np.float64)
-        pattern = self.compact[:, span] * mask
-        # Squared distance with the pattern's first frame moved to each position p, by correlation.
+        pattern = self.compact[:, span].astype(np.float64) * mask
+        # Squared distance with the pattern's first frame moved to each position p, by correlation
+        # (a band at a time: bounded memory on long recordings).
         sq = fftconvolve(self.compact_energy, mask[::-1], mode="valid")
-        cross = fftconvolve(self.compact, pattern[:, ::-1], mode="valid", axes=1).sum(axis=0)
+        cross = 0.0
+        for band, kernel in zip(self.compact, pattern):
+            cross = cross + fftconvolve(band.astype(np.float64), kernel[::-1], mode="valid")
         distance = np.sum(pattern**2) + sq - 2 * cross
         positions = np.arange(len(distance))
         offsets = positions - span[0]
@@ -133,41 +196,42 @@ class RecordingIndex:
         near = np.unique(np.clip((best[:, None] + np.arange(-1, 2)).ravel(), 0, len(distance) - 1))
         return offsets[near[usable[near]]]
 
-    def _fine(self, frames: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, float]:
-        """The fine distance at each frame offset, and the context's own spread about its mean."""
-        target = self.fine[frames]
+    def _fine(self, frames: np.ndarray, target: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, float]:
+        """The fine distance from ``target`` (the features of ``frames``) at each frame offset, and
+        the context's own spread about its mean."""
         distance = np.empty(len(offsets))
-        for i in range(0, len(offsets), 16):  # in blocks, to bound memory on long recordings
-            chunk = offsets[i : i + 16]
-            distance[i : i + 16] = self.difference(self.fine[frames[None] + chunk[:, None]], target)
+        for i in range(0, len(offsets), 16):  # in blocks (neighbouring offsets share most frames), to bound memory
+            moved = frames[None] + offsets[i : i + 16, None]
+            needed, table = self._fine_table(moved)
+            distance[i : i + 16] = self.difference(table[np.searchsorted(needed, moved)], target)
         spread = float(self.difference(target, target.mean(axis=0)))
         return distance, max(spread, 1e-9)
 
-    def _distance_at(self, frames: np.ndarray, shift: int) -> float:
-        """The fine distance with the context moved by exactly ``shift`` samples (inf off the recording)."""
+    def _distance_at(self, frames: np.ndarray, target: np.ndarray, shift: int) -> float:
+        """The fine distance from ``target`` with the context moved by exactly ``shift`` samples (inf off the recording)."""
         s = self.settings
         source = []
         for side in (frames[: self.context], frames[self.context :]):
             lo = side[0] * s.hop_length + shift - s.n_fft // 2
             hi = side[-1] * s.hop_length + shift + s.n_fft // 2
-            if lo < 0 or hi > len(self.mono):
+            if lo < 0 or hi > self.n_samples:
                 return float("inf")
-            frames_here = sliding_window_view(self.mono[lo:hi], s.n_fft)[:: s.hop_length] * self.window
+            frames_here = sliding_window_view(self._mono(lo, hi), s.n_fft)[:: s.hop_length] * self.window
             source.append(self.fine_features(np.abs(rfft(frames_here, axis=1)).T))
-        return float(self.difference(np.concatenate(source), self.fine[frames]))
+        return float(self.difference(np.concatenate(source), target))
 
     def _align(self, start: int, end: int, shift: int) -> int:
         """Refine a frame-accurate ``shift`` to the sample: the lag within one hop that maximises the
         normalised cross-correlation of the ``align_samples`` either side of the gap."""
-        n, hop, x = self.align_samples, self.settings.hop_length, self.mono
+        n, hop = self.align_samples, self.settings.hop_length
         lo = max(-hop, n - start - shift)
-        hi = min(hop, len(x) - end - n - shift)
+        hi = min(hop, self.n_samples - end - n - shift)
         if lo > hi:
             return shift
         score = np.zeros(hi - lo + 1)
         for edge in (start - n, end):
-            reference = x[edge : edge + n].astype(np.float64)
-            window = x[edge + shift + lo : edge + shift + hi + n].astype(np.float64)
+            reference = self._mono(edge, edge + n).astype(np.float64)
+            window = self._mono(edge + shift + lo, edge + shift + hi + n).astype(np.float64)
             energy = np.concatenate([[0.0], np.cumsum(window**2)])
             norms = np.sqrt(np.maximum(energy[n:] - energy[:-n], 0.0) * np.sum(reference**2)) + 1e-12
             score += correlate(window, reference, mode="valid") / norms

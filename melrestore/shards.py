@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import __version__
-from .batch import (REPORT_NAME, FileReport, journal_name, read_journal, report_name, summary_of,
+from .batch import (FileReport, journal_name, read_journal, report_name, summary_of,
                     write_report)
 
 # The environment a scheduler runs each task of an array in.

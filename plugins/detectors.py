@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from melrestore import hookimpl
-from melrestore.gaps import DetectionError, Gap, runs
+from melrestore import audio as audio_io
+from melrestore.gaps import DetectionError, Gap, runs_in_blocks
 
 
 class DigitalSilence:
@@ -21,25 +22,30 @@ class DigitalSilence:
     10 ms, because real dropouts can be that short and the level check keeps false alarms out.
     """
 
-    def __init__(self, min_ms: float = 2.0, tolerance_lsb: float = 0.0, min_level_db: float = -70.0, edge_ms: float = 20.0):
+    def __init__(self, min_ms: float = 2.0, tolerance_lsb: float = 0.0, min_level_db: float = -70.0, edge_ms: float = 20.0,
+                 block_samples: int | None = None):
         self.min_ms = min_ms
         self.tolerance = tolerance_lsb / 32768.0
         self.min_level = 10 ** (min_level_db / 20)
         self.edge_ms = edge_ms
+        self.block_samples = block_samples  # read at a time (default audio.BLOCK_SAMPLES): a long file is never held whole
 
     def detect(self, audio, sample_rate, path=None):
-        silent = (np.abs(audio) <= self.tolerance).all(axis=0)
         min_len = max(1, round(self.min_ms * sample_rate / 1000))
         edge = max(1, round(self.edge_ms * sample_rate / 1000))
+        n = audio.shape[1]
         gaps = []
-        for start, end in runs(silent):
-            if start == 0 or end == silent.size or end - start < min_len:
+        for start, end in runs_in_blocks(audio, self._silent, self.block_samples or audio_io.BLOCK_SAMPLES):
+            if start == 0 or end == n or end - start < min_len:
                 continue
             before, after = audio[:, max(0, start - edge) : start], audio[:, end : end + edge]
             if min(_rms(before), _rms(after)) < self.min_level:
                 continue
             gaps.append(Gap(start, end, "digital silence"))
         return gaps
+
+    def _silent(self, block):
+        return (np.abs(block) <= self.tolerance).all(axis=0)
 
 
 def _rms(audio) -> float:

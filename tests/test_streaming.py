@@ -1,0 +1,141 @@
+"""Bounded memory: files are read in pieces (detection in blocks, a window around each gap, search
+features built block by block) and written by copying them with the fills patched in, and the
+result is bit for bit what the whole file in memory gives."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import chord, loop, write
+from melrestore import audio as audio_io
+from melrestore.audio import AudioFile
+from melrestore.batch import repair_file
+from melrestore.container import copy_tags
+from melrestore.gaps import runs, runs_in_blocks
+from melrestore.pipeline import PipelineOptions, build_engine
+from melrestore.plugins.detectors import DigitalSilence
+from melrestore.search import RecordingIndex
+
+RATE = 44100
+BLOCK = 20_000  # forced small, so that gaps straddle block edges
+# Gaps of every route: LSAR (10 ms), the Mel pipeline (60 ms, 120 ms), the similarity repair (300 ms,
+# 1 s, a second of clean music each side); several straddle a block edge, one ends right on one and
+# one starts right on one.
+GAPS = [(19_900, 20_341), (59_000, 61_646), (100_000, 105_292), (206_770, 220_000), (320_000, 364_100), (459_000, 461_646)]
+LONG_GAPS = GAPS[3:5]
+
+
+def _music(seconds: float = 16.0) -> np.ndarray:
+    """Stereo music that repeats, with GAPS dropped out (the clean last seconds give the similarity repair a stretch to copy)."""
+    mono = loop(seconds, RATE)[0]
+    audio = np.stack([mono, 0.8 * np.roll(mono, 7)])
+    for start, end in GAPS:
+        audio[:, start:end] = 0.0
+    return audio
+
+
+def test_runs_in_blocks_equal_runs_of_the_whole_mask():
+    rng = np.random.default_rng(0)
+    mask = rng.random(5000) < 0.7  # many runs, of every length, some across any block edge
+    mask[:40] = mask[-40:] = True  # runs touching both ends
+    audio = mask[None].astype(np.float32)
+    for block in (1, 7, 40, 999, 5000, 10_000):
+        assert list(runs_in_blocks(audio, lambda b: b[0] > 0, block)) == runs(mask), block
+
+
+def test_detection_in_blocks_equals_whole_file_detection():
+    audio = _music()
+    whole = DigitalSilence(block_samples=audio.shape[1]).detect(audio, RATE)
+    assert [(g.start, g.end) for g in whole] == GAPS
+    for block in (BLOCK, 441, 20_341, 100_000):
+        assert DigitalSilence(block_samples=block).detect(audio, RATE) == whole, block
+
+
+@pytest.mark.parametrize("fmt,subtype", [("WAV", "PCM_24"), ("FLAC", "PCM_16"), ("OGG", "VORBIS"), ("MP3", "MPEG_LAYER_III")])
+def test_a_file_read_on_demand_gives_the_samples_of_the_whole_file(tmp_path, fmt, subtype):
+    path = write(tmp_path / f"x.{fmt.lower()}", _music(4.0), RATE, subtype, fmt)
+    stored, _ = sf.read(path, dtype=audio_io.stored_dtype(subtype), always_2d=True)  # decoded in order
+    whole = audio_io.to_float(stored)
+    with AudioFile(path) as f:
+        waveform = f.waveform
+        assert waveform.shape == whole.shape
+        for key in [(slice(None), slice(100, 5000)), (slice(None), slice(-300, None)), (0, slice(7, 9)),
+                    (slice(None), 12345), (1, -1), (slice(None), slice(-10**9, 50)), (slice(None), slice(5000, 100))]:
+            assert np.array_equal(waveform[key], whole[key]), key
+        rng = np.random.default_rng(0)  # libsndfile's own seeking in Ogg and MP3 misses now and then
+        for start, length in zip(rng.integers(0, whole.shape[1], 100), rng.integers(1, 5000, 100)):
+            assert np.array_equal(waveform[:, start : start + length], whole[:, start : start + length]), (start, length)
+        assert np.array_equal(np.asarray(waveform), whole)
+
+
+def test_the_search_index_built_in_blocks_finds_what_one_pass_finds(tmp_path):
+    path = write(tmp_path / "x.wav", _music(), RATE)
+    with AudioFile(path) as f:
+        in_blocks = RecordingIndex(f.waveform, RATE, block_frames=37)
+        one_pass = RecordingIndex(f.waveform[:, :], RATE)
+        assert np.array_equal(in_blocks.compact, one_pass.compact)
+        assert np.array_equal(in_blocks.bad_count, one_pass.bad_count)
+        for start, end in LONG_GAPS:
+            assert in_blocks.top_matches(start, end, k=4) == one_pass.top_matches(start, end, k=4)
+
+
+def _quick_engine(**options):
+    """Every route, made cheap (few Griffin-Lim passes, few search candidates): the test is about
+    what is read and written, not how good the fill is."""
+    return build_engine(PipelineOptions(inpainter="interpolation", options={
+        "griffin-lim": {"n_iter": 4}, "similarity": {"candidates": 4}, **options}))
+
+
+def _repaired_whole(engine, path):
+    """What the batch wrote before it read in pieces: the whole file in memory, the fills quantised into it."""
+    audio = audio_io.read(path)
+    waveform = audio.as_float()
+    fills, results = engine.repair(waveform, audio.sample_rate, engine.detect(waveform, audio.sample_rate, path))
+    for gap, fill in fills.items():
+        audio.samples[gap.start : gap.end] = audio_io.quantise(fill, audio.subtype)
+    return audio, [(r.start, r.end, r.status, r.method) for r in results]
+
+
+@pytest.mark.parametrize("fmt,subtype", [("WAV", "PCM_16"), ("WAV", "PCM_24"), ("FLAC", "PCM_16")])
+def test_the_output_written_in_pieces_is_bit_identical_to_the_whole_file_path(tmp_path, monkeypatch, fmt, subtype):
+    src = write(tmp_path / f"in.{fmt.lower()}", _music(), RATE, subtype, fmt)
+    whole, expected = _repaired_whole(_quick_engine(), src)
+    monkeypatch.setattr(audio_io, "BLOCK_SAMPLES", BLOCK)  # read, searched and written in small blocks
+    streaming = _quick_engine()
+    out = tmp_path / f"out.{fmt.lower()}"
+    report = repair_file(streaming, src, out)
+    assert report.status == "repaired", report.message
+    assert [(g["start"], g["end"], g["status"], g["method"]) for g in report.gaps] == expected
+    assert {g["method"] for g in report.gaps} == {"short-gap", "mel", "long-gap"}
+    assert np.array_equal(audio_io.read(out).samples, whole.samples)
+    if fmt == "FLAC":  # encoded a block at a time, the file is byte for byte the one written in one call
+        sf.write(tmp_path / "whole.flac", whole.samples, RATE, subtype=subtype)
+        copy_tags(src, tmp_path / "whole.flac")
+        assert out.read_bytes() == (tmp_path / "whole.flac").read_bytes()
+
+
+def test_memory_stays_far_below_the_decoded_file(tmp_path, monkeypatch):
+    """Three minutes of stereo audio, with gaps and without, read in small blocks: what numpy holds at
+    the peak (tracemalloc sees numpy's buffers) is a small part of the decoded file, which the whole
+    file in memory held twice over.  (The similarity search keeps 1/16 of it, its compact features;
+    benchmarks/memory.py measures the whole pipeline on long files.)"""
+    seconds = 180
+    audio = _music(seconds)
+    damaged = write(tmp_path / "damaged.wav", audio, RATE)
+    clean = write(tmp_path / "clean.wav", chord(seconds, RATE, channels=2), RATE)
+    decoded_bytes = audio.size * 4  # float32, as the engine works on it
+    del audio
+    monkeypatch.setattr(audio_io, "BLOCK_SAMPLES", 1 << 16)
+    engine = build_engine(PipelineOptions(inpainter="interpolation", long_gap_ms=0))
+    for source, status in ((damaged, "repaired"), (clean, "unchanged")):
+        tracemalloc.start()
+        try:
+            report = repair_file(engine, source, tmp_path / f"out-{source.name}")
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert report.status == status, report.message
+        assert len(report.gaps) == (len(GAPS) if status == "repaired" else 0)
+        assert peak < decoded_bytes / 8, f"{source.name}: peak {peak / 1e6:.1f} MB for {decoded_bytes / 1e6:.0f} MB decoded"
