@@ -330,14 +330,12 @@ class Engine:
             return np.clip(fill, -peak, peak)
 
     @staticmethod
-    def splice(audio, fills: dict[Gap, np.ndarray]) -> None:
-        """Put each fill into its gap, and nothing else: ``audio`` is a float array ``[channels,
-        samples]`` or a file's ``melrestore.audio.Audio`` (the fill quantised to its depth)."""
+    def splice(audio: np.ndarray, fills: dict[Gap, np.ndarray]) -> None:
+        """Put each fill into its gap of the float array ``audio`` ``[channels, samples]``, and
+        nothing else.  (``batch`` writes files in pieces instead: it quantises the same fills into
+        patches of a copy of the input, ``melrestore.audio.write_repaired``.)"""
         for gap, fill in fills.items():
-            if isinstance(audio, np.ndarray):
-                audio[:, gap.start : gap.end] = fill
-            else:
-                audio.replace_span(gap.start, gap.end, fill)
+            audio[:, gap.start : gap.end] = fill
 
 
 def _known_beside(w: Window, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
