@@ -7,6 +7,12 @@ import math
 from dataclasses import asdict, dataclass
 
 
+# How far from a gap (seconds, each way) the similarity search and the retrieval look for a matching
+# stretch: a whole song from anywhere in it, and a bounded cost per gap in a recording of hours (a
+# concert, a tape side), where the cost of looking everywhere would grow with the length.
+SEARCH_RADIUS_S = 300.0
+
+
 @dataclass(frozen=True)
 class MelSettings:
     """Analysis settings.  Frames are centred: frame t sits on sample t * hop_length."""

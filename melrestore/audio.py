@@ -51,10 +51,11 @@ def stored_dtype(subtype: str) -> str:
 
 
 def to_float(stored: np.ndarray) -> np.ndarray:
-    """Stored samples ``[samples, channels]`` -> ``[channels, samples]`` float32 in [-1, 1]."""
+    """Stored samples ``[samples, channels]`` -> ``[channels, samples]`` float32 in [-1, 1], each
+    channel contiguous (a mean over the channels is then several times faster)."""
     if stored.dtype == np.int32:  # scaling by a power of two after rounding to float32 rounds alike
-        return stored.T.astype(np.float32) * np.float32(2.0**-31)
-    return stored.T.astype(np.float32)
+        return stored.T.astype(np.float32, order="C") * np.float32(2.0**-31)
+    return stored.T.astype(np.float32, order="C")
 
 
 def quantise(fill: np.ndarray, subtype: str) -> np.ndarray:

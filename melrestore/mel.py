@@ -58,6 +58,11 @@ class MelFrontend:
         )
         return spec.reshape(*shape[:-1], *spec.shape[-2:])
 
+    def stft_magnitude(self, audio: torch.Tensor) -> torch.Tensor:
+        """``[..., samples]`` -> ``|STFT|`` ``[..., freq, frames]`` (numpy's complex absolute value:
+        many times faster than torch's on the CPU)."""
+        return torch.from_numpy(np.abs(self.stft(audio).numpy()))
+
     def istft(self, spec: torch.Tensor, length: int) -> torch.Tensor:
         s = self.settings
         shape = spec.shape
@@ -79,7 +84,7 @@ class MelFrontend:
         """``[channels, samples]`` -> ``[channels, n_mels, frames]`` float32."""
         audio = torch.as_tensor(np.asarray(audio, dtype=np.float32))
         with torch.no_grad():
-            return self.log_mel_from_magnitude(self.stft(audio).abs()).numpy()
+            return self.log_mel_from_magnitude(self.stft_magnitude(audio)).numpy()
 
     def magnitude(self, log_mel: np.ndarray | torch.Tensor, iterations: int = NNLS_ITERATIONS,
                   start: torch.Tensor | None = None) -> torch.Tensor:

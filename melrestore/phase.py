@@ -76,7 +76,7 @@ def target_magnitude(known: torch.Tensor, hole: torch.Tensor, log_mel, frontend:
     """STFT magnitude to aim for: measured where frames are fully known; elsewhere the non-negative
     least-squares inverse of the Mel window, started (``fine_structure``) from the nearest known
     frames' fine structure on the inpainted Mel envelope, so harmonics inside a wide band survive."""
-    target = frontend.stft(known).abs()
+    target = frontend.stft_magnitude(known)
     missing_frames = frontend.missing_frames(hole.numpy())
     mel = np.asarray(log_mel)[..., missing_frames]
     start = None
@@ -109,16 +109,58 @@ def constrained_griffin_lim(known, hole, target, angles, frontend: MelFrontend, 
     ``known``: ``[channels, samples]`` with the hole zeroed; ``hole``: ``[samples]`` bool;
     ``target``: magnitudes ``[channels, freq, frames]``; ``angles``: unit phasors to start from.
     Returns the final unconstrained reconstruction.
+
+    A frame clear of the hole holds known samples only, so its phase never changes: the passes
+    run on the frames that touch the hole (where they lie clear of the crop's padded ends).
     """
     length = known.shape[-1]
-    previous = torch.zeros_like(angles)
+    s = frontend.settings
+    touching = np.flatnonzero(frontend.missing_frames(hole.numpy()))
+    first, stop = int(touching[0]), int(touching[-1]) + 1
+    lo, hi = first * s.hop_length - s.n_fft // 2, (stop - 1) * s.hop_length + s.n_fft // 2
+    if lo < 0 or hi > length:
+        first, stop, lo, hi = 0, target.shape[-1], 0, length
+        overlap_add = lambda spec: frontend.istft(spec, length)  # noqa: E731
+        analyse = frontend.stft
+    else:
+        overlap_add, analyse = _frames_between(frontend, stop - first)
+    part = slice(first, stop)
+    hole_here, known_here, target_here = hole[lo:hi], known[..., lo:hi], target[..., part]
+    angles = angles.clone()
+    phase = angles[..., part]
+    previous = torch.zeros_like(phase)
     for _ in range(n_iter):
-        x = torch.where(hole, frontend.istft(target * angles, length), known)
-        rebuilt = frontend.stft(x)
-        angles = rebuilt - previous * (momentum / (1 + momentum))
-        angles = angles / (angles.abs() + 1e-16)
+        x = torch.where(hole_here, overlap_add(target_here * phase), known_here)
+        rebuilt = analyse(x)
+        phase = torch.sgn(rebuilt - previous * (momentum / (1 + momentum)))  # unit phasors (0 stays 0)
         previous = rebuilt
+    angles[..., part] = phase
     return frontend.istft(target * angles, length)
+
+
+def _frames_between(frontend: MelFrontend, n_frames: int):
+    """STFT and overlap-add of ``n_frames`` whole frames with no padding (a stretch of a longer
+    signal): ``[..., samples]`` <-> ``[..., freq, n_frames]``.  Overlap-add divides by the squared
+    windows that cover each sample, so it equals the long signal's inverse STFT wherever every frame
+    covering a sample is among these (a floor keeps the stretch's ends finite)."""
+    s = frontend.settings
+    window = frontend.window
+    length = (n_frames - 1) * s.hop_length + s.n_fft
+    fold = torch.nn.Fold(output_size=(1, length), kernel_size=(1, s.n_fft), stride=(1, s.hop_length))
+    envelope = fold((window**2).expand(n_frames, -1).T[None])[0, 0, 0].clamp(min=1e-11)
+
+    def overlap_add(spec):
+        frames = torch.fft.irfft(spec, n=s.n_fft, dim=-2) * window[:, None]  # [..., n_fft, frames]
+        flat = frames.reshape(-1, s.n_fft, n_frames)
+        return (fold(flat)[:, 0, 0] / envelope).reshape(*spec.shape[:-2], length)
+
+    def analyse(x):
+        shape = x.shape
+        spec = torch.stft(x.reshape(-1, shape[-1]), n_fft=s.n_fft, hop_length=s.hop_length, window=window,
+                          center=False, return_complex=True)
+        return spec.reshape(*shape[:-1], *spec.shape[-2:])
+
+    return overlap_add, analyse
 
 
 def meet_known(free: np.ndarray, known: np.ndarray, hole: np.ndarray) -> np.ndarray:

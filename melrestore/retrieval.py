@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import fftconvolve
 
+from .analysis import SEARCH_RADIUS_S
 from .mel import MelFrontend, resample
 
 POOL_BANDS = 4  # Mel bands averaged into one search feature
@@ -40,11 +41,14 @@ class RecordingFeatures:
     outside the recording), ``n_samples`` its length; ``avoid`` lists ``(start, end)`` spans
     (analysis-rate samples: other gaps) no reference may touch.  Built in blocks, so a long
     recording never holds its full-resolution log-Mel, or its resampled samples, at once.
+    A search looks ``radius_s`` each way from the window.
     """
 
-    def __init__(self, mono_between, n_samples: int, frontend: MelFrontend, avoid=(), block_frames: int = 4096):
+    def __init__(self, mono_between, n_samples: int, frontend: MelFrontend, avoid=(), block_frames: int = 4096,
+                 radius_s: float = SEARCH_RADIUS_S):
         s = frontend.settings
         self.hop = s.hop_length
+        self.radius = max(1, round(radius_s * s.sample_rate / s.hop_length))  # frames
         n_frames = s.frames_for(n_samples)
         pooled = s.n_mels // POOL_BANDS
         self.features = np.empty((pooled, n_frames), dtype=np.float32)
@@ -68,7 +72,7 @@ class RecordingFeatures:
         return band.astype(np.float64) * self.good
 
     @classmethod
-    def of_samples(cls, mono: np.ndarray, frontend: MelFrontend) -> "RecordingFeatures":
+    def of_samples(cls, mono: np.ndarray, frontend: MelFrontend, radius_s: float = SEARCH_RADIUS_S) -> "RecordingFeatures":
         """From a mono mix already at the analysis rate (training)."""
 
         def between(lo, hi):
@@ -78,7 +82,7 @@ class RecordingFeatures:
                 out[a - lo : b - lo] = mono[a:b]
             return out
 
-        return cls(between, len(mono), frontend)
+        return cls(between, len(mono), frontend, radius_s=radius_s)
 
     @classmethod
     def of_recording(cls, audio: np.ndarray, sample_rate: int, frontend: MelFrontend, avoid=(),
@@ -124,12 +128,13 @@ def find_references(recording: RecordingFeatures, window_start: int, window_fram
     first = int(round(window_start / hop))  # the window's first frame on the recording's grid
     if first < 0 or first + t > recording.frames or known.sum() < 4:
         return []
-    n_positions = recording.frames - t + 1
+    lo, hi = max(0, first - recording.radius), min(recording.frames, first + t + recording.radius)  # frames searched
+    n_positions = hi - lo - t + 1
     if n_positions <= 2 * t:
         return []
     mask = known.astype(np.float64)
     pattern = recording.features[:, first : first + t].astype(np.float64) * mask
-    correlate = lambda signal, kernel: fftconvolve(signal, kernel[..., ::-1], mode="valid", axes=-1)  # noqa: E731
+    correlate = lambda signal, kernel: fftconvolve(signal[..., lo:hi], kernel[..., ::-1], mode="valid", axes=-1)  # noqa: E731
     good = recording.good
     # Masked squared distance, sum over the frames known in the window and clean in the candidate.
     compared = correlate(good, mask)
@@ -142,7 +147,7 @@ def find_references(recording: RecordingFeatures, window_start: int, window_fram
     distance = (own + theirs - 2 * cross) / (np.maximum(compared, 1) * bands)
     known_values = recording.features[:, first : first + t][:, known]
     spread = float(np.mean((known_values - known_values.mean(axis=1, keepdims=True)) ** 2)) + 1e-6
-    positions = np.arange(n_positions)
+    positions = lo + np.arange(n_positions)
     dirty_where_needed = correlate(1.0 - good, (~known).astype(np.float64))
     usable = (dirty_where_needed < 0.5) & (compared >= 0.5 * mask.sum()) & (np.abs(positions - first) >= t)
     distance = np.where(usable, distance, np.inf)
@@ -151,6 +156,6 @@ def find_references(recording: RecordingFeatures, window_start: int, window_fram
         best = int(np.argmin(distance))
         if not np.isfinite(distance[best]):
             break
-        references.append(Reference((best - first) * hop, max(0.0, float(distance[best])) / spread))
+        references.append(Reference((positions[best] - first) * hop, max(0.0, float(distance[best])) / spread))
         distance[max(0, best - t // 2) : best + t // 2 + 1] = np.inf  # the next one elsewhere
     return references

@@ -18,6 +18,7 @@ Features and distances were chosen by measurement on held-out music (see the REA
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,7 @@ from scipy.signal import correlate, fftconvolve
 
 from . import audio as audio_io
 from .gaps import runs_in_blocks
+from .analysis import SEARCH_RADIUS_S
 from .mel import MelFrontend, MelSettings
 
 SILENT_RUN = 32  # samples of digital zero that count as missing (another gap) rather than music
@@ -52,10 +54,12 @@ class RecordingIndex:
 
     def __init__(self, audio, sample_rate: int, context_s: float = 1.0, n_fft: int = 2048,
                  hop_length: int = 512, compact_bands: int = 64, candidates: int = 16, refine: int = 8, align_samples: int = 1024,
-                 block_frames: int | None = None):
+                 block_frames: int | None = None, radius_s: float = SEARCH_RADIUS_S):
         # An array gets its own copy, so holds() compares contents; a file read on demand cannot change.
         self.audio = np.array(audio, dtype=np.float32) if isinstance(audio, np.ndarray) else audio
+        self._mono = _MonoBlocks(self.audio)
         self.sample_rate = sample_rate
+        self.radius = max(1, int(round(radius_s * sample_rate / hop_length)))  # frames
         self.settings = MelSettings(sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=compact_bands)
         self.context = max(1, int(round(context_s * sample_rate / hop_length)))
         self.candidates = candidates
@@ -85,9 +89,6 @@ class RecordingIndex:
                 bad[max(0, first) : stop] = True
         self.bad_count = np.concatenate([[0], np.cumsum(bad)])
 
-    def _mono(self, lo: int, hi: int) -> np.ndarray:
-        return self.audio[:, lo:hi].mean(axis=0)
-
     def _magnitudes(self, firsts, count: int) -> np.ndarray:
         """STFT magnitudes ``[len(firsts), bins, count]`` of frames ``first:first + count`` for each of
         ``firsts``, the same as one pass over the whole recording gives: each stretch carries the
@@ -102,7 +103,7 @@ class RecordingIndex:
             mono = np.stack([self._mono(lo, hi) for lo, hi in spans])  # a group's stretches are equally long
             skip = (firsts[group[0]] * hop - spans[0][0]) // hop
             with torch.no_grad():
-                out[group] = self.frontend.stft(torch.from_numpy(mono)).abs()[:, :, skip : skip + count].numpy()
+                out[group] = self.frontend.stft_magnitude(torch.from_numpy(mono))[:, :, skip : skip + count].numpy()
         return out
 
     def fine_features(self, magnitude: np.ndarray) -> np.ndarray:
@@ -175,18 +176,20 @@ class RecordingIndex:
 
     def _coarse(self, frames: np.ndarray) -> np.ndarray:
         """Frame offsets worth a closer look: the best local minima of the compact distance, each with
-        its neighbours, among offsets whose whole stretch is clean and clear of the gap's own."""
+        its neighbours, among offsets whose whole stretch is clean and clear of the gap's own, and
+        within the search radius."""
         span = np.arange(frames[0], frames[-1] + 1)
         mask = np.isin(span, frames).astype(np.float64)
         pattern = self.compact[:, span].astype(np.float64) * mask
+        lo, hi = max(0, span[0] - self.radius), min(self.compact.shape[1], span[-1] + 1 + self.radius)
         # Squared distance with the pattern's first frame moved to each position p, by correlation
         # (a band at a time: bounded memory on long recordings).
-        sq = fftconvolve(self.compact_energy, mask[::-1], mode="valid")
+        sq = fftconvolve(self.compact_energy[lo:hi], mask[::-1], mode="valid")
         cross = 0.0
-        for band, kernel in zip(self.compact, pattern):
+        for band, kernel in zip(self.compact[:, lo:hi], pattern):
             cross = cross + fftconvolve(band.astype(np.float64), kernel[::-1], mode="valid")
         distance = np.sum(pattern**2) + sq - 2 * cross
-        positions = np.arange(len(distance))
+        positions = lo + np.arange(len(distance))
         offsets = positions - span[0]
         usable = ~self._bad(positions, positions + len(span)) & (np.abs(offsets) >= len(span))
         distance[~usable] = np.inf
@@ -236,6 +239,31 @@ class RecordingIndex:
             norms = np.sqrt(np.maximum(energy[n:] - energy[:-n], 0.0) * np.sum(reference**2)) + 1e-12
             score += correlate(window, reference, mode="valid") / norms
         return shift + lo + int(np.argmax(score))
+
+
+class _MonoBlocks:
+    """The mono mix of ``audio`` (``[channels, samples]``, an array or a file read on demand) for
+    ``lo:hi``, read a block at a time and keeping the latest ``max_blocks`` blocks: a search's many
+    small reads near each other then cost one read per block, in bounded memory."""
+
+    def __init__(self, audio, block_samples: int = 1 << 16, max_blocks: int = 128):
+        self.audio, self.block_samples, self.max_blocks = audio, block_samples, max_blocks
+        self.blocks: OrderedDict[int, np.ndarray] = OrderedDict()
+
+    def __call__(self, lo: int, hi: int) -> np.ndarray:
+        size = self.block_samples
+        first = lo // size
+        parts = [self._block(i) for i in range(first, max(first, (hi - 1) // size) + 1)]
+        return np.concatenate(parts)[lo - first * size : hi - first * size]
+
+    def _block(self, i: int) -> np.ndarray:
+        if i in self.blocks:
+            self.blocks.move_to_end(i)
+        else:
+            self.blocks[i] = self.audio[:, i * self.block_samples : (i + 1) * self.block_samples].mean(axis=0)
+            if len(self.blocks) > self.max_blocks:
+                self.blocks.popitem(last=False)
+        return self.blocks[i]
 
 
 def _distinct(positions: np.ndarray, distance: np.ndarray, min_apart: int, limit: int) -> list[int]:

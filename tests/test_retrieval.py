@@ -52,6 +52,19 @@ def test_search_finds_the_repeat_and_never_the_window_itself():
     assert unrelated and unrelated[0].quality < found[0].quality / 2
 
 
+def test_the_search_stays_within_its_radius():
+    frontend = MelFrontend(SETTINGS)
+    song = phrase_song(8, 8000)[0]
+    period = int((PHRASE_S + 0.25) * 8000)
+    start, known = _window(first_frame=6 * period // 64, frames=128, gap_frames=slice(40, 88))
+    everywhere = find_references(RecordingFeatures.of_samples(song, frontend), start, 128, known, count=4)
+    assert max(abs(ref.offset) for ref in everywhere) > 2.5 * period  # repeats further away are as good
+    radius_s = 2.2 * period / 8000
+    found = find_references(RecordingFeatures.of_samples(song, frontend, radius_s=radius_s), start, 128, known, count=4)
+    assert found and all(abs(ref.offset) <= radius_s * 8000 for ref in found)
+    assert min(abs(found[0].offset - k * period) for k in (-2, -1, 1, 2)) <= 64  # still a whole repeat away
+
+
 def test_other_gaps_only_rule_out_a_candidate_where_it_would_be_copied():
     frontend = MelFrontend(SETTINGS)
     song = phrase_song(4, 8000)[0]

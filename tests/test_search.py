@@ -5,7 +5,7 @@ import pytest
 
 from melrestore.gaps import Gap
 from melrestore.metrics import snr
-from melrestore.search import RecordingIndex
+from melrestore.search import RecordingIndex, _MonoBlocks
 from melrestore.plugins.similarity import SimilarityRepair
 
 RATE = 22050
@@ -39,6 +39,26 @@ def test_the_search_finds_the_repeat_to_the_sample_and_the_copy_restores_the_gap
     fill = SimilarityRepair().repair(damaged, gap.start, gap.end, RATE)
     truth = clean[:, gap.start : gap.end]
     assert min(snr(t, f) for t, f in zip(truth, fill)) > 20
+
+
+def test_the_search_stays_within_its_radius_and_still_finds_a_repeat_there():
+    clean = phrase_played_over(20.0)
+    gap = Gap(10 * RATE + 777, 10 * RATE + 777 + int(0.6 * RATE))
+    damaged = clean.copy()
+    damaged[:, gap.start : gap.end] = 0.0
+    everywhere = RecordingIndex(damaged, RATE).top_matches(gap.start, gap.end, k=6)
+    assert max(abs(m.shift_samples) for m in everywhere) > 4 * RATE  # repeats further away are as good
+    near = RecordingIndex(damaged, RATE, radius_s=4.0).top_matches(gap.start, gap.end, k=6)
+    assert near and all(abs(m.shift_samples) <= 4 * RATE for m in near)
+    assert near[0].shift_samples % PERIOD == 0 and near[0].ratio < 0.1
+
+
+def test_reads_of_the_mono_mix_in_blocks_equal_reading_the_stretch():
+    audio = phrase_played_over(3.0)
+    mono = _MonoBlocks(audio, block_samples=1000, max_blocks=3)
+    for lo, hi in [(0, 10), (990, 1010), (2500, 9100), (1000, 2000), (5, 6), (64000, audio.shape[1])]:
+        np.testing.assert_array_equal(mono(lo, hi), audio[:, lo:hi].mean(axis=0))
+    assert len(mono.blocks) <= 3
 
 
 def test_the_repair_does_not_depend_on_which_recordings_came_before():

@@ -85,3 +85,22 @@ def test_short_gaps_get_more_iterations_than_long_ones():
     assert vocoder.iterations(400) == vocoder.min_iter
     assert vocoder.iterations(10) > vocoder.iterations(20) > vocoder.iterations(40)
     assert ConstrainedGriffinLim(n_iter=7).iterations(10) == 7
+
+
+def test_the_passes_over_the_frames_that_touch_the_hole_equal_the_whole_stft(frontend):
+    """Griffin-Lim iterates on the frames that touch the hole only: their STFT and overlap-add
+    must equal the whole signal's, on every sample those frames alone cover."""
+    from melrestore.phase import _frames_between
+
+    s = frontend.settings
+    music, rate = music_excerpt()
+    assert rate == s.sample_rate
+    audio = torch.from_numpy(np.ascontiguousarray(music[:, : 60 * s.hop_length], dtype=np.float32))
+    first, stop = 20, 31
+    lo, hi = first * s.hop_length - s.n_fft // 2, (stop - 1) * s.hop_length + s.n_fft // 2
+    overlap_add, analyse = _frames_between(frontend, stop - first)
+    whole = frontend.stft(audio)
+    torch.testing.assert_close(analyse(audio[:, lo:hi]), whole[..., first:stop], rtol=0, atol=1e-4)
+    # Every sample at least one frame length in from the stretch's ends is covered by these frames only.
+    inner = slice(s.n_fft, hi - lo - s.n_fft)
+    torch.testing.assert_close(overlap_add(whole[..., first:stop])[:, inner], audio[:, lo:hi][:, inner], rtol=0, atol=1e-5)
