@@ -2,22 +2,26 @@
 
     python examples/add_method.py IN_DIR REPORT_DIR NAME --excerpt 60 \\
         --inpainter unet-torch --checkpoint runs/ablation-refs-l1/best.pt [--mel-only]
+    python examples/add_method.py IN_DIR REPORT_DIR true-mel-200 --excerpt 60 --true-mel \\
+        --options '{"griffin-lim": {"max_iter": 200}}'
 
 Repairs every damaged file the run kept (``REPORT_DIR/damaged/``) with the pipeline given here,
 keeps the result under ``REPORT_DIR/repaired/NAME/`` and appends a row per gap to ``metrics.json``,
 scored as ``evaluate`` scores (ViSQOL left empty: ``examples/add_visqol.py`` adds it).  This is how
 the README's training ablation scores checkpoints that are not shipped: ``evaluate`` itself runs
-each inpainter with its own default model file.  IN_DIR and ``--excerpt`` must be the run's own.
+each inpainter with its own default model file.  ``--true-mel`` scores the ceiling (each gap's own
+Mel frames through the vocoder) with the plugin options given, e.g. another vocoder setting.  IN_DIR and ``--excerpt`` must be the run's own.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from melrestore.audio import find_audio_files, read
-from melrestore.evaluate import _excerpt, _write_float
+from melrestore.evaluate import TrueMelEngine, _excerpt, _write_float
 from melrestore.metrics import gap_metrics
 from melrestore.pipeline import PipelineOptions, build_engine
 
@@ -31,11 +35,15 @@ def main() -> None:
     parser.add_argument("--inpainter", default="unet-torch")
     parser.add_argument("--checkpoint", help="the inpainter's model file (its `checkpoint` option)")
     parser.add_argument("--mel-only", action="store_true", help="no LSAR or similarity copy: the Mel path alone")
+    parser.add_argument("--true-mel", action="store_true", help="the ceiling: each gap's own Mel frames (implies --mel-only)")
+    parser.add_argument("--options", type=json.loads, default={}, help='plugin options, JSON: {"griffin-lim": {"max_iter": 200}}')
     args = parser.parse_args()
 
-    options = {args.inpainter: {"checkpoint": args.checkpoint}} if args.checkpoint else {}
-    mel_only = {"short_gap_ms": 0.0, "long_gap_ms": 0.0} if args.mel_only else {}
-    engine = build_engine(PipelineOptions(inpainter=args.inpainter, options=options, **mel_only))
+    options = {**args.options, **({args.inpainter: {"checkpoint": args.checkpoint}} if args.checkpoint else {})}
+    pipeline = PipelineOptions(inpainter=args.inpainter, options=options)
+    if args.mel_only or args.true_mel:
+        pipeline = replace(pipeline, short_gap_ms=0.0, long_gap_ms=0.0)
+    engine = build_engine(pipeline, TrueMelEngine) if args.true_mel else build_engine(pipeline)
     metrics_path = args.report / "metrics.json"
     result = json.loads(metrics_path.read_text())
     if any(row["method"] == args.name for row in result["gaps"]):
@@ -50,6 +58,8 @@ def main() -> None:
         clean = _excerpt(read(source), args.excerpt)
         damaged = read(args.report / "damaged" / name).as_float()
         rate = gaps[0]["rate"]
+        if args.true_mel:
+            engine.undamaged = clean
         fills, _ = engine.repair(damaged, rate, engine.detect(damaged, rate))
         repaired = damaged.copy()
         engine.splice(repaired, fills)

@@ -24,7 +24,7 @@ class ConstrainedGriffinLim:
     the most from more)."""
 
     def __init__(self, n_iter: int | None = None, momentum: float = 0.99, seed: int = 0, min_iter: int = 32,
-                 max_iter: int = 100, iteration_budget: int = 1000, context_ffts: int = CROP_CONTEXT_FFTS,
+                 max_iter: int = 200, iteration_budget: int = 2000, context_ffts: int = CROP_CONTEXT_FFTS,
                  fine_structure: bool = True, nnls_iterations: int = NNLS_ITERATIONS):
         self.n_iter = n_iter
         self.momentum = momentum
