@@ -145,14 +145,25 @@ def _frames_between(frontend: MelFrontend, n_frames: int):
     covering a sample is among these (a floor keeps the stretch's ends finite)."""
     s = frontend.settings
     window = frontend.window
-    length = (n_frames - 1) * s.hop_length + s.n_fft
-    fold = torch.nn.Fold(output_size=(1, length), kernel_size=(1, s.n_fft), stride=(1, s.hop_length))
-    envelope = fold((window**2).expand(n_frames, -1).T[None])[0, 0, 0].clamp(min=1e-11)
+    hop, n_fft = s.hop_length, s.n_fft
+    length = (n_frames - 1) * hop + n_fft
+    if n_fft % hop:  # the sum below cuts frames into whole hops
+        fold = torch.nn.Fold(output_size=(1, length), kernel_size=(1, n_fft), stride=(1, hop))
+        add_up = lambda frames: fold(frames)[:, 0, 0]  # noqa: E731
+    else:
+
+        def add_up(frames):  # [batch, n_fft, frames] -> [batch, length]: piece j of frame f is hop f + j
+            pieces = frames.reshape(len(frames), n_fft // hop, hop, n_frames)
+            out = frames.new_zeros(len(frames), hop, n_frames + n_fft // hop - 1)
+            for j in range(n_fft // hop):
+                out[:, :, j : j + n_frames] += pieces[:, j]
+            return out.transpose(1, 2).reshape(len(frames), length)
+
+    envelope = add_up((window**2).expand(n_frames, -1).T[None].contiguous())[0].clamp(min=1e-11)
 
     def overlap_add(spec):
-        frames = torch.fft.irfft(spec, n=s.n_fft, dim=-2) * window[:, None]  # [..., n_fft, frames]
-        flat = frames.reshape(-1, s.n_fft, n_frames)
-        return (fold(flat)[:, 0, 0] / envelope).reshape(*spec.shape[:-2], length)
+        frames = torch.fft.irfft(spec, n=n_fft, dim=-2) * window[:, None]  # [..., n_fft, frames]
+        return (add_up(frames.reshape(-1, n_fft, n_frames)) / envelope).reshape(*spec.shape[:-2], length)
 
     def analyse(x):
         shape = x.shape

@@ -27,11 +27,18 @@ def phrase_played_over(seconds: float, seed: int = 0, period: int = PERIOD) -> n
     return np.stack([mono, 0.8 * mono]).astype(np.float32)
 
 
-def test_the_search_finds_the_repeat_to_the_sample_and_the_copy_restores_the_gap():
-    clean = phrase_played_over(12.0)
-    gap = Gap(5 * RATE + 777, 5 * RATE + 777 + int(0.6 * RATE))
+def with_gap(clean: np.ndarray, at_s: float, seconds: float = 0.6) -> tuple[np.ndarray, Gap]:
+    """``clean`` with a gap of ``seconds`` punched at ``at_s`` (777 samples past it: off the hop grid)."""
+    start = int(at_s * RATE) + 777
+    gap = Gap(start, start + int(seconds * RATE))
     damaged = clean.copy()
     damaged[:, gap.start : gap.end] = 0.0
+    return damaged, gap
+
+
+def test_the_search_finds_the_repeat_to_the_sample_and_the_copy_restores_the_gap():
+    clean = phrase_played_over(12.0)
+    damaged, gap = with_gap(clean, 5.0)
     matches = RecordingIndex(damaged, RATE).top_matches(gap.start, gap.end, k=4)
     assert len(matches) == 4 and matches[0].distance <= matches[1].distance
     assert matches[0].shift_samples % PERIOD == 0 and matches[0].shift_samples != 0
@@ -42,10 +49,7 @@ def test_the_search_finds_the_repeat_to_the_sample_and_the_copy_restores_the_gap
 
 
 def test_the_search_stays_within_its_radius_and_still_finds_a_repeat_there():
-    clean = phrase_played_over(20.0)
-    gap = Gap(10 * RATE + 777, 10 * RATE + 777 + int(0.6 * RATE))
-    damaged = clean.copy()
-    damaged[:, gap.start : gap.end] = 0.0
+    damaged, gap = with_gap(phrase_played_over(20.0), 10.0)
     everywhere = RecordingIndex(damaged, RATE).top_matches(gap.start, gap.end, k=6)
     assert max(abs(m.shift_samples) for m in everywhere) > 4 * RATE  # repeats further away are as good
     near = RecordingIndex(damaged, RATE, radius_s=4.0).top_matches(gap.start, gap.end, k=6)

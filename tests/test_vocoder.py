@@ -87,11 +87,13 @@ def test_short_gaps_get_more_iterations_than_long_ones():
     assert ConstrainedGriffinLim(n_iter=7).iterations(10) == 7
 
 
-def test_the_passes_over_the_frames_that_touch_the_hole_equal_the_whole_stft(frontend):
+@pytest.mark.parametrize("n_fft, hop_length", [(2048, 512), (1024, 384)])  # hops that do and do not divide the FFT
+def test_the_passes_over_the_frames_that_touch_the_hole_equal_the_whole_stft(n_fft, hop_length):
     """Griffin-Lim iterates on the frames that touch the hole only: their STFT and overlap-add
     must equal the whole signal's, on every sample those frames alone cover."""
     from melrestore.phase import _frames_between
 
+    frontend = MelFrontend(MelSettings(n_fft=n_fft, hop_length=hop_length))
     s = frontend.settings
     music, rate = music_excerpt()
     assert rate == s.sample_rate
