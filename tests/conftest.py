@@ -57,11 +57,13 @@ max_gap_seconds = 0.35
 """
 
 
-def music_like(seconds: float, rate: int, seed: int) -> np.ndarray:
-    """Chords that change every half second, ``[1, samples]``."""
+def music_like(seconds: float, rate: int, seed: int, intervals=(1, 1.26, 1.5), noise: float = 0.0) -> np.ndarray:
+    """Chords (``intervals`` above a random root) that change every half second, with ``noise``
+    (standard deviation) added, ``[1, samples]``."""
     rng = np.random.default_rng(seed)
-    pieces = [chord(0.5, rate, 1, freqs=(r, r * 1.26, r * 1.5)) for r in 110 * 2 ** (rng.integers(0, 12, int(2 * seconds)) / 12)]
-    return np.concatenate(pieces, axis=1)
+    roots = 110 * 2 ** (rng.integers(0, 12, int(2 * seconds)) / 12)
+    audio = np.concatenate([chord(0.5, rate, 1, freqs=tuple(r * i for i in intervals)) for r in roots], axis=1)
+    return audio + noise * rng.standard_normal(audio.shape).astype(np.float32) if noise else audio
 
 
 def music_excerpt() -> tuple[np.ndarray, int]:

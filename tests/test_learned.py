@@ -6,7 +6,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import EXAMPLES, ROOT, chord, music_excerpt, write
+from conftest import EXAMPLES, ROOT, chord, music_excerpt, music_like, write
 from melrestore import networks, states
 from melrestore.engine import Engine
 from melrestore.export import export_onnx, real_inputs_from
@@ -19,22 +19,11 @@ from melrestore.training import Trainer, TrainConfig, WindowSampler, _to_tensors
 CHECKPOINTS = ROOT / "checkpoints"
 
 
-def _music_like(seconds: float, rate: int, seed: int) -> np.ndarray:
-    """Chords that change every half second, with a little noise: real structure to learn from."""
-    rng = np.random.default_rng(seed)
-    pieces = []
-    for _ in range(int(seconds * 2)):
-        root = 110 * 2 ** (rng.integers(0, 12) / 12)
-        pieces.append(chord(0.5, rate, 1, freqs=(root, root * 1.26, root * 1.5, root * 2)))
-    audio = np.concatenate(pieces, axis=1)
-    return audio + 0.01 * rng.standard_normal(audio.shape).astype(np.float32)
-
-
 SMALL = MelSettings(sample_rate=8000, n_fft=256, hop_length=64, n_mels=32)
 
 
 def _small_tracks(tmp_path):
-    return load_tracks([write(tmp_path / f"t{i}.wav", _music_like(8, 8000, i), 8000) for i in range(3)], SMALL, [])
+    return load_tracks([write(tmp_path / f"t{i}.wav", music_like(8, 8000, i, intervals=(1, 1.26, 1.5, 2), noise=0.01), 8000) for i in range(3)], SMALL, [])
 
 
 def test_training_a_few_steps_beats_interpolation(tmp_path):
