@@ -38,6 +38,7 @@ def main() -> None:
     parser.add_argument("--excerpt", type=float)
     parser.add_argument("--method", action="append", required=True)
     parser.add_argument("--min-gap-ms", type=int, default=0, help="score only gaps at least this long")
+    parser.add_argument("--max-gap-ms", type=int, help="and at most this long")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     metrics_path = args.report / "metrics.json"
@@ -45,7 +46,8 @@ def main() -> None:
     sources = {p.relative_to(args.in_dir).with_suffix(".wav").as_posix(): p for p in find_audio_files(args.in_dir)}
     todo = {}
     for i, row in enumerate(result["gaps"]):
-        if row["method"] in args.method and row["gap_ms"] >= args.min_gap_ms and row.get("visqol_mos") is None:
+        long_enough = row["gap_ms"] >= args.min_gap_ms and (args.max_gap_ms is None or row["gap_ms"] <= args.max_gap_ms)
+        if row["method"] in args.method and long_enough and row.get("visqol_mos") is None:
             todo.setdefault((row["file"], row["method"]), []).append(i)
     jobs = [(sources[f], args.report / "repaired" / m / f, args.excerpt,
              [(result["gaps"][i]["start"], result["gaps"][i]["end"], result["gaps"][i]["rate"]) for i in rows])
