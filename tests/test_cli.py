@@ -1,3 +1,4 @@
+import inspect
 import json
 import shutil
 import subprocess
@@ -156,11 +157,17 @@ def test_the_shipped_pipeline_config_is_valid_and_its_options_reach_the_plugins(
     from melrestore.config import load_config
     from melrestore.pipeline import PipelineOptions, build_engine
 
-    options = PipelineOptions.from_config(load_config(EXAMPLES.parent / "configs" / "pipeline.toml"), inpainter="interpolation")
+    config = load_config(EXAMPLES.parent / "configs" / "pipeline.toml")
+    options = PipelineOptions.from_config(config, inpainter="interpolation")
     engine = build_engine(options)
-    assert engine.vocoder.iterations(10) == 100 and engine.vocoder.iterations(400) == 32
+    assert engine.vocoder.iterations(10) == 200 and engine.vocoder.iterations(400) == 32
     assert engine.detectors[0].min_ms == 2.0
     assert engine.short_gap_ms == 20.0 and engine.long_gap_ms == 150.0
+    # It lists the defaults: each plugin option it sets is that plugin's own default.
+    plugins = {"griffin-lim": engine.vocoder, "digital-silence": engine.detectors[0]}
+    for name, values in config["pipeline"]["options"].items():
+        defaults = inspect.signature(type(plugins[name]).__init__).parameters
+        assert {key: defaults[key].default for key in values} == values, name
 
 
 def test_help_answers_without_importing_torch_and_every_command_has_examples():
