@@ -23,6 +23,11 @@ if TYPE_CHECKING:
 CHECKPOINTS = Path(os.environ.get("MELRESTORE_CHECKPOINTS", Path(__file__).resolve().parents[1] / "checkpoints"))
 
 
+# Network inputs per call (one per channel of each window).  8 runs as fast as 16 on the CPU, with
+# the same output, and holds about 0.12 GB less of activations (measured on a 10-minute file).
+BATCH_SIZE = 8
+
+
 class LearnedInpainter:
     """Runs ``forward(inputs [B, planes, n_mels, T]) -> correction [B, 1, n_mels, T]`` in batches."""
 
@@ -53,7 +58,7 @@ def _path(path, default_name: str) -> Path:
 
 
 def torch_inpainter(default_name: str):
-    def factory(checkpoint=None, batch_size: int = 16, threads: int = 0):
+    def factory(checkpoint=None, batch_size: int = BATCH_SIZE, threads: int = 0):
         import torch
 
         from melrestore.states import load_checkpoint
@@ -73,7 +78,7 @@ def torch_inpainter(default_name: str):
 
 
 def onnx_inpainter(default_name: str):
-    def factory(model=None, batch_size: int = 16, threads: int = 0):
+    def factory(model=None, batch_size: int = BATCH_SIZE, threads: int = 0):
         import onnxruntime as ort
         import torch
 
