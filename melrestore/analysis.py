@@ -39,6 +39,10 @@ class MelSettings:
     def samples_for(self, n_frames: int) -> int:
         return (n_frames - 1) * self.hop_length
 
+    def hops_in(self, seconds: float) -> int:
+        """How many hops (at least one) make ``seconds``: a duration on the frame grid."""
+        return max(1, round(seconds * self.sample_rate / self.hop_length))
+
     @property
     def frame_reach(self) -> int:
         """Samples a frame's window reaches from its centre (half an FFT), rounded up to whole hops:

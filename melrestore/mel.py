@@ -43,8 +43,9 @@ class MelFrontend:
             self._fb_sparse = fb.to_sparse_csr()
             self._fb_t_sparse = fb.T.contiguous().to_sparse_csr()
 
-    def stft(self, audio: torch.Tensor) -> torch.Tensor:
-        """``[..., samples]`` -> complex ``[..., freq, frames]``."""
+    def stft(self, audio: torch.Tensor, center: bool = True) -> torch.Tensor:
+        """``[..., samples]`` -> complex ``[..., freq, frames]``; frames centred on every hop
+        (``center``, the ends padded), or else only the whole frames inside ``audio``."""
         s = self.settings
         shape = audio.shape
         spec = torch.stft(
@@ -52,7 +53,7 @@ class MelFrontend:
             n_fft=s.n_fft,
             hop_length=s.hop_length,
             window=self.window,
-            center=True,
+            center=center,
             pad_mode="reflect" if shape[-1] > s.n_fft // 2 else "constant",
             return_complex=True,
         )

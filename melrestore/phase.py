@@ -7,6 +7,7 @@ examples/melrestore-pghi) can reuse them.
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -165,13 +166,7 @@ def _frames_between(frontend: MelFrontend, n_frames: int):
         frames = torch.fft.irfft(spec, n=n_fft, dim=-2) * window[:, None]  # [..., n_fft, frames]
         return (add_up(frames.reshape(-1, n_fft, n_frames)) / envelope).reshape(*spec.shape[:-2], length)
 
-    def analyse(x):
-        shape = x.shape
-        spec = torch.stft(x.reshape(-1, shape[-1]), n_fft=s.n_fft, hop_length=s.hop_length, window=window,
-                          center=False, return_complex=True)
-        return spec.reshape(*shape[:-1], *spec.shape[-2:])
-
-    return overlap_add, analyse
+    return overlap_add, functools.partial(frontend.stft, center=False)
 
 
 def meet_known(free: np.ndarray, known: np.ndarray, hole: np.ndarray) -> np.ndarray:

@@ -48,7 +48,7 @@ class RecordingFeatures:
                  radius_s: float = SEARCH_RADIUS_S):
         s = frontend.settings
         self.hop = s.hop_length
-        self.radius = max(1, round(radius_s * s.sample_rate / s.hop_length))  # frames
+        self.radius = s.hops_in(radius_s)  # frames
         n_frames = s.frames_for(n_samples)
         pooled = s.n_mels // POOL_BANDS
         self.features = np.empty((pooled, n_frames), dtype=np.float32)

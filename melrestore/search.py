@@ -59,9 +59,9 @@ class RecordingIndex:
         self.audio = np.array(audio, dtype=np.float32) if isinstance(audio, np.ndarray) else audio
         self._mono = _MonoBlocks(self.audio)
         self.sample_rate = sample_rate
-        self.radius = max(1, int(round(radius_s * sample_rate / hop_length)))  # frames
         self.settings = MelSettings(sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=compact_bands)
-        self.context = max(1, int(round(context_s * sample_rate / hop_length)))
+        self.context = self.settings.hops_in(context_s)  # frames
+        self.radius = self.settings.hops_in(radius_s)
         self.candidates = candidates
         self.refine = refine
         self.align_samples = align_samples
