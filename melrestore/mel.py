@@ -99,19 +99,29 @@ class MelFrontend:
         spread of each band over its bins.  Where bands are narrower than a few bins (low
         frequencies) this recovers the peaks the spread blurs; where they are wider, it keeps the
         fine structure of ``start`` and scales it to the bands."""
+        return self.mel_fitter(log_mel)(start, iterations)
+
+    def mel_fitter(self, log_mel: np.ndarray | torch.Tensor):
+        """What :meth:`magnitude` does, with the log-Mel window's part prepared once:
+        ``fit(start, iterations)`` -> the magnitude after ``iterations`` updates from ``start``
+        (``[..., freq, frames]``; None: the even spread).  Griffin-Lim refits every pass with it."""
         mel = (torch.exp(torch.as_tensor(log_mel, dtype=torch.float32)) - self.settings.log_floor).clamp(min=0)
         columns = mel.movedim(-2, 0)  # [mels, ..., frames]
         outer = columns.shape[1:]
         columns = columns.reshape(columns.shape[0], -1)
-        if start is None:
-            magnitude = torch.sparse.mm(self._from_mel, columns)
-        else:
-            magnitude = start.movedim(-2, 0).reshape(start.shape[-2], -1)
         aimed = torch.sparse.mm(self._fb_sparse, columns)
-        for _ in range(iterations):
-            modelled = torch.sparse.mm(self._fb_sparse, torch.sparse.mm(self._fb_t_sparse, magnitude))
-            magnitude = magnitude * aimed / modelled.clamp(min=1e-12)
-        return magnitude.reshape(-1, *outer).movedim(0, -2)
+
+        def fit(start: torch.Tensor | None, iterations: int) -> torch.Tensor:
+            if start is None:
+                magnitude = torch.sparse.mm(self._from_mel, columns)
+            else:
+                magnitude = start.movedim(-2, 0).reshape(start.shape[-2], -1)
+            for _ in range(iterations):
+                modelled = torch.sparse.mm(self._fb_sparse, torch.sparse.mm(self._fb_t_sparse, magnitude))
+                magnitude = magnitude * aimed / modelled.clamp(min=1e-12)
+            return magnitude.reshape(-1, *outer).movedim(0, -2)
+
+        return fit
 
     def analyse_with_gap(self, audio: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The window as the engine hands it to an inpainter: ``audio`` ``[batch, samples]`` with the

@@ -105,18 +105,19 @@ def known_fine_structure(magnitude: torch.Tensor, missing_frames: np.ndarray, fr
 
 
 def constrained_griffin_lim(known, hole, target, angles, frontend: MelFrontend, n_iter: int, momentum: float = 0.99,
-                            log_mel=None, mel_fit_after: int | None = None, mel_fit_updates: int = 3):
+                            log_mel=None, mel_fit_after: int | None = None, mel_fit_every: int = 4, mel_fit_updates: int = 3):
     """Fast Griffin-Lim that puts the known samples back after every pass, so they pin the phase.
 
     ``known``: ``[channels, samples]`` with the hole zeroed; ``hole``: ``[samples]`` bool;
     ``target``: magnitudes ``[channels, freq, frames]``; ``angles``: unit phasors to start from.
     Returns the final unconstrained reconstruction.
 
-    With ``log_mel`` (``[channels, n_mels, frames]``) and ``mel_fit_after``, every pass after that
-    many aims at the target refitted to the Mel window from the magnitude the pass rebuilt
-    (``mel_fit_updates`` multiplicative updates, ``MelFrontend.magnitude``): it keeps the fine
-    structure the known samples impose and holds only its bands to the Mel.  This steers the phase;
-    the final synthesis still uses ``target`` (using the refit there was worse behind the U-Net).
+    With ``log_mel`` (``[channels, n_mels, frames]``) and ``mel_fit_after``, the passes after that
+    many aim at the target refitted to the Mel window from the magnitude a pass rebuilt, every
+    ``mel_fit_every`` passes (``mel_fit_updates`` multiplicative updates, ``MelFrontend.mel_fitter``;
+    each costs about what a pass does): the target keeps the fine structure the known samples impose
+    and only its bands are held to the Mel.  This steers the phase; the final synthesis still uses
+    ``target`` (the refit there was worse behind the U-Net).
 
     A frame clear of the hole holds known samples only, so its phase never changes: the passes
     run on the frames that touch the hole (where they lie clear of the crop's padded ends).
@@ -137,12 +138,14 @@ def constrained_griffin_lim(known, hole, target, angles, frontend: MelFrontend, 
     angles = angles.clone()
     phase = angles[..., part]
     previous = torch.zeros_like(phase)
-    mel_here = torch.as_tensor(np.asarray(log_mel))[..., part] if log_mel is not None and mel_fit_after is not None else None
+    refit = None
+    if log_mel is not None and mel_fit_after is not None and n_iter > mel_fit_after:
+        refit = frontend.mel_fitter(np.asarray(log_mel)[..., part])
     for i in range(n_iter):
         x = torch.where(hole_here, overlap_add(target_here * phase), known_here)
         rebuilt = analyse(x)
-        if mel_here is not None and i >= mel_fit_after:
-            target_here = frontend.magnitude(mel_here, mel_fit_updates, torch.from_numpy(np.abs(rebuilt.numpy())) + 1e-9)
+        if refit is not None and i >= mel_fit_after and (i - mel_fit_after) % mel_fit_every == 0:
+            target_here = refit(torch.from_numpy(np.abs(rebuilt.numpy())) + 1e-9, mel_fit_updates)
         phase = torch.sgn(rebuilt - previous * (momentum / (1 + momentum)))  # unit phasors (0 stays 0)
         previous = rebuilt
     angles[..., part] = phase

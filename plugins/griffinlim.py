@@ -21,14 +21,14 @@ from melrestore.analysis import CROP_CONTEXT_FFTS, NNLS_ITERATIONS
 class ConstrainedGriffinLim:
     """``n_iter`` None: as many iterations as ``iteration_budget`` frame-passes allow over the
     frames that touch the gap, between ``min_iter`` and ``max_iter`` (short gaps are cheap and gain
-    the most from more).  Passes after the first ``mel_fit_after`` (so only short gaps, which get
-    that many) refit the target magnitude to the Mel window from what the pass rebuilt
-    (``mel_fit_updates`` updates; see ``melrestore.phase.constrained_griffin_lim``)."""
+    the most from more).  After the first ``mel_fit_after`` passes (so only short gaps, which get
+    that many), every ``mel_fit_every`` passes refit the target magnitude to the Mel window from
+    what the pass rebuilt (see ``melrestore.phase.constrained_griffin_lim``)."""
 
     def __init__(self, n_iter: int | None = None, momentum: float = 0.99, seed: int = 0, min_iter: int = 32,
                  max_iter: int = 200, iteration_budget: int = 2000, context_ffts: int = CROP_CONTEXT_FFTS,
                  fine_structure: bool = True, nnls_iterations: int = NNLS_ITERATIONS, mel_fit_after: int = 100,
-                 mel_fit_updates: int = 3):
+                 mel_fit_every: int = 4, mel_fit_updates: int = 3):
         self.n_iter = n_iter
         self.momentum = momentum
         self.seed = seed
@@ -36,7 +36,7 @@ class ConstrainedGriffinLim:
         self.context_ffts = context_ffts
         self.fine_structure = fine_structure
         self.nnls_iterations = nnls_iterations
-        self.mel_fit_after, self.mel_fit_updates = mel_fit_after, mel_fit_updates
+        self.mel_fit_after, self.mel_fit_every, self.mel_fit_updates = mel_fit_after, mel_fit_every, mel_fit_updates
 
     def iterations(self, missing_frames: int) -> int:
         if self.n_iter is not None:
@@ -65,7 +65,7 @@ class ConstrainedGriffinLim:
             angles = frontend.stft(torch.where(hole_t, noise, known_t))
             angles = angles / (angles.abs() + 1e-16)
             free = constrained_griffin_lim(known_t, hole_t, target, angles, frontend, n_iter, self.momentum,
-                                           crop.frames(log_mel), self.mel_fit_after, self.mel_fit_updates)
+                                           crop.frames(log_mel), self.mel_fit_after, self.mel_fit_every, self.mel_fit_updates)
         out[:, crop.start : crop.end] = meet_known(free.numpy(), known, hole)
         return out
 
