@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections import OrderedDict
 from collections.abc import Collection
 import shutil
 import tempfile
@@ -36,6 +37,11 @@ INEXACT_SEEK_FORMATS = {"OGG", "MP3"}
 # Samples read at a time by the passes over a whole file (detection, search features, writing): a
 # stereo block of 32-bit samples is 8 MiB, so a long file is never held whole.  Read when used (tests shrink it).
 BLOCK_SAMPLES = 1 << 20
+# An open file keeps the stored samples it read last, in pieces of CACHE_PIECE samples up to
+# CACHE_BYTES: the passes over a short file (detection, both searches' features, writing) then
+# decode it once, and a long one still holds only this much.  Read when used (tests shrink it).
+CACHE_PIECE = 1 << 16
+CACHE_BYTES = 32 << 20
 
 # Every temporary file melrestore writes ends so; a later run removes the ones a killed run left.
 TEMP_SUFFIX = ".melrestore-tmp"
@@ -122,6 +128,7 @@ class AudioFile(_Described):
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self._spool = None
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()  # CACHE_PIECE index -> stored samples
         try:
             with open(path, "rb"):  # the operating system's own reason (permission, missing, ...), not libsndfile's
                 pass
@@ -161,7 +168,24 @@ class AudioFile(_Described):
             raise AudioError(f"cannot read audio: {exc}") from None
 
     def read(self, start: int, stop: int) -> np.ndarray:
-        """Stored samples ``start:stop`` (``0 <= start <= stop <= frames``), ``[n, channels]``."""
+        """Stored samples ``start:stop`` (``0 <= start <= stop <= frames``), ``[n, channels]``, a new
+        array (callers may write to it)."""
+        first, last = start // CACHE_PIECE, max(start, stop - 1) // CACHE_PIECE
+        pieces = [self._piece(i) for i in range(first, last + 1)]
+        offset = start - first * CACHE_PIECE
+        return np.concatenate(pieces)[offset : offset + stop - start] if len(pieces) > 1 else pieces[0][offset : offset + stop - start].copy()
+
+    def _piece(self, i: int) -> np.ndarray:
+        if i in self._cache:
+            self._cache.move_to_end(i)
+            return self._cache[i]
+        piece = self._read_stored(i * CACHE_PIECE, min(self.frames, (i + 1) * CACHE_PIECE))
+        self._cache[i] = piece
+        while len(self._cache) > 1 and sum(p.nbytes for p in self._cache.values()) > CACHE_BYTES:
+            self._cache.popitem(last=False)
+        return piece
+
+    def _read_stored(self, start: int, stop: int) -> np.ndarray:
         try:
             if self._spool is not None:
                 self._spool.seek(start * self.channels * np.dtype(self.dtype).itemsize)

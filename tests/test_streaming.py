@@ -70,6 +70,18 @@ def test_a_file_read_on_demand_gives_the_samples_of_the_whole_file(tmp_path, fmt
         assert np.array_equal(np.asarray(waveform), whole)
 
 
+def test_the_samples_a_file_keeps_are_the_file_s_whatever_the_cache_holds(tmp_path, monkeypatch):
+    path = write(tmp_path / "x.wav", _music(4.0), RATE)
+    whole = audio_io.read(path).samples
+    for cache_bytes in (audio_io.CACHE_BYTES, 1):  # all of it kept, or one piece at a time
+        monkeypatch.setattr(audio_io, "CACHE_BYTES", cache_bytes)
+        with AudioFile(path) as f:
+            first = f.read(60_000, 70_000)  # across two pieces
+            first[:] = 0  # a caller writing to what it read (patches do) changes nothing kept
+            for start, stop in [(60_000, 70_000), (0, 10), (65_530, 65_540), (0, f.frames), (f.frames, f.frames)]:
+                assert np.array_equal(f.read(start, stop), whole[start:stop]), (cache_bytes, start, stop)
+
+
 def test_the_search_index_built_in_blocks_finds_what_one_pass_finds(tmp_path):
     path = write(tmp_path / "x.wav", _music(), RATE)
     with AudioFile(path) as f:
@@ -128,6 +140,7 @@ def test_memory_stays_far_below_the_decoded_file(tmp_path, monkeypatch):
     decoded_bytes = audio.size * 4  # float32, as the engine works on it
     del audio
     monkeypatch.setattr(audio_io, "BLOCK_SAMPLES", 1 << 16)
+    monkeypatch.setattr(audio_io, "CACHE_BYTES", 1 << 20)  # a fixed 32 MB by default: more than this short file's share
     engine = build_engine(PipelineOptions(inpainter="interpolation", long_gap_ms=0))
     for source, status in ((damaged, "repaired"), (clean, "unchanged")):
         tracemalloc.start()
