@@ -15,9 +15,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import fftconvolve
 
 from .analysis import SEARCH_RADIUS_S
+from .correlate import correlate, correlate_bands
 from .mel import MelFrontend, resample
 
 POOL_BANDS = 4  # Mel bands averaged into one search feature
@@ -134,15 +134,12 @@ def find_references(recording: RecordingFeatures, window_start: int, window_fram
         return []
     mask = known.astype(np.float64)
     pattern = recording.features[:, first : first + t].astype(np.float64) * mask
-    correlate = lambda signal, kernel: fftconvolve(signal[..., lo:hi], kernel[..., ::-1], mode="valid", axes=-1)  # noqa: E731
-    good = recording.good
+    good = recording.good[lo:hi]
     # Masked squared distance, sum over the frames known in the window and clean in the candidate.
     compared = correlate(good, mask)
     own = correlate(good, np.sum(pattern**2, axis=0))
-    theirs = correlate(recording._good_energy, mask)
-    cross = 0.0
-    for band, kernel in zip(recording.features, pattern):  # a band at a time: bounded memory on long recordings
-        cross = cross + correlate(recording.good_band(band), kernel)
+    theirs = correlate(recording._good_energy[lo:hi], mask)
+    cross = correlate_bands(recording.features[:, lo:hi] * good, pattern)
     bands = recording.features.shape[0]
     distance = (own + theirs - 2 * cross) / (np.maximum(compared, 1) * bands)
     known_values = recording.features[:, first : first + t][:, known]

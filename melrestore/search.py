@@ -25,11 +25,12 @@ import numpy as np
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.fft import rfft
-from scipy.signal import correlate, fftconvolve
+from scipy.signal import correlate as correlate_samples
 
 from . import audio as audio_io
 from .gaps import runs_in_blocks
 from .analysis import SEARCH_RADIUS_S
+from .correlate import correlate, correlate_bands
 from .mel import MelFrontend, MelSettings
 
 SILENT_RUN = 32  # samples of digital zero that count as missing (another gap) rather than music
@@ -182,12 +183,9 @@ class RecordingIndex:
         mask = np.isin(span, frames).astype(np.float64)
         pattern = self.compact[:, span].astype(np.float64) * mask
         lo, hi = max(0, span[0] - self.radius), min(self.compact.shape[1], span[-1] + 1 + self.radius)
-        # Squared distance with the pattern's first frame moved to each position p, by correlation
-        # (a band at a time: bounded memory on long recordings).
-        sq = fftconvolve(self.compact_energy[lo:hi], mask[::-1], mode="valid")
-        cross = 0.0
-        for band, kernel in zip(self.compact[:, lo:hi], pattern):
-            cross = cross + fftconvolve(band.astype(np.float64), kernel[::-1], mode="valid")
+        # Squared distance with the pattern's first frame moved to each position p, by correlation.
+        sq = correlate(self.compact_energy[lo:hi], mask)
+        cross = correlate_bands(self.compact[:, lo:hi], pattern)
         distance = np.sum(pattern**2) + sq - 2 * cross
         positions = lo + np.arange(len(distance))
         offsets = positions - span[0]
@@ -237,7 +235,7 @@ class RecordingIndex:
             window = self._mono(edge + shift + lo, edge + shift + hi + n).astype(np.float64)
             energy = np.concatenate([[0.0], np.cumsum(window**2)])
             norms = np.sqrt(np.maximum(energy[n:] - energy[:-n], 0.0) * np.sum(reference**2)) + 1e-12
-            score += correlate(window, reference, mode="valid") / norms
+            score += correlate_samples(window, reference, mode="valid") / norms
         return shift + lo + int(np.argmax(score))
 
 
