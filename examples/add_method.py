@@ -4,13 +4,18 @@
         --inpainter unet-torch --checkpoint runs/ablation-refs-l1/best.pt [--mel-only]
     python examples/add_method.py IN_DIR REPORT_DIR true-mel-200 --excerpt 60 --true-mel \\
         --options '{"griffin-lim": {"max_iter": 200}}'
+    git show 193a16c~1:plugins/similarity.py > old_similarity.py
+    python examples/add_method.py IN_DIR REPORT_DIR similarity-old --excerpt 60 --sample-repairer old_similarity.py
 
 Repairs every damaged file the run kept (``REPORT_DIR/damaged/``) with the pipeline given here,
 keeps the result under ``REPORT_DIR/repaired/NAME/`` and appends a row per gap to ``metrics.json``,
 scored as ``evaluate`` scores (ViSQOL left empty: ``examples/add_visqol.py`` adds it).  This is how
 the README's training ablation scores checkpoints that are not shipped: ``evaluate`` itself runs
 each inpainter with its own default model file.  ``--true-mel`` scores the ceiling (each gap's own
-Mel frames through the vocoder) with the plugin options given, e.g. another vocoder setting.  IN_DIR and ``--excerpt`` must be the run's own.
+Mel frames through the vocoder) with the plugin options given, e.g. another vocoder setting.
+``--sample-repairer`` scores the ``SimilarityRepair`` of an older ``plugins/similarity.py`` (a file)
+as evaluate scores ``similarity``: on every gap, always pasting its best match, a gap it declines
+left silent.  IN_DIR and ``--excerpt`` must be the run's own.
 """
 
 from __future__ import annotations
@@ -22,8 +27,10 @@ from pathlib import Path
 
 from melrestore.audio import find_audio_files, read
 from melrestore.evaluate import TrueMelEngine, _excerpt, _write_float
+from melrestore.gaps import Gap
 from melrestore.metrics import gap_metrics
 from melrestore.pipeline import PipelineOptions, build_engine
+from similarity_study import old_repairer  # the sibling script
 
 
 def main() -> None:
@@ -37,6 +44,7 @@ def main() -> None:
     parser.add_argument("--mel-only", action="store_true", help="no LSAR or similarity copy: the Mel path alone")
     parser.add_argument("--true-mel", action="store_true", help="the ceiling: each gap's own Mel frames (implies --mel-only)")
     parser.add_argument("--options", type=json.loads, default={}, help='plugin options, JSON: {"griffin-lim": {"max_iter": 200}}')
+    parser.add_argument("--sample-repairer", type=Path, help="a plugins/similarity.py file: its repairer on every gap, always copying")
     args = parser.parse_args()
 
     options = {**args.options, **({args.inpainter: {"checkpoint": args.checkpoint}} if args.checkpoint else {})}
@@ -44,6 +52,7 @@ def main() -> None:
     if args.mel_only or args.true_mel:
         pipeline = replace(pipeline, short_gap_ms=0.0, long_gap_ms=0.0)
     engine = build_engine(pipeline, TrueMelEngine) if args.true_mel else build_engine(pipeline)
+    repairer = old_repairer(args.sample_repairer) if args.sample_repairer else None
     metrics_path = args.report / "metrics.json"
     result = json.loads(metrics_path.read_text())
     if any(row["method"] == args.name for row in result["gaps"]):
@@ -60,7 +69,15 @@ def main() -> None:
         rate = gaps[0]["rate"]
         if args.true_mel:
             engine.undamaged = clean
-        fills, _ = engine.repair(damaged, rate, engine.detect(damaged, rate))
+        if args.sample_repairer:
+            fills = {}
+            for row in gaps:
+                try:
+                    fills[Gap(row["start"], row["end"])] = repairer.repair(damaged, row["start"], row["end"], rate)
+                except ValueError:  # declined: left silent, as evaluate leaves it
+                    pass
+        else:
+            fills, _ = engine.repair(damaged, rate, engine.detect(damaged, rate))
         repaired = damaged.copy()
         engine.splice(repaired, fills)
         _write_float(repaired, rate, args.report / "repaired" / args.name / name)

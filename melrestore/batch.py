@@ -347,11 +347,21 @@ def _run_jobs(jobs: list[tuple], engine: Engine, options: PipelineOptions, worke
             yield repair_file(engine, *job)
         return
     threads = max(1, (os.cpu_count() or 1) // workers)
+    # Largest files first, so that no worker starts a long file while the others run out of work
+    # (the report is sorted by name afterwards).
+    jobs = sorted(jobs, key=lambda job: -_size(job[0]))
     # Forked workers skip the seconds of importing torch and loading the plugins again.  Only
     # single-threaded ones: GNU OpenMP (torch's thread pool) hangs in a forked child that runs
     # several threads once this process has used it.
     pool = WorkerPool(workers, _init_worker, (options, threads), _work, _worker_died, fork=threads == 1)
     yield from pool.run(jobs)
+
+
+def _size(path: Path) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0  # its worker reports why
 
 
 def run_batch(inputs, out_dir: Path | None, options: PipelineOptions, workers: int = 1, overwrite: bool = False,
