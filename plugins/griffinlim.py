@@ -7,7 +7,9 @@ puts the known samples back, and takes the new phase.  The known samples
 thereby pin the phase of every frame that overlaps them, which is what makes
 the splice fit.  The target magnitude of the frames that touch the gap is the
 non-negative least-squares inverse of the Mel window, started from the fine
-structure of the nearest known frames (see ``melrestore.phase.target_magnitude``).
+structure of the nearest known frames (see ``melrestore.phase.target_magnitude``); a short gap's
+later passes refit it to the Mel from the magnitude they rebuilt, which carries the fine structure
+the known samples impose.
 """
 
 from __future__ import annotations
