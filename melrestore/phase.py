@@ -163,21 +163,21 @@ def _frames_between(frontend: MelFrontend, n_frames: int):
     length = (n_frames - 1) * hop + n_fft
     if n_fft % hop:  # the sum below cuts frames into whole hops
         fold = torch.nn.Fold(output_size=(1, length), kernel_size=(1, n_fft), stride=(1, hop))
-        add_up = lambda frames: fold(frames)[:, 0, 0]  # noqa: E731
+        add_up = lambda frames: fold(frames.transpose(1, 2))[:, 0, 0]  # noqa: E731
     else:
 
-        def add_up(frames):  # [batch, n_fft, frames] -> [batch, length]: piece j of frame f is hop f + j
-            pieces = frames.reshape(len(frames), n_fft // hop, hop, n_frames)
-            out = frames.new_zeros(len(frames), hop, n_frames + n_fft // hop - 1)
+        def add_up(frames):  # [batch, n_frames, n_fft] -> [batch, length]: piece j of frame f lands on hop f + j
+            pieces = frames.reshape(len(frames), n_frames, n_fft // hop, hop)
+            out = frames.new_zeros(len(frames), n_frames + n_fft // hop - 1, hop)
             for j in range(n_fft // hop):
-                out[:, :, j : j + n_frames] += pieces[:, j]
-            return out.transpose(1, 2).reshape(len(frames), length)
+                out[:, j : j + n_frames] += pieces[:, :, j]
+            return out.reshape(len(frames), length)
 
-    envelope = add_up((window**2).expand(n_frames, -1).T[None].contiguous())[0].clamp(min=1e-11)
+    envelope = add_up((window**2).expand(n_frames, -1)[None].contiguous())[0].clamp(min=1e-11)
 
-    def overlap_add(spec):
-        frames = torch.fft.irfft(spec, n=n_fft, dim=-2) * window[:, None]  # [..., n_fft, frames]
-        return (add_up(frames.reshape(-1, n_fft, n_frames)) / envelope).reshape(*spec.shape[:-2], length)
+    def overlap_add(spec):  # frame by frame, each frame's samples contiguous
+        frames = torch.fft.irfft(spec.transpose(-1, -2), n=n_fft, dim=-1) * window  # [..., n_frames, n_fft]
+        return (add_up(frames.reshape(-1, n_frames, n_fft)) / envelope).reshape(*spec.shape[:-2], length)
 
     return overlap_add, functools.partial(frontend.stft, center=False)
 

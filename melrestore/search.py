@@ -109,7 +109,7 @@ class RecordingIndex:
 
     def fine_features(self, magnitude: np.ndarray) -> np.ndarray:
         """``[bins, frames]`` STFT magnitude -> ``[frames, features]`` for the fine stage."""
-        return np.log(magnitude.T + LOG_FLOOR).astype(np.float32)
+        return np.log(magnitude.T + LOG_FLOOR).astype(np.float32, copy=False)
 
     def _fine_table(self, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The fine features of the frames in ``wanted`` (any shape): those frames, sorted and once
