@@ -125,3 +125,17 @@ def test_the_gate_copies_an_exact_repeat_and_declines_a_passage_heard_only_once(
     assert min(snr(t, f) for t, f in zip(clean[:, repeated.start : repeated.end], fill)) > 20
     with pytest.raises(ValueError, match="closely enough"):
         repairer.repair(damaged, once.start, once.end, RATE)
+
+
+def test_bands_correlated_together_sum_to_the_bands_one_at_a_time():
+    from melrestore.correlate import BANDS_PER_CALL, correlate_bands
+
+    rng = np.random.default_rng(0)
+    bands = rng.standard_normal((2 * BANDS_PER_CALL + 3, 700)).astype(np.float32)  # groups of 16, 16 and 3
+    kernels = rng.standard_normal((len(bands), 40))
+    one_at_a_time = 0.0
+    for band, kernel in zip(bands.astype(np.float64), kernels):
+        one_at_a_time = one_at_a_time + np.correlate(band, kernel, mode="valid")
+    together = correlate_bands(bands, kernels)
+    assert together.shape == (700 - 40 + 1,)
+    np.testing.assert_allclose(together, one_at_a_time, rtol=1e-9, atol=1e-9)
