@@ -132,7 +132,8 @@ class RecordingIndex:
     @staticmethod
     def difference(source: np.ndarray, target: np.ndarray) -> np.ndarray:
         """Fine distance: mean absolute difference over the last two axes (frames, features)."""
-        return np.abs(source - target).mean(axis=(-2, -1))
+        difference = source - target
+        return np.abs(difference, out=difference).mean(axis=(-2, -1))  # one temporary, not two
 
     def holds(self, audio, sample_rate: int) -> bool:
         """Whether this index was built from exactly this recording (the same contents of an array,
