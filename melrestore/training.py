@@ -243,6 +243,12 @@ class Processes:
                 torch.cuda.set_device(self.local_rank)
             torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
 
+    def finish(self) -> None:
+        """Wait for the others: a process that tears its group down while another still uses it
+        (the first one validates and saves last) can abort in gloo's teardown."""
+        if self.distributed and torch.distributed.is_initialized():
+            torch.distributed.barrier()
+
     def stop(self) -> None:
         if self.distributed and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
@@ -396,7 +402,9 @@ def train(config: dict, dataset, out_dir: Path, resume: bool = False, log=print,
         log, progress_factory = (lambda line: None), None
     processes.start()
     try:
-        return _train(config, dataset, out_dir, resume, log, progress_factory, processes)
+        metrics = _train(config, dataset, out_dir, resume, log, progress_factory, processes)
+        processes.finish()
+        return metrics
     finally:
         processes.stop()
 
