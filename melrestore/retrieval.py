@@ -63,13 +63,9 @@ class RecordingFeatures:
             lo, hi = s.frames_touching(start, end)
             self.bad[max(0, lo) : hi] = True
         self.good = (~self.bad).astype(np.float64)
-        self._good_energy = np.zeros(n_frames)
-        for band in self.features:
-            self._good_energy += self.good_band(band) ** 2
-
-    def good_band(self, band: np.ndarray) -> np.ndarray:
-        """One band of the features, zero on the frames that touch a gap."""
-        return band.astype(np.float64) * self.good
+        self._good_energy = np.zeros(n_frames)  # per frame, the sum over bands of the squared features, 0 where bad
+        for band in self.features:  # a band at a time: bounded memory on long recordings
+            self._good_energy += (band.astype(np.float64) * self.good) ** 2
 
     @classmethod
     def of_samples(cls, mono: np.ndarray, frontend: MelFrontend, radius_s: float = SEARCH_RADIUS_S) -> "RecordingFeatures":
