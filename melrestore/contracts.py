@@ -104,6 +104,31 @@ class Vocoder(Protocol):
 
 
 @runtime_checkable
+class ReferencingVocoder(Vocoder, Protocol):
+    """A vocoder that also takes the stretch of the same recording that best matches the gap's
+    surroundings (an optional extension).
+
+    When the retrieval stage's best match has a quality (as ``RetrievingInpainter`` sees it) of at
+    least ``reference_min_quality``, the engine cuts that stretch exactly as the segment was cut,
+    aligned to the sample by the known samples either side of the gap, and calls
+    ``vocode(log_mel, segment, missing, frontend, reference=...)``: ``reference`` ``[channels,
+    samples]``, the segment's shape, never missing where the segment is (it may be elsewhere)."""
+
+    reference_min_quality: float
+
+    def vocode(self, log_mel: np.ndarray, segment: np.ndarray, missing: np.ndarray, frontend: MelFrontend,
+               reference: np.ndarray | None = None) -> np.ndarray: ...
+
+
+def reference_min_quality(vocoder: Vocoder) -> float | None:
+    """The match quality from which the engine hands ``vocoder`` a reference; None for never (a
+    plain vocoder, or one asking for more than 1, an identical match)."""
+    if not isinstance(vocoder, ReferencingVocoder) or vocoder.reference_min_quality > 1:
+        return None
+    return float(vocoder.reference_min_quality)
+
+
+@runtime_checkable
 class SampleRepairer(Protocol):
     """Fills a gap on the waveform directly, no Mel window (``register_sample_repairers``)."""
 

@@ -1,8 +1,10 @@
-"""Sliding dot products of feature bands, the core of both searches (``search`` and ``retrieval``)."""
+"""Sliding dot products: of feature bands, the core of both searches (``search`` and ``retrieval``),
+and of samples, which aligns a match to the sample."""
 
 from __future__ import annotations
 
 import numpy as np
+from scipy.signal import correlate as correlate_samples
 from scipy.signal import fftconvolve
 
 BANDS_PER_CALL = 16  # bands transformed together: fewer calls, and bounded memory on long recordings
@@ -23,3 +25,26 @@ def correlate_bands(bands: np.ndarray, kernels: np.ndarray) -> np.ndarray:
         for row in rows:
             total = total + row
     return total
+
+
+def align_shift(mono, n_samples: int, start: int, end: int, shift: int, max_lag: int, n: int) -> int:
+    """Refine ``shift`` (the stretch ``start + shift : end + shift`` is to stand in for the gap
+    ``start:end``) to the sample: the lag within ``max_lag`` of it that maximises the normalised
+    cross-correlation of the ``n`` samples either side of the gap (fewer near the recording's ends)
+    with the samples beside the stretch.  ``mono(lo, hi)`` gives the recording's mono mix,
+    ``n_samples`` long."""
+    n = min(n, start, n_samples - end)
+    if n < 1:
+        return shift
+    lo = max(-max_lag, n - start - shift)
+    hi = min(max_lag, n_samples - end - n - shift)
+    if lo > hi:
+        return shift
+    score = np.zeros(hi - lo + 1)
+    for edge in (start - n, end):
+        reference = mono(edge, edge + n).astype(np.float64)
+        window = mono(edge + shift + lo, edge + shift + hi + n).astype(np.float64)
+        energy = np.concatenate([[0.0], np.cumsum(window**2)])
+        norms = np.sqrt(np.maximum(energy[n:] - energy[:-n], 0.0) * np.sum(reference**2)) + 1e-12
+        score += correlate_samples(window, reference, mode="valid") / norms
+    return shift + lo + int(np.argmax(score))

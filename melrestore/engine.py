@@ -1,7 +1,7 @@
 """The repair engine: its stages (detect, choose, analyse, retrieve, inpaint, vocode, splice) and what they pass on.
 
 Detect the gaps, choose each one's method, analyse a Mel window around it, retrieve matching
-stretches of the same recording (for inpainters that take them), inpaint, vocode, splice.
+stretches of the same recording (for inpainters and vocoders that take them), inpaint, vocode, splice.
 ``Engine.repair`` runs the stages in that order; each is a public method, so a caller can follow
 them top to bottom or swap one (evaluation's perfect-Mel ceiling replaces ``inpaint``).  Only
 samples inside a gap are ever replaced; everything else stays as read.
@@ -19,13 +19,16 @@ import numpy as np
 
 from .gaps import Gap, mask_of, merge_gaps
 from .mel import MIN_CONTEXT_FRAMES, MelFrontend, MelSettings, resample, window_for_gap
-from .contracts import references_wanted
+from .contracts import reference_min_quality, references_wanted
+from .correlate import align_shift
 from .retrieval import RecordingFeatures, find_references
 from .splice import continue_known
 
 # Samples at the analysis rate on each side of a gap that resampling smears
 # zeros into; they are treated as missing too (only when resampling).
 RESAMPLE_MARGIN = 8
+# File samples either side of a gap that align the vocoder's reference to the sample.
+REFERENCE_ALIGN_SAMPLES = 2048
 # Windows of one length inpainted in one call (channels are batch items).  Bounds the memory a file
 # with many gaps needs; an inpainter's result for a window does not depend on what it is batched with.
 WINDOWS_PER_BATCH = 16
@@ -93,6 +96,7 @@ class Window:
     log_mel: np.ndarray  # [channels, n_mels, frames] of the segment
     references: np.ndarray | None = None  # [channels, k, n_mels, frames]: best-matching stretches, analysed alike
     quality: np.ndarray | None = None  # [k]: how well each matched (0: none found)
+    reference: np.ndarray | None = None  # [channels, samples] like segment: the best match, aligned to the sample, for the vocoder
     filled: np.ndarray | None = None  # log_mel with the missing frames inpainted
 
     @property
@@ -118,6 +122,7 @@ class Engine:
         self.vocoder = vocoder
         self.settings = inpainter.settings or settings
         self.references = references_wanted(inpainter)  # stretches the inpainter wants retrieved per window
+        self.reference_min_quality = reference_min_quality(vocoder)  # None: the vocoder takes no reference
         self.frontend = MelFrontend(self.settings)
         self.detectors = detectors or []
         limit = inpainter.max_gap_seconds
@@ -175,7 +180,7 @@ class Engine:
                 group = [self.analyse(audio, sample_rate, gap, gaps, n_frames)
                          for gap in same_length[first : first + WINDOWS_PER_BATCH]]
                 try:
-                    if self.references:
+                    if self.references or self.reference_min_quality is not None:
                         if recording is None:
                             recording = self.recording_features(audio, sample_rate, gaps)
                         self.retrieve(group, audio, recording)
@@ -265,24 +270,35 @@ class Engine:
     def retrieve(self, windows: list[Window], audio: np.ndarray, recording: RecordingFeatures) -> None:
         """For each window, the stretches of the recording whose known frames best match the
         window's, cut and analysed exactly as the window was (the training sampler retrieves the
-        same way): ``references`` and their match ``quality``."""
+        same way): ``references`` and their match ``quality`` for the inpainter; and for a vocoder
+        that takes one, the best stretch aligned to the sample (``reference``) if it matched well
+        enough."""
         with self.timed("retrieve"):
             for w in windows:
                 ratio = self.settings.sample_rate / w.sample_rate
                 channels, n_mels, n_frames = w.log_mel.shape
-                w.references = np.zeros((channels, self.references, n_mels, n_frames), dtype=np.float32)
-                w.quality = np.zeros(self.references, dtype=np.float32)
-                found = find_references(recording, round(w.file_start * ratio), n_frames, ~w.missing_frames, self.references)
-                for r, ref in enumerate(found):
-                    w.references[:, r] = self.analyse_like(w, audio, w.file_start + round(ref.offset / ratio))
-                    w.quality[r] = ref.quality
+                found = find_references(recording, round(w.file_start * ratio), n_frames, ~w.missing_frames,
+                                        max(self.references, self.reference_min_quality is not None))
+                if self.references:
+                    w.references = np.zeros((channels, self.references, n_mels, n_frames), dtype=np.float32)
+                    w.quality = np.zeros(self.references, dtype=np.float32)
+                    for r, ref in enumerate(found[: self.references]):
+                        w.references[:, r] = self.frontend.log_mel(self.cut_like(w, audio, w.file_start + round(ref.offset / ratio)))
+                        w.quality[r] = ref.quality
+                if found and self.reference_min_quality is not None and found[0].quality >= self.reference_min_quality:
+                    shift = align_shift(lambda lo, hi: audio[:, lo:hi].mean(axis=0), audio.shape[1], w.gap.start, w.gap.end,
+                                        round(found[0].offset / ratio), math.ceil(self.settings.hop_length / ratio),
+                                        REFERENCE_ALIGN_SAMPLES)
+                    w.reference = self.cut_like(w, audio, w.file_start + shift)
 
-    def analyse_like(self, w: Window, audio: np.ndarray, start: int) -> np.ndarray:
-        """The log-Mel of ``audio``'s stretch from file sample ``start``, cut and analysed as window
-        ``w`` was (zeros beyond the file's ends)."""
+    def cut_like(self, w: Window, audio: np.ndarray, start: int) -> np.ndarray:
+        """``audio``'s stretch from file sample ``start``, cut and brought to the analysis rate as
+        window ``w``'s segment was (zeros beyond the file's ends)."""
         span, length = w.file_chunk.shape[1], w.segment.shape[1]
-        chunk = _padded(audio[:, max(0, start) : start + span], span)
-        return self.frontend.log_mel(_padded(resample(chunk, w.sample_rate, self.settings.sample_rate), length))
+        chunk = np.zeros((audio.shape[0], span), dtype=np.float32)
+        piece = audio[:, max(0, start) : start + span]
+        chunk[:, max(0, -start) : max(0, -start) + piece.shape[1]] = piece
+        return _padded(resample(chunk, w.sample_rate, self.settings.sample_rate), length)
 
     def inpaint(self, windows: list[Window]) -> None:
         """One inpainter call for windows of the same length (channels are batch items): each
@@ -309,7 +325,8 @@ class Engine:
         log-Mel: vocoded, brought back to the file's rate, meeting the known samples, no louder
         than the music around it."""
         with self.timed("vocode"):
-            out = np.asarray(self.vocoder.vocode(w.filled, w.segment, w.missing, self.frontend), dtype=np.float32)
+            match = {} if w.reference is None else {"reference": w.reference}
+            out = np.asarray(self.vocoder.vocode(w.filled, w.segment, w.missing, self.frontend, **match), dtype=np.float32)
             if out.shape != w.segment.shape:
                 raise ValueError(f"returned shape {out.shape}, expected {w.segment.shape}")
             out = np.where(w.missing[None], out, w.segment)

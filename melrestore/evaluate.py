@@ -82,11 +82,11 @@ class TrueMelEngine(Engine):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.references = 0  # the true frames need no retrieved stretches
+        self.references = 0  # the true frames need no retrieved stretches (the vocoder may take one)
 
     def inpaint(self, windows: list[Window]) -> None:
         for w in windows:
-            true = self.analyse_like(w, self.undamaged, w.file_start)
+            true = self.frontend.log_mel(self.cut_like(w, self.undamaged, w.file_start))
             w.filled = np.where(w.missing_frames[None, None], true, w.log_mel)
 
 

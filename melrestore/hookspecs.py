@@ -62,7 +62,9 @@ def register_inpainters(register):
 @hookspec
 def register_vocoders(register):
     """Register vocoders that turn a filled Mel window back into samples: objects with
-    ``vocode(log_mel, segment, missing, frontend)`` (``melrestore.contracts.Vocoder``)."""
+    ``vocode(log_mel, segment, missing, frontend)`` (``melrestore.contracts.Vocoder``); one that
+    also has ``reference_min_quality`` is handed the recording's best-matching stretch, aligned to
+    the segment, when the match is that good (``melrestore.contracts.ReferencingVocoder``)."""
 
 
 @hookspec

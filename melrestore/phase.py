@@ -19,7 +19,7 @@ from .mel import MelFrontend
 from .splice import meet_edges
 
 
-def check_vocoder_inputs(log_mel, segment, missing, frontend: MelFrontend) -> None:
+def check_vocoder_inputs(log_mel, segment, missing, frontend: MelFrontend, reference=None) -> None:
     """Raise ValueError, saying what is wrong, unless the arguments fit the vocoder contract."""
     s = frontend.settings
     log_mel, segment, missing = np.asarray(log_mel), np.asarray(segment), np.asarray(missing)
@@ -32,6 +32,10 @@ def check_vocoder_inputs(log_mel, segment, missing, frontend: MelFrontend) -> No
         raise ValueError(f"log_mel must be [channels, n_mels, frames] = {expected} for this segment, got {log_mel.shape}")
     if not np.isfinite(log_mel).all():
         raise ValueError("log_mel holds NaN or infinite values")
+    if reference is not None and np.shape(reference) != segment.shape:
+        raise ValueError(f"reference must have the segment's shape {segment.shape}, got {np.shape(reference)}")
+    if reference is not None and not np.isfinite(reference).all():
+        raise ValueError("reference holds NaN or infinite samples")
 
 
 @dataclass
@@ -73,27 +77,39 @@ def single_thread():
 
 
 def target_magnitude(known: torch.Tensor, hole: torch.Tensor, log_mel, frontend: MelFrontend,
-                     fine_structure: bool = True, iterations: int = NNLS_ITERATIONS) -> torch.Tensor:
+                     fine_structure: bool = True, iterations: int = NNLS_ITERATIONS,
+                     reference: torch.Tensor | None = None) -> torch.Tensor:
     """STFT magnitude to aim for: measured where frames are fully known; elsewhere the non-negative
-    least-squares inverse of the Mel window, started (``fine_structure``) from the nearest known
-    frames' fine structure on the inpainted Mel envelope, so harmonics inside a wide band survive."""
+    least-squares inverse of the Mel window, started (``fine_structure``) from a fine structure on
+    the inpainted Mel envelope, so harmonics inside a wide band survive: the fine structure of
+    ``reference`` (a matching stretch of the recording aligned to ``known``, the same shape) in
+    the same frames, or else that of the nearest known frames."""
     target = frontend.stft_magnitude(known)
     missing_frames = frontend.missing_frames(hole.numpy())
     mel = np.asarray(log_mel)[..., missing_frames]
     start = None
-    if fine_structure and not missing_frames.all():
-        start = known_fine_structure(target, missing_frames, frontend) * frontend.magnitude(mel, iterations=0)
+    if fine_structure and reference is not None:
+        start = fine_structure_of(frontend.stft_magnitude(reference), frontend)[..., missing_frames]
+    elif fine_structure and not missing_frames.all():
+        start = known_fine_structure(target, missing_frames, frontend)
+    if start is not None:
+        start = start * frontend.magnitude(mel, iterations=0)
     target[..., missing_frames] = frontend.magnitude(mel, iterations, start)
     return target
 
 
-def known_fine_structure(magnitude: torch.Tensor, missing_frames: np.ndarray, frontend: MelFrontend) -> torch.Tensor:
-    """For each missing frame, the fine structure of the nearest known frame on each side (their
-    magnitude over its own Mel envelope), weighted by closeness.
-    ``magnitude`` ``[channels, freq, frames]`` -> ``[channels, freq, missing frames]``."""
+def fine_structure_of(magnitude: torch.Tensor, frontend: MelFrontend) -> torch.Tensor:
+    """``magnitude`` ``[..., freq, frames]`` over its own Mel envelope (both lifted by a floor, so
+    silent bins stay finite): what 128 Mel bands do not say."""
     floor = 1e-3 * magnitude.amax(dim=(-1, -2), keepdim=True).clamp(min=1e-12)
     envelope = frontend.magnitude(frontend.log_mel_from_magnitude(magnitude), iterations=0)
-    ratio = (magnitude + floor) / (envelope + floor)
+    return (magnitude + floor) / (envelope + floor)
+
+
+def known_fine_structure(magnitude: torch.Tensor, missing_frames: np.ndarray, frontend: MelFrontend) -> torch.Tensor:
+    """For each missing frame, the fine structure of the nearest known frame on each side,
+    weighted by closeness.  ``magnitude`` ``[channels, freq, frames]`` -> ``[channels, freq, missing frames]``."""
+    ratio = fine_structure_of(magnitude, frontend)
     known, wanted = np.flatnonzero(~missing_frames), np.flatnonzero(missing_frames)
     after = np.searchsorted(known, wanted)  # first known frame to the right of each missing one
     left = known[np.clip(after - 1, 0, len(known) - 1)]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import audio as audio_io
 from .analysis import SEARCH_RADIUS_S
 from .correlate import correlate, correlate_bands
 from .mel import MelFrontend, resample
@@ -40,14 +41,16 @@ class RecordingFeatures:
     ``mono_between(lo, hi)`` gives the mono mix at the analysis rate for samples ``lo:hi`` (zeros
     outside the recording), ``n_samples`` its length; ``avoid`` lists ``(start, end)`` spans
     (analysis-rate samples: other gaps) no reference may touch.  Built in blocks, so a long
-    recording never holds its full-resolution log-Mel, or its resampled samples, at once.
+    recording never holds its full-resolution log-Mel, or its resampled samples, at once (blocks
+    of ``melrestore.audio.BLOCK_SAMPLES`` unless ``block_frames`` says otherwise).
     A search looks ``radius_s`` each way from the window.
     """
 
-    def __init__(self, mono_between, n_samples: int, frontend: MelFrontend, avoid=(), block_frames: int = 4096,
+    def __init__(self, mono_between, n_samples: int, frontend: MelFrontend, avoid=(), block_frames: int | None = None,
                  radius_s: float = SEARCH_RADIUS_S):
         s = frontend.settings
         self.hop = s.hop_length
+        block_frames = block_frames or max(1, audio_io.BLOCK_SAMPLES // self.hop)
         self.radius = s.hops_in(radius_s)  # frames
         n_frames = s.frames_for(n_samples)
         pooled = s.n_mels // POOL_BANDS
@@ -82,7 +85,7 @@ class RecordingFeatures:
 
     @classmethod
     def of_recording(cls, audio: np.ndarray, sample_rate: int, frontend: MelFrontend, avoid=(),
-                     block_frames: int = 4096) -> "RecordingFeatures":
+                     block_frames: int | None = None) -> "RecordingFeatures":
         """From a file's samples ``[channels, samples]`` at its own rate, mixed and resampled block by
         block (``avoid`` in file samples)."""
         rate = frontend.settings.sample_rate

@@ -25,12 +25,11 @@ import numpy as np
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.fft import rfft
-from scipy.signal import correlate as correlate_samples
 
 from . import audio as audio_io
 from .gaps import runs_in_blocks
 from .analysis import SEARCH_RADIUS_S
-from .correlate import correlate, correlate_bands
+from .correlate import align_shift, correlate, correlate_bands
 from .mel import MelFrontend, MelSettings
 
 SILENT_RUN = 32  # samples of digital zero that count as missing (another gap) rather than music
@@ -223,21 +222,8 @@ class RecordingIndex:
         return float(self.difference(np.concatenate(source), target))
 
     def _align(self, start: int, end: int, shift: int) -> int:
-        """Refine a frame-accurate ``shift`` to the sample: the lag within one hop that maximises the
-        normalised cross-correlation of the ``align_samples`` either side of the gap."""
-        n, hop = self.align_samples, self.settings.hop_length
-        lo = max(-hop, n - start - shift)
-        hi = min(hop, self.n_samples - end - n - shift)
-        if lo > hi:
-            return shift
-        score = np.zeros(hi - lo + 1)
-        for edge in (start - n, end):
-            reference = self._mono(edge, edge + n).astype(np.float64)
-            window = self._mono(edge + shift + lo, edge + shift + hi + n).astype(np.float64)
-            energy = np.concatenate([[0.0], np.cumsum(window**2)])
-            norms = np.sqrt(np.maximum(energy[n:] - energy[:-n], 0.0) * np.sum(reference**2)) + 1e-12
-            score += correlate_samples(window, reference, mode="valid") / norms
-        return shift + lo + int(np.argmax(score))
+        """Refine a frame-accurate ``shift`` to the sample, within one hop."""
+        return align_shift(self._mono, self.n_samples, start, end, shift, self.settings.hop_length, self.align_samples)
 
 
 class _MonoBlocks:

@@ -68,9 +68,11 @@ def _check_fill(fill: np.ndarray, truth: np.ndarray, music: np.ndarray, before: 
     )
 
 
-def check_output(vocoder, frontend: MelFrontend, channels: int, gap_ms: float) -> None:
+def check_output(vocoder, frontend: MelFrontend, channels: int, gap_ms: float, with_reference: bool = False) -> None:
+    """``with_reference``: handed the undamaged segment as its best-matching stretch."""
     segment, damaged, missing, log_mel, (start, end) = _case(frontend, channels, gap_ms)
-    out = _check_array(vocoder.vocode(log_mel, damaged, missing, frontend), damaged.shape, "output")
+    match = {"reference": segment} if with_reference else {}
+    out = _check_array(vocoder.vocode(log_mel, damaged, missing, frontend, **match), damaged.shape, "output")
     _check_fill(out[:, start:end], segment[:, start:end], segment, damaged[:, start - 1], damaged[:, end])
 
 
@@ -99,6 +101,10 @@ def check_vocoder(vocoder, settings: MelSettings | None = None) -> list[str]:
         for gap_ms in (20, 250):
             check_output(vocoder, frontend, channels, gap_ms)
             passed.append(f"{'mono' if channels == 1 else 'stereo'} {gap_ms} ms gap: right shape, finite, audible, no jump")
+    if contracts.reference_min_quality(vocoder) is not None:
+        for channels in (1, 2):
+            check_output(vocoder, frontend, channels, 250, with_reference=True)
+        passed.append("with a matching stretch: right shape, finite, audible, no jump")
     check_bad_input(vocoder, frontend)
     passed.append("bad input: clear ValueError")
     return passed

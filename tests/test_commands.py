@@ -123,7 +123,7 @@ def register_vocoders(register):
 def test_check_plugin(tmp_path, monkeypatch):
     result = run("check-plugin", "griffin-lim")
     assert result.exit_code == 0 and "griffin-lim keeps the vocoder contract" in result.output
-    assert result.output.count("ok ") == 5
+    assert result.output.count("ok ") == 6
     assert CliRunner().invoke(cli, ["check-plugin", "wavenet"]).exit_code == 2
     # An installed vocoder that breaks the contract fails it, saying which rule.
     from melrestore import registry

@@ -5,6 +5,7 @@ import numpy as np
 from conftest import chord
 from melrestore import networks
 from melrestore.engine import Engine
+from melrestore.evaluate import TrueMelEngine
 from melrestore.gaps import Gap
 from melrestore.mel import MelFrontend, MelSettings, resample
 from melrestore.registry import get_registry
@@ -124,7 +125,7 @@ def test_the_engine_retrieves_references_for_inpainters_that_take_them():
     gap = Gap(4 * int(1.75 * rate) + 2000, 4 * int(1.75 * rate) + 5200)  # 0.4 s inside the fifth repeat
     damaged = song.copy()
     damaged[:, gap.start : gap.end] = 0.0
-    vocoder = get_registry().build("vocoders", "griffin-lim")
+    vocoder = get_registry().build("vocoders", "griffin-lim", reference_min_quality=2.0)  # takes none
     frontend = MelFrontend(SETTINGS)
     errors = {}
     for name, inpainter in (("copy", CopyTheBestMatch()), ("interpolation", Interpolation())):
@@ -153,3 +154,31 @@ def test_a_network_called_without_references_is_told_there_is_no_match():
     inputs = networks.prepare(log_mel, missing, 7, references, quality)[0]
     assert np.allclose(inputs[0, 4], 0.9) and not inputs[0, 5:].any()  # the second reference of item 0 is absent
     assert np.allclose(inputs[1, 6], 0.2)
+
+
+def test_the_vocoder_is_handed_the_repeat_aligned_to_the_sample():
+    rate = 8000
+    song = phrase_song(6, rate)
+    period = int((PHRASE_S + 0.25) * rate)  # 14000 samples: not a whole number of hops (64)
+    gap = Gap(4 * period + 2000, 4 * period + 5200)
+    damaged = song.copy()
+    damaged[:, gap.start : gap.end] = 0.0
+    snr = {}
+    for name, min_quality in (("with", 0.25), ("without", 2.0)):  # above 1: the vocoder takes no reference
+        # The gap's true Mel frames (a perfect inpainter), so only the vocoder differs.
+        engine = TrueMelEngine(Interpolation(), get_registry().build("vocoders", "griffin-lim", reference_min_quality=min_quality), SETTINGS)
+        engine.undamaged = song
+        window = engine.analyse(damaged, rate, gap, [gap], engine.choose(gap, rate).window_frames)
+        engine.retrieve([window], damaged, engine.recording_features(damaged, rate, [gap]))
+        engine.inpaint([window])
+        if name == "with":
+            # A whole number of repeats away, to the sample: in the hole it is the song itself (but for the noise).
+            truth = engine.cut_like(window, song, window.file_start)
+            assert np.abs(window.reference - truth)[:, window.missing].max() < 0.01
+        else:
+            assert window.reference is None
+        fill = engine.vocode(window)
+        truth = song[:, gap.start : gap.end]
+        snr[name] = 10 * np.log10(np.sum(truth**2) / np.sum((fill - truth) ** 2))
+    # Started from the repeat, the iterations keep its waveform; from noise they find another one.
+    assert snr["with"] > 20 and snr["with"] > snr["without"] + 10

@@ -132,7 +132,9 @@ def test_memory_stays_far_below_the_decoded_file(tmp_path, monkeypatch):
     """Three minutes of stereo audio, with gaps and without, read in small blocks: what numpy holds at
     the peak (tracemalloc sees numpy's buffers) is a small part of the decoded file, which the whole
     file in memory held twice over.  (The similarity search keeps 1/16 of it, its compact features;
-    benchmarks/memory.py measures the whole pipeline on long files.)"""
+    the retrieval's correlations span at most its radius, 300 s each way, about a third of this
+    file's decoded size here and no more on a longer one; benchmarks/memory.py measures the whole
+    pipeline on long files.)"""
     seconds = 180
     audio = _music(seconds)
     damaged = write(tmp_path / "damaged.wav", audio, RATE)
@@ -142,7 +144,7 @@ def test_memory_stays_far_below_the_decoded_file(tmp_path, monkeypatch):
     monkeypatch.setattr(audio_io, "BLOCK_SAMPLES", 1 << 16)
     monkeypatch.setattr(audio_io, "CACHE_BYTES", 1 << 20)  # a fixed 32 MB by default: more than this short file's share
     engine = build_engine(PipelineOptions(inpainter="interpolation", long_gap_ms=0))
-    for source, status in ((damaged, "repaired"), (clean, "unchanged")):
+    for source, status, share in ((damaged, "repaired", 2), (clean, "unchanged", 8)):
         tracemalloc.start()
         try:
             report = repair_file(engine, source, tmp_path / f"out-{source.name}")
@@ -151,4 +153,4 @@ def test_memory_stays_far_below_the_decoded_file(tmp_path, monkeypatch):
             tracemalloc.stop()
         assert report.status == status, report.message
         assert len(report.gaps) == (len(GAPS) if status == "repaired" else 0)
-        assert peak < decoded_bytes / 8, f"{source.name}: peak {peak / 1e6:.1f} MB for {decoded_bytes / 1e6:.0f} MB decoded"
+        assert peak < decoded_bytes / share, f"{source.name}: peak {peak / 1e6:.1f} MB for {decoded_bytes / 1e6:.0f} MB decoded"
