@@ -277,8 +277,8 @@ class Engine:
             for w in windows:
                 ratio = self.settings.sample_rate / w.sample_rate
                 channels, n_mels, n_frames = w.log_mel.shape
-                found = find_references(recording, round(w.file_start * ratio), n_frames, ~w.missing_frames,
-                                        max(self.references, self.reference_min_quality is not None))
+                wanted = max(self.references, 0 if self.reference_min_quality is None else 1)
+                found = find_references(recording, round(w.file_start * ratio), n_frames, ~w.missing_frames, wanted)
                 if self.references:
                     w.references = np.zeros((channels, self.references, n_mels, n_frames), dtype=np.float32)
                     w.quality = np.zeros(self.references, dtype=np.float32)
@@ -286,10 +286,14 @@ class Engine:
                         w.references[:, r] = self.frontend.log_mel(self.cut_like(w, audio, w.file_start + round(ref.offset / ratio)))
                         w.quality[r] = ref.quality
                 if found and self.reference_min_quality is not None and found[0].quality >= self.reference_min_quality:
-                    shift = align_shift(lambda lo, hi: audio[:, lo:hi].mean(axis=0), audio.shape[1], w.gap.start, w.gap.end,
-                                        round(found[0].offset / ratio), math.ceil(self.settings.hop_length / ratio),
-                                        REFERENCE_ALIGN_SAMPLES)
-                    w.reference = self.cut_like(w, audio, w.file_start + shift)
+                    w.reference = self.cut_like(w, audio, w.file_start + self.aligned(w, audio, round(found[0].offset / ratio)))
+
+    def aligned(self, w: Window, audio: np.ndarray, shift: int) -> int:
+        """``shift`` (file samples from the window to a matching stretch, on the retrieval's frame
+        grid) refined to the sample by the known samples either side of ``w``'s gap."""
+        hop = math.ceil(self.settings.hop_length * w.sample_rate / self.settings.sample_rate)  # in file samples
+        mono = lambda lo, hi: audio[:, lo:hi].mean(axis=0)  # noqa: E731
+        return align_shift(mono, audio.shape[1], w.gap.start, w.gap.end, shift, hop, REFERENCE_ALIGN_SAMPLES)
 
     def cut_like(self, w: Window, audio: np.ndarray, start: int) -> np.ndarray:
         """``audio``'s stretch from file sample ``start``, cut and brought to the analysis rate as
