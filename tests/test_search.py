@@ -139,3 +139,18 @@ def test_bands_correlated_together_sum_to_the_bands_one_at_a_time():
     together = correlate_bands(bands, kernels)
     assert together.shape == (700 - 40 + 1,)
     np.testing.assert_allclose(together, one_at_a_time, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("gap_start", [6000, 900])  # the second leaves fewer than the 2048 samples before the gap
+def test_a_shift_is_aligned_to_the_sample_by_the_samples_beside_the_gap(gap_start):
+    from melrestore.correlate import align_shift
+
+    mono = np.random.default_rng(1).standard_normal(40000).astype(np.float32)
+    repeat = 20011  # the music around the gap comes again this many samples later
+    first, last = max(0, gap_start - 2048), gap_start + 5000
+    mono[first + repeat : last + repeat] = mono[first:last]
+    start, end = gap_start, gap_start + 1000
+    for rough in (repeat - 64, repeat + 37, repeat):  # anywhere within a hop of it
+        assert align_shift(lambda lo, hi: mono[lo:hi], len(mono), start, end, rough, 64, 2048) == repeat
+    # Too far off to reach it: the best lag within reach, never past it.
+    assert abs(align_shift(lambda lo, hi: mono[lo:hi], len(mono), start, end, repeat + 200, 64, 2048) - (repeat + 200)) <= 64
