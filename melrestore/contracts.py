@@ -112,7 +112,8 @@ class ReferencingVocoder(Vocoder, Protocol):
     least ``reference_min_quality``, the engine cuts that stretch exactly as the segment was cut,
     aligned to the sample by the known samples either side of the gap, and calls
     ``vocode(log_mel, segment, missing, frontend, reference=...)``: ``reference`` ``[channels,
-    samples]``, the segment's shape, never missing where the segment is (it may be elsewhere)."""
+    samples]``, the segment's shape, clean where the segment is missing (it may hold zeroed gaps
+    elsewhere).  Otherwise ``vocode`` is called as a plain vocoder is."""
 
     reference_min_quality: float
 
