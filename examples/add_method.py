@@ -85,6 +85,8 @@ def main() -> None:
             scores = gap_metrics(clean, repaired, row["start"], row["end"], rate)
             rows.append({**row, **scores, "method": args.name, "visqol_mos": None})
         print(f"{name}: {len(gaps)} gaps", flush=True)
+    if not rows:
+        raise SystemExit(f"no file of {args.in_dir} has gaps in {metrics_path}: is IN_DIR the run's own?")
     result["gaps"] += rows
     result["methods"] = [*result["methods"], args.name]
     metrics_path.write_text(json.dumps(result, indent=1))
