@@ -16,12 +16,16 @@ def correlate(signal: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return fftconvolve(signal, kernel[..., ::-1], mode="valid", axes=-1)
 
 
-def correlate_bands(bands: np.ndarray, kernels: np.ndarray) -> np.ndarray:
-    """The sum over bands of each band of ``bands`` ``[bands, n]`` correlated with its row of
-    ``kernels`` ``[bands, m]``, in float64 (the same sum, bit for bit, as one band at a time)."""
+def correlate_bands(bands: np.ndarray, kernels: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """The sum over bands of each band of ``bands`` ``[bands, n]`` (times ``weights`` ``[n]``, if
+    given) correlated with its row of ``kernels`` ``[bands, m]``, in float64 (the same sum, bit for
+    bit, as one band at a time).  Only ``BANDS_PER_CALL`` bands are converted at once."""
     total = 0.0
     for first in range(0, len(bands), BANDS_PER_CALL):
-        rows = correlate(bands[first : first + BANDS_PER_CALL].astype(np.float64), kernels[first : first + BANDS_PER_CALL])
+        group = bands[first : first + BANDS_PER_CALL].astype(np.float64)
+        if weights is not None:
+            group *= weights
+        rows = correlate(group, kernels[first : first + BANDS_PER_CALL])
         for row in rows:
             total = total + row
     return total

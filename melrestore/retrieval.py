@@ -138,7 +138,7 @@ def find_references(recording: RecordingFeatures, window_start: int, window_fram
     compared = correlate(good, mask)
     own = correlate(good, np.sum(pattern**2, axis=0))
     theirs = correlate(recording._good_energy[lo:hi], mask)
-    cross = correlate_bands(recording.features[:, lo:hi] * good, pattern)
+    cross = correlate_bands(recording.features[:, lo:hi], pattern, good)
     bands = recording.features.shape[0]
     distance = (own + theirs - 2 * cross) / (np.maximum(compared, 1) * bands)
     known_values = recording.features[:, first : first + t][:, known]

@@ -139,6 +139,9 @@ def test_bands_correlated_together_sum_to_the_bands_one_at_a_time():
     together = correlate_bands(bands, kernels)
     assert together.shape == (700 - 40 + 1,)
     np.testing.assert_allclose(together, one_at_a_time, rtol=1e-9, atol=1e-9)
+    # Weights per position: the same as weighting the bands first.
+    weights = (rng.random(700) > 0.3).astype(np.float64)
+    assert np.array_equal(correlate_bands(bands, kernels, weights), correlate_bands(bands * weights, kernels))
 
 
 @pytest.mark.parametrize("gap_start", [6000, 900])  # the second leaves fewer than the 2048 samples before the gap
