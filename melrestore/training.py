@@ -49,6 +49,8 @@ class TrainConfig:
     gap_lengths: str = "log-uniform"  # how gap lengths are drawn: "log-uniform" (short ones as often as long) or "uniform"
     references: int = 0  # retrieved stretches of the same recording the network sees (two input planes each)
     texture_weight: float = 0.0  # weight of the texture-statistics loss next to the L1 (0 = L1 only)
+    workers: int = 0  # processes drawing the batches ahead of the model (0 = the training process draws them)
+    max_minutes: float = 0.0  # validate, save and stop after this many minutes (0 = run all the steps)
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
@@ -254,6 +256,30 @@ class Processes:
             torch.distributed.destroy_process_group()
 
 
+class StepBatches(torch.utils.data.Dataset):
+    """This process's windows of each step's batch, as network tensors, indexed by step (so
+    ``workers`` processes can draw them ahead of the model), and the share of the batch they are.
+
+    The step's window length, and each window of its batch, come from streams keyed by the step
+    (and the window's place in the batch), so the batch is the same however many processes draw
+    its windows (process r draws places r, r + P, r + 2P, ...), in whichever worker, and a
+    resumed run draws what the uninterrupted one would have."""
+
+    def __init__(self, sampler: WindowSampler, config: TrainConfig, planes: int, processes: "Processes"):
+        self.sampler, self.config, self.planes, self.processes = sampler, config, planes, processes
+
+    def __len__(self) -> int:
+        return self.config.steps
+
+    def __getitem__(self, step: int):
+        seed, windows, processes = self.config.seed, self.sampler.windows, self.processes
+        window = windows[stream(seed, step).integers(len(windows))]
+        size = max(1, self.config.batch_frames // window)
+        places = range(processes.rank, size, processes.world_size)
+        batch = self.sampler.draw(window, [stream(seed, step, place) for place in places])
+        return (*_to_tensors(*batch, self.planes), len(places) * processes.world_size / size)
+
+
 def _to_tensors(clean, damaged, missing, references, quality, planes: int):
     inputs, base, _, std = networks.prepare(damaged, missing, planes, references, quality)
     target = (clean - base) / std[:, None, None]  # the correction the network should predict
@@ -269,6 +295,8 @@ class Trainer:
         if config.threads:
             torch.set_num_threads(config.threads)
         self.device = processes.device()
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # three window lengths: each shape is tuned once
         model_config = dict(config.model or {})
         model_config.setdefault("n_mels", settings.n_mels)
         self.model = networks.build(config.architecture, model_config).to(self.device)
@@ -336,29 +364,17 @@ class Trainer:
         self.model.train()
         return metrics
 
-    def draw(self):
-        """This process's windows of the step's batch, and the share of the batch they are.
-
-        The step's window length, and each window of its batch, come from streams keyed by the
-        step (and the window's place in the batch), so the batch is the same however many
-        processes draw its windows (process r draws places r, r + P, r + 2P, ...), and a
-        resumed run draws what the uninterrupted one would have."""
-        seed, step, processes = self.config.seed, self.step, self.processes
-        window = self.windows[stream(seed, step).integers(len(self.windows))]
-        size = max(1, self.config.batch_frames // window)
-        places = range(processes.rank, size, processes.world_size)
-        batch = self.sampler.draw(window, [stream(seed, step, place) for place in places])
-        return batch, len(places) * processes.world_size / size
-
     def run(self, progress=None) -> dict:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.model.train()
         started = time.time()
         metrics = {}
-        while self.step < self.config.steps:
-            batch, share = self.draw()
-            inputs, target, mask = _to_tensors(*batch, self.planes)
-            inputs, target, mask = inputs.to(self.device), target.to(self.device), mask.to(self.device)
+        batches = torch.utils.data.DataLoader(
+            StepBatches(self.sampler, self.config, self.planes, self.processes), batch_size=None,
+            sampler=range(self.step, self.config.steps), num_workers=self.config.workers,
+            pin_memory=self.device.type == "cuda", prefetch_factor=4 if self.config.workers else None)
+        for inputs, target, mask, share in batches:
+            inputs, target, mask = (x.to(self.device, non_blocking=True) for x in (inputs, target, mask))
             prediction = self.trained(inputs)
             loss = masked_l1(prediction, target, mask, self.config.loss_per_window)
             if self.config.texture_weight:
@@ -373,9 +389,12 @@ class Trainer:
             self.step += 1
             if progress:
                 progress(self.step, loss.item())
+            out_of_time = self._out_of_time(started)
             if not self.processes.main:
+                if out_of_time:
+                    break
                 continue
-            if self.step % self.config.validate_every == 0 or self.step == self.config.steps:
+            if self.step % self.config.validate_every == 0 or self.step == self.config.steps or out_of_time:
                 metrics = self.validate()
                 metrics["elapsed_s"] = round(time.time() - started, 1)
                 self.history.append({"step": self.step, **metrics})
@@ -389,7 +408,19 @@ class Trainer:
                     f" texture {metrics['texture']:.4f}"
                     + (" best" if improved else "")
                 )
+            if out_of_time:
+                self.log(f"stopped after {self.config.max_minutes:g} minutes, at step {self.step} of {self.config.steps}")
+                break
         return metrics
+
+    def _out_of_time(self, started: float) -> bool:
+        """Whether ``max_minutes`` have passed; under torchrun the first process's clock decides for all."""
+        over = bool(self.config.max_minutes) and time.time() - started > 60 * self.config.max_minutes
+        if self.processes.distributed and self.config.max_minutes:
+            flag = torch.tensor([float(over)], device=self.device)
+            torch.distributed.broadcast(flag, src=0)
+            over = bool(flag.item())
+        return over
 
 
 def train(config: dict, dataset, out_dir: Path, resume: bool = False, log=print, progress_factory=None) -> dict | None:

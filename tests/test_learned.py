@@ -44,6 +44,32 @@ def test_training_a_few_steps_beats_interpolation(tmp_path):
     assert resumed.step == 60
 
 
+def test_batches_drawn_by_worker_processes_train_the_same_weights(tmp_path):
+    tracks = _small_tracks(tmp_path)
+    config = TrainConfig(model={"base_channels": 4, "depth": 2, "in_channels": 7}, steps=6, batch_frames=512,
+                         validate_every=6, validation_windows=2, max_gap_seconds=0.35, references=2)
+    weights = []
+    for workers in (0, 2):
+        trainer = Trainer(TrainConfig(**{**config.__dict__, "workers": workers}), SMALL, tracks[:2], tracks[2:],
+                          tmp_path / f"w{workers}", log=lambda _: None)
+        trainer.run()
+        weights.append(torch.cat([p.detach().flatten() for p in trainer.model.parameters()]))
+    assert trainer.step == 6 and not torch.equal(weights[0], torch.zeros_like(weights[0]))
+    assert torch.allclose(weights[0], weights[1], atol=1e-6)
+
+
+def test_a_run_out_of_minutes_validates_saves_and_stops(tmp_path):
+    tracks = _small_tracks(tmp_path)
+    lines = []
+    config = TrainConfig(model={"base_channels": 4, "depth": 2}, steps=1000, batch_frames=512, validate_every=500,
+                         validation_windows=2, max_gap_seconds=0.35, max_minutes=1e-6)
+    trainer = Trainer(config, SMALL, tracks[:2], tracks[2:], tmp_path / "run", log=lines.append)
+    trainer.run()
+    assert trainer.step == 1 and [h["step"] for h in trainer.history] == [1]
+    assert states.load_checkpoint(tmp_path / "run" / "last.pt", weights_only=False).extra["step"] == 1
+    assert "stopped after" in lines[-1]
+
+
 def test_fine_tuning_can_add_the_damaged_window_plane(tmp_path):
     tracks = _small_tracks(tmp_path)
     config = TrainConfig(model={"base_channels": 4, "depth": 2}, steps=40, batch_frames=1024,

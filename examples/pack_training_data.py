@@ -1,0 +1,132 @@
+"""Pack a prepared training cache small enough to travel to a GPU machine, and unpack it there.
+
+    python examples/pack_training_data.py pack ~/melrestore-data packed/ --megabytes 45
+    python examples/pack_training_data.py unpack packed/ /tmp/melrestore-data     # on the GPU machine
+
+``pack`` takes, from the cache ``examples/prepare_training_data.py`` made, an excerpt of the
+middle of each training track (``--seconds``; packages taken in turn, so each is there, until
+``--megabytes`` are used; ``--skip N`` starts at the N+1th, to pack another part) and of each
+validation track, as the mono mix in Ogg Opus at about
+80 kbit/s (48 kHz), with a ``manifest.json`` of their splits.  Test tracks are never packed.
+``unpack`` decodes them back into a cache of the same layout (int16 ``.npy`` at 44,100 Hz),
+which ``melrestore train --dataset prepared --data`` reads.
+
+The codec changes the log-Mel a little (mean absolute error about 0.05 of its standard
+deviation at this rate, more in the top bands), so a model trained on a packed cache is best
+fine-tuned on the real one afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from melrestore.mel import resample
+
+RATE = 44100
+OPUS_RATE = 48000  # the only full-band rate Opus takes
+OPUS_LEVEL = 0.7  # libsndfile's compression level: about 80 kbit/s for a mono mix
+
+
+def _excerpt(track: np.ndarray, seconds: float) -> np.ndarray:
+    """The middle ``seconds`` of a decoded track, as a float mono mix."""
+    length = min(track.shape[-1], round(seconds * RATE))
+    start = (track.shape[-1] - length) // 2
+    return track[:, start : start + length].astype(np.float32).mean(axis=0) / 32768.0
+
+
+def _encode(job: tuple[Path, Path, float]) -> int:
+    source, target, seconds = job
+    mono = _excerpt(np.load(source, mmap_mode="r"), seconds)
+    sf.write(target, resample(mono[None], RATE, OPUS_RATE)[0], OPUS_RATE, format="OGG", subtype="OPUS",
+             compression_level=OPUS_LEVEL)
+    return target.stat().st_size
+
+
+def _in_turn(tracks: list[dict]) -> list[dict]:
+    """Tracks ordered one package after another (first of each package, then second, ...)."""
+    by_package: dict[str, list[dict]] = {}
+    for track in tracks:
+        by_package.setdefault(track["package"], []).append(track)
+    queues = list(by_package.values())
+    return [queue[i] for i in range(max(map(len, queues))) for queue in queues if i < len(queue)]
+
+
+def pack(root: Path, out: Path, megabytes: float, seconds: float, validation_seconds: float, skip: int = 0) -> int:
+    tracks = json.loads((root / "manifest.json").read_text())["tracks"]
+    out.mkdir(parents=True, exist_ok=True)
+    # Validation first (all of it), then training tracks in turn until the budget is spent;
+    # the size of an excerpt is estimated from the rate, then checked.
+    bytes_per_second = 80_000 / 8 * 1.05
+    chosen, budget = [], megabytes * 1e6
+    training = _in_turn([t for t in tracks if t["split"] == "train"])[skip:]
+    for track in [t for t in tracks if t["split"] == "validation"] + training:
+        length = min(track["seconds"], validation_seconds if track["split"] == "validation" else seconds)
+        if budget < length * bytes_per_second:
+            break
+        budget -= length * bytes_per_second
+        chosen.append((track, length))
+    entries, jobs = [], []
+    for track, length in chosen:
+        name = f"{track['package']}--{track['track']}.opus"
+        entries.append({**{k: track[k] for k in ("package", "track", "split")}, "packed": name, "seconds": round(length, 2)})
+        jobs.append((root / track["decoded"], out / name, length))
+    with ProcessPoolExecutor() as pool:
+        total = sum(pool.map(_encode, jobs))
+    (out / "manifest.json").write_text(json.dumps({"sample_rate": RATE, "tracks": entries}, indent=1))
+    for split in ("train", "validation"):
+        some = [e for e in entries if e["split"] == split]
+        print(f"{split}: {len(some)} excerpts, {sum(e['seconds'] for e in some) / 60:.1f} min")
+    print(f"{total / 1e6:.1f} MB in {out}")
+    return 0
+
+
+def _decode(job: tuple[Path, Path]) -> None:
+    source, target = job
+    samples, rate = sf.read(source, dtype="float32", always_2d=True)
+    mono = resample(samples.T[:1], rate, RATE)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    np.save(target, np.round(np.clip(mono, -1, 1) * 32767).astype(np.int16))
+
+
+def unpack(packed: Path, root: Path) -> int:
+    entries = json.loads((packed / "manifest.json").read_text())["tracks"]
+    jobs, tracks = [], []
+    for entry in entries:
+        decoded = Path("decoded") / entry["package"] / f"{entry['track']}.npy"
+        jobs.append((packed / entry["packed"], root / decoded))
+        tracks.append({**entry, "decoded": decoded.as_posix(), "channels": 1})
+    with ProcessPoolExecutor() as pool:
+        list(pool.map(_decode, jobs))
+    (root / "manifest.json").write_text(json.dumps({"sample_rate": RATE, "tracks": tracks}, indent=1))
+    print(f"{len(tracks)} tracks decoded into {root}")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    packing = commands.add_parser("pack", help="excerpts of a prepared cache, as Opus")
+    packing.add_argument("root", type=Path, help="the cache of examples/prepare_training_data.py")
+    packing.add_argument("out", type=Path)
+    packing.add_argument("--megabytes", type=float, default=45.0, help="about how much to pack")
+    packing.add_argument("--seconds", type=float, default=75.0, help="excerpt of each training track")
+    packing.add_argument("--validation-seconds", type=float, default=45.0, help="excerpt of each validation track")
+    packing.add_argument("--skip", type=int, default=0, help="leave out the first N training tracks (to pack another part)")
+    unpacking = commands.add_parser("unpack", help="decode a packed folder into a prepared cache")
+    unpacking.add_argument("packed", type=Path)
+    unpacking.add_argument("root", type=Path)
+    args = parser.parse_args()
+    if args.command == "pack":
+        return pack(args.root.expanduser(), args.out, args.megabytes, args.seconds, args.validation_seconds, args.skip)
+    return unpack(args.packed, args.root.expanduser())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
