@@ -1,9 +1,11 @@
 """The README's before/after figure of a long gap, from a `melrestore evaluate` run.
 
-    python examples/long_gap_figure.py REPORT_DIR SOURCE_FILE --excerpt 60 --gap-ms 2000 -o long-gap.png
+    python examples/long_gap_figure.py REPORT_DIR SOURCE_FILE --excerpt 60 --gap-ms 2000 -o long-gap.png \
+        [--method interpolation --method "unet-onnx=U-Net" ...]
 
 Shows the original, the damaged input and each method's fill of the first gap of that length in
-that file, as spectrograms over the gap plus half a second each side.
+that file, as spectrograms over the gap plus half a second each side; ``--method NAME=LABEL``
+titles a method's panel LABEL.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ def main() -> None:
     parser.add_argument("source", type=Path, help="the clean recording the run punched gaps into")
     parser.add_argument("--gap-ms", type=int, default=2000)
     parser.add_argument("--excerpt", type=float, help="the run's --excerpt")
-    parser.add_argument("--method", action="append", default=None)
+    parser.add_argument("--method", action="append", default=None, metavar="NAME[=LABEL]")
     parser.add_argument("-o", "--out", type=Path, required=True)
     args = parser.parse_args()
     result = json.loads((args.report / "metrics.json").read_text())
@@ -31,7 +33,8 @@ def main() -> None:
     gap = next(r for r in result["gaps"] if r["file"] == name and r["gap_ms"] == args.gap_ms)
     panels = {"original": _excerpt(read(args.source), args.excerpt), "damaged": read(args.report / "damaged" / name).as_float()}
     for method in args.method or ["interpolation", "unet-onnx", "batch-default"]:
-        panels[method] = read(args.report / "repaired" / method / name).as_float()
+        method, _, label = method.partition("=")
+        panels[label or method] = read(args.report / "repaired" / method / name).as_float()
     gap_spectrograms(panels, gap["rate"], gap["start"], gap["end"], args.out, f"{name}: {args.gap_ms} ms gap")
     print(f"wrote {args.out}")
 
