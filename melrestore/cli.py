@@ -79,11 +79,13 @@ def train(config_path, data, dataset, out_dir, resume):
 
     Under torchrun it trains in several processes, on one machine or several (DistributedDataParallel:
     gloo on CPUs, NCCL on GPUs); the first process logs and saves.  --resume continues with any
-    number of processes.
+    number of processes.  It uses CUDA when there is a GPU; the config's `workers` draw the
+    batches in that many processes, and `max_minutes` stops a run in time (configs/unet-44k-gpu-2.toml).
 
     \b
     Examples:
       melrestore train --config configs/unet-44k.toml --data ~/music/train -o runs/unet
+      melrestore train --config configs/unet-44k-gpu-2.toml --dataset prepared --data ~/melrestore-packed-2 -o runs/gpu
       torchrun --standalone --nproc-per-node 4 -m melrestore train --config configs/unet-44k.toml --data ~/music/train -o runs/unet
     """
     config = _config(config_path)
