@@ -56,6 +56,15 @@ def split_of(package: str, name: str) -> str:
     return "test" if bucket < TEST_PERCENT else "validation" if bucket < TEST_PERCENT + VALIDATION_PERCENT else "train"
 
 
+def save_decoded(samples: np.ndarray, target: Path) -> None:
+    """Float samples ``[channels, samples]`` at ``RATE`` as the cache's int16 ``.npy``, written
+    under another name first, so a killed run never leaves a half-written track behind."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".partial.npy")
+    np.save(partial, np.round(np.clip(samples, -1, 1) * 32767).astype(np.int16))
+    partial.rename(target)
+
+
 def unpack(root: Path) -> Path:
     debs, tree = root / "debs", root / "x"
     debs.mkdir(parents=True, exist_ok=True)
@@ -85,11 +94,7 @@ def main() -> int:
             target = root / "decoded" / package / f"{name}.npy"
             if not target.is_file():
                 audio = read(source)
-                samples = resample(audio.as_float(), audio.sample_rate, RATE)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                partial = target.with_suffix(".partial.npy")
-                np.save(partial, np.round(np.clip(samples, -1, 1) * 32767).astype(np.int16))
-                partial.rename(target)
+                save_decoded(resample(audio.as_float(), audio.sample_rate, RATE), target)
             shape = np.load(target, mmap_mode="r").shape
             entry = {"package": package, "track": name, "source": str(source), "decoded": str(target.relative_to(root)),
                      "channels": shape[0], "seconds": round(shape[1] / RATE, 2), "split": split_of(package, name)}
