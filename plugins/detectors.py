@@ -17,12 +17,15 @@ class DigitalSilence:
 
     A dropout cuts sound off: the ``edge_ms`` of audio on both sides of the run must be louder
     than ``min_level_db`` (RMS, dBFS).  So leading and trailing silence, a pause that the music
-    fades into, and quiet music that is not digital zero are never gaps.  ``tolerance_lsb`` is in
+    fades into, and quiet music that is not digital zero are never gaps.  -60 dBFS, not lower:
+    electronic music stops dead between hits, its decay into the zeros at -61 to -70 dBFS (8 such
+    pauses in the 12.8 hours of the training packages, none at -60); a dropout punched at random
+    into the same music has an edge that quiet 0.16 % of the time.  ``tolerance_lsb`` is in
     steps of 16-bit audio (0 = exact zeros).  The default minimum is 2 ms, below the issue's
     10 ms, because real dropouts can be that short and the level check keeps false alarms out.
     """
 
-    def __init__(self, min_ms: float = 2.0, tolerance_lsb: float = 0.0, min_level_db: float = -70.0, edge_ms: float = 20.0,
+    def __init__(self, min_ms: float = 2.0, tolerance_lsb: float = 0.0, min_level_db: float = -60.0, edge_ms: float = 20.0,
                  block_samples: int | None = None):
         self.min_ms = min_ms
         self.tolerance = tolerance_lsb / 32768.0

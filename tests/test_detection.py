@@ -32,6 +32,17 @@ def test_edges_quiet_music_and_faded_pauses_are_not_gaps():
     assert detector.detect(faded, RATE) == []
 
 
+def test_music_that_decays_to_a_bit_above_zero_then_stops_dead_is_a_pause_not_a_gap():
+    """As electronic music does between hits: a chord dying away (its last 20 ms at -63 dBFS),
+    then 30 ms of exact zeros, then the next hit at full level (-20 dBFS)."""
+    hit = chord(1.0, RATE, channels=2)
+    tail = chord(0.3, RATE, channels=2) * np.geomspace(1.0, 10 ** (-45 / 20), int(0.3 * RATE))
+    tail = np.round(tail * 32768) / 32768  # as stored in 16 bits: the last of it is a bit or two
+    audio = np.concatenate([hit, tail, np.zeros((2, int(0.03 * RATE)), np.float32), hit], axis=1)
+    assert DigitalSilence().detect(audio, RATE) == []
+    assert len(DigitalSilence(min_level_db=-70).detect(audio, RATE)) == 1  # the old level took it for a dropout
+
+
 def test_zeros_in_one_channel_only_or_shorter_than_minimum_are_not_gaps():
     audio = chord(2.0, RATE, channels=2)
     audio[0, 20000:25000] = 0.0
