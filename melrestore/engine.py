@@ -29,6 +29,9 @@ from .splice import continue_known
 RESAMPLE_MARGIN = 8
 # File samples either side of a gap that align the vocoder's reference to the sample.
 REFERENCE_ALIGN_SAMPLES = 2048
+# How far past max_gap_seconds a gap may run and still be filled: a run of zeros can run on into
+# music samples that happen to be zero (in 16-bit music, 0.2 % of 3 s dropouts grow by a sample).
+GAP_SLACK_S = 0.01
 # Windows of one length inpainted in one call (channels are batch items).  Bounds the memory a file
 # with many gaps needs; an inpainter's result for a window does not depend on what it is batched with.
 WINDOWS_PER_BATCH = 16
@@ -200,12 +203,13 @@ class Engine:
         """How this gap is taken: a sample repairer first (LSAR for short gaps, similarity for long
         ones), and the Mel window that takes it otherwise, or why none can."""
         ms, seconds = 1000 * gap.length / sample_rate, gap.length / sample_rate
+        longest = self.max_gap_seconds + GAP_SLACK_S
         first = None
         if ms <= self.short_gap_ms:
             first = "short-gap"
-        elif self.long_gap_ms <= ms <= 1000 * self.max_gap_seconds:
+        elif self.long_gap_ms <= ms <= 1000 * longest:
             first = "long-gap"
-        if seconds > self.max_gap_seconds + 1e-9:
+        if seconds > longest:
             reason = f"gap of {seconds:.2f} s is longer than the {self.max_gap_seconds:g} s this pipeline fills"
             return Plan(gap, first or "skipped", None, reason)
         s = self.settings

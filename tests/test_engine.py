@@ -186,3 +186,20 @@ def test_the_stages_run_one_by_one_give_what_repair_gives(interp_engine):
     too_long = interp_engine.choose(Gap(0, 4 * rate), rate)
     assert too_long.method == "skipped" and too_long.window_frames is None and "longer than the 3 s" in too_long.reason
     assert too_long.as_found().status == "skipped" and too_long.as_found().message == too_long.reason
+
+
+def test_a_3_s_dropout_that_runs_on_into_zero_samples_of_the_music_is_still_filled():
+    """A run of zeros can run on into music samples that happen to be zero (as 16-bit music has):
+    a 3 s dropout found a few samples longer is still the pipeline's to fill, with the shipped U-Net."""
+    from melrestore.pipeline import PipelineOptions, build_engine
+
+    rate = 44100
+    audio = loop(12.0, rate)
+    start = 4 * rate
+    gap = Gap(start, start + 3 * rate + 5)
+    audio[:, gap.start : gap.end] = 0.0
+    engine = build_engine(PipelineOptions(long_gap_ms=0))
+    assert engine.choose(gap, rate).method == "mel"
+    fills, results = engine.repair(audio, rate, [gap])
+    assert results[0].status == "repaired" and np.isfinite(fills[gap]).all() and np.abs(fills[gap]).max() > 0.01
+    assert engine.choose(Gap(start, start + int(3.02 * rate)), rate).method == "skipped"
