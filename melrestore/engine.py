@@ -97,6 +97,7 @@ class Window:
     missing: np.ndarray  # [samples] bool, every gap in the window
     missing_frames: np.ndarray  # [frames] bool
     log_mel: np.ndarray  # [channels, n_mels, frames] of the segment
+    gap_frames: np.ndarray  # [frames] bool: the frames that touch this window's own gap (the others are other gaps)
     references: np.ndarray | None = None  # [channels, k, n_mels, frames]: best-matching stretches, analysed alike
     quality: np.ndarray | None = None  # [k]: how well each matched (0: none found)
     reference: np.ndarray | None = None  # [channels, samples] like segment: the best match, aligned to the sample, for the vocoder
@@ -258,13 +259,14 @@ class Engine:
             file_missing[n_file - start :] = True  # padding past the file's end is no neighbour either
             segment = _padded(resample(chunk, sample_rate, s.sample_rate), length)
             margin = 0 if ratio == 1 else RESAMPLE_MARGIN
-            missing = mask_of(
-                [Gap(math.floor((g.start - start) * ratio) - margin, math.ceil((g.end - start) * ratio) + margin) for g in in_window],
-                length,
-            )
+
+            def in_segment(g: Gap) -> Gap:  # the samples of the segment that g leaves unknown
+                return Gap(math.floor((g.start - start) * ratio) - margin, math.ceil((g.end - start) * ratio) + margin)
+
+            missing = mask_of([in_segment(g) for g in in_window], length)
             segment[:, missing] = 0.0
             return Window(gap, sample_rate, start, chunk, file_missing, segment, missing, self.frontend.missing_frames(missing),
-                          self.frontend.log_mel(segment))
+                          self.frontend.log_mel(segment), self.frontend.missing_frames(mask_of([in_segment(gap)], length)))
 
     def recording_features(self, audio: np.ndarray, sample_rate: int, gaps: list[Gap]) -> RecordingFeatures:
         """What retrieval searches: compact features of the whole recording, its gaps left out."""
@@ -273,16 +275,18 @@ class Engine:
 
     def retrieve(self, windows: list[Window], audio: np.ndarray, recording: RecordingFeatures) -> None:
         """For each window, the stretches of the recording whose known frames best match the
-        window's, cut and analysed exactly as the window was (the training sampler retrieves the
-        same way): ``references`` and their match ``quality`` for the inpainter; and for a vocoder
-        that takes one, the best stretch aligned to the sample (``reference``) if it matched well
-        enough."""
+        window's (clean where the window's own gap is), cut and analysed exactly as the window was
+        (the training sampler retrieves the same way): ``references`` and their match ``quality``
+        for the inpainter; and for a vocoder that takes one, the best stretch aligned to the sample
+        (``reference``) if it matched well enough."""
         with self.timed("retrieve"):
             for w in windows:
                 ratio = self.settings.sample_rate / w.sample_rate
                 channels, n_mels, n_frames = w.log_mel.shape
                 wanted = max(self.references, 0 if self.reference_min_quality is None else 1)
-                found = find_references(recording, round(w.file_start * ratio), n_frames, ~w.missing_frames, wanted)
+                # A stretch must be clean where this window's gap is; where the window's other gaps are,
+                # its frames are not compared (as in training, whose windows hold one gap).
+                found = find_references(recording, round(w.file_start * ratio), n_frames, ~w.missing_frames, wanted, w.gap_frames)
                 if self.references:
                     w.references = np.zeros((channels, self.references, n_mels, n_frames), dtype=np.float32)
                     w.quality = np.zeros(self.references, dtype=np.float32)

@@ -117,13 +117,14 @@ class RecordingFeatures:
         return self.features.shape[1]
 
 
-def find_references(recording: RecordingFeatures, window_start: int, window_frames: int, known: np.ndarray, count: int) -> list[Reference]:
+def find_references(recording: RecordingFeatures, window_start: int, window_frames: int, known: np.ndarray, count: int,
+                    needed: np.ndarray | None = None) -> list[Reference]:
     """The ``count`` best non-overlapping matches for a window starting at analysis-rate sample
     ``window_start`` with ``known`` ``[window_frames]`` frames (True where the frame is usable
-    context).  A candidate must be clean where the window is not (that is what it offers); where
-    the candidate itself touches another gap, those frames drop out of the distance (at least
-    half the window's context must remain).  Fewer (or none) when the recording is too short or
-    the window has no context."""
+    context).  A candidate must be clean where the window's gap is (``needed``, default every
+    frame not known: that is what it offers); where the candidate itself touches another gap,
+    those frames drop out of the distance (at least half the window's context must remain).
+    Fewer (or none) when the recording is too short or the window has no context."""
     hop, t = recording.hop, window_frames
     first = int(round(window_start / hop))  # the window's first frame on the recording's grid
     if first < 0 or first + t > recording.frames or known.sum() < 4:
@@ -145,7 +146,8 @@ def find_references(recording: RecordingFeatures, window_start: int, window_fram
     known_values = recording.features[:, first : first + t][:, known]
     spread = float(np.mean((known_values - known_values.mean(axis=1, keepdims=True)) ** 2)) + 1e-6
     positions = lo + np.arange(n_positions)
-    dirty_where_needed = correlate(1.0 - good, (~known).astype(np.float64))
+    needed = ~known if needed is None else needed
+    dirty_where_needed = correlate(1.0 - good, needed.astype(np.float64))
     usable = (dirty_where_needed < 0.5) & (compared >= 0.5 * mask.sum()) & (np.abs(positions - first) >= t)
     distance = np.where(usable, distance, np.inf)
     references = []

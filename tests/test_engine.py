@@ -162,6 +162,22 @@ def test_similarity_declines_when_nothing_repeats():
     assert results[0].status == "repaired" and results[0].method == "mel"
 
 
+def test_a_window_marks_every_gap_in_it_missing_and_knows_which_is_its_own(interp_engine):
+    rate = 48000  # resampled to the analysis rate: the margins count too
+    damaged = chord(3.0, rate, 2)
+    own, other = Gap(60000, 62000), Gap(68000, 69000)
+    for g in (own, other):
+        damaged[:, g.start : g.end] = 0.0
+    w = interp_engine.analyse(damaged, rate, own, [own, other], interp_engine.choose(own, rate).window_frames)
+    s = interp_engine.settings
+    frames = np.arange(len(w.gap_frames)) * s.hop_length  # each frame's centre, in segment samples
+    ratio = s.sample_rate / rate
+    own_lo, own_hi = (own.start - w.file_start) * ratio, (own.end - w.file_start) * ratio
+    reaches_own = (frames + s.n_fft // 2 > own_lo - 8) & (frames - s.n_fft // 2 < own_hi + 8)
+    assert np.array_equal(w.gap_frames, reaches_own)
+    assert (w.missing_frames & ~w.gap_frames).any() and not (w.gap_frames & ~w.missing_frames).any()
+
+
 def test_the_stages_run_one_by_one_give_what_repair_gives(interp_engine):
     rate = 44100
     clean = chord(2.0, rate, 2)

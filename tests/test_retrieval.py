@@ -86,6 +86,28 @@ def test_other_gaps_only_rule_out_a_candidate_where_it_would_be_copied():
         assert copied[1] <= avoid[2][0] or copied[0] >= avoid[2][1]
 
 
+def test_a_stretch_need_only_be_clean_where_the_windows_own_gap_is():
+    """A window holding two gaps, its own and another: the only repeat of the music has a dropout
+    of its own where the window's *other* gap is.  It is still the reference for the window's gap
+    (``needed``, as the engine passes it), and only the stricter default (clean wherever the window
+    is unknown) turns it down."""
+    frontend = MelFrontend(SETTINGS)
+    song = phrase_song(2, 8000)[0]
+    period = int((PHRASE_S + 0.25) * 8000)
+    start, known = _window(first_frame=10, frames=128, gap_frames=slice(40, 60))
+    known[90:100] = False  # the other gap
+    own = np.zeros(128, dtype=bool)
+    own[40:60] = True
+    spans = [(start + 40 * 64, start + 60 * 64), (start + 90 * 64, start + 100 * 64)]  # the window's two gaps
+    avoid = spans + [(spans[1][0] + period, spans[1][1] + period)]  # the repeat's dropout
+    recording = RecordingFeatures(lambda lo, hi: np.pad(song, (max(0, -lo), max(0, hi - len(song))))[max(lo, 0) : max(lo, 0) + hi - lo],
+                                  len(song), frontend, avoid)
+    found = find_references(recording, start, 128, known, count=1, needed=own)
+    assert found and abs(found[0].offset - period) <= 64 and found[0].quality > 0.3
+    strict = find_references(recording, start, 128, known, count=1)
+    assert not strict or abs(strict[0].offset - period) > 64
+
+
 def test_features_in_blocks_and_at_another_rate_equal_one_pass():
     frontend = MelFrontend(SETTINGS)
     audio = phrase_song(3, 11025)
