@@ -271,7 +271,8 @@ class Engine:
         """The file sample where the window of ``span`` samples around ``gap`` starts: centred on
         the gap, unless moving it (a hop at a time, keeping ``CONTEXT_PER_GAP`` of the gap known on
         each side) leaves more of the other gaps out, as training windows hold one gap anywhere
-        with context around it.  Of equally good places, the one nearest the centre."""
+        with context around it.  Of equally good places, the one nearest the centre (the centre
+        itself when moving leaves nothing more out)."""
         centred = max(0, min((gap.start + gap.end) // 2 - span // 2, n_file - span))
         s = self.settings
         hop = max(1, round(s.hop_length / ratio))  # in file samples
@@ -281,7 +282,10 @@ class Engine:
         others = [g for g in all_gaps if g != gap and g.end > lo and g.start < hi + span]
         if lo >= hi or not others:
             return centred
-        starts = np.arange(lo, hi + 1, hop)
+        if lo <= centred <= hi:  # hops either side of the centre, so the centre itself is a candidate
+            starts = centred + hop * np.arange(-((centred - lo) // hop), (hi - centred) // hop + 1)
+        else:
+            starts = np.arange(lo, hi + 1, hop)
         covered = sum(np.clip(np.minimum(g.end, starts + span) - np.maximum(g.start, starts), 0, None) for g in others)
         best = np.flatnonzero(covered == covered.min())
         return int(starts[best[np.argmin(np.abs(starts[best] - centred))]])

@@ -192,6 +192,8 @@ def test_a_window_moves_off_centre_to_leave_another_gap_out():
     moved = engine.analyse(audio, rate, gap, [gap, near, far], frames)
     span = alone.file_chunk.shape[1]
     assert alone.file_start == (gap.start + gap.end) // 2 - span // 2  # nothing to leave out: centred
+    beside = Gap(alone.file_start + span + 100, alone.file_start + span + 2100)  # just past the centred window
+    assert engine.analyse(audio, rate, gap, [gap, beside], frames).file_start == alone.file_start  # stays put
     assert alone.file_start + span > near.end  # (centred, the window would hold it)
     assert moved.file_start + span <= near.start  # the other gap left out
     assert np.array_equal(moved.missing_frames, moved.gap_frames)  # one gap in the window, as in training
