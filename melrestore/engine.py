@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .gaps import Gap, mask_of, merge_gaps
-from .mel import CONTEXT_PER_GAP, MIN_CONTEXT_FRAMES, MelFrontend, MelSettings, resample, window_for_gap
+from .mel import MIN_CONTEXT_FRAMES, MelFrontend, MelSettings, resample, window_for_gap
 from .contracts import reference_min_quality, references_wanted
 from .correlate import align_shift
 from .retrieval import RecordingFeatures, find_references
@@ -249,7 +249,8 @@ class Engine:
             length = s.samples_for(n_frames)  # samples at the analysis rate
             n_file = audio.shape[1]
             span = math.floor(length / ratio) - 1  # file samples inside the window
-            start = self.place_window(gap, all_gaps, span, n_file, ratio)
+            start = (gap.start + gap.end) // 2 - span // 2
+            start = max(0, min(start, n_file - span))
             # Nearby gaps are zeros too: mask them all, so no window mistakes one for music.
             in_window = [g for g in all_gaps if g.end > start and g.start < start + span]
             chunk = _padded(audio[:, start : start + span], span)
@@ -266,29 +267,6 @@ class Engine:
             segment[:, missing] = 0.0
             return Window(gap, sample_rate, start, chunk, file_missing, segment, missing, self.frontend.missing_frames(missing),
                           self.frontend.log_mel(segment), self.frontend.missing_frames(mask_of([in_segment(gap)], length)))
-
-    def place_window(self, gap: Gap, all_gaps: list[Gap], span: int, n_file: int, ratio: float) -> int:
-        """The file sample where the window of ``span`` samples around ``gap`` starts: centred on
-        the gap, unless moving it (a hop at a time, keeping ``CONTEXT_PER_GAP`` of the gap known on
-        each side) leaves more of the other gaps out, as training windows hold one gap anywhere
-        with context around it.  Of equally good places, the one nearest the centre (the centre
-        itself when moving leaves nothing more out)."""
-        centred = max(0, min((gap.start + gap.end) // 2 - span // 2, n_file - span))
-        s = self.settings
-        hop = max(1, round(s.hop_length / ratio))  # in file samples
-        missing = s.missing_frames_for(math.ceil(gap.length * ratio))
-        context = (max(self.context_frames, math.ceil(CONTEXT_PER_GAP * missing)) * s.hop_length + s.n_fft // 2) / ratio
-        lo, hi = max(0, math.ceil(gap.end + context - span)), min(n_file - span, math.floor(gap.start - context))
-        others = [g for g in all_gaps if g != gap and g.end > lo and g.start < hi + span]
-        if lo >= hi or not others:
-            return centred
-        if lo <= centred <= hi:  # hops either side of the centre, so the centre itself is a candidate
-            starts = centred + hop * np.arange(-((centred - lo) // hop), (hi - centred) // hop + 1)
-        else:
-            starts = np.arange(lo, hi + 1, hop)
-        covered = sum(np.clip(np.minimum(g.end, starts + span) - np.maximum(g.start, starts), 0, None) for g in others)
-        best = np.flatnonzero(covered == covered.min())
-        return int(starts[best[np.argmin(np.abs(starts[best] - centred))]])
 
     def recording_features(self, audio: np.ndarray, sample_rate: int, gaps: list[Gap]) -> RecordingFeatures:
         """What retrieval searches: compact features of the whole recording, its gaps left out."""

@@ -178,29 +178,6 @@ def test_a_window_marks_every_gap_in_it_missing_and_knows_which_is_its_own(inter
     assert (w.missing_frames & ~w.gap_frames).any() and not (w.gap_frames & ~w.missing_frames).any()
 
 
-def test_a_window_moves_off_centre_to_leave_another_gap_out():
-    from melrestore.pipeline import PipelineOptions, build_engine
-
-    engine = build_engine(PipelineOptions())  # the U-Net's fixed window lengths leave room to move
-    rate = 44100
-    audio = chord(12.0, rate, 2)
-    gap = Gap(5 * rate, 5 * rate + rate // 2)  # 0.5 s: a 128-frame window (1.5 s)
-    near = Gap(gap.end + 2 * rate // 5, gap.end + 2 * rate // 5 + 2000)  # 0.4 s after it: inside a centred window
-    far = Gap(9 * rate, 9 * rate + 2000)
-    frames = engine.choose(gap, rate).window_frames
-    alone = engine.analyse(audio, rate, gap, [gap, far], frames)
-    moved = engine.analyse(audio, rate, gap, [gap, near, far], frames)
-    span = alone.file_chunk.shape[1]
-    assert alone.file_start == (gap.start + gap.end) // 2 - span // 2  # nothing to leave out: centred
-    beside = Gap(alone.file_start + span + 100, alone.file_start + span + 2100)  # just past the centred window
-    assert engine.analyse(audio, rate, gap, [gap, beside], frames).file_start == alone.file_start  # stays put
-    assert alone.file_start + span > near.end  # (centred, the window would hold it)
-    assert moved.file_start + span <= near.start  # the other gap left out
-    assert np.array_equal(moved.missing_frames, moved.gap_frames)  # one gap in the window, as in training
-    context = (gap.start - moved.file_start, moved.file_start + span - gap.end)
-    assert min(context) >= 0.25 * gap.length  # still known music on both sides
-
-
 def test_the_stages_run_one_by_one_give_what_repair_gives(interp_engine):
     rate = 44100
     clean = chord(2.0, rate, 2)
