@@ -19,8 +19,9 @@ class DigitalSilence:
     than ``min_level_db`` (RMS, dBFS).  So leading and trailing silence, a pause that the music
     fades into, and quiet music that is not digital zero are never gaps.  -60 dBFS, not lower:
     electronic music stops dead between hits, its decay into the zeros at -61 to -70 dBFS (8 such
-    pauses in the 12.8 hours of the training packages, none at -60); a dropout punched at random
-    into the same music has an edge that quiet 0.16 % of the time.  ``tolerance_lsb`` is in
+    pauses in the 12.8 hours of the training packages, none above -60); a dropout punched at
+    random into the same music has an edge between -70 and -60 dBFS, and is missed for it, 0.16 %
+    of the time.  ``tolerance_lsb`` is in
     steps of 16-bit audio (0 = exact zeros).  The default minimum is 2 ms, below the issue's
     10 ms, because real dropouts can be that short and the level check keeps false alarms out.
     """
