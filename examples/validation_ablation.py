@@ -49,6 +49,8 @@ def main() -> None:
     parser.add_argument("--package", help="only the tracks of this package (e.g. the held-out one)")
     parser.add_argument("--windows", type=int, default=64, help="windows per window length")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--other-gaps-per-minute", type=float, default=0.0,
+                        help="windows and references also hold other gaps, at this rate (dense damage)")
     args = parser.parse_args()
 
     checkpoints = {name: load_checkpoint(path) for name, path in (m.split("=", 1) for m in args.model)}
@@ -59,7 +61,7 @@ def main() -> None:
     tracks = load_tracks(files, settings, [])
     references = max(c.meta.references for c in checkpoints.values())
     sampler = WindowSampler(tracks, settings, first.window_frames, 16, first.max_gap_seconds,
-                            seed=args.seed, references=references)
+                            seed=args.seed, references=references, other_gaps_per_minute=args.other_gaps_per_minute)
     runs = {"interpolation": (None, 3, False)}  # name -> (network or None, planes, use references)
     for name, checkpoint in checkpoints.items():
         model, planes = checkpoint.model(), checkpoint.meta.planes
@@ -68,7 +70,7 @@ def main() -> None:
             runs[f"{name}, references withheld"] = (model, planes, False)
 
     print(f"{len(tracks)} {args.split} tracks{' of ' + args.package if args.package else ''}, "
-          f"{args.windows} windows per length, seed {args.seed}")
+          f"{args.windows} windows per length, seed {args.seed}, {args.other_gaps_per_minute:g} other gaps a minute")
     terms = {"L1": masked_l1, "texture": texture_loss}
     rows = {term: {name: [] for name in runs} for term in terms}
     for window in sampler.windows:

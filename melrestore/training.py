@@ -48,6 +48,7 @@ class TrainConfig:
     loss_per_window: bool = True  # each gap weighs the same in the loss (False: each missing value)
     gap_lengths: str = "log-uniform"  # how gap lengths are drawn: "log-uniform" (short ones as often as long) or "uniform"
     references: int = 0  # retrieved stretches of the same recording the network sees (two input planes each)
+    other_gaps_per_minute: float = 0.0  # other gaps punched around each window's own (dense damage; see WindowSampler)
     texture_weight: float = 0.0  # weight of the texture-statistics loss next to the L1 (0 = L1 only)
     workers: int = 0  # processes drawing the batches ahead of the model (0 = the training process draws them)
     max_minutes: float = 0.0  # validate, save and stop after this many minutes (0 = run all the steps)
@@ -91,10 +92,20 @@ class WindowSampler:
     a segment of samples, the gap zeroed, both analysed; the missing frames are those the
     engine would mark.  With ``references``, each window also gets the best-matching stretches
     of its own track, retrieved as the engine retrieves them (``melrestore.retrieval``).
-    ``batch`` returns (clean log-Mel, damaged log-Mel, missing frames, references, quality)."""
+    ``batch`` returns (clean log-Mel, damaged log-Mel, missing frames, references, quality).
+
+    With ``other_gaps_per_minute``, a window and each of its references also hold other gaps
+    (zeroed, and missing in the window like its own), as a recording with dense damage leaves
+    them: as many as that rate gives on average over the window, lengths drawn like the own
+    gap's from 10 ms to ``max_gap_seconds``, each at least ``OTHER_GAP_DISTANCE_S`` from the own
+    gap and from each other (as ``melrestore evaluate`` punches them).  The references are then
+    retrieved as the engine does it, clean only where the window's own gap is."""
+
+    OTHER_GAP_DISTANCE_S = 1.0
 
     def __init__(self, tracks: list[np.ndarray], settings: MelSettings, windows: tuple[int, ...], context: int,
-                 max_gap_seconds: float, seed: int, gap_lengths: str = "log-uniform", references: int = 0):
+                 max_gap_seconds: float, seed: int, gap_lengths: str = "log-uniform", references: int = 0,
+                 other_gaps_per_minute: float = 0.0):
         if gap_lengths not in ("log-uniform", "uniform"):
             raise ValueError(f"gap_lengths must be 'log-uniform' or 'uniform', not {gap_lengths!r}")
         self.log_uniform = gap_lengths == "log-uniform"
@@ -119,6 +130,8 @@ class WindowSampler:
                 break
             self.gap_bounds[window] = (self.gap_bounds.get(window, (gap,))[0], gap)
         self.windows = tuple(self.gap_bounds)
+        self.other_gaps_per_second = other_gaps_per_minute / 60
+        self.other_gap_bounds = (round(0.01 * s.sample_rate), round(max_gap_seconds * s.sample_rate))
 
     def recording(self, index: int) -> RecordingFeatures:
         """The retrieval features of a track's mono mix, computed on first use."""
@@ -145,21 +158,23 @@ class WindowSampler:
             channel = int(rng.integers(track.shape[0]))
             start = int(rng.integers(0, track.shape[-1] - length))
             clean[i] = _as_float(track[channel, start : start + length])
-            if self.log_uniform:
-                gap = round(math.exp(rng.uniform(math.log(low), math.log(high))))
-            else:
-                gap = int(rng.integers(low, high + 1))
+            gap = self._gap_length(rng, low, high)
             # Mostly centred, as the engine cuts them; sometimes off-centre, as at a file's edges.
             offset = (length - gap) // 2
             if rng.random() >= 0.5 and length - self.edge - gap > self.edge:
                 offset = int(rng.integers(self.edge, length - self.edge - gap + 1))
             missing[i, offset : offset + gap] = True
+            own_frames = self.frontend.missing_frames(missing[i])
+            if self.other_gaps_per_second:
+                missing[i] |= self._other_gaps(rng, length, offset, offset + gap)
             if self.references:
                 known = ~self.frontend.missing_frames(missing[i])
-                found = find_references(self.recording(index), start, window, known, self.references)
+                found = find_references(self.recording(index), start, window, known, self.references, own_frames)
                 for r, ref in enumerate(found):
                     stretch = _as_float(track[channel, max(0, start + ref.offset) : start + ref.offset + length])
                     reference_audio[i, r, : len(stretch)] = stretch
+                    if self.other_gaps_per_second:
+                        reference_audio[i, r, self._other_gaps(rng, length, offset, offset + gap)] = 0.0
                     quality[i, r] = ref.quality
         damaged, missing_frames = self.frontend.analyse_with_gap(clean, missing)
         references = None
@@ -167,6 +182,25 @@ class WindowSampler:
             flat = self.frontend.log_mel(reference_audio.reshape(-1, length))
             references = flat.reshape(size, self.references, *flat.shape[1:])
         return self.frontend.log_mel(clean), damaged, missing_frames, references, quality
+
+    def _gap_length(self, rng: np.random.Generator, low: int, high: int) -> int:
+        if self.log_uniform:
+            return round(math.exp(rng.uniform(math.log(low), math.log(high))))
+        return int(rng.integers(low, high + 1))
+
+    def _other_gaps(self, rng: np.random.Generator, length: int, own_start: int, own_end: int) -> np.ndarray:
+        """A ``[length]`` mask of other gaps around ``own_start:own_end`` (see the class docstring);
+        a gap may run over the window's ends."""
+        mask = np.zeros(length, dtype=bool)
+        apart = round(self.OTHER_GAP_DISTANCE_S * self.settings.sample_rate)
+        taken = [(own_start, own_end)]
+        for _ in range(rng.poisson(self.other_gaps_per_second * length / self.settings.sample_rate)):
+            size = self._gap_length(rng, *self.other_gap_bounds)
+            start = int(rng.integers(-size + 1, length))
+            if all(start + size + apart <= lo or hi + apart <= start for lo, hi in taken):
+                taken.append((start, start + size))
+                mask[max(0, start) : start + size] = True
+        return mask
 
 
 def masked_l1(prediction: torch.Tensor, target: torch.Tensor, missing: torch.Tensor, per_window: bool = True) -> torch.Tensor:
@@ -310,7 +344,8 @@ class Trainer:
             self.optimizer, max_lr=config.learning_rate, total_steps=config.steps, pct_start=0.05
         )
         sampler_args = (settings, windows, config.context_frames, config.max_gap_seconds)
-        options = {"gap_lengths": config.gap_lengths, "references": config.references}
+        options = {"gap_lengths": config.gap_lengths, "references": config.references,
+                   "other_gaps_per_minute": config.other_gaps_per_minute}
         self.sampler = WindowSampler(train_tracks, *sampler_args, seed=config.seed, **options)
         self.windows = self.sampler.windows
         smallest = config.batch_frames // max(self.windows)

@@ -119,6 +119,35 @@ def test_training_windows_are_cut_as_the_engine_cuts_them(tmp_path, gap_lengths)
         WindowSampler(tracks, SMALL, (64,), context=16, max_gap_seconds=0.5, seed=0, gap_lengths="normal")
 
 
+def test_dense_windows_hold_other_gaps_apart_from_their_own(tmp_path):
+    tracks = _small_tracks(tmp_path)
+    sampler = WindowSampler(tracks, SMALL, (128, 256), context=16, max_gap_seconds=0.5, seed=0, references=2,
+                            other_gaps_per_minute=120)
+    sampler.OTHER_GAP_DISTANCE_S = 0.25
+    apart = round(0.25 * SMALL.sample_rate)
+    rng = np.random.default_rng(0)
+    length, own = SMALL.samples_for(256), (7000, 8000)
+    counts = []
+    for _ in range(400):
+        mask = sampler._other_gaps(rng, length, *own)
+        edges = np.flatnonzero(np.diff(np.r_[False, mask, False]))
+        runs = list(zip(edges[::2], edges[1::2]))
+        counts.append(len(runs))
+        assert not mask[own[0] - apart : own[1] + apart].any()
+        # Gaps are apart from each other (a run that reaches the window's end may be cut there).
+        assert all(b_lo - a_hi >= apart for (_, a_hi), (b_lo, _) in zip(runs, runs[1:]))
+    assert 0 < np.mean(counts) < 120 / 60 * length / SMALL.sample_rate  # the rate, less the draws that did not fit
+    # Windows are cut as before, now with more than one gap in some; only missing frames differ.
+    clean, damaged, missing, references, quality = sampler.batch(256, 32)
+    runs_per_window = [np.sum(np.diff(np.r_[0, m.astype(int), 0]) == 1) for m in missing]
+    assert min(runs_per_window) == 1 and max(runs_per_window) > 1
+    known = ~missing[:, None, :].repeat(SMALL.n_mels, axis=1)
+    assert np.array_equal(clean[known], damaged[known])
+    assert references.shape == (32, 2, SMALL.n_mels, 256) and (quality > 0).all()
+    single = WindowSampler(tracks, SMALL, (128, 256), context=16, max_gap_seconds=0.5, seed=0, references=2)
+    assert all(np.sum(np.diff(np.r_[0, m.astype(int), 0]) == 1) == 1 for m in single.batch(256, 32)[2])
+
+
 def test_longer_gaps_get_more_known_context():
     settings = MelSettings()  # the shipped 44.1 kHz analysis
     frames = lambda seconds: settings.missing_frames_for(round(seconds * settings.sample_rate))  # noqa: E731
