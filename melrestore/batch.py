@@ -7,6 +7,7 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -70,9 +71,11 @@ class FileReport:
         return cls(**{k: v for k, v in entry.items() if k in cls.__dataclass_fields__})
 
 
-def repair_file(engine: Engine, source: Path, target: Path | None, name: str | None = None, figures: Path | None = None) -> FileReport:
+def repair_file(engine: Engine, source: Path, target: Path | None, name: str | None = None, figures: Path | None = None,
+                progress: Callable[[int, int], None] | None = None) -> FileReport:
     """Detect and fill the gaps of ``source``; write to ``target`` (None: detect only).
     With ``figures``, save a before/after spectrogram of each repaired gap there.
+    ``progress(done, total)`` follows the gaps as ``Engine.repair`` fills them.
 
     Never raises for a bad file: the reason goes into the report, and a failed file gets
     no output (an output left from an earlier run is removed), so a rerun redoes it.
@@ -99,7 +102,7 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
             copy_atomic(source, target)
             report.status = "unchanged"
             return report
-        fills, results = engine.repair(waveform, audio.sample_rate, gaps)
+        fills, results = engine.repair(waveform, audio.sample_rate, gaps, progress)
         report.gaps = [r.to_dict(audio.sample_rate) for r in results]
         if report.count("failed"):
             failed = [g for g in report.gaps if g["status"] == "failed"]
@@ -166,8 +169,13 @@ def _init_worker(options: PipelineOptions, threads: int) -> None:
     _worker_engine = build_engine(options)
 
 
-def _work(job: tuple) -> FileReport:
-    return repair_file(_worker_engine, *job)
+def _work(job: tuple, progress) -> FileReport:
+    return repair_file(_worker_engine, *job, progress=_fraction(progress))
+
+
+def _fraction(report):
+    """``Engine.repair``'s ``progress(done, total)`` as ``report(fraction of the file done)``: its gaps done."""
+    return lambda done, total: report(done / total)
 
 
 def _worker_died(job: tuple, exitcode: int | None) -> FileReport:
@@ -341,10 +349,12 @@ class _Journal:
             self.path.unlink(missing_ok=True)
 
 
-def _run_jobs(jobs: list[tuple], engine: Engine, options: PipelineOptions, workers: int):
+def _run_jobs(jobs: list[tuple], engine: Engine, options: PipelineOptions, workers: int, on_progress=None):
+    """Each job's report, in completion order; ``on_progress(name, fraction)`` while a file is repaired."""
     if workers == 1:
         for job in jobs:
-            yield repair_file(engine, *job)
+            progress = _fraction(lambda fraction: on_progress(job[2], fraction)) if on_progress else None
+            yield repair_file(engine, *job, progress=progress)
         return
     threads = max(1, (os.cpu_count() or 1) // workers)
     # Largest files first, so that no worker starts a long file while the others run out of work
@@ -353,7 +363,8 @@ def _run_jobs(jobs: list[tuple], engine: Engine, options: PipelineOptions, worke
     # Forked workers skip the seconds of importing torch and loading the plugins again.  Only
     # single-threaded ones: GNU OpenMP (torch's thread pool) hangs in a forked child that runs
     # several threads once this process has used it.
-    pool = WorkerPool(workers, _init_worker, (options, threads), _work, _worker_died, fork=threads == 1)
+    pool = WorkerPool(workers, _init_worker, (options, threads), _work, _worker_died, fork=threads == 1,
+                      on_progress=(lambda job, fraction: on_progress(job[2], fraction)) if on_progress else None)
     yield from pool.run(jobs)
 
 
@@ -365,9 +376,12 @@ def _size(path: Path) -> int:
 
 
 def run_batch(inputs, out_dir: Path | None, options: PipelineOptions, workers: int = 1, overwrite: bool = False,
-              on_file=None, figures: bool = False, shard=None) -> dict:
+              on_file=None, figures: bool = False, shard=None, on_progress=None) -> dict:
     """Process every audio file that ``inputs`` (a path, or a list of files, folders and glob patterns)
     names; returns (and, when writing, saves) the report.
+
+    ``on_file(report)`` is called as each file is done; before that, while it is repaired,
+    ``on_progress(name, fraction)`` with the share of its gaps done (``name``: its path in the report).
 
     With ``shard`` (a ``melrestore.shards.Shard``), only that shard's files, with the shard's own
     report and journal; other shards may write into the same ``out_dir`` at the same time.
@@ -393,7 +407,7 @@ def run_batch(inputs, out_dir: Path | None, options: PipelineOptions, workers: i
     interrupted = None
     restore_signals = install_stop_handlers()
     try:
-        for report in _run_jobs(jobs, engine, options, workers):
+        for report in _run_jobs(jobs, engine, options, workers, on_progress):
             if journal:
                 journal.add(report)
             reports.append(report)

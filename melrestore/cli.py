@@ -186,14 +186,29 @@ def _run(inputs, out_dir, options, workers, overwrite, figures=False, quiet=Fals
             click.echo(f"shard {shard}{origin}: {_plural(len(sources), 'file')} of {total}", err=True)
     jobs, _ = plan_jobs(sources, out, overwrite)
     with tqdm(total=len(jobs), unit="file", file=sys.stderr, disable=True if quiet else None) as bar:
+        done, running = 0, {}  # files done; of each file under way, the share of its gaps done
+
+        def move() -> None:  # the bar to the files done and the shares of those under way
+            position = round(done + sum(running.values(), 0.0), 2)
+            bar.n = int(position) if position.is_integer() else position  # exactly len(jobs) at the end
+            bar.update(0)  # redraws, as often as tqdm redraws
+
+        def on_progress(name, fraction):
+            running[name] = min(fraction, 0.99)  # whole once its report comes: after the gaps it is written
+            move()
+
         def on_file(report):
+            nonlocal done
             if verbose:
                 bar.write(_file_line(report.path, report.status, report.message, report.gaps, options), file=sys.stderr)
             bar.set_postfix_str(report.path[-40:], refresh=False)
-            bar.update(1)
+            done += 1
+            running.pop(report.path, None)
+            move()
 
         try:
-            report = run_batch(inputs[0] if len(inputs) == 1 else list(inputs), out, options, workers, overwrite, on_file, figures, shard)
+            report = run_batch(inputs[0] if len(inputs) == 1 else list(inputs), out, options, workers, overwrite, on_file, figures, shard,
+                               on_progress)
         except PluginError as exc:  # the engine is built before any file: a bad plugin option
             raise click.UsageError(str(exc)) from None
         except (OutputError, WorkerStartError) as exc:
@@ -434,10 +449,24 @@ def repair(source, target, overwrite, quiet, verbose, **flags):
         raise click.ClickException(str(exc)) from None
     original = sf.info(str(source))
     converted = (fmt, subtype) != (original.format, original.subtype)
+    bar = None  # over the file's gaps, once it is known how many there are
+
+    def on_gaps(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, unit="gap", file=sys.stderr, disable=True if quiet else None)
+        bar.update(done - bar.n)
+
     with tempfile.TemporaryDirectory(prefix=".melrestore-", dir=Path(target).resolve().parent if Path(target).parent.exists() else None) as tmp:
         # Repaired in the source's own format, then converted when the extension asks for another.
         written = Path(tmp) / f"repaired{Path(source).suffix}" if converted else Path(target)
-        report = repair_file(engine, Path(source), written)
+        try:
+            report = repair_file(engine, Path(source), written, progress=on_gaps)
+        finally:
+            if bar is not None:
+                bar.close()
         if converted and written.exists():
             convert_atomic(written, target, fmt, subtype)
     line = f"{report.path}: {report.status}, {report.count('repaired')} of {_plural(len(report.gaps), 'gap')} repaired" + (f" ({report.message})" if report.message else "")

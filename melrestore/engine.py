@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -158,12 +159,24 @@ class Engine:
         clipped = [Gap(max(0, g.start), min(n, g.end), g.reason) for g in found]
         return merge_gaps([g for g in clipped if g.end > g.start])
 
-    def repair(self, audio: np.ndarray, sample_rate: int, gaps: list[Gap]) -> tuple[dict[Gap, np.ndarray], list[GapResult]]:
+    def repair(self, audio: np.ndarray, sample_rate: int, gaps: list[Gap],
+               progress: Callable[[int, int], None] | None = None) -> tuple[dict[Gap, np.ndarray], list[GapResult]]:
         """Compute a fill ``[channels, gap.length]`` for each gap it can repair (``splice`` puts them in).
 
         Returns the fills by gap and one result per gap, in order.  A failing inpainter fails the
         windows it was given, a failing vocoder the gap it was vocoding; the other gaps go on.
+        ``progress(done, total)`` is called with (0, total) first, then each time gaps are done
+        (filled, skipped or failed); the last call is (total, total).  No gaps, no calls.
         """
+        done = 0
+
+        def count(n: int = 1) -> None:
+            nonlocal done
+            done += n
+            if progress and gaps:
+                progress(done, len(gaps))
+
+        count(0)
         results = {g: GapResult(g.start, g.end, g.reason, "repaired", method="mel") for g in gaps}
         fills: dict[Gap, np.ndarray] = {}
         waiting: dict[int, list[Gap]] = {}  # the Mel pipeline's gaps, by window length (frames)
@@ -172,8 +185,10 @@ class Engine:
             fill = self.repair_by_samples(plan, audio, sample_rate)
             if fill is not None:
                 fills[gap], results[gap].method = fill, plan.method
+                count()
             elif plan.window_frames is None:
                 results[gap].status, results[gap].message = "skipped", plan.reason
+                count()
             else:
                 waiting.setdefault(plan.window_frames, []).append(gap)
 
@@ -192,12 +207,14 @@ class Engine:
                 except Exception as exc:
                     for w in group:
                         results[w.gap].status, results[w.gap].message = "failed", f"inpainter error: {exc}"
+                    count(len(group))
                     continue
                 for w in group:
                     try:
                         fills[w.gap] = self.vocode(w)
                     except Exception as exc:
                         results[w.gap].status, results[w.gap].message = "failed", f"vocoder error: {exc}"
+                    count()
         return fills, [results[g] for g in gaps]
 
     def choose(self, gap: Gap, sample_rate: int) -> Plan:

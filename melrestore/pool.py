@@ -5,10 +5,14 @@ crash in native code) the pool knows which job it was: that job fails, a new wor
 place, and the others go on.  Workers ignore Ctrl-C (the main process decides what to do),
 stop cleanly on SIGTERM (their temporary files are removed), and get SIGTERM when the main
 process dies, however it dies.
+
+A worker talks to the main process over its pipe: ("ready", None) or ("init-failed", why) once,
+then for each job any number of ("progress", fraction) and one ("done", result).
 """
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import signal
@@ -17,6 +21,11 @@ import threading
 import time
 from collections import deque
 from multiprocessing.connection import wait
+
+
+# A worker sends a job's progress at most this often (seconds), so that a file of thousands of
+# tiny gaps does not flood its pipe; the end of a job (fraction 1) is always sent.
+PROGRESS_INTERVAL_S = 0.2
 
 
 class WorkerStartError(Exception):
@@ -72,7 +81,22 @@ def _serve(conn, initializer, initargs, work) -> None:
             return
         if job is None:
             return
-        conn.send(("done", work(job)))
+        conn.send(("done", work(job, _progress_sender(conn))))
+
+
+def _progress_sender(conn):
+    """``send(fraction)`` for one job: ("progress", fraction) on ``conn``, at most every PROGRESS_INTERVAL_S."""
+    last = -math.inf
+
+    def send(fraction: float) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if fraction < 1 and now - last < PROGRESS_INTERVAL_S:
+            return
+        last = now
+        conn.send(("progress", fraction))
+
+    return send
 
 
 class _Worker:
@@ -94,15 +118,18 @@ def describe_death(exitcode: int | None) -> str:
 
 
 class WorkerPool:
-    """``run(jobs)`` yields ``work(job)`` for each job, in completion order, from ``size`` processes.
+    """``run(jobs)`` yields ``work(job, progress)`` for each job, in completion order, from ``size`` processes.
 
-    A job whose worker dies yields ``on_death(job, exitcode)`` instead.  Leaving the generator
-    early (an exception, Ctrl-C, SIGTERM in the main process) stops every worker.
+    A job whose worker dies yields ``on_death(job, exitcode)`` instead.  What the work passes to
+    ``progress`` (a float, throttled to PROGRESS_INTERVAL_S) reaches ``on_progress(job, value)`` in
+    this process, before the job's result.  Leaving the generator early (an exception, Ctrl-C,
+    SIGTERM in the main process) stops every worker.
     """
 
-    def __init__(self, size: int, initializer, initargs: tuple, work, on_death, fork: bool = False):
+    def __init__(self, size: int, initializer, initargs: tuple, work, on_death, fork: bool = False, on_progress=None):
         self.size = size
         self.initializer, self.initargs, self.work, self.on_death = initializer, initargs, work, on_death
+        self.on_progress = on_progress
         # ``fork`` (on Linux; macOS's system libraries are not fork-safe): a copy of this process,
         # ready at once with every module it has loaded.  Otherwise a fresh interpreter per worker:
         # no threads or library state inherited, but each worker imports and loads everything again.
@@ -138,6 +165,9 @@ class WorkerPool:
                             raise WorkerStartError(value)
                         if kind == "ready":
                             worker.ready = True
+                        elif kind == "progress":
+                            if self.on_progress and worker.job is not None:
+                                self.on_progress(worker.job, value)
                         else:
                             worker.job = None
                             yield value

@@ -1,5 +1,6 @@
 import inspect
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -352,3 +353,42 @@ def test_repair_of_a_file_that_is_not_audio_is_one_line(tmp_path):
     (tmp_path / "notes.wav").write_text("not audio")
     result = run("repair", tmp_path / "notes.wav", "-o", tmp_path / "out.flac", *INTERP)
     assert result.exit_code == 1 and result.output.startswith("Error: cannot read") and len(result.output.splitlines()) == 1
+
+
+def _in_a_terminal(*args) -> tuple[int, str]:
+    """The command line run with its stderr on a terminal (100 columns), as a user sees it: exit
+    status and what went to stderr.  tqdm redraws at every move (TQDM_MININTERVAL, TQDM_MINITERS)."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    ours, theirs = pty.openpty()
+    fcntl.ioctl(theirs, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    env = {**os.environ, "TQDM_MININTERVAL": "0", "TQDM_MINITERS": "0"}
+    proc = subprocess.Popen([sys.executable, "-c", "from melrestore.cli import cli; cli()", *map(str, args)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=theirs, env=env)
+    os.close(theirs)
+    shown = b""
+    while True:
+        try:
+            data = os.read(ours, 4096)
+        except OSError:  # the command has ended (EIO)
+            break
+        if not data:
+            break
+        shown += data
+    os.close(ours)
+    return proc.wait(), shown.decode()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a pseudo-terminal as Linux has it")
+def test_the_bars_move_within_a_file_as_its_gaps_are_done(recordings, tmp_path):
+    code, shown = _in_a_terminal("batch", recordings, "-o", tmp_path / "out", "--workers", "1", *INTERP)
+    assert code == 0, shown
+    assert re.search(r"\| [012]\.(33|67)/3 \[", shown), shown  # a third of a file with 3 gaps
+    assert shown.rstrip().split("\r")[-1].startswith("100%") and "| 3/3 [" in shown.rstrip().split("\r")[-1], shown
+    code, shown = _in_a_terminal("repair", recordings / "mutilated-mime-a.wav", "-o", tmp_path / "a.wav", *INTERP)
+    assert code == 0, shown
+    assert "| 1/3 [" in shown and "| 3/3 [" in shown and "gap/s" in shown, shown

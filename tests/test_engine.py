@@ -219,3 +219,39 @@ def test_a_3_s_dropout_that_runs_on_into_zero_samples_of_the_music_is_still_fill
     fills, results = engine.repair(audio, rate, [gap])
     assert results[0].status == "repaired" and np.isfinite(fills[gap]).all() and np.abs(fills[gap]).max() > 0.01
     assert engine.choose(Gap(start, start + int(3.02 * rate)), rate).method == "skipped"
+
+
+def test_repair_reports_its_progress_gap_by_gap(interp_engine):
+    """Gaps done by LSAR, left alone (too long) and by the Mel pipeline all count, each once, in order."""
+    rate = 22050
+    damaged = chord(6.0, rate, 1)
+    gaps = [Gap(11025, 11135), Gap(int(1.5 * rate), int(1.5 * rate) + 1000), Gap(2 * rate, int(5.5 * rate))]  # 5 ms, 45 ms, 3.5 s
+    for g in gaps:
+        damaged[:, g.start : g.end] = 0.0
+    calls = []
+    _, results = interp_engine.repair(damaged, rate, gaps, progress=lambda done, total: calls.append((done, total)))
+    assert [(r.status, r.method) for r in results][:2] == [("repaired", "short-gap"), ("repaired", "mel")] and results[2].status == "skipped"
+    assert calls == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    assert interp_engine.repair(damaged, rate, [], progress=lambda *a: calls.append(a)) == ({}, []) and len(calls) == 4
+
+
+def test_windows_a_failing_inpainter_fails_count_as_done():
+    from melrestore.engine import Engine
+    from melrestore.mel import MelSettings
+    from melrestore.plugins.griffinlim import ConstrainedGriffinLim
+    from melrestore.plugins.interpolation import Interpolation
+
+    class Fails(Interpolation):
+        def inpaint(self, log_mel, missing, **retrieved):
+            raise RuntimeError("out of memory")
+
+    rate = 22050
+    damaged = chord(3.0, rate, 1)
+    gaps = [Gap(a, a + 1000) for a in (rate // 2, rate, 2 * rate)]
+    for g in gaps:
+        damaged[:, g.start : g.end] = 0.0
+    calls = []
+    engine = Engine(Fails(), ConstrainedGriffinLim(), MelSettings())
+    _, results = engine.repair(damaged, rate, gaps, progress=lambda done, total: calls.append((done, total)))
+    assert [r.status for r in results] == ["failed"] * 3
+    assert calls == [(0, 3), (3, 3)]

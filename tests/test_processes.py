@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES
+from conftest import EXAMPLES, chord, write
 from melrestore.batch import REPORT_NAME, repair_file, run_batch
 from melrestore.pipeline import PipelineOptions, build_engine
+from melrestore.pool import PROGRESS_INTERVAL_S, WorkerPool, _progress_sender
 
 # A plugin, installed for the child processes only: a detector that dies the way the kernel's
 # out-of-memory killer kills (SIGKILL) on files named *poison*, and one that takes its time.
@@ -211,3 +212,67 @@ def test_the_same_input_gives_the_same_bytes_for_any_worker_count(tmp_path):
     for name, data in outputs[1].items():  # and each file repaired alone, by a fresh engine
         repair_file(build_engine(PipelineOptions(inpainter="interpolation")), folder / name, tmp_path / "alone" / name)
         assert (tmp_path / "alone" / name).read_bytes() == data, name
+
+
+def _no_setup():
+    pass
+
+
+def _steps(job, progress):
+    """A job in three steps, each reported, slower than the throttle; "dies" is killed before it ends."""
+    for i in (1, 2, 3):
+        progress(i / 4)
+        time.sleep(PROGRESS_INTERVAL_S + 0.05)
+    if job == "dies":
+        os.kill(os.getpid(), signal.SIGKILL)
+    progress(1.0)
+    return f"{job} done"
+
+
+def test_progress_reaches_the_main_process_before_the_result_and_a_worker_dying_mid_job_fails_only_its_job():
+    events = []
+    pool = WorkerPool(2, _no_setup, (), _steps, lambda job, exitcode: f"{job} died ({exitcode})", fork=True,
+                      on_progress=lambda job, fraction: events.append((job, fraction)))
+    for result in pool.run(["a", "dies", "b"]):
+        events.append(result)
+    results = [e for e in events if isinstance(e, str)]
+    assert sorted(results) == ["a done", "b done", f"dies died ({-signal.SIGKILL})"]
+    for job, fractions in (("a", [0.25, 0.5, 0.75, 1.0]), ("b", [0.25, 0.5, 0.75, 1.0]), ("dies", [0.25, 0.5, 0.75])):
+        assert [f for e in events if isinstance(e, tuple) and e[0] == job for f in e[1:]] == fractions, job
+        end = next(i for i, e in enumerate(events) if isinstance(e, str) and e.startswith(job))
+        assert all(i < end for i, e in enumerate(events) if isinstance(e, tuple) and e[0] == job), events
+
+
+def test_a_worker_sends_progress_at_most_every_interval_and_always_the_end():
+    import multiprocessing
+
+    ours, theirs = multiprocessing.Pipe()
+    send = _progress_sender(theirs)
+    started = time.monotonic()
+    for done in range(1, 1001):  # a thousand tiny gaps
+        send(done / 1000)
+    elapsed = time.monotonic() - started
+    sent = []
+    while ours.poll():
+        sent.append(ours.recv())
+    assert sent[0] == ("progress", 0.001) and sent[-1] == ("progress", 1.0)
+    assert len(sent) <= 2 + elapsed / PROGRESS_INTERVAL_S
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_batch_reports_how_much_of_each_file_is_done_before_the_file_itself(tmp_path, workers):
+    rate = 22050
+    for name, starts in (("one.wav", (0.5, 1.0, 1.5)), ("two.wav", (0.7, 1.4))):
+        audio = chord(2.0, rate, 1)
+        for at in starts:
+            audio[:, int(at * rate) : int(at * rate) + 1000] = 0.0  # 45 ms: the Mel pipeline's
+        write(tmp_path / "in" / name, audio, rate)
+    events = []
+    report = run_batch(tmp_path / "in", tmp_path / "out", PipelineOptions(inpainter="interpolation"), workers=workers,
+                       on_file=lambda r: events.append(r.path), on_progress=lambda name, fraction: events.append((name, fraction)))
+    assert report["summary"]["repaired"] == 2 and report["summary"]["gaps_repaired"] == 5
+    for name in ("one.wav", "two.wav"):
+        fractions = [e[1] for e in events if isinstance(e, tuple) and e[0] == name]
+        assert fractions and fractions == sorted(fractions) and 0 <= fractions[0] and fractions[-1] == 1.0, events
+        assert events.index(name) > max(i for i, e in enumerate(events) if isinstance(e, tuple) and e[0] == name)
+    assert sorted(e for e in events if isinstance(e, str)) == ["one.wav", "two.wav"]
