@@ -26,7 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from melrestore.audio import find_audio_files, read
-from melrestore.evaluate import TrueMelEngine, _excerpt, _write_float
+from melrestore.evaluate import TrueMelEngine, _as_stored, _write, clean_excerpt
 from melrestore.gaps import Gap
 from melrestore.metrics import gap_metrics
 from melrestore.pipeline import PipelineOptions, build_engine
@@ -57,6 +57,7 @@ def main() -> None:
     result = json.loads(metrics_path.read_text())
     if any(row["method"] == args.name for row in result["gaps"]):
         raise SystemExit(f"{metrics_path} already has rows for {args.name!r}")
+    subtype = result.get("subtype", "FLOAT")  # the bit depth the run scores in (evaluate --bits)
     reference_method = "interpolation"  # every method has the same gaps: the new rows start as copies of these
     rows = []
     for source in find_audio_files(args.in_dir):
@@ -64,7 +65,7 @@ def main() -> None:
         gaps = [row for row in result["gaps"] if row["file"] == name and row["method"] == reference_method]
         if not gaps:
             continue
-        clean = _excerpt(read(source), args.excerpt)
+        clean = clean_excerpt(read(source), args.excerpt, subtype)
         damaged = read(args.report / "damaged" / name).as_float()
         rate = gaps[0]["rate"]
         if args.true_mel:
@@ -80,7 +81,8 @@ def main() -> None:
             fills, _ = engine.repair(damaged, rate, engine.detect(damaged, rate))
         repaired = damaged.copy()
         engine.splice(repaired, fills)
-        _write_float(repaired, rate, args.report / "repaired" / args.name / name)
+        repaired = _as_stored(repaired, subtype)
+        _write(repaired, rate, args.report / "repaired" / args.name / name, subtype)
         for row in gaps:
             scores = gap_metrics(clean, repaired, row["start"], row["end"], rate)
             rows.append({**row, **scores, "method": args.name, "visqol_mos": None})

@@ -17,16 +17,16 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from melrestore.audio import find_audio_files, read
-from melrestore.evaluate import ViSQOL, _excerpt
+from melrestore.evaluate import ViSQOL, clean_excerpt
 
 _scorer = None
 
 
 def _score(job):
     global _scorer
-    source, repaired, excerpt, gaps = job
+    source, repaired, excerpt, subtype, gaps = job
     _scorer = _scorer or ViSQOL()
-    clean = _excerpt(read(source), excerpt)
+    clean = clean_excerpt(read(source), excerpt, subtype)
     estimate = read(repaired).as_float()
     return [_scorer(clean, estimate, start, end, rate) for start, end, rate in gaps]
 
@@ -49,7 +49,8 @@ def main() -> None:
         long_enough = row["gap_ms"] >= args.min_gap_ms and (args.max_gap_ms is None or row["gap_ms"] <= args.max_gap_ms)
         if row["method"] in args.method and long_enough and row.get("visqol_mos") is None:
             todo.setdefault((row["file"], row["method"]), []).append(i)
-    jobs = [(sources[f], args.report / "repaired" / m / f, args.excerpt,
+    subtype = result.get("subtype", "FLOAT")  # the bit depth the run scores in (evaluate --bits)
+    jobs = [(sources[f], args.report / "repaired" / m / f, args.excerpt, subtype,
              [(result["gaps"][i]["start"], result["gaps"][i]["end"], result["gaps"][i]["rate"]) for i in rows])
             for (f, m), rows in todo.items()]
     with ProcessPoolExecutor(args.workers) as pool:

@@ -564,8 +564,9 @@ def _positive_ms(ctx, param, value: str) -> list[int]:
 @click.option("--excerpt", "excerpt_s", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS", help="Use only this many seconds from the middle of each file.")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), help="TOML file for the pipeline.")
 @click.option("--visqol/--no-visqol", default=True, show_default=True, help="Also score with ViSQOL v3 (slower).")
+@click.option("--bits", type=click.Choice(["16", "24"]), help="Score as PCM recordings of this depth: excerpts rounded to it, every file written in it [default: 32-bit float].")
 @verbosity_options
-def evaluate(in_dir, out_dir, inpainters, lengths, per_file, seed, excerpt_s, config_path, visqol, quiet, verbose):
+def evaluate(in_dir, out_dir, inpainters, lengths, per_file, seed, excerpt_s, config_path, visqol, bits, quiet, verbose):
     """Punch gaps into the clean recordings below IN_DIR, repair them with each method, and score
     the fills; OUT/index.html shows the tables, plots, spectrograms and audio.
 
@@ -593,7 +594,8 @@ def evaluate(in_dir, out_dir, inpainters, lengths, per_file, seed, excerpt_s, co
                 bar.write(f"scored {name}", file=sys.stderr)
             bar.update(1)
 
-        result = run_evaluation(Path(in_dir), Path(out_dir), inpainters, lengths, seed, excerpt_s, base, on_file=on_file, visqol=visqol, per_file=per_file)
+        result = run_evaluation(Path(in_dir), Path(out_dir), inpainters, lengths, seed, excerpt_s, base, on_file=on_file, visqol=visqol, per_file=per_file,
+                                bits=int(bits) if bits else None)
     for line in result["problems"]:
         click.echo(f"problem: {line}", err=True)
     if quiet:

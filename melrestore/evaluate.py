@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import Audio, AudioError, find_audio_files, read, write_atomic
+from .audio import Audio, AudioError, find_audio_files, quantise, read, to_float, write_atomic
 from .batch import repair_file
 from .engine import Engine, Window
 from .gaps import Gap
@@ -57,6 +57,12 @@ def punch_gaps(n_samples: int, rate: int, lengths_ms, rng: np.random.Generator, 
                 gaps.append(candidate)
                 break
     return sorted(gaps, key=lambda g: g.start)
+
+
+def clean_excerpt(audio: Audio, seconds: float | None, subtype: str = "FLOAT") -> np.ndarray:
+    """What ``evaluate`` scores against: the middle ``seconds`` of ``audio`` (all of it: None) as a
+    WAV file of ``subtype`` holds it."""
+    return _as_stored(_excerpt(audio, seconds), subtype)
 
 
 def _excerpt(audio: Audio, seconds: float | None) -> np.ndarray:
@@ -124,8 +130,13 @@ class ViSQOL:
 
 def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFAULT_GAPS_MS, seed: int = 0,
              excerpt_s: float | None = None, base: PipelineOptions | None = None, on_file=None, visqol: bool = True,
-             per_file: int = 1) -> dict:
-    """Scores every method on ``per_file`` gaps of each length per file (see the module docstring)."""
+             per_file: int = 1, bits: int | None = None) -> dict:
+    """Scores every method on ``per_file`` gaps of each length per file (see the module docstring).
+
+    ``bits`` (16 or 24): score as recordings of that PCM depth hold them: each excerpt rounded to
+    it, every damaged and repaired file written in it (the pipelines keep it, as for any file).
+    None: 32-bit float, where a lossy codec's empty bins are exactly zero."""
+    subtype = f"PCM_{bits}" if bits else "FLOAT"
     base = base or PipelineOptions()
     perceptual = ViSQOL() if visqol else None
     rng = np.random.default_rng(seed)
@@ -148,14 +159,14 @@ def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFA
         except AudioError as exc:
             problems.append(f"{source}: {exc}")
             continue
-        clean = _excerpt(audio, excerpt_s)
+        clean = clean_excerpt(audio, excerpt_s, subtype)
         rate = audio.sample_rate
         gaps = punch_gaps(clean.shape[1], rate, list(lengths_ms) * per_file, rng)
         damaged = clean.copy()
         for g in gaps:
             damaged[:, g.start : g.end] = 0.0
         damaged_path = out_dir / "damaged" / name
-        _write_float(damaged, rate, damaged_path)
+        _write(damaged, rate, damaged_path, subtype)
 
         repaired = {"zeros": (damaged, None)}
         filled: dict[str, set[Gap]] = {}  # by method: the gaps it filled (the others stay zero)
@@ -168,11 +179,11 @@ def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFA
                     fills[g] = repairer.repair(damaged, g.start, g.end, rate)
                 except ValueError as exc:  # e.g. too little audio around the gap: left as zeros
                     problems.append(f"{method} declined the {g.reason} gap in {name} at {g.start / rate:.2f} s (left silent): {exc}")
-            repaired[method] = (_filled(damaged, fills, rate, out_dir / "repaired" / method / name), None)
+            repaired[method] = (_filled(damaged, fills, rate, out_dir / "repaired" / method / name, subtype), None)
             filled[method] = set(fills)
         perfect_mel.undamaged = clean
         fills, results = perfect_mel.repair(damaged, rate, gaps)
-        repaired[TRUE_MEL] = (_filled(damaged, fills, rate, out_dir / "repaired" / TRUE_MEL / name), None)
+        repaired[TRUE_MEL] = (_filled(damaged, fills, rate, out_dir / "repaired" / TRUE_MEL / name, subtype), None)
         filled[TRUE_MEL] = set(fills)
         _note_unfilled(problems, TRUE_MEL, name, [r.to_dict(rate) for r in results])
         for method, engine in engines.items():
@@ -209,7 +220,7 @@ def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFA
         if on_file:
             on_file(name)
     result = {"methods": ["zeros", *references, TRUE_MEL, *pipelines], "gaps_ms": list(lengths_ms), "per_file": per_file, "seed": seed,
-              "summary": summarise(rows), "problems": problems, "gaps": rows}
+              "subtype": subtype, "summary": summarise(rows), "problems": problems, "gaps": rows}
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(result, indent=2))
     from .evaluation_page import write_pictures_and_page
@@ -229,16 +240,23 @@ def _note_unfilled(problems: list[str], method: str, name: str, gaps: list[dict]
             problems.append(f"{method} {g['status']} the gap in {name} at {g['start_s']:.2f} s (left silent): {g['message']}")
 
 
-def _filled(damaged: np.ndarray, fills: dict[Gap, np.ndarray], rate: int, path: Path) -> np.ndarray:
-    """``damaged`` with the ``fills`` put in, also written to ``path``."""
+def _filled(damaged: np.ndarray, fills: dict[Gap, np.ndarray], rate: int, path: Path, subtype: str) -> np.ndarray:
+    """``damaged`` with the ``fills`` put in, as a ``subtype`` file holds it; also written to ``path``."""
     estimate = damaged.copy()
     Engine.splice(estimate, fills)
-    _write_float(estimate, rate, path)
+    estimate = _as_stored(estimate, subtype)
+    _write(estimate, rate, path, subtype)
     return estimate
 
 
-def _write_float(audio: np.ndarray, rate: int, path: Path) -> None:
-    write_atomic(Audio(audio.T.copy(), rate, "WAV", "FLOAT", "FILE"), path)
+def _as_stored(audio: np.ndarray, subtype: str) -> np.ndarray:
+    """``[channels, samples]`` as a WAV file of ``subtype`` holds it (float files: unchanged)."""
+    return audio if subtype == "FLOAT" else to_float(quantise(audio, subtype))
+
+
+def _write(audio: np.ndarray, rate: int, path: Path, subtype: str = "FLOAT") -> None:
+    stored = audio.T.copy() if subtype == "FLOAT" else quantise(audio, subtype)
+    write_atomic(Audio(stored, rate, "WAV", subtype, "FILE"), path)
 
 
 def summarise(rows: list[dict]) -> dict:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio import find_audio_files, read
-from .evaluate import FIGURE_GAPS, LABELS, METRICS, SNIPPET_S, TRUE_MEL, _excerpt, _write_float
+from .evaluate import FIGURE_GAPS, LABELS, METRICS, SNIPPET_S, TRUE_MEL, _write, clean_excerpt
 from .pipeline import PipelineOptions
 
 HIGHER_IS_BETTER = {"snr_db", "visqol_mos"}
@@ -137,7 +137,8 @@ def write_pictures_and_page(result: dict, in_dir: Path, out_dir: Path, excerpt_s
     sections = []
     for row in shown:
         name, start, end, rate = row["file"], row["start"], row["end"], row["rate"]
-        clean = _excerpt(read(next(p for p in find_audio_files(in_dir) if p.relative_to(in_dir).with_suffix(".wav").as_posix() == name)), excerpt_s)
+        source = next(p for p in find_audio_files(in_dir) if p.relative_to(in_dir).with_suffix(".wav").as_posix() == name)
+        clean = clean_excerpt(read(source), excerpt_s, result.get("subtype", "FLOAT"))
         panels = {"original": clean, "damaged": read(out_dir / "damaged" / name).as_float()}
         default = methods[-1]
         panels[f"{default} (repaired)"] = read(out_dir / "repaired" / default / name).as_float()
@@ -148,7 +149,7 @@ def write_pictures_and_page(result: dict, in_dir: Path, out_dir: Path, excerpt_s
         for method in ["original", *methods]:
             audio = clean if method == "original" else (read(out_dir / "repaired" / method / name).as_float() if method != "zeros" else panels["damaged"])
             snippet = out_dir / "snippets" / tag / f"{method}.wav"
-            _write_float(audio[:, max(0, start - margin) : end + margin], rate, snippet)
+            _write(audio[:, max(0, start - margin) : end + margin], rate, snippet)
             audio_tags.append(f"<div>{html.escape(method)}<br><audio controls preload='none' src='{snippet.relative_to(out_dir).as_posix()}'></audio></div>")
         sections.append(
             f"<h3>{html.escape(name)}: {row['gap_ms']} ms gap at {start / rate:.2f} s</h3>"

@@ -17,7 +17,7 @@ from melrestore.evaluation_page import paired_differences
 from melrestore.figures import gap_spectrograms, metric_plot, paired_difference_plot
 from melrestore.metrics import gap_metrics, log_spectral_distance, snr
 
-from conftest import chord
+from conftest import chord, write
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +67,41 @@ def test_numbers_are_recomputed_from_the_written_audio(evaluation):
     again = gap_metrics(clean, repaired, row["start"], row["end"], row["rate"])
     for key, value in again.items():
         assert value == pytest.approx(row[key], rel=1e-5, abs=1e-6)
+
+
+def test_a_16_bit_run_scores_what_16_bit_files_hold(tmp_path):
+    # A float recording whose top octave is exactly empty, as a lossy decoder leaves it; as a 16-bit
+    # file holds it, that octave is rounding noise, in the truth and in every fill alike.
+    rate = 44100
+    music = chord(6.0, rate)[0] + 0.02 * np.random.default_rng(0).standard_normal(6 * rate)
+    spectrum = np.fft.rfft(music)
+    spectrum[np.fft.rfftfreq(len(music), 1 / rate) > 11025] = 0
+    write(tmp_path / "in" / "lowpassed.wav", np.fft.irfft(spectrum, len(music))[None], rate, subtype="FLOAT")
+    scores = {}
+    for bits in ("16", None):
+        out = tmp_path / f"out-{bits}"
+        result = CliRunner().invoke(cli, ["evaluate", str(tmp_path / "in"), "-o", str(out), "--inpainter", "interpolation", "--gaps", "200",
+                                          "--no-visqol", "-q", *(["--bits", bits] if bits else [])], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert metrics["subtype"] == ("PCM_16" if bits else "FLOAT")
+        files = [out / "damaged" / "lowpassed.wav"] + sorted((out / "repaired").glob("*/lowpassed.wav"))
+        assert len(files) == 1 + len(metrics["methods"]) - 1  # every method but `zeros` wrote its file
+        assert {audio_io.read(f).subtype for f in files} == {metrics["subtype"]}
+        row = next(r for r in metrics["gaps"] if r["method"] == "batch-default")
+        assert row["changed_outside"] == 0
+        # The scores are those of the written files, against the excerpt rounded as they are.
+        clean = audio_io.read(tmp_path / "in" / "lowpassed.wav").as_float()
+        if bits:
+            clean = np.round(clean * 32768) / 32768
+        again = gap_metrics(clean, audio_io.read(out / "repaired" / "batch-default" / "lowpassed.wav").as_float(), row["start"], row["end"], rate)
+        assert again["lsd_db"] == pytest.approx(row["lsd_db"], rel=1e-5)
+        damaged = audio_io.read(out / "damaged" / "lowpassed.wav").as_float()
+        outside = np.r_[0 : row["start"], row["end"] : clean.shape[1]]
+        assert np.array_equal(clean[:, outside], damaged[:, outside]) and damaged[:, row["start"] : row["end"]].max() == 0
+        scores[bits] = {r["method"]: r["lsd_db"] for r in metrics["gaps"]}
+    # Same gaps, same fills but for the rounding, another frame: every score moves.
+    assert all(scores["16"][m] != scores[None][m] for m in scores[None])
 
 
 def test_metric_definitions():
