@@ -26,7 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from melrestore.audio import find_audio_files, read
-from melrestore.evaluate import TrueMelEngine, _as_stored, _write, clean_excerpt
+from melrestore.evaluate import TrueMelEngine, _write, clean_excerpt
 from melrestore.gaps import Gap
 from melrestore.metrics import gap_metrics
 from melrestore.pipeline import PipelineOptions, build_engine
@@ -81,8 +81,7 @@ def main() -> None:
             fills, _ = engine.repair(damaged, rate, engine.detect(damaged, rate))
         repaired = damaged.copy()
         engine.splice(repaired, fills)
-        repaired = _as_stored(repaired, subtype)
-        _write(repaired, rate, args.report / "repaired" / args.name / name, subtype)
+        repaired = _write(repaired, rate, args.report / "repaired" / args.name / name, subtype)  # as the file holds it
         for row in gaps:
             scores = gap_metrics(clean, repaired, row["start"], row["end"], rate)
             rows.append({**row, **scores, "method": args.name, "visqol_mos": None})

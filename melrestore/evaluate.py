@@ -244,9 +244,7 @@ def _filled(damaged: np.ndarray, fills: dict[Gap, np.ndarray], rate: int, path: 
     """``damaged`` with the ``fills`` put in, as a ``subtype`` file holds it; also written to ``path``."""
     estimate = damaged.copy()
     Engine.splice(estimate, fills)
-    estimate = _as_stored(estimate, subtype)
-    _write(estimate, rate, path, subtype)
-    return estimate
+    return _write(estimate, rate, path, subtype)
 
 
 def _as_stored(audio: np.ndarray, subtype: str) -> np.ndarray:
@@ -254,9 +252,11 @@ def _as_stored(audio: np.ndarray, subtype: str) -> np.ndarray:
     return audio if subtype == "FLOAT" else to_float(quantise(audio, subtype))
 
 
-def _write(audio: np.ndarray, rate: int, path: Path, subtype: str = "FLOAT") -> None:
+def _write(audio: np.ndarray, rate: int, path: Path, subtype: str = "FLOAT") -> np.ndarray:
+    """Write ``[channels, samples]`` as a WAV file of ``subtype``; returns the audio as that file holds it."""
     stored = audio.T.copy() if subtype == "FLOAT" else quantise(audio, subtype)
     write_atomic(Audio(stored, rate, "WAV", subtype, "FILE"), path)
+    return audio if subtype == "FLOAT" else to_float(stored)
 
 
 def summarise(rows: list[dict]) -> dict:
