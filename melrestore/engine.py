@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .gaps import Gap, mask_of, merge_gaps
+from .interpolate import interpolate_missing
 from .mel import MIN_CONTEXT_FRAMES, MelFrontend, MelSettings, resample, window_for_gap
 from .contracts import reference_min_quality, references_wanted
 from .correlate import align_shift
@@ -30,6 +31,9 @@ from .splice import continue_known
 RESAMPLE_MARGIN = 8
 # File samples either side of a gap that align the vocoder's reference to the sample.
 REFERENCE_ALIGN_SAMPLES = 2048
+# A reference for the network may touch other gaps on up to this share of the window's gap frames
+# (dense damage leaves few long stretches clean); its frames on other gaps are interpolated.
+REFERENCE_MAX_DIRTY = 0.25
 # How far past max_gap_seconds a gap may run and still be filled: a run of zeros can run on into
 # music samples that happen to be zero (in 16-bit music, 0.2 % of 3 s dropouts grow by a sample).
 GAP_SLACK_S = 0.01
@@ -292,26 +296,34 @@ class Engine:
 
     def retrieve(self, windows: list[Window], audio: np.ndarray, recording: RecordingFeatures) -> None:
         """For each window, the stretches of the recording whose known frames best match the
-        window's (clean where the window's own gap is), cut and analysed exactly as the window was
-        (the training sampler retrieves the same way): ``references`` and their match ``quality``
-        for the inpainter; and for a vocoder that takes one, the best stretch aligned to the sample
-        (``reference``) if it matched well enough."""
+        window's, cut and analysed exactly as the window was (the training sampler retrieves the
+        same way): ``references`` and their match ``quality`` for the inpainter; and for a vocoder
+        that takes one, the best stretch aligned to the sample (``reference``) if it matched well
+        enough.  Where the window's other gaps are, frames are not compared (training windows hold
+        one gap).  Where the window's own gap is, the vocoder's stretch must be clean, and the
+        network's nearly so (``REFERENCE_MAX_DIRTY``)."""
         with self.timed("retrieve"):
             for w in windows:
                 ratio = self.settings.sample_rate / w.sample_rate
                 channels, n_mels, n_frames = w.log_mel.shape
-                wanted = max(self.references, 0 if self.reference_min_quality is None else 1)
-                # A stretch must be clean where this window's gap is; where the window's other gaps are,
-                # its frames are not compared (as in training, whose windows hold one gap).
-                found = find_references(recording, round(w.file_start * ratio), n_frames, ~w.missing_frames, wanted, w.gap_frames)
+                window_start = round(w.file_start * ratio)
+                known = ~w.missing_frames
                 if self.references:
+                    found = find_references(recording, window_start, n_frames, known, self.references, w.gap_frames,
+                                            REFERENCE_MAX_DIRTY)
                     w.references = np.zeros((channels, self.references, n_mels, n_frames), dtype=np.float32)
                     w.quality = np.zeros(self.references, dtype=np.float32)
-                    for r, ref in enumerate(found[: self.references]):
-                        w.references[:, r] = self.frontend.log_mel(self.cut_like(w, audio, w.file_start + round(ref.offset / ratio)))
-                        w.quality[r] = ref.quality
-                if found and self.reference_min_quality is not None and found[0].quality >= self.reference_min_quality:
-                    w.reference = self.cut_like(w, audio, w.file_start + self.aligned(w, audio, round(found[0].offset / ratio)))
+                    first = round(window_start / recording.hop)  # the window's first frame on the recording's grid
+                    for r, ref in enumerate(found):
+                        planes = self.frontend.log_mel(self.cut_like(w, audio, w.file_start + round(ref.offset / ratio)))
+                        dirty = recording.dirty_frames(first + ref.offset // recording.hop, n_frames)
+                        if dirty.any():  # another gap's silence is no music to copy: draw straight lines across it
+                            planes = interpolate_missing(planes, np.broadcast_to(dirty, (channels, n_frames)))
+                        w.references[:, r], w.quality[r] = planes, ref.quality
+                if self.reference_min_quality is not None:  # the vocoder's stretch must be clean where the gap is
+                    found = find_references(recording, window_start, n_frames, known, 1, w.gap_frames)
+                    if found and found[0].quality >= self.reference_min_quality:
+                        w.reference = self.cut_like(w, audio, w.file_start + self.aligned(w, audio, round(found[0].offset / ratio)))
 
     def aligned(self, w: Window, audio: np.ndarray, shift: int) -> int:
         """``shift`` (file samples from the window to a matching stretch, on the retrieval's frame

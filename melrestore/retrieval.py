@@ -29,6 +29,7 @@ POOL_BANDS = 4  # Mel bands averaged into one search feature
 class Reference:
     offset: int  # analysis-rate samples from the window to the matching stretch
     ratio: float  # mean squared distance over the known frames / their own variance (0 = identical)
+    dirty: float = 0.0  # share of the window's gap frames where the stretch itself touches another gap
 
     @property
     def quality(self) -> float:
@@ -116,14 +117,24 @@ class RecordingFeatures:
     def frames(self) -> int:
         return self.features.shape[1]
 
+    def dirty_frames(self, first: int, count: int) -> np.ndarray:
+        """Which of the ``count`` frames from grid frame ``first`` touch another gap, or the next
+        frame on either side does (a stretch cut off the grid is within half a hop of it)."""
+        bad = np.zeros(count + 2, dtype=bool)
+        lo, hi = max(0, first - 1), min(self.frames, first + count + 1)
+        if hi > lo:
+            bad[lo - (first - 1) : hi - (first - 1)] = self.bad[lo:hi]
+        return bad[:-2] | bad[1:-1] | bad[2:]
+
 
 def find_references(recording: RecordingFeatures, window_start: int, window_frames: int, known: np.ndarray, count: int,
-                    needed: np.ndarray | None = None) -> list[Reference]:
+                    needed: np.ndarray | None = None, max_dirty: float = 0.0) -> list[Reference]:
     """The ``count`` best non-overlapping matches for a window starting at analysis-rate sample
     ``window_start`` with ``known`` ``[window_frames]`` frames (True where the frame is usable
     context).  A candidate must be clean where the window's gap is (``needed``, default every
-    frame not known: that is what it offers); where the candidate itself touches another gap,
-    those frames drop out of the distance (at least half the window's context must remain).
+    frame not known: that is what it offers), but for at most a ``max_dirty`` share of those
+    frames; where the candidate itself touches another gap, those frames drop out of the distance
+    (at least half the window's context must remain).
     Fewer (or none) when the recording is too short or the window has no context."""
     hop, t = recording.hop, window_frames
     first = int(round(window_start / hop))  # the window's first frame on the recording's grid
@@ -148,13 +159,15 @@ def find_references(recording: RecordingFeatures, window_start: int, window_fram
     positions = lo + np.arange(n_positions)
     needed = ~known if needed is None else needed
     dirty_where_needed = correlate(1.0 - good, needed.astype(np.float64))
-    usable = (dirty_where_needed < 0.5) & (compared >= 0.5 * mask.sum()) & (np.abs(positions - first) >= t)
+    n_needed = max(1, int(needed.sum()))
+    usable = (dirty_where_needed < max_dirty * n_needed + 0.5) & (compared >= 0.5 * mask.sum()) & (np.abs(positions - first) >= t)
     distance = np.where(usable, distance, np.inf)
     references = []
     for _ in range(count):
         best = int(np.argmin(distance))
         if not np.isfinite(distance[best]):
             break
-        references.append(Reference((positions[best] - first) * hop, max(0.0, float(distance[best])) / spread))
+        references.append(Reference((positions[best] - first) * hop, max(0.0, float(distance[best])) / spread,
+                                    float(np.round(dirty_where_needed[best])) / n_needed))
         distance[max(0, best - t // 2) : best + t // 2 + 1] = np.inf  # the next one elsewhere
     return references

@@ -26,6 +26,7 @@ import torch
 from . import networks, states
 from .audio import AudioError, read
 from .mel import MIN_CONTEXT_FRAMES, MelFrontend, MelSettings, resample, window_for_gap
+from .interpolate import interpolate_missing
 from .retrieval import RecordingFeatures, find_references
 
 
@@ -151,6 +152,7 @@ class WindowSampler:
         clean = np.empty((size, length), dtype=np.float32)
         missing = np.zeros((size, length), dtype=bool)
         reference_audio = np.zeros((size, self.references, length), dtype=np.float32)
+        reference_gaps = np.zeros((size, self.references, length), dtype=bool)  # other gaps punched into them
         quality = np.zeros((size, self.references), dtype=np.float32)
         for i, rng in enumerate(streams):
             index = int(rng.choice(len(self.tracks), p=self.weights))
@@ -174,12 +176,16 @@ class WindowSampler:
                     stretch = _as_float(track[channel, max(0, start + ref.offset) : start + ref.offset + length])
                     reference_audio[i, r, : len(stretch)] = stretch
                     if self.other_gaps_per_second:
-                        reference_audio[i, r, self._other_gaps(rng, length, offset, offset + gap)] = 0.0
+                        reference_gaps[i, r] = self._other_gaps(rng, length, offset, offset + gap)
+                        reference_audio[i, r, reference_gaps[i, r]] = 0.0
                     quality[i, r] = ref.quality
         damaged, missing_frames = self.frontend.analyse_with_gap(clean, missing)
         references = None
         if self.references:
             flat = self.frontend.log_mel(reference_audio.reshape(-1, length))
+            if reference_gaps.any():  # drawn over as the engine draws over a reference's other gaps
+                gap_frames = np.stack([self.frontend.missing_frames(m) for m in reference_gaps.reshape(-1, length)])
+                flat = interpolate_missing(flat, gap_frames)
             references = flat.reshape(size, self.references, *flat.shape[1:])
         return self.frontend.log_mel(clean), damaged, missing_frames, references, quality
 

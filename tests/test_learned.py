@@ -144,6 +144,9 @@ def test_dense_windows_hold_other_gaps_apart_from_their_own(tmp_path):
     known = ~missing[:, None, :].repeat(SMALL.n_mels, axis=1)
     assert np.array_equal(clean[known], damaged[known])
     assert references.shape == (32, 2, SMALL.n_mels, 256) and (quality > 0).all()
+    # The gaps punched into the references are drawn over, as the engine does, never handed on as silence.
+    silent = references.max(axis=2) <= np.log(SMALL.log_floor) + 0.01
+    assert not silent.any()
     single = WindowSampler(tracks, SMALL, (128, 256), context=16, max_gap_seconds=0.5, seed=0, references=2)
     assert all(np.sum(np.diff(np.r_[0, m.astype(int), 0]) == 1) == 1 for m in single.batch(256, 32)[2])
 

@@ -4,7 +4,7 @@ import numpy as np
 
 from conftest import chord
 from melrestore import networks
-from melrestore.engine import Engine
+from melrestore.engine import REFERENCE_MAX_DIRTY, Engine
 from melrestore.evaluate import TrueMelEngine
 from melrestore.gaps import Gap
 from melrestore.mel import MelFrontend, MelSettings, resample
@@ -106,6 +106,57 @@ def test_a_stretch_need_only_be_clean_where_the_windows_own_gap_is():
     assert found and abs(found[0].offset - period) <= 64 and found[0].quality > 0.3
     strict = find_references(recording, start, 128, known, count=1)
     assert not strict or abs(strict[0].offset - period) > 64
+
+
+def test_a_repeat_with_a_short_dropout_where_the_gap_is_serves_the_network_with_the_dropout_drawn_over():
+    """Dense damage: the only true repeat of the music around a gap has a short dropout of its own
+    where the gap is.  The network still gets it (it touches another gap on a small share of the
+    gap's frames), with that dropout's frames drawn over by straight lines rather than handed on
+    as silence; the vocoder, which would copy its samples, does not."""
+    rate = 8000
+    song = np.repeat(phrase_song(3, rate), 2, axis=0)
+    period = int((PHRASE_S + 0.25) * rate)
+    gap = Gap(2 * period + 2000, 2 * period + 5200)  # in the third repeat: the second is the one to copy
+    dropout = Gap(period + 3000, period + 3016)
+    damaged = song.copy()
+    for g in (gap, dropout):
+        damaged[:, g.start : g.end] = 0.0
+    vocoder = get_registry().build("vocoders", "griffin-lim", reference_min_quality=0.0)  # takes any clean stretch
+    engine = Engine(CopyTheBestMatch(), vocoder, SETTINGS)
+    window = engine.analyse(damaged, rate, gap, [gap, dropout], engine.choose(gap, rate).window_frames)
+    recording = engine.recording_features(damaged, rate, [gap, dropout])
+    n_frames = len(window.missing_frames)
+
+    strict = find_references(recording, window.file_start, n_frames, ~window.missing_frames, 1, window.gap_frames)
+    assert abs(strict[0].offset + period) > 64  # clean wherever the gap is: some other stretch
+    found = find_references(recording, window.file_start, n_frames, ~window.missing_frames, 1, window.gap_frames,
+                            REFERENCE_MAX_DIRTY)
+    assert abs(found[0].offset + period) <= 64 and 0 < found[0].dirty <= 0.1 and found[0].quality > strict[0].quality
+
+    engine.retrieve([window], damaged, recording)
+    assert window.quality[0] == np.float32(found[0].quality)
+    # The vocoder's stretch is the clean one: in the hole it is not the music (the repeat would be, to 0.01).
+    assert np.abs(window.reference - engine.cut_like(window, song, window.file_start))[:, window.missing].max() > 0.1
+    frontend = MelFrontend(SETTINGS)
+    start = window.file_start + int(found[0].offset)
+    truth, as_cut = (frontend.log_mel(engine.cut_like(window, x, start)) for x in (song, damaged))
+    dirty = recording.dirty_frames(window.file_start // 64 + int(found[0].offset) // 64, n_frames)
+    assert 0 < dirty.sum() < 10
+    planes = window.references[:, 0]
+    assert np.array_equal(planes[..., ~dirty], as_cut[..., ~dirty])
+    # Across the dropout: close to the music the repeat really holds, where the cut holds its silence.
+    assert np.abs(planes - truth)[..., dirty].mean() < 0.5 * np.abs(as_cut - truth)[..., dirty].mean()
+
+
+def test_a_stretchs_dirty_frames_reach_one_frame_past_the_other_gaps():
+    frontend = MelFrontend(SETTINGS)
+    recording = RecordingFeatures.of_samples(phrase_song(2, 8000)[0], frontend)
+    recording.bad[:] = False
+    recording.bad[[0, 20, 21]] = True
+    assert np.flatnonzero(recording.dirty_frames(0, 30)).tolist() == [0, 1, 19, 20, 21, 22]
+    assert np.flatnonzero(recording.dirty_frames(21, 5)).tolist() == [0, 1]
+    assert np.flatnonzero(recording.dirty_frames(-3, 5)).tolist() == [2, 3, 4]  # before the recording: none but the first frame's
+    assert not recording.dirty_frames(recording.frames - 2, 4).any()
 
 
 def test_features_in_blocks_and_at_another_rate_equal_one_pass():
