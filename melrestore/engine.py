@@ -308,6 +308,7 @@ class Engine:
                 channels, n_mels, n_frames = w.log_mel.shape
                 window_start = round(w.file_start * ratio)
                 known = ~w.missing_frames
+                found = []
                 if self.references:
                     found = find_references(recording, window_start, n_frames, known, self.references, w.gap_frames,
                                             REFERENCE_MAX_DIRTY)
@@ -321,7 +322,8 @@ class Engine:
                             planes = interpolate_missing(planes, np.broadcast_to(dirty, (channels, n_frames)))
                         w.references[:, r], w.quality[r] = planes, ref.quality
                 if self.reference_min_quality is not None:  # the vocoder's stretch must be clean where the gap is
-                    found = find_references(recording, window_start, n_frames, known, 1, w.gap_frames)
+                    if not found or found[0].dirty:  # (the best of all is clean: then it is the best clean one)
+                        found = find_references(recording, window_start, n_frames, known, 1, w.gap_frames)
                     if found and found[0].quality >= self.reference_min_quality:
                         w.reference = self.cut_like(w, audio, w.file_start + self.aligned(w, audio, round(found[0].offset / ratio)))
 
