@@ -7,7 +7,8 @@ matched, and the best one, aligned to the sample, to a vocoder that takes it.  T
 on compact features (the log-Mel of the mono mix, pooled to a few bands) on the recording's own
 frame grid, by FFT correlation, so one search costs a few milliseconds
 even for a long recording.  A candidate never overlaps the window it serves, and must be clean
-where the window is missing; its own dropouts elsewhere only drop out of the distance.
+where the window's gap is (or nearly: ``max_dirty``); its own dropouts elsewhere only drop out of
+the distance.
 """
 
 from __future__ import annotations
