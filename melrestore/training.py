@@ -25,8 +25,8 @@ import torch
 
 from . import networks, states
 from .audio import AudioError, read
-from .mel import MIN_CONTEXT_FRAMES, MelFrontend, MelSettings, resample, window_for_gap
 from .interpolate import interpolate_missing
+from .mel import MIN_CONTEXT_FRAMES, MelFrontend, MelSettings, resample, window_for_gap
 from .retrieval import RecordingFeatures, find_references
 
 
