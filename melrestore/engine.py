@@ -311,7 +311,7 @@ class Engine:
                 found = []
                 if self.references:
                     found = find_references(recording, window_start, n_frames, known, self.references, w.gap_frames,
-                                            REFERENCE_MAX_DIRTY)
+                                            REFERENCE_MAX_DIRTY, self.nearest_reference(w))
                     w.references = np.zeros((channels, self.references, n_mels, n_frames), dtype=np.float32)
                     w.quality = np.zeros(self.references, dtype=np.float32)
                     first = round(window_start / recording.hop)  # the window's first frame on the recording's grid
@@ -326,6 +326,15 @@ class Engine:
                         found = find_references(recording, window_start, n_frames, known, 1, w.gap_frames)
                     if found and found[0].quality >= self.reference_min_quality:
                         w.reference = self.cut_like(w, audio, w.file_start + self.aligned(w, audio, round(found[0].offset / ratio)))
+
+    def nearest_reference(self, w: Window) -> int:
+        """How near (frames) the network's references may lie to window ``w``: never nearer than
+        its gap is long, nor than the inpainter's shortest window is long.  So a long gap's window,
+        longer than a bar or two of music, may take the repeat a bar away; a short gap's window
+        keeps clear of itself (nearer lags match the beat, not the music: worse on validation)."""
+        n_frames = w.log_mel.shape[-1]
+        shortest = min(self.inpainter.window_frames or (n_frames,))
+        return min(n_frames, max(int(w.gap_frames.sum()), shortest))
 
     def aligned(self, w: Window, audio: np.ndarray, shift: int) -> int:
         """``shift`` (file samples from the window to a matching stretch, on the retrieval's frame

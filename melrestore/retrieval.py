@@ -129,7 +129,7 @@ class RecordingFeatures:
 
 
 def find_references(recording: RecordingFeatures, window_start: int, window_frames: int, known: np.ndarray, count: int,
-                    needed: np.ndarray | None = None, max_dirty: float = 0.0) -> list[Reference]:
+                    needed: np.ndarray | None = None, max_dirty: float = 0.0, min_offset: int | None = None) -> list[Reference]:
     """The ``count`` best non-overlapping matches for a window starting at analysis-rate sample
     ``window_start`` with ``known`` ``[window_frames]`` frames (True where the frame is usable
     context).  A candidate must be clean where the window's gap is (``needed``, default every
@@ -161,7 +161,8 @@ def find_references(recording: RecordingFeatures, window_start: int, window_fram
     needed = ~known if needed is None else needed
     dirty_where_needed = correlate(1.0 - good, needed.astype(np.float64))
     n_needed = max(1, int(needed.sum()))
-    usable = (dirty_where_needed < max_dirty * n_needed + 0.5) & (compared >= 0.5 * mask.sum()) & (np.abs(positions - first) >= t)
+    min_offset = t if min_offset is None else min_offset
+    usable = (dirty_where_needed < max_dirty * n_needed + 0.5) & (compared >= 0.5 * mask.sum()) & (np.abs(positions - first) >= min_offset)
     distance = np.where(usable, distance, np.inf)
     references = []
     for _ in range(count):
