@@ -135,7 +135,8 @@ def find_references(recording: RecordingFeatures, window_start: int, window_fram
     context).  A candidate must be clean where the window's gap is (``needed``, default every
     frame not known: that is what it offers), but for at most a ``max_dirty`` share of those
     frames; where the candidate itself touches another gap, those frames drop out of the distance
-    (at least half the window's context must remain).
+    (at least half the window's context must remain).  Candidates lie at least ``min_offset``
+    frames from the window (default: its length, so they never overlap it).
     Fewer (or none) when the recording is too short or the window has no context."""
     hop, t = recording.hop, window_frames
     first = int(round(window_start / hop))  # the window's first frame on the recording's grid
@@ -143,7 +144,8 @@ def find_references(recording: RecordingFeatures, window_start: int, window_fram
         return []
     lo, hi = max(0, first - recording.radius), min(recording.frames, first + t + recording.radius)  # frames searched
     n_positions = hi - lo - t + 1
-    if n_positions <= 2 * t:
+    min_offset = t if min_offset is None else min_offset
+    if n_positions <= 2 * min_offset:
         return []
     mask = known.astype(np.float64)
     pattern = recording.features[:, first : first + t].astype(np.float64) * mask
@@ -161,7 +163,6 @@ def find_references(recording: RecordingFeatures, window_start: int, window_fram
     needed = ~known if needed is None else needed
     dirty_where_needed = correlate(1.0 - good, needed.astype(np.float64))
     n_needed = max(1, int(needed.sum()))
-    min_offset = t if min_offset is None else min_offset
     usable = (dirty_where_needed < max_dirty * n_needed + 0.5) & (compared >= 0.5 * mask.sum()) & (np.abs(positions - first) >= min_offset)
     distance = np.where(usable, distance, np.inf)
     references = []

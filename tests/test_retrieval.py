@@ -148,6 +148,35 @@ def test_a_repeat_with_a_short_dropout_where_the_gap_is_serves_the_network_with_
     assert np.abs(planes - truth)[..., dirty].mean() < 0.5 * np.abs(as_cut - truth)[..., dirty].mean()
 
 
+def test_a_long_gaps_window_takes_the_repeat_a_bar_away_though_it_overlaps_the_window():
+    """The phrase repeats every 1.75 s; a 0.6 s gap's window is 2 s long, so the one repeat the
+    recording has of the gap's surroundings lies nearer than a window's length.  The engine still
+    retrieves it (a long gap's references may lie as near as the gap is long); a short gap's
+    window keeps clear of itself, as before."""
+    rate = 8000
+    song = phrase_song(3, rate)
+    period = int((PHRASE_S + 0.25) * rate)
+    gap = Gap(period + 2000, period + 6800)
+    damaged = song.copy()
+    damaged[:, gap.start : gap.end] = 0.0
+    engine = Engine(CopyTheBestMatch(), get_registry().build("vocoders", "griffin-lim"), SETTINGS)
+    n_frames = engine.choose(gap, rate).window_frames
+    window = engine.analyse(damaged, rate, gap, [gap], n_frames)
+    assert n_frames == 256 and n_frames * 64 > period
+    assert engine.nearest_reference(window) == window.gap_frames.sum() < n_frames
+    recording = engine.recording_features(damaged, rate, [gap])
+    far_only = find_references(recording, window.file_start, n_frames, ~window.missing_frames, 1, window.gap_frames)
+    assert not far_only or min(abs(far_only[0].offset - k * period) for k in (-2, -1, 1, 2)) > 64
+    near = find_references(recording, window.file_start, n_frames, ~window.missing_frames, 1, window.gap_frames,
+                           min_offset=engine.nearest_reference(window))
+    assert abs(near[0].offset - period) <= 64 and near[0].quality > 0.5  # the repeat, overlapping the window
+    engine.retrieve([window], damaged, recording)
+    assert window.quality[0] == np.float32(near[0].quality)
+    short = Gap(period + 2000, period + 2800)
+    short_window = engine.analyse(damaged, rate, short, [short], engine.choose(short, rate).window_frames)
+    assert engine.nearest_reference(short_window) == short_window.log_mel.shape[-1]
+
+
 def test_a_stretchs_dirty_frames_reach_one_frame_past_the_other_gaps():
     frontend = MelFrontend(SETTINGS)
     recording = RecordingFeatures.of_samples(phrase_song(2, 8000)[0], frontend)
