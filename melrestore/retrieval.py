@@ -6,9 +6,9 @@ around the gap, and hands the best few to the network as extra input planes with
 matched, and the best one, aligned to the sample, to a vocoder that takes it.  The search runs
 on compact features (the log-Mel of the mono mix, pooled to a few bands) on the recording's own
 frame grid, by FFT correlation, so one search costs a few milliseconds
-even for a long recording.  A candidate never overlaps the window it serves, and must be clean
-where the window's gap is (or nearly: ``max_dirty``); its own dropouts elsewhere only drop out of
-the distance.
+even for a long recording.  A candidate keeps clear of the window it serves (or only of its gap
+and a little more: ``min_offset``), and must be clean where the window's gap is (or nearly:
+``max_dirty``); its own dropouts elsewhere only drop out of the distance.
 """
 
 from __future__ import annotations
