@@ -314,7 +314,7 @@ class Engine:
                                             REFERENCE_MAX_DIRTY, self.nearest_reference(w))
                     w.references = np.zeros((channels, self.references, n_mels, n_frames), dtype=np.float32)
                     w.quality = np.zeros(self.references, dtype=np.float32)
-                    first = round(window_start / recording.hop)  # the window's first frame on the recording's grid
+                    first = recording.frame_at(window_start)  # where find_references placed the window
                     for r, ref in enumerate(found):
                         planes = self.frontend.log_mel(self.cut_like(w, audio, w.file_start + round(ref.offset / ratio)))
                         dirty = recording.dirty_frames(first + ref.offset // recording.hop, n_frames)

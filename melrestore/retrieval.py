@@ -118,6 +118,10 @@ class RecordingFeatures:
     def frames(self) -> int:
         return self.features.shape[1]
 
+    def frame_at(self, start: int) -> int:
+        """The grid frame nearest analysis-rate sample ``start``: where a window or stretch from there sits."""
+        return int(round(start / self.hop))
+
     def dirty_frames(self, first: int, count: int) -> np.ndarray:
         """Which of the ``count`` frames from grid frame ``first`` touch another gap, or the next
         frame on either side does (a stretch cut off the grid is within half a hop of it)."""
@@ -139,7 +143,7 @@ def find_references(recording: RecordingFeatures, window_start: int, window_fram
     frames from the window (default: its length, so they never overlap it).
     Fewer (or none) when the recording is too short or the window has no context."""
     hop, t = recording.hop, window_frames
-    first = int(round(window_start / hop))  # the window's first frame on the recording's grid
+    first = recording.frame_at(window_start)  # the window's first frame on the recording's grid
     if first < 0 or first + t > recording.frames or known.sum() < 4:
         return []
     lo, hi = max(0, first - recording.radius), min(recording.frames, first + t + recording.radius)  # frames searched

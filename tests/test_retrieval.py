@@ -140,7 +140,7 @@ def test_a_repeat_with_a_short_dropout_where_the_gap_is_serves_the_network_with_
     frontend = MelFrontend(SETTINGS)
     start = window.file_start + int(found[0].offset)
     truth, as_cut = (frontend.log_mel(engine.cut_like(window, x, start)) for x in (song, damaged))
-    dirty = recording.dirty_frames(round(window.file_start / 64) + int(found[0].offset) // 64, n_frames)
+    dirty = recording.dirty_frames(recording.frame_at(window.file_start) + int(found[0].offset) // 64, n_frames)
     assert 0 < dirty.sum() < 10
     planes = window.references[:, 0]
     assert np.array_equal(planes[..., ~dirty], as_cut[..., ~dirty])
