@@ -11,6 +11,10 @@ from dataclasses import asdict, dataclass
 # stretch: a whole song from anywhere in it, and a bounded cost per gap in a recording of hours (a
 # concert, a tape side), where the cost of looking everywhere would grow with the length.
 SEARCH_RADIUS_S = 300.0
+# Seconds each side of a gap whose music the similarity search matches.  Chosen by the copy's ViSQOL
+# and LSD on the validation and development tracks (see the README): half a second finds better
+# repeats than one (the music next to the gap says most about what is missing); 0.25 to 0.5 s are level.
+SEARCH_CONTEXT_S = 0.5
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from scipy.fft import rfft
 
 from . import audio as audio_io
 from .gaps import runs_in_blocks
-from .analysis import SEARCH_RADIUS_S
+from .analysis import SEARCH_CONTEXT_S, SEARCH_RADIUS_S
 from .correlate import align_shift, correlate, correlate_bands
 from .mel import MelFrontend, MelSettings
 
@@ -52,7 +52,7 @@ class RecordingIndex:
     features are built ``block_frames`` at a time, and the full-resolution spectrum is computed
     only where a search looks, so a long recording is never held whole."""
 
-    def __init__(self, audio, sample_rate: int, context_s: float = 1.0, n_fft: int = 2048,
+    def __init__(self, audio, sample_rate: int, context_s: float = SEARCH_CONTEXT_S, n_fft: int = 2048,
                  hop_length: int = 512, compact_bands: int = 64, candidates: int = 16, refine: int = 8, align_samples: int = 1024,
                  block_frames: int | None = None, radius_s: float = SEARCH_RADIUS_S):
         # An array gets its own copy, so holds() compares contents; a file read on demand cannot change.

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from melrestore import hookimpl
+from melrestore.analysis import SEARCH_CONTEXT_S
 from melrestore.splice import meet_edges
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 
 class SimilarityRepair:
-    def __init__(self, context_s: float = 1.0, max_match_ratio: float = 0.8, long_gap_s: float = 1.0,
+    def __init__(self, context_s: float = SEARCH_CONTEXT_S, max_match_ratio: float = 0.8, long_gap_s: float = 1.0,
                  long_gap_max_match_ratio: float = 0.8, candidates: int = 16):
         self.context_s = context_s
         self.max_match_ratio = max_match_ratio  # for gaps shorter than long_gap_s

@@ -102,11 +102,14 @@ def test_a_gap_without_clean_context_is_declined():
 
 
 def phrase_with_a_passage_heard_once(seconds: float = 16.0, passage=(10.0, 15.0)) -> np.ndarray:
-    """The repeated phrase, except for a passage (a tremolo chord) that the recording plays only once."""
+    """The repeated phrase, except for a passage that the recording plays only once: a tremolo chord
+    gliding up an octave, so that no stretch of the passage sounds like another (a chord held still
+    would repeat itself, and a copy from further along it would be a fair fill)."""
     audio = phrase_played_over(seconds)
     lo, hi = (int(s * RATE) for s in passage)
     t = np.arange(hi - lo) / RATE
-    chord = sum(0.08 * np.sin(2 * np.pi * f * t) for f in (311.1, 392.0, 466.2)) * (1 + 0.3 * np.sin(2 * np.pi * 5 * t))
+    phase = 2 * np.pi * np.cumsum(2 ** (t / t[-1])) / RATE  # the phase of 1 Hz gliding to 2 Hz
+    chord = sum(0.08 * np.sin(f * phase) for f in (311.1, 392.0, 466.2)) * (1 + 0.3 * np.sin(2 * np.pi * 5 * t))
     audio[:, lo:hi] = np.stack([chord, 0.8 * chord])
     return audio
 
