@@ -4,10 +4,16 @@ Made the feature/distance table in the README's "Long gaps" section:
 
     python examples/similarity_study.py HELD_OUT_DIR --per-file 3 [--old OLD_similarity.py]
 
+and the choice of context length in its "Half a second of context" paragraph:
+
+    python examples/similarity_study.py VALIDATION_DIR DEVELOPMENT_DIR --gaps 200,400,1000,2000,3000 \
+        --variants "context 0.5 s,context 1 s" --visqol [--seed 1]
+
 Punches gaps into 60 s excerpts the way `melrestore evaluate` does (same seed, same places),
 fills each with the best match of every variant (always accepted, copied by the plugin's
-``copy_match``) and prints the mean LSD and SNR of the fill per gap length, plus each variant
-minus the default, mean ± standard error over the same gaps.  ``--old`` loads an older
+``copy_match``) and prints the mean LSD and SNR of the fill per gap length (and with ``--visqol``
+its ViSQOL, first channel, as ``evaluate`` measures it), plus each variant minus the default (the
+first variant named), mean ± standard error over the same gaps.  ``--old`` loads an older
 ``plugins/similarity.py`` (e.g. ``git show 4e76646:plugins/similarity.py``) as one more variant.
 """
 
@@ -20,7 +26,7 @@ import json
 import numpy as np
 
 from melrestore.audio import find_audio_files, read
-from melrestore.evaluate import _excerpt, gap_ms, punch_gaps
+from melrestore.evaluate import ViSQOL, _excerpt, gap_ms, punch_gaps
 from melrestore.metrics import log_spectral_distance, snr
 from melrestore.plugins.similarity import copy_match
 from melrestore.search import RecordingIndex
@@ -61,7 +67,10 @@ def old_repairer(path):
     spec = importlib.util.spec_from_file_location("old_similarity", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.SimilarityRepair(max_match_ratio=np.inf)
+    repairer = module.SimilarityRepair(max_match_ratio=np.inf)
+    repairer.long_gap_max_match_ratio = np.inf  # a file with a second gate from long_gap_s: never gate either
+    return repairer
+
 
 def with_floor(floor: float):
     class Floor(RecordingIndex):
@@ -71,6 +80,16 @@ def with_floor(floor: float):
             return np.log(magnitude.T + floor).astype(np.float32)
 
     return Floor
+
+
+def with_context(seconds: float):
+    class Context(RecordingIndex):
+        # another length of music matched each side of the gap (the default is analysis.SEARCH_CONTEXT_S)
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, context_s=seconds, **kwargs)
+
+    return Context
 
 
 class FrameGrid(RecordingIndex):
@@ -89,26 +108,29 @@ VARIANTS = {
     "floor 0.01": with_floor(0.01),
     "floor 0.1": with_floor(0.1),
     "floor 1": with_floor(1.0),
+    **{f"context {seconds:g} s": with_context(seconds) for seconds in (0.25, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0)},
 }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder")
+    parser.add_argument("folders", nargs="+")
     parser.add_argument("--gaps", default="200,400,1000,2000,3000")
     parser.add_argument("--per-file", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--excerpt", type=float, default=60.0)
     parser.add_argument("--old", help="an older plugins/similarity.py to compare with")
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--visqol", action="store_true", help="score every fill's ViSQOL too (seconds a gap)")
     parser.add_argument("--json", help="write every gap's scores here")
     args = parser.parse_args()
     lengths = [int(g) for g in args.gaps.split(",")]
     variants = {name: VARIANTS[name] for name in args.variants.split(",")}
     old = old_repairer(args.old) if args.old else None
     rng = np.random.default_rng(args.seed)
+    visqol = ViSQOL() if args.visqol else None
     rows = []
-    for path in find_audio_files(args.folder):
+    for path in [path for folder in args.folders for path in find_audio_files(folder)]:
         audio = read(path)
         clean, rate = _excerpt(audio, args.excerpt), audio.sample_rate
         gaps = punch_gaps(clean.shape[1], rate, lengths * args.per_file, rng)
@@ -132,18 +154,23 @@ def main() -> None:
                     pass
             truth = clean[:, g.start : g.end].astype(np.float64)
             for name, fill in fills.items():
-                rows.append({
+                row = {
                     "file": path.name, "start": g.start, "gap_ms": gap_ms(g, rate), "variant": name,
                     "lsd_db": float(np.mean([log_spectral_distance(t, f) for t, f in zip(truth, fill)])),
                     "snr_db": float(np.mean([snr(t, f) for t, f in zip(truth, fill)])),
-                })
+                }
+                if visqol:
+                    repaired = damaged[:1].copy()
+                    repaired[:, g.start : g.end] = fill[:1]
+                    row["visqol"] = visqol(clean[:1], repaired, g.start, g.end, rate)
+                rows.append(row)
         print(path.name, flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f)
     names = [*variants, *(["old"] if old else [])]
     default = names[0]
-    for metric in ("lsd_db", "snr_db"):
+    for metric in ("lsd_db", "snr_db", *(["visqol"] if visqol else [])):
         print(f"\n{metric}: mean, then minus the default (mean ± standard error)")
         print(f"{'variant':<28}" + "".join(f"{str(g) + ' ms':>18}" for g in lengths))
         for name in names:
