@@ -308,10 +308,11 @@ class Engine:
                 channels, n_mels, n_frames = w.log_mel.shape
                 window_start = round(w.file_start * ratio)
                 known = ~w.missing_frames
+                nearest = self.nearest_reference(w)  # the network's stretches and the vocoder's alike
                 found = []
                 if self.references:
                     found = find_references(recording, window_start, n_frames, known, self.references, w.gap_frames,
-                                            REFERENCE_MAX_DIRTY, self.nearest_reference(w))
+                                            REFERENCE_MAX_DIRTY, nearest)
                     w.references = np.zeros((channels, self.references, n_mels, n_frames), dtype=np.float32)
                     w.quality = np.zeros(self.references, dtype=np.float32)
                     first = recording.frame_at(window_start)  # where find_references placed the window
@@ -323,7 +324,7 @@ class Engine:
                         w.references[:, r], w.quality[r] = planes, ref.quality
                 if self.reference_min_quality is not None:  # the vocoder's stretch must be clean where the gap is
                     if not found or found[0].dirty:  # (the best of all is clean: then it is the best clean one)
-                        found = find_references(recording, window_start, n_frames, known, 1, w.gap_frames)
+                        found = find_references(recording, window_start, n_frames, known, 1, w.gap_frames, min_offset=nearest)
                     if found and found[0].quality >= self.reference_min_quality:
                         w.reference = self.cut_like(w, audio, w.file_start + self.aligned(w, audio, round(found[0].offset / ratio)))
 

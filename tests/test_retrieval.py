@@ -151,8 +151,8 @@ def test_a_repeat_with_a_short_dropout_where_the_gap_is_serves_the_network_with_
 def test_a_long_gaps_window_takes_the_repeat_a_bar_away_though_it_overlaps_the_window():
     """The phrase repeats every 1.75 s; a 0.6 s gap's window is 2 s long, so the one repeat the
     recording has of the gap's surroundings lies nearer than a window's length.  The engine still
-    retrieves it (a long gap's references may lie as near as the gap is long); a short gap's
-    window keeps clear of itself, as before."""
+    retrieves it (a long gap's references may lie as near as the gap is long), and so does the
+    vocoder's own search for a clean stretch; a short gap's window keeps clear of itself, as before."""
     rate = 8000
     song = phrase_song(3, rate)
     period = int((PHRASE_S + 0.25) * rate)
@@ -172,6 +172,14 @@ def test_a_long_gaps_window_takes_the_repeat_a_bar_away_though_it_overlaps_the_w
     assert abs(near[0].offset - period) <= 64 and near[0].quality > 0.5  # the repeat, overlapping the window
     engine.retrieve([window], damaged, recording)
     assert window.quality[0] == np.float32(near[0].quality)
+    # A vocoder's stretch may lie as near, also where it is searched on its own (no network references).
+    vocoder = get_registry().build("vocoders", "griffin-lim", reference_min_quality=0.0)
+    alone = Engine(Interpolation(), vocoder, SETTINGS)
+    window.reference = None
+    alone.retrieve([window], damaged, recording)
+    assert window.reference is not None
+    truth = alone.cut_like(window, song, window.file_start)
+    assert np.abs(window.reference - truth)[:, window.missing].max() < 0.01  # the repeat, to the sample
     short = Gap(period + 2000, period + 2800)
     short_window = engine.analyse(damaged, rate, short, [short], engine.choose(short, rate).window_frames)
     assert engine.nearest_reference(short_window) == short_window.log_mel.shape[-1]
