@@ -6,10 +6,11 @@ processes) are printed too: on a machine shared with other jobs they compare run
 the wall clock does.
 
 Builds a folder of real music (the shipped example clips, tiled to a minute each) with a
-dropout every ~4 seconds (lengths drawn from 5 ms to 1 s), repairs it with the default
-pipeline, and prints the time per stage.
+dropout every ~4 seconds (lengths drawn from 5 ms to 1 s; ``--gap-every`` for sparser damage,
+where the analyses of the whole recording weigh more), repairs it with the default pipeline,
+and prints the time per stage.
 
-    .venv/bin/python benchmarks/batch_throughput.py [--inpainter unet-onnx] [--files 4]
+    .venv/bin/python benchmarks/batch_throughput.py [--inpainter unet-onnx] [--files 4] [--gap-every 4]
 """
 
 import argparse
@@ -33,7 +34,7 @@ def cpu_seconds() -> float:
     return sum(r.ru_utime + r.ru_stime for r in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
 
 
-def make_recordings(folder: Path, files: int, seconds: float, seed: int = 0) -> float:
+def make_recordings(folder: Path, files: int, seconds: float, seed: int = 0, gap_every: float = 4.0) -> float:
     rng = np.random.default_rng(seed)
     clips = [sf.read(p, dtype="float32", always_2d=True) for p in sorted(EXAMPLES.glob("*.flac"))]
     total = 0.0
@@ -41,7 +42,7 @@ def make_recordings(folder: Path, files: int, seconds: float, seed: int = 0) -> 
         audio, rate = clips[i % len(clips)]
         n = int(seconds * rate)
         audio = np.tile(audio, (int(np.ceil(n / len(audio))), 1))[:n].copy()
-        for centre in np.arange(2.0, seconds - 2.0, 4.0):
+        for centre in np.arange(gap_every / 2, seconds - gap_every / 2, gap_every):
             length = int(rate * float(np.exp(rng.uniform(np.log(0.005), np.log(1.0)))))
             start = int((centre + rng.uniform(-1, 1)) * rate)
             audio[start : start + length] = 0.0
@@ -55,11 +56,12 @@ def main() -> None:
     parser.add_argument("--inpainter", default="unet-onnx")
     parser.add_argument("--files", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--gap-every", type=float, default=4.0, help="seconds between dropouts (about)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         src, out = Path(tmp) / "in", Path(tmp) / "out"
         src.mkdir()
-        audio_s = make_recordings(src, args.files, args.seconds)
+        audio_s = make_recordings(src, args.files, args.seconds, gap_every=args.gap_every)
         engine = build_engine(PipelineOptions(inpainter=args.inpainter))
         started, cpu_started = time.perf_counter(), cpu_seconds()
         gaps = 0

@@ -96,7 +96,7 @@ class RecordingIndex:
         reflection pads them.  The stretches clear of the ends go through one STFT call together."""
         s = self.settings
         hop, reach = s.hop_length, s.frame_reach
-        out = np.empty((len(firsts), s.n_fft // 2 + 1, count), dtype=np.float32)
+        out = np.empty((len(firsts), count, s.n_fft // 2 + 1), dtype=np.float32).transpose(0, 2, 1)  # stft_magnitude's layout
         inner = [i for i, first in enumerate(firsts) if first * hop >= reach and (first + count - 1) * hop + reach <= self.n_samples]
         for group in [[i] for i in range(len(firsts)) if i not in inner] + ([inner] if inner else []):
             spans = [(max(0, firsts[i] * hop - reach), min(self.n_samples, (firsts[i] + count - 1) * hop + reach)) for i in group]

@@ -7,6 +7,7 @@ import tracemalloc
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from conftest import chord, loop, write
 from melrestore import audio as audio_io
@@ -14,6 +15,7 @@ from melrestore.audio import AudioFile
 from melrestore.batch import repair_file
 from melrestore.container import copy_tags
 from melrestore.gaps import runs, runs_in_blocks
+from melrestore.mel import STFT_BLOCK_FRAMES, MelFrontend, MelSettings
 from melrestore.pipeline import PipelineOptions, build_engine
 from melrestore.plugins.detectors import DigitalSilence
 from melrestore.search import RecordingIndex
@@ -43,6 +45,18 @@ def test_runs_in_blocks_equal_runs_of_the_whole_mask():
     audio = mask[None].astype(np.float32)
     for block in (1, 7, 40, 999, 5000, 10_000):
         assert list(runs_in_blocks(audio, lambda b: b[0] > 0, block)) == runs(mask), block
+
+
+def test_a_long_signals_magnitude_in_blocks_equals_one_stft_call():
+    """MelFrontend.stft_magnitude takes a long signal STFT_BLOCK_FRAMES frames at a time: the values
+    are those of one torch.stft call over the whole signal, bit for bit, edges included."""
+    frontend = MelFrontend(MelSettings(sample_rate=RATE))
+    music = torch.from_numpy(_music(4.0))  # about 350 frames: a block and a part
+    for audio in (music, music[:, None, 1001:], music[0, : STFT_BLOCK_FRAMES * 512]):
+        assert frontend.settings.frames_for(audio.shape[-1]) > STFT_BLOCK_FRAMES
+        blocks = frontend.stft_magnitude(audio)
+        assert blocks.shape == (*audio.shape[:-1], 1025, frontend.settings.frames_for(audio.shape[-1]))
+        assert np.array_equal(blocks.numpy(), np.abs(frontend.stft(audio).numpy()))
 
 
 def test_detection_in_blocks_equals_whole_file_detection():
