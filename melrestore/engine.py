@@ -23,7 +23,7 @@ from .interpolate import interpolate_missing
 from .mel import MIN_CONTEXT_FRAMES, MelFrontend, MelSettings, resample, window_for_gap
 from .contracts import reference_min_quality, references_wanted
 from .correlate import align_shift
-from .retrieval import RecordingFeatures, find_references
+from .retrieval import RecordingFeatures, find_references, nearest_offset
 from .splice import continue_known
 
 # Samples at the analysis rate on each side of a gap that resampling smears
@@ -329,13 +329,9 @@ class Engine:
                         w.reference = self.cut_like(w, audio, w.file_start + self.aligned(w, audio, round(found[0].offset / ratio)))
 
     def nearest_reference(self, w: Window) -> int:
-        """How near (frames) the network's references may lie to window ``w``: never nearer than
-        its gap is long, nor than the inpainter's shortest window is long.  So a long gap's window,
-        longer than a bar or two of music, may take the repeat a bar away; a short gap's window
-        keeps clear of itself (nearer lags match the beat, not the music: worse on validation)."""
+        """How near (frames) the references may lie to window ``w`` (``retrieval.nearest_offset``)."""
         n_frames = w.log_mel.shape[-1]
-        shortest = min(self.inpainter.window_frames or (n_frames,))
-        return min(n_frames, max(int(w.gap_frames.sum()), shortest))
+        return nearest_offset(n_frames, int(w.gap_frames.sum()), min(self.inpainter.window_frames or (n_frames,)))
 
     def aligned(self, w: Window, audio: np.ndarray, shift: int) -> int:
         """``shift`` (file samples from the window to a matching stretch, on the retrieval's frame

@@ -132,6 +132,15 @@ class RecordingFeatures:
         return bad[:-2] | bad[1:-1] | bad[2:]
 
 
+def nearest_offset(window_frames: int, gap_frames: int, shortest_window: int) -> int:
+    """How near (frames) a window's references may lie (``find_references``'s ``min_offset``): never
+    nearer than its gap is long, nor than the inpainter's shortest window is long.  So a long gap's
+    window, longer than a bar or two of music, may take the repeat a bar away; a short gap's window
+    keeps clear of itself (nearer lags match the beat, not the music: worse on validation).  The
+    engine and the training sampler both follow it, so the network trains on what it is given."""
+    return min(window_frames, max(gap_frames, shortest_window))
+
+
 def find_references(recording: RecordingFeatures, window_start: int, window_frames: int, known: np.ndarray, count: int,
                     needed: np.ndarray | None = None, max_dirty: float = 0.0, min_offset: int | None = None) -> list[Reference]:
     """The ``count`` best non-overlapping matches for a window starting at analysis-rate sample

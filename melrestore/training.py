@@ -27,7 +27,7 @@ from . import networks, states
 from .audio import AudioError, read
 from .interpolate import interpolate_missing
 from .mel import MIN_CONTEXT_FRAMES, MelFrontend, MelSettings, resample, window_for_gap
-from .retrieval import RecordingFeatures, find_references
+from .retrieval import RecordingFeatures, find_references, nearest_offset
 
 
 @dataclass
@@ -92,7 +92,8 @@ class WindowSampler:
     """Random windows with one random gap each, cut from tracks the way the engine cuts them:
     a segment of samples, the gap zeroed, both analysed; the missing frames are those the
     engine would mark.  With ``references``, each window also gets the best-matching stretches
-    of its own track, retrieved as the engine retrieves them (``melrestore.retrieval``).
+    of its own track, retrieved as the engine retrieves them (``melrestore.retrieval``), as near
+    as the engine lets them lie (``nearest_offset``).
     ``batch`` returns (clean log-Mel, damaged log-Mel, missing frames, references, quality).
 
     With ``other_gaps_per_minute``, a window and each of its references also hold other gaps
@@ -113,6 +114,7 @@ class WindowSampler:
         self.settings = settings
         self.frontend = MelFrontend(settings)
         self.references = references
+        self.shortest_window = min(windows)
         self.edge = context * settings.hop_length + settings.n_fft // 2  # off-centre gaps keep the context frames known
         self.tracks = [t for t in tracks if t.shape[-1] > settings.samples_for(windows[-1])]
         if not self.tracks:
@@ -171,7 +173,9 @@ class WindowSampler:
                 missing[i] |= self._other_gaps(rng, length, offset, offset + gap)
             if self.references:
                 known = ~self.frontend.missing_frames(missing[i])
-                found = find_references(self.recording(index), start, window, known, self.references, own_frames)
+                nearest = nearest_offset(window, int(own_frames.sum()), self.shortest_window)
+                found = find_references(self.recording(index), start, window, known, self.references, own_frames,
+                                        min_offset=nearest)
                 for r, ref in enumerate(found):
                     stretch = _as_float(track[channel, max(0, start + ref.offset) : start + ref.offset + length])
                     reference_audio[i, r, : len(stretch)] = stretch

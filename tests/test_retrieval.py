@@ -10,6 +10,7 @@ from melrestore.gaps import Gap
 from melrestore.mel import MelFrontend, MelSettings, resample
 from melrestore.registry import get_registry
 from melrestore.retrieval import RecordingFeatures, find_references
+from melrestore.training import WindowSampler
 
 SETTINGS = MelSettings(sample_rate=8000, n_fft=256, hop_length=64, n_mels=32)
 PHRASE_S = 1.5
@@ -183,6 +184,21 @@ def test_a_long_gaps_window_takes_the_repeat_a_bar_away_though_it_overlaps_the_w
     short = Gap(period + 2000, period + 2800)
     short_window = engine.analyse(damaged, rate, short, [short], engine.choose(short, rate).window_frames)
     assert engine.nearest_reference(short_window) == short_window.log_mel.shape[-1]
+
+
+def test_training_windows_take_the_repeat_a_bar_away_as_the_engine_does():
+    """The training sampler retrieves by the engine's rule (``nearest_offset``): in a song whose
+    only repeat of a 2 s window lies a bar (1.75 s) away, a long gap's window gets that repeat,
+    overlapping it, so the network trains on what the engine hands it."""
+    song = phrase_song(3, 8000)
+    sampler = WindowSampler([song], SETTINGS, (64, 128, 256), context=16, max_gap_seconds=1.0, seed=0, references=1)
+    assert SETTINGS.samples_for(256) > int((PHRASE_S + 0.25) * 8000)
+    clean, damaged, missing, references, quality = sampler.batch(256, 16)
+    assert np.median(quality[:, 0]) > 0.5
+    # The references are the music the gaps hide: closer to the truth there than the interpolation.
+    gap = np.broadcast_to(missing[:, None, :], clean.shape)
+    interpolated = networks.prepare(damaged, missing)[1]
+    assert np.abs(references[:, 0] - clean)[gap].mean() < 0.6 * np.abs(interpolated - clean)[gap].mean()
 
 
 def test_a_stretchs_dirty_frames_reach_one_frame_past_the_other_gaps():
