@@ -25,7 +25,7 @@ import soundfile as sf
 
 from .container import can_patch, copy_tags, patch_samples, pcm_layout
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif")
+AUDIO_EXTENSIONS = (".wav", ".w64", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif")
 
 PCM_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
 LOSSY_FORMATS = {"OGG", "MP3"}
@@ -286,7 +286,7 @@ def write_repaired(audio: AudioFile, path: str | os.PathLike, patches) -> None:
     """Write ``audio``'s file to ``path`` with ``patches`` (``(start, stored samples [n, channels])``
     pairs, from :func:`quantise`) in place of its samples there; every other sample is kept.
 
-    PCM WAV/AIFF: the patches go into a byte copy of the file, which keeps every chunk and tag.
+    PCM WAV/Wave64/AIFF: the patches go into a byte copy of the file, which keeps every chunk and tag.
     Other formats are rewritten block by block by libsndfile and get the file's tags copied over.
     Atomic: a killed run never leaves a half-written file.
     """

@@ -18,7 +18,7 @@ from .registry import PluginError, get_registry
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 # Output file extension -> soundfile format, for `repair -o`.
-OUTPUT_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".aiff": "AIFF", ".aif": "AIFF", ".ogg": "OGG", ".oga": "OGG", ".mp3": "MP3"}
+OUTPUT_FORMATS = {".wav": "WAV", ".w64": "W64", ".flac": "FLAC", ".aiff": "AIFF", ".aif": "AIFF", ".ogg": "OGG", ".oga": "OGG", ".mp3": "MP3"}
 
 
 def _config(path) -> dict:
@@ -177,7 +177,7 @@ def _run(inputs, out_dir, options, workers, overwrite, figures=False, quiet=Fals
     except (InputError, FolderError) as exc:
         raise click.UsageError(str(exc)) from None
     if not sources:
-        raise click.UsageError(f"no audio files in {', '.join(inputs)} (melrestore reads wav, flac, aiff, ogg and mp3)")
+        raise click.UsageError(f"no audio files in {', '.join(inputs)} (melrestore reads wav, w64, flac, aiff, ogg and mp3)")
     if shard is not None:
         total = len(sources)
         sources, _ = shard.select(sources)
@@ -408,7 +408,7 @@ def _output_format(source: Path, target: str) -> tuple[str, str]:
 @cli.command(context_settings=CONTEXT)
 @click.argument("source", metavar="FILE", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--out", "target", metavar="OUT_FILE", required=True,
-              help="Repaired file to write; its extension picks the format (.wav, .flac, .aiff, .ogg, .mp3).")
+              help="Repaired file to write; its extension picks the format (.wav, .w64, .flac, .aiff, .ogg, .mp3).")
 @click.option("--overwrite", is_flag=True, help="Replace OUT_FILE if it exists.")
 @verbosity_options
 @pipeline_options

@@ -1,7 +1,7 @@
 """Keeping everything of a file but the repaired samples: tags, chunks and metadata.
 
-PCM WAV and AIFF files are repaired by patching the gap samples into a byte copy of
-the original, so every other byte (LIST/INFO, ID3, cue, BEXT chunks, headers) is kept.
+PCM WAV (RIFF, RF64/BW64, Wave64) and AIFF files are repaired by patching the gap samples
+into a byte copy of the original, so every other byte (LIST/INFO, ID3, cue, BEXT chunks, headers) is kept.
 Other formats are rewritten by libsndfile; their tags and pictures are then copied
 over with mutagen.
 """
@@ -21,7 +21,7 @@ _AIFC_ENDIAN = {b"NONE": ">", b"twos": ">", b"sowt": "<", b"fl32": ">", b"FL32":
 
 @dataclass
 class PcmLayout:
-    """Where the samples of an uncompressed WAV/AIFF file lie, and how they are stored."""
+    """Where the samples of an uncompressed WAV/Wave64/AIFF file lie, and how they are stored."""
 
     data_offset: int  # byte offset of the first sample
     declared_bytes: int  # sample data size the header declares
@@ -29,38 +29,79 @@ class PcmLayout:
     endian: str  # "<" or ">"
 
 
+# Sony Wave64 names its chunks by GUID and sizes them in 64 bits, header included.
+_W64_RIFF = b"riff\x2e\x91\xcf\x11\xa5\xd6\x28\xdb\x04\xc1\x00\x00"
+_W64_WAVE = b"wave\xf3\xac\xd3\x11\x8c\xd1\x00\xc0\x4f\x8e\xdb\x8a"
+_W64_DATA = b"data\xf3\xac\xd3\x11\x8c\xd1\x00\xc0\x4f\x8e\xdb\x8a"
+# RF64/BW64 (WAV past 4 GB): a 32-bit size of all ones means "see the ds64 chunk".
+_SEE_DS64 = 0xFFFFFFFF
+
+
 def pcm_layout(path: str | Path) -> PcmLayout | None:
-    """Parse the chunks of a RIFF/RIFX WAV or an AIFF/AIFC file; None for anything else."""
+    """Parse the chunks of a WAV (RIFF, RIFX, RF64 or BW64), a Wave64 or an AIFF/AIFC file; None for
+    anything else."""
     path = Path(path)
     size = path.stat().st_size
     with open(path, "rb") as f:
-        head = f.read(12)
-        if len(head) < 12:
-            return None
-        if head[:4] in (b"RIFF", b"RIFX") and head[8:12] == b"WAVE":
-            endian, data_id, is_aiff = ("<" if head[:4] == b"RIFF" else ">"), b"data", False
-        elif head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
-            endian, data_id, is_aiff = ">", b"SSND", True
+        head = f.read(40)
+        if head[:16] == _W64_RIFF and head[24:40] == _W64_WAVE:
+            f.seek(40)
+            found = _wave64_data(f)
         else:
+            f.seek(12)
+            found = _chunked_data(f, head)
+    if found is None:
+        return None
+    start, data_bytes, endian = found
+    return PcmLayout(start, data_bytes, max(0, min(data_bytes, size - start)), endian)
+
+
+def _chunked_data(f, head: bytes) -> tuple[int, int, str] | None:
+    """Where the samples of a RIFF-style WAV or an AIFF start, how many bytes the header declares,
+    and their byte order; ``f`` is just past the 12-byte file header ``head``."""
+    if head[:4] in (b"RIFF", b"RIFX", b"RF64", b"BW64") and head[8:12] == b"WAVE":
+        endian, data_id, is_aiff = (">" if head[:4] == b"RIFX" else "<"), b"data", False
+    elif head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        endian, data_id, is_aiff = ">", b"SSND", True
+    else:
+        return None
+    size_endian = endian
+    ds64_data_bytes = None
+    while True:
+        chunk = f.read(8)
+        if len(chunk) < 8:
             return None
-        size_endian = endian
-        while True:
-            chunk = f.read(8)
-            if len(chunk) < 8:
-                return None
-            chunk_id, chunk_size = chunk[:4], struct.unpack(size_endian + "I", chunk[4:])[0]
-            start = f.tell()
-            if chunk_id == b"COMM" and head[8:12] == b"AIFC":
-                comm = f.read(min(chunk_size, 22))
-                endian = _AIFC_ENDIAN.get(comm[18:22])
-                if endian is None:
-                    return None  # a compressed AIFC: not patched in place
-            if chunk_id == data_id:
-                if is_aiff:
-                    offset = struct.unpack(">I", f.read(4))[0]
-                    start, chunk_size = start + 8 + offset, chunk_size - 8 - offset
-                return PcmLayout(start, chunk_size, max(0, min(chunk_size, size - start)), endian)
-            f.seek(start + chunk_size + (chunk_size & 1))
+        chunk_id, chunk_size = chunk[:4], struct.unpack(size_endian + "I", chunk[4:])[0]
+        start = f.tell()
+        if chunk_id == b"ds64":
+            ds64_data_bytes = struct.unpack("<Q", f.read(16)[8:])[0]
+        if chunk_id == b"COMM" and head[8:12] == b"AIFC":
+            comm = f.read(min(chunk_size, 22))
+            endian = _AIFC_ENDIAN.get(comm[18:22])
+            if endian is None:
+                return None  # a compressed AIFC: not patched in place
+        if chunk_id == data_id:
+            if chunk_size == _SEE_DS64 and ds64_data_bytes is not None:
+                chunk_size = ds64_data_bytes
+            if is_aiff:
+                offset = struct.unpack(">I", f.read(4))[0]
+                start, chunk_size = start + 8 + offset, chunk_size - 8 - offset
+            return start, chunk_size, endian
+        f.seek(start + chunk_size + (chunk_size & 1))
+
+
+def _wave64_data(f) -> tuple[int, int, str] | None:
+    """The same for a Wave64 file, ``f`` just past its 40-byte header (chunks 8-byte aligned)."""
+    while True:
+        chunk = f.read(24)
+        if len(chunk) < 24:
+            return None
+        chunk_size = struct.unpack("<Q", chunk[16:])[0]  # the 24-byte chunk header included
+        if chunk_size < 24:
+            return None
+        if chunk[:16] == _W64_DATA:
+            return f.tell(), chunk_size - 24, "<"
+        f.seek(f.tell() - 24 + chunk_size + (-chunk_size % 8))
 
 
 def _encode(samples: np.ndarray, subtype: str, endian: str) -> bytes:

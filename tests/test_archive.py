@@ -62,19 +62,35 @@ def _tagged(path, fmt, subtype):
 def test_wav_and_aiff_keep_every_byte_outside_the_gap(tmp_path, interp_engine, fmt, subtype, ext):
     src = _tagged(tmp_path / f"in.{ext}", fmt, subtype)
     out = tmp_path / f"out.{ext}"
-    report = repair_file(interp_engine, src, out)
+    _repair_and_check_only_the_gap_changed(interp_engine, src, out)
+    with sf.SoundFile(out) as f:
+        assert (f.title, f.artist) == ("Mutilated Mime", "Muldjord")
+    assert b"<note>kept byte for byte</note>" in out.read_bytes()
+
+
+@pytest.mark.parametrize("fmt,subtype,ext", [
+    ("RF64", "PCM_16", "wav"), ("RF64", "PCM_24", "wav"), ("W64", "PCM_16", "w64"), ("W64", "FLOAT", "w64"),
+])
+def test_wav_past_4_gb_containers_are_patched_in_place_too(tmp_path, interp_engine, fmt, subtype, ext):
+    """RF64 and Wave64, the WAVs of files over 4 GB: 64-bit sizes, and Wave64's chunks named by GUID."""
+    src, out = tmp_path / f"in.{ext}", tmp_path / f"out.{ext}"
+    sf.write(src, _damaged_chord().T, 44100, subtype=subtype, format=fmt)
+    assert audio_io.pcm_layout(src).declared_bytes == sf.info(src).frames * 2 * {"PCM_16": 2, "PCM_24": 3, "FLOAT": 4}[subtype]
+    _repair_and_check_only_the_gap_changed(interp_engine, src, out)
+    assert sf.info(out).format == fmt
+
+
+def _repair_and_check_only_the_gap_changed(engine, src, out):
+    report = repair_file(engine, src, out)
     assert report.status == "repaired", report.message
     before, after = src.read_bytes(), out.read_bytes()
     assert len(after) == len(before)
     layout = audio_io.pcm_layout(src)
-    frame_bytes = len(before[layout.data_offset : layout.data_offset + layout.declared_bytes]) // sf.info(src).frames
+    frame_bytes = layout.declared_bytes // sf.info(src).frames
     changed = np.flatnonzero(np.frombuffer(before, np.uint8) != np.frombuffer(after, np.uint8))
     assert changed.size > 0
     assert changed.min() >= layout.data_offset + GAP[0] * frame_bytes
     assert changed.max() < layout.data_offset + GAP[1] * frame_bytes
-    with sf.SoundFile(out) as f:
-        assert (f.title, f.artist) == ("Mutilated Mime", "Muldjord")
-    assert b"<note>kept byte for byte</note>" in after
     filled = audio_io.read(out).as_float()[:, GAP[0] : GAP[1]]
     assert np.sqrt(np.mean(filled**2)) > 0.02  # the gap really got music
 
