@@ -252,14 +252,6 @@ class Waveform:
         return whole if dtype is None else whole.astype(dtype)
 
 
-def is_lossy_file(path: str | os.PathLike) -> bool:
-    """Whether ``path`` holds Ogg or MP3 audio, by its contents (False when it cannot be read)."""
-    try:
-        return sf.info(str(path)).format in LOSSY_FORMATS
-    except (sf.LibsndfileError, RuntimeError, TypeError, OSError):
-        return False
-
-
 def read(path: str | os.PathLike) -> Audio:
     """The whole file in memory (the batch reads in pieces: :class:`AudioFile`)."""
     with AudioFile(path) as file:

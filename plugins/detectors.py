@@ -22,18 +22,14 @@ class DigitalSilence:
     pauses in the 12.8 hours of the training packages, none above -60); a dropout punched at
     random into the same music has an edge between -70 and -60 dBFS, and is missed for it, 0.16 %
     of the time.  ``tolerance_lsb`` is in
-    steps of 16-bit audio (0 = exact zeros); in an MP3 or Ogg file (``path``'s contents say which)
-    ``lossy_tolerance_lsb`` if that is more: an MP3 encoder leaves a bit or two of noise at a
-    dropout's edges for 20 to 30 ms, where exact zeros would seem to end in silence.  The default
-    minimum is 2 ms, below the issue's 10 ms, because real dropouts can be that short and the level
-    check keeps false alarms out.
+    steps of 16-bit audio (0 = exact zeros).  The default minimum is 2 ms, below the issue's
+    10 ms, because real dropouts can be that short and the level check keeps false alarms out.
     """
 
     def __init__(self, min_ms: float = 2.0, tolerance_lsb: float = 0.0, min_level_db: float = -60.0, edge_ms: float = 20.0,
-                 block_samples: int | None = None, lossy_tolerance_lsb: float = 2.0):
+                 block_samples: int | None = None):
         self.min_ms = min_ms
         self.tolerance = tolerance_lsb / 32768.0
-        self.lossy_tolerance = lossy_tolerance_lsb / 32768.0
         self.min_level = 10 ** (min_level_db / 20)
         self.edge_ms = edge_ms
         self.block_samples = block_samples  # read at a time (default audio.BLOCK_SAMPLES): a long file is never held whole
@@ -42,10 +38,8 @@ class DigitalSilence:
         min_len = max(1, round(self.min_ms * sample_rate / 1000))
         edge = max(1, round(self.edge_ms * sample_rate / 1000))
         n = audio.shape[1]
-        tolerance = max(self.tolerance, self.lossy_tolerance) if path is not None and audio_io.is_lossy_file(path) else self.tolerance
-        silent = lambda block: (np.abs(block) <= tolerance).all(axis=0)  # noqa: E731
         gaps = []
-        for start, end in runs_in_blocks(audio, silent, self.block_samples or audio_io.BLOCK_SAMPLES):
+        for start, end in runs_in_blocks(audio, self._silent, self.block_samples or audio_io.BLOCK_SAMPLES):
             if start == 0 or end == n or end - start < min_len:
                 continue
             before, after = audio[:, max(0, start - edge) : start], audio[:, end : end + edge]
@@ -53,6 +47,9 @@ class DigitalSilence:
                 continue
             gaps.append(Gap(start, end, "digital silence"))
         return gaps
+
+    def _silent(self, block):
+        return (np.abs(block) <= self.tolerance).all(axis=0)
 
 
 def _rms(audio) -> float:
