@@ -128,6 +128,62 @@ class ViSQOL:
         return float(np.mean([self.api.measure_from_arrays(r, e, self.RATE).moslqo for r, e in zip(ref, est)]))
 
 
+class Methods:
+    """Every method ``evaluate`` compares, built once: the waveform references (LSAR, always pasting
+    the best-matching stretch), the true-Mel ceiling, each inpainter's Mel pipeline alone, and what
+    ``batch`` does."""
+
+    def __init__(self, inpainters: list[str], base: PipelineOptions):
+        self.base = base
+        self.pipelines = _pipelines(inpainters, base)
+        self.engines = {name: build_engine(options) for name, options in self.pipelines.items()}
+        # The ceiling of the Mel pipeline: each gap's true Mel frames through the same vocoder.
+        self.perfect_mel = build_engine(replace(base, short_gap_ms=0.0, long_gap_ms=0.0), TrueMelEngine)
+        # Waveform references, applied to every gap: LSAR, and always pasting the best-matching stretch.
+        self.references = {
+            base.short_gap_repairer: get_registry().build("sample_repairers", base.short_gap_repairer),
+            base.long_gap_repairer: get_registry().build("sample_repairers", base.long_gap_repairer, max_match_ratio=np.inf,
+                                                          long_gap_max_match_ratio=np.inf),
+        }
+
+    @property
+    def names(self) -> list[str]:
+        return ["zeros", *self.references, TRUE_MEL, *self.pipelines]
+
+    def repair(self, clean: np.ndarray, damaged: np.ndarray, damaged_path: Path, gaps: list[Gap], rate: int, name: str,
+               out_dir: Path, subtype: str, problems: list[str]) -> tuple[dict, dict[str, set[Gap]]]:
+        """Each method's repair of ``damaged`` (also written under ``out_dir/repaired/<method>/``):
+        method -> (the repaired audio as its file holds it, the batch report or None), and
+        method -> the gaps it filled (the others stay zero).  What went wrong goes to ``problems``."""
+        repaired = {"zeros": (damaged, None)}
+        filled: dict[str, set[Gap]] = {}
+        for method, repairer in self.references.items():
+            fills = {}
+            for g in gaps:
+                if method == self.base.short_gap_repairer and g.length > LSAR_MAX_S * rate:
+                    continue  # minutes of CPU for a fill that is silence by the gap's middle: left as zeros
+                try:
+                    fills[g] = repairer.repair(damaged, g.start, g.end, rate)
+                except ValueError as exc:  # e.g. too little audio around the gap: left as zeros
+                    problems.append(f"{method} declined the {g.reason} gap in {name} at {g.start / rate:.2f} s (left silent): {exc}")
+            repaired[method] = (_filled(damaged, fills, rate, out_dir / "repaired" / method / name, subtype), None)
+            filled[method] = set(fills)
+        self.perfect_mel.undamaged = clean
+        fills, results = self.perfect_mel.repair(damaged, rate, gaps)
+        repaired[TRUE_MEL] = (_filled(damaged, fills, rate, out_dir / "repaired" / TRUE_MEL / name, subtype), None)
+        filled[TRUE_MEL] = set(fills)
+        _note_unfilled(problems, TRUE_MEL, name, [r.to_dict(rate) for r in results])
+        for method, engine in self.engines.items():
+            target = out_dir / "repaired" / method / name
+            report = repair_file(engine, damaged_path, target, name)
+            if report.status == "failed":
+                problems.append(f"{method} on {name}: {report.message}")
+            _note_unfilled(problems, method, name, report.gaps)
+            repaired[method] = (read(target).as_float() if target.exists() else damaged, report)
+            filled[method] = {g for g in gaps if any(d["start"] == g.start and d["status"] == "repaired" for d in report.gaps)}
+        return repaired, filled
+
+
 def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFAULT_GAPS_MS, seed: int = 0,
              excerpt_s: float | None = None, base: PipelineOptions | None = None, on_file=None, visqol: bool = True,
              per_file: int = 1, bits: int | None = None) -> dict:
@@ -141,16 +197,7 @@ def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFA
     perceptual = ViSQOL() if visqol else None
     rng = np.random.default_rng(seed)
     out_dir = Path(out_dir)
-    pipelines = _pipelines(inpainters, base)
-    engines = {name: build_engine(options) for name, options in pipelines.items()}
-    # The ceiling of the Mel pipeline: each gap's true Mel frames through the same vocoder.
-    perfect_mel = build_engine(replace(base, short_gap_ms=0.0, long_gap_ms=0.0), TrueMelEngine)
-    # Waveform references, applied to every gap: LSAR, and always pasting the best-matching stretch.
-    references = {
-        base.short_gap_repairer: get_registry().build("sample_repairers", base.short_gap_repairer),
-        base.long_gap_repairer: get_registry().build("sample_repairers", base.long_gap_repairer, max_match_ratio=np.inf,
-                                                      long_gap_max_match_ratio=np.inf),
-    }
+    methods = Methods(inpainters, base)
     rows, problems = [], []
     for source in find_audio_files(in_dir):
         name = source.relative_to(in_dir).with_suffix(".wav").as_posix()
@@ -167,59 +214,11 @@ def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFA
             damaged[:, g.start : g.end] = 0.0
         damaged_path = out_dir / "damaged" / name
         _write(damaged, rate, damaged_path, subtype)
-
-        repaired = {"zeros": (damaged, None)}
-        filled: dict[str, set[Gap]] = {}  # by method: the gaps it filled (the others stay zero)
-        for method, repairer in references.items():
-            fills = {}
-            for g in gaps:
-                if method == base.short_gap_repairer and g.length > LSAR_MAX_S * rate:
-                    continue  # minutes of CPU for a fill that is silence by the gap's middle: left as zeros
-                try:
-                    fills[g] = repairer.repair(damaged, g.start, g.end, rate)
-                except ValueError as exc:  # e.g. too little audio around the gap: left as zeros
-                    problems.append(f"{method} declined the {g.reason} gap in {name} at {g.start / rate:.2f} s (left silent): {exc}")
-            repaired[method] = (_filled(damaged, fills, rate, out_dir / "repaired" / method / name, subtype), None)
-            filled[method] = set(fills)
-        perfect_mel.undamaged = clean
-        fills, results = perfect_mel.repair(damaged, rate, gaps)
-        repaired[TRUE_MEL] = (_filled(damaged, fills, rate, out_dir / "repaired" / TRUE_MEL / name, subtype), None)
-        filled[TRUE_MEL] = set(fills)
-        _note_unfilled(problems, TRUE_MEL, name, [r.to_dict(rate) for r in results])
-        for method, engine in engines.items():
-            target = out_dir / "repaired" / method / name
-            report = repair_file(engine, damaged_path, target, name)
-            if report.status == "failed":
-                problems.append(f"{method} on {name}: {report.message}")
-            _note_unfilled(problems, method, name, report.gaps)
-            repaired[method] = (read(target).as_float() if target.exists() else damaged, report)
-            filled[method] = {g for g in gaps if any(d["start"] == g.start and d["status"] == "repaired" for d in report.gaps)}
-
-        for method, (estimate, report) in repaired.items():
-            found = {(d["start"], d["end"]) for d in report.gaps} if report else set()
-            outside = np.ones(clean.shape[1], dtype=bool)
-            for g in gaps:
-                outside[g.start : g.end] = False
-            changed = int(np.sum(np.any(estimate[:, outside] != damaged[:, outside], axis=0)))
-            for g in gaps:
-                rows.append(
-                    {
-                        "file": name,
-                        "method": method,
-                        "gap_ms": gap_ms(g, rate),
-                        "start": g.start,
-                        "end": g.end,
-                        "rate": rate,
-                        **gap_metrics(clean, estimate, g.start, g.end, rate),
-                        "visqol_mos": perceptual(clean, estimate, g.start, g.end, rate) if perceptual else None,
-                        "detected": (g.start, g.end) in found if report else None,
-                        "filled": g in filled[method] if method in filled else None,
-                        "changed_outside": changed,
-                    }
-                )
+        repaired, filled = methods.repair(clean, damaged, damaged_path, gaps, rate, name, out_dir, subtype, problems)
+        rows += _scores(name, clean, damaged, gaps, rate, repaired, filled, perceptual)
         if on_file:
             on_file(name)
-    result = {"methods": ["zeros", *references, TRUE_MEL, *pipelines], "gaps_ms": list(lengths_ms), "per_file": per_file, "seed": seed,
+    result = {"methods": methods.names, "gaps_ms": list(lengths_ms), "per_file": per_file, "seed": seed,
               "subtype": subtype, "summary": summarise(rows), "problems": problems, "gaps": rows}
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(result, indent=2))
@@ -232,6 +231,36 @@ def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFA
             writer.writeheader()
             writer.writerows(rows)
     return result
+
+
+def _scores(name: str, clean: np.ndarray, damaged: np.ndarray, gaps: list[Gap], rate: int, repaired: dict,
+            filled: dict[str, set[Gap]], perceptual: "ViSQOL | None") -> list[dict]:
+    """One row per method and gap of a file: the measures, whether ``batch`` found and filled the
+    gap, and how many samples outside the gaps the method changed."""
+    outside = np.ones(clean.shape[1], dtype=bool)
+    for g in gaps:
+        outside[g.start : g.end] = False
+    rows = []
+    for method, (estimate, report) in repaired.items():
+        found = {(d["start"], d["end"]) for d in report.gaps} if report else set()
+        changed = int(np.sum(np.any(estimate[:, outside] != damaged[:, outside], axis=0)))
+        for g in gaps:
+            rows.append(
+                {
+                    "file": name,
+                    "method": method,
+                    "gap_ms": gap_ms(g, rate),
+                    "start": g.start,
+                    "end": g.end,
+                    "rate": rate,
+                    **gap_metrics(clean, estimate, g.start, g.end, rate),
+                    "visqol_mos": perceptual(clean, estimate, g.start, g.end, rate) if perceptual else None,
+                    "detected": (g.start, g.end) in found if report else None,
+                    "filled": g in filled[method] if method in filled else None,
+                    "changed_outside": changed,
+                }
+            )
+    return rows
 
 
 def _note_unfilled(problems: list[str], method: str, name: str, gaps: list[dict]) -> None:
