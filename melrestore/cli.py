@@ -405,6 +405,36 @@ def _output_format(source: Path, target: str) -> tuple[str, str]:
     return fmt, subtype if sf.check_format(fmt, subtype) else sf.default_subtype(fmt)
 
 
+def _repair_target(source: Path, target: str, overwrite: bool) -> tuple[str, str]:
+    """The (format, subtype) ``repair`` writes ``target`` in; a usage error where it cannot write there."""
+    if target == "-":
+        raise click.UsageError("-o - (standard output) is not supported: melrestore reads the whole file before it writes; give a file name")
+    if Path(target).is_dir():
+        raise click.UsageError(f"{target} is a folder: give a file name (for folders use `melrestore batch`)")
+    fmt, subtype = _output_format(source, target)
+    if Path(target).exists() and not overwrite:
+        raise click.UsageError(f"{target} exists (use --overwrite)")
+    if Path(target).resolve() == source.resolve():
+        raise click.UsageError("the output must differ from the input")
+    return fmt, subtype
+
+
+def _echo_repaired(report, options, quiet: bool, verbose: bool) -> None:
+    """What ``repair`` says of its file: a line (on stderr, and only on failure, when quiet), and
+    the gaps it did not repair (every gap when verbose)."""
+    line = f"{report.path}: {report.status}, {report.count('repaired')} of {_plural(len(report.gaps), 'gap')} repaired" + (f" ({report.message})" if report.message else "")
+    if quiet:
+        if report.status == "failed":
+            click.echo(line, err=True)
+    elif verbose:
+        click.echo(_file_line(report.path, report.status, report.message, report.gaps, options))
+    else:
+        click.echo(line)
+        for g in report.gaps:
+            if g["status"] != "repaired":
+                click.echo(f"  {g['status']} gap at {g['start_s']} s: {g['message']}")
+
+
 @cli.command(context_settings=CONTEXT)
 @click.argument("source", metavar="FILE", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--out", "target", metavar="OUT_FILE", required=True,
@@ -432,15 +462,7 @@ def repair(source, target, overwrite, quiet, verbose, **flags):
     from .batch import repair_file
     from .pipeline import build_engine
 
-    if target == "-":
-        raise click.UsageError("-o - (standard output) is not supported: melrestore reads the whole file before it writes; give a file name")
-    if Path(target).is_dir():
-        raise click.UsageError(f"{target} is a folder: give a file name (for folders use `melrestore batch`)")
-    fmt, subtype = _output_format(Path(source), target)
-    if Path(target).exists() and not overwrite:
-        raise click.UsageError(f"{target} exists (use --overwrite)")
-    if Path(target).resolve() == Path(source).resolve():
-        raise click.UsageError("the output must differ from the input")
+    fmt, subtype = _repair_target(Path(source), target, overwrite)
     options = _pipeline(**flags)
     _check_plugins(options)
     try:
@@ -469,17 +491,7 @@ def repair(source, target, overwrite, quiet, verbose, **flags):
                 bar.close()
         if converted and written.exists():
             convert_atomic(written, target, fmt, subtype)
-    line = f"{report.path}: {report.status}, {report.count('repaired')} of {_plural(len(report.gaps), 'gap')} repaired" + (f" ({report.message})" if report.message else "")
-    if quiet:
-        if report.status == "failed":
-            click.echo(line, err=True)
-    elif verbose:
-        click.echo(_file_line(report.path, report.status, report.message, report.gaps, options))
-    else:
-        click.echo(line)
-        for g in report.gaps:
-            if g["status"] != "repaired":
-                click.echo(f"  {g['status']} gap at {g['start_s']} s: {g['message']}")
+    _echo_repaired(report, options, quiet, verbose)
     if converted and report.status != "failed" and not quiet:
         change = "re-encoded lossily" if fmt in ("OGG", "MP3") else "converted"
         click.echo(f"wrote {target} as {fmt}/{subtype} (from {original.format}/{original.subtype}): the samples outside the gaps were {change} too")
