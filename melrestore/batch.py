@@ -11,11 +11,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from . import __version__
 from .audio import (AUDIO_EXTENSIONS, TEMP_SUFFIX, AudioError, AudioFile, atomic_target, copy_atomic, find_audio_files,
                     find_audio_lookalikes, quantise, remove_stale_temporaries, write_repaired)
 from .engine import Engine
-from .gaps import DetectionError
+from .gaps import DetectionError, Gap
 from .pipeline import PipelineOptions, build_engine
 from .pool import Stopped, WorkerPool, describe_death, install_stop_handlers
 
@@ -109,7 +111,7 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
             report.message = "; ".join(f"gap at {g['start_s']} s: {g['message']}" for g in failed) + " (no output written)"
             return report
         if fills:
-            patches = [(gap.start, quantise(fill, audio.subtype)) for gap, fill in fills.items()]
+            patches = [(gap.start, _patch(audio, gap, fill)) for gap, fill in fills.items()]
             with engine.timed("write"):
                 write_repaired(audio, target, patches)
             report.status = "repaired"
@@ -131,6 +133,17 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
         if report.status == "failed" and target is not None:
             _remove_output(target)
     return report
+
+
+def _patch(audio: AudioFile, gap: Gap, fill: np.ndarray) -> np.ndarray:
+    """The stored samples that replace ``gap``'s: the fill at the file's bit depth, in the gap's
+    channels; the other channels' own stored samples, untouched."""
+    patch = quantise(fill, audio.subtype)
+    if gap.channels is None:
+        return patch
+    kept = audio.read(gap.start, gap.end)
+    kept[:, list(gap.channels)] = patch[:, list(gap.channels)]
+    return kept
 
 
 def _remove_output(target: Path) -> None:

@@ -229,6 +229,7 @@ def _method(gap: dict, options) -> str:
         "short-gap": options.short_gap_repairer,
         "long-gap": options.long_gap_repairer if gap["status"] == "repaired" else f"{options.long_gap_repairer}, else {mel}",
         "mel": mel,
+        "other-channels": "the other channels" if gap["status"] == "repaired" else f"the other channels, else {mel}",
     }.get(gap["method"], gap["method"])
 
 

@@ -14,7 +14,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from .interpolate import interpolate_missing
 from .mel import MIN_CONTEXT_FRAMES, MelFrontend, MelSettings, resample, window_for_gap
 from .contracts import reference_min_quality, references_wanted
 from .correlate import align_shift
+from .crosschannel import predict_from_other_channels
 from .retrieval import RecordingFeatures, find_references, nearest_offset
 from .splice import continue_known
 
@@ -49,7 +50,8 @@ class GapResult:
     reason: str
     status: str  # "repaired", "skipped" or "failed"
     message: str = ""
-    method: str = ""  # "mel" (inpainter + vocoder), "short-gap" or "long-gap" (a sample repairer)
+    method: str = ""  # "mel" (inpainter + vocoder), "short-gap" or "long-gap" (a sample repairer), "other-channels"
+    channels: tuple[int, ...] | None = None  # the gap's channels (0-based); None: every channel
 
     def to_dict(self, sample_rate: int) -> dict:
         return {
@@ -61,6 +63,7 @@ class GapResult:
             "status": self.status,
             "method": self.method,
             "message": self.message,
+            "channels": None if self.channels is None else list(self.channels),
         }
 
 
@@ -77,7 +80,7 @@ class Plan:
     the Mel window that takes the gap otherwise (or when that method declines)."""
 
     gap: Gap
-    method: str  # "short-gap" or "long-gap" (a sample repairer first), "mel", or "skipped"
+    method: str  # "short-gap" or "long-gap" (a sample repairer first), "other-channels", "mel", or "skipped"
     window_frames: int | None = None  # the Mel window's length (frames); None: the Mel pipeline cannot take it
     reason: str = ""  # why the Mel pipeline cannot take it
 
@@ -86,7 +89,8 @@ class Plan:
         skipped and why."""
         skipped = self.method == "skipped"
         g = self.gap
-        return GapResult(g.start, g.end, g.reason, "skipped" if skipped else "found", self.reason if skipped else "", self.method)
+        return GapResult(g.start, g.end, g.reason, "skipped" if skipped else "found", self.reason if skipped else "", self.method,
+                         g.channels)
 
 
 @dataclass
@@ -160,12 +164,13 @@ class Engine:
             for detector in self.detectors:
                 found.extend(detector.detect(audio, sample_rate, path))
         n = audio.shape[1]
-        clipped = [Gap(max(0, g.start), min(n, g.end), g.reason) for g in found]
+        clipped = [replace(g, start=max(0, g.start), end=min(n, g.end)) for g in found]
         return merge_gaps([g for g in clipped if g.end > g.start])
 
     def repair(self, audio: np.ndarray, sample_rate: int, gaps: list[Gap],
                progress: Callable[[int, int], None] | None = None) -> tuple[dict[Gap, np.ndarray], list[GapResult]]:
-        """Compute a fill ``[channels, gap.length]`` for each gap it can repair (``splice`` puts them in).
+        """Compute a fill ``[channels, gap.length]`` for each gap it can repair (``splice`` puts them in;
+        for a gap of some channels only, only those rows of its fill).
 
         Returns the fills by gap and one result per gap, in order.  A failing inpainter fails the
         windows it was given, a failing vocoder the gap it was vocoding; the other gaps go on.
@@ -181,12 +186,12 @@ class Engine:
                 progress(done, len(gaps))
 
         count(0)
-        results = {g: GapResult(g.start, g.end, g.reason, "repaired", method="mel") for g in gaps}
+        results = {g: GapResult(g.start, g.end, g.reason, "repaired", method="mel", channels=g.channels) for g in gaps}
         fills: dict[Gap, np.ndarray] = {}
         waiting: dict[int, list[Gap]] = {}  # the Mel pipeline's gaps, by window length (frames)
         for gap in gaps:
             plan = self.choose(gap, sample_rate)
-            fill = self.repair_by_samples(plan, audio, sample_rate)
+            fill = self.repair_by_samples(plan, audio, sample_rate, gaps)
             if fill is not None:
                 fills[gap], results[gap].method = fill, plan.method
                 count()
@@ -222,12 +227,15 @@ class Engine:
         return fills, [results[g] for g in gaps]
 
     def choose(self, gap: Gap, sample_rate: int) -> Plan:
-        """How this gap is taken: a sample repairer first (LSAR for short gaps, similarity for long
-        ones), and the Mel window that takes it otherwise, or why none can."""
+        """How this gap is taken: a waveform method first (the channels that still play for a dropout
+        of some channels, LSAR for short gaps, similarity for long ones), and the Mel window that
+        takes it otherwise, or why none can."""
         ms, seconds = 1000 * gap.length / sample_rate, gap.length / sample_rate
         longest = self.max_gap_seconds + GAP_SLACK_S
         first = None
-        if ms <= self.short_gap_ms:
+        if gap.channels is not None:
+            first = "other-channels"
+        elif ms <= self.short_gap_ms:
             first = "short-gap"
         elif self.long_gap_ms <= ms <= 1000 * longest:
             first = "long-gap"
@@ -245,13 +253,17 @@ class Engine:
             return Plan(gap, first or "skipped", None, reason)
         return Plan(gap, first or "mel", frames)
 
-    def repair_by_samples(self, plan: Plan, audio: np.ndarray, sample_rate: int) -> np.ndarray | None:
-        """The fill of the sample repairer the plan names, or None when there is none or it declines
+    def repair_by_samples(self, plan: Plan, audio: np.ndarray, sample_rate: int, all_gaps: list[Gap] = ()) -> np.ndarray | None:
+        """The fill of the waveform method the plan names, or None when there is none or it declines
         (the Mel pipeline then takes the gap)."""
+        gap = plan.gap
+        if plan.method == "other-channels":
+            with self.timed(plan.method):
+                fill = predict_from_other_channels(audio, gap, sample_rate, all_gaps)
+            return fill if fill is not None and np.isfinite(fill).all() else None
         repairer = {"short-gap": self.short_gap_repairer, "long-gap": self.long_gap_repairer}.get(plan.method)
         if repairer is None:
             return None
-        gap = plan.gap
         with self.timed(plan.method):
             try:
                 fill = np.asarray(repairer.repair(audio, gap.start, gap.end, sample_rate), dtype=np.float32)
@@ -263,7 +275,8 @@ class Engine:
 
     def analyse(self, audio: np.ndarray, sample_rate: int, gap: Gap, all_gaps: list[Gap], n_frames: int) -> Window:
         """Cut the ``n_frames`` window around ``gap`` (every gap in it zeroed and marked missing),
-        bring it to the analysis rate and take its log-Mel."""
+        bring it to the analysis rate and take its log-Mel.  A gap of some channels is missing in
+        all of them here: the Mel path fills every channel, and only the gap's own are spliced."""
         with self.timed("analyse"):
             s = self.settings
             ratio = s.sample_rate / sample_rate
@@ -397,11 +410,12 @@ class Engine:
 
     @staticmethod
     def splice(audio: np.ndarray, fills: dict[Gap, np.ndarray]) -> None:
-        """Put each fill into its gap of the float array ``audio`` ``[channels, samples]``, and
-        nothing else.  (``batch`` writes files in pieces instead: it quantises the same fills into
-        patches of a copy of the input, ``melrestore.audio.write_repaired``.)"""
+        """Put each fill into its gap of the float array ``audio`` ``[channels, samples]`` (into the
+        gap's own channels), and nothing else.  (``batch`` writes files in pieces instead: it
+        quantises the same fills into patches of a copy of the input, ``melrestore.audio.write_repaired``.)"""
         for gap, fill in fills.items():
-            audio[:, gap.start : gap.end] = fill
+            rows = slice(None) if gap.channels is None else list(gap.channels)
+            audio[rows, gap.start : gap.end] = fill[rows]
 
 
 def _known_beside(w: Window, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:

@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 SECONDS_AROUND = 0.5
 # The engine's route for a gap (GapResult.method), in words for a figure's title.
 METHOD_NAMES = {"short-gap": "filled on the waveform (short-gap repairer)", "long-gap": "filled by a matching stretch of the recording",
-                "mel": "filled by the Mel inpainter and vocoder"}
+                "mel": "filled by the Mel inpainter and vocoder", "other-channels": "predicted from the channels that still play"}
 
 
 def _log_spectrogram(x: np.ndarray, n_fft: int = 1024) -> np.ndarray:

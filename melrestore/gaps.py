@@ -13,11 +13,13 @@ class DetectionError(Exception):
 
 @dataclass(frozen=True)
 class Gap:
-    """Samples ``start:end`` of a file (half-open, at the file's own rate) are missing."""
+    """Samples ``start:end`` of a file (half-open, at the file's own rate) are missing, in every
+    channel or (``channels``, 0-based) only in those."""
 
     start: int
     end: int
     reason: str = ""
+    channels: tuple[int, ...] | None = None  # None: every channel
 
     @property
     def length(self) -> int:
@@ -28,23 +30,31 @@ class Gap:
 
 
 def merge_gaps(gaps: list[Gap]) -> list[Gap]:
-    """Sort gaps and merge those that overlap or touch, joining their reasons."""
+    """Sort gaps and merge those of the same channels that overlap or touch, joining their reasons.
+    Gaps of different channels merge only where they overlap, into every channel either names; side
+    by side they stay apart, so no channel's samples outside its own gaps are ever replaced."""
     merged: list[Gap] = []
     for gap in sorted(gaps, key=lambda g: (g.start, g.end)):
-        if merged and gap.start <= merged[-1].end:
-            last = merged[-1]
+        last = merged[-1] if merged else None
+        if last is not None and (gap.start < last.end or (gap.start == last.end and gap.channels == last.channels)):
             reasons = last.reason if gap.reason in last.reason.split("; ") else f"{last.reason}; {gap.reason}"
-            merged[-1] = Gap(last.start, max(last.end, gap.end), reasons)
+            channels = None if None in (last.channels, gap.channels) else tuple(sorted({*last.channels, *gap.channels}))
+            merged[-1] = Gap(last.start, max(last.end, gap.end), reasons, channels)
         else:
             merged.append(gap)
     return merged
 
 
-def runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """Half-open ``(start, end)`` spans where a 1-D bool mask is True."""
+def runs(mask: np.ndarray, min_length: int = 1) -> list[tuple[int, int]]:
+    """Half-open ``(start, end)`` spans where a 1-D bool mask is True (at least ``min_length`` long,
+    or touching an end of the mask)."""
     padded = np.concatenate([[False], mask.astype(bool), [False]])
     edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+    starts, ends = edges[::2], edges[1::2]
+    if min_length > 1:
+        keep = (ends - starts >= min_length) | (starts == 0) | (ends == len(mask))
+        starts, ends = starts[keep], ends[keep]
+    return list(zip(starts.tolist(), ends.tolist()))
 
 
 def mask_of(gaps: list[Gap], n_samples: int) -> np.ndarray:
@@ -58,24 +68,31 @@ def runs_in_blocks(audio, is_set, block_samples: int):
     """``runs(is_set(audio))`` without holding ``audio`` whole: ``audio`` (``[channels, samples]``, an
     array or anything sliced like one) is read ``block_samples`` at a time, ``is_set`` maps a block to
     its ``[samples]`` bool mask, and a run that reaches a block's end is carried into the next."""
+    for _, start, end in row_runs_in_blocks(audio, lambda block: is_set(block)[None], block_samples):
+        yield start, end
+
+
+def row_runs_in_blocks(audio, rows_of, block_samples: int, min_length: int = 1):
+    """The same for several masks in one reading: ``rows_of`` maps a block to ``[rows, samples]``
+    bool masks; yields ``(row, start, end)``, each row's runs in order.  Runs shorter than
+    ``min_length`` may be left out (those inside a block are: a channel's zero crossings are many)."""
     n = audio.shape[1]
-    carried = None  # a run that reached the end of the last block
+    carried: dict[int, tuple[int, int]] = {}  # by row: a run that reached the end of the last block
     for lo in range(0, n, block_samples):
-        mask = is_set(audio[:, lo : lo + block_samples])
-        hi = lo + len(mask)
-        for start, end in runs(mask):
-            start, end = start + lo, end + lo
-            if carried is not None and carried[1] == start:
-                start, carried = carried[0], None  # the run goes on across the edge
-            if carried is not None:
-                yield carried
-                carried = None
-            if end == hi:
-                carried = (start, end)
-            else:
-                yield start, end
-        if carried is not None and carried[1] < hi:
-            yield carried
-            carried = None
-    if carried is not None:
-        yield carried
+        masks = rows_of(audio[:, lo : lo + block_samples])
+        hi = lo + masks.shape[1]
+        for row, mask in enumerate(masks):
+            for start, end in runs(mask, min_length):
+                start, end = start + lo, end + lo
+                if row in carried and carried[row][1] == start:
+                    start = carried.pop(row)[0]  # the run goes on across the edge
+                if row in carried:
+                    yield (row, *carried.pop(row))
+                if end == hi:
+                    carried[row] = (start, end)
+                else:
+                    yield row, start, end
+            if row in carried and carried[row][1] < hi:
+                yield (row, *carried.pop(row))
+    for row in sorted(carried):
+        yield (row, *carried[row])

@@ -95,6 +95,25 @@ def _repair_and_check_only_the_gap_changed(engine, src, out):
     assert np.sqrt(np.mean(filled**2)) > 0.02  # the gap really got music
 
 
+@pytest.mark.parametrize("subtype,ext", [("PCM_32", "wav"), ("PCM_24", "flac")])
+def test_a_dropout_of_one_channel_is_filled_in_that_channel_only(tmp_path, interp_engine, subtype, ext):
+    """32-bit samples do not survive a trip through float32: the other channel must be kept as stored."""
+    stored = np.round(chord(2.0, 44100, 2).T * 2.0**31).astype(np.int64)
+    stored += np.random.default_rng(0).integers(-255, 256, stored.shape)  # low bits that float32 drops
+    stored = np.clip(stored, -(2**31), 2**31 - 1).astype(np.int32)
+    stored[GAP[0] : GAP[1], 1] = 0
+    src, out = tmp_path / f"in.{ext}", tmp_path / f"out.{ext}"
+    sf.write(src, stored, 44100, subtype=subtype)
+    report = repair_file(interp_engine, src, out)
+    assert report.status == "repaired", report.message
+    assert [(g["start"], g["end"], g["channels"]) for g in report.gaps] == [(GAP[0], GAP[1], [1])]
+    before, after = audio_io.read(src).samples, audio_io.read(out).samples
+    changed = np.argwhere(before != after)
+    assert set(changed[:, 1]) == {1} and changed[:, 0].min() >= GAP[0] and changed[:, 0].max() < GAP[1]
+    filled = audio_io.read(out).as_float()[1, GAP[0] : GAP[1]]
+    assert np.sqrt(np.mean(filled**2)) > 0.02  # the gap really got music
+
+
 def _picture():
     from mutagen.flac import Picture
 

@@ -43,12 +43,37 @@ def test_music_that_decays_to_a_bit_above_zero_then_stops_dead_is_a_pause_not_a_
     assert len(DigitalSilence(min_level_db=-70).detect(audio, RATE)) == 1  # the old level took it for a dropout
 
 
-def test_zeros_in_one_channel_only_or_shorter_than_minimum_are_not_gaps():
+def test_zeros_shorter_than_the_minimum_are_not_gaps():
     audio = chord(2.0, RATE, channels=2)
-    audio[0, 20000:25000] = 0.0
     audio[:, 40000:40040] = 0.0  # 0.9 ms
     assert DigitalSilence().detect(audio, RATE) == []
     assert len(DigitalSilence(min_ms=0.5).detect(audio, RATE)) == 1
+
+
+def test_a_dropout_of_one_channel_is_a_gap_of_that_channel_only():
+    audio = chord(2.0, RATE, channels=3)
+    audio[1, 20000:25000] = 0.0  # the second channel drops out, the others play on
+    audio[:, 50000:51000] = 0.0  # every channel: an ordinary dropout ...
+    audio[0, 49000:52000] = 0.0  # ... inside a longer one of the first channel, which adds nothing
+    gaps = DigitalSilence().detect(audio, RATE)
+    assert [(g.start, g.end, g.channels) for g in gaps] == [(20000, 25000, (1,)), (50000, 51000, None)]
+    assert "channel 2" in gaps[0].reason
+
+
+def test_a_channel_that_fades_into_zeros_is_no_gap():
+    """A hard-panned part that stops: its own channel decays below -60 dBFS before the zeros."""
+    audio = chord(2.0, RATE, channels=2)
+    audio[0, 20000:22000] *= np.linspace(1, 0, 2000) ** 8
+    audio[0, 22000:30000] = 0.0
+    assert DigitalSilence().detect(audio, RATE) == []
+
+
+def test_gaps_of_different_channels_merge_only_where_they_overlap():
+    overlapping = merge_gaps([Gap(10, 20, "a", (0,)), Gap(15, 30, "b", (2,))])
+    assert [(g.start, g.end, g.channels) for g in overlapping] == [(10, 30, (0, 2))]
+    side_by_side = merge_gaps([Gap(10, 20, "a"), Gap(20, 30, "b", (1,))])
+    assert [(g.start, g.end, g.channels) for g in side_by_side] == [(10, 20, None), (20, 30, (1,))]
+    assert merge_gaps([Gap(10, 20, "a", (1,)), Gap(20, 30, "b", (1,))]) == [Gap(10, 30, "a; b", (1,))]
 
 
 def test_tolerance_catches_near_zero_dropouts():

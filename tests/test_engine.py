@@ -125,6 +125,31 @@ def test_short_gaps_go_to_lsar_and_recover_the_waveform(interp_engine):
     assert snr > 30  # a sum of sines is exactly autoregressive: LSAR finds the waveform itself
 
 
+def test_a_dropout_of_one_channel_is_predicted_from_the_other_where_they_share_the_music(interp_engine):
+    music, rate = music_excerpt()  # a stereo mix: the channels share most of it
+    damaged = music.copy()
+    gap = Gap(44100, 56000, "channel 1", (0,))
+    damaged[0, gap.start : gap.end] = 0.0
+    fills, results = interp_engine.repair(damaged, rate, [gap])
+    assert results[0].method == "other-channels"
+    truth = music[0, gap.start : gap.end]
+    assert 10 * np.log10(np.sum(truth**2) / np.sum((truth - fills[gap][0]) ** 2)) > 15
+    spliced = damaged.copy()
+    interp_engine.splice(spliced, fills)
+    assert np.array_equal(spliced[1], damaged[1])  # the channel that played on is untouched
+
+
+def test_a_dropout_of_one_channel_the_other_does_not_explain_goes_to_the_mel_pipeline(interp_engine):
+    rate = 44100
+    left, right = chord(2.0, rate, 1)[0], chord(2.0, rate, 1, freqs=(196.0, 246.9, 293.7))[0]  # G major beside A major
+    damaged = np.stack([left, right])
+    gap = Gap(40000, 48000, "channel 2", (1,))
+    damaged[1, gap.start : gap.end] = 0.0
+    fills, results = interp_engine.repair(damaged, rate, [gap])
+    assert (results[0].status, results[0].method) == ("repaired", "mel")
+    assert np.sqrt(np.mean(fills[gap][1] ** 2)) > 0.3 * np.sqrt(np.mean(right[gap.start : gap.end] ** 2))
+
+
 def test_lsar_at_the_very_start_falls_back_to_the_mel_pipeline(interp_engine):
     rate = 44100
     damaged = chord(1.0, rate, 1)

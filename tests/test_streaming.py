@@ -14,7 +14,7 @@ from melrestore import audio as audio_io
 from melrestore.audio import AudioFile
 from melrestore.batch import repair_file
 from melrestore.container import copy_tags
-from melrestore.gaps import runs, runs_in_blocks
+from melrestore.gaps import row_runs_in_blocks, runs, runs_in_blocks
 from melrestore.mel import STFT_BLOCK_FRAMES, MelFrontend, MelSettings
 from melrestore.pipeline import PipelineOptions, build_engine
 from melrestore.plugins.detectors import DigitalSilence
@@ -45,6 +45,17 @@ def test_runs_in_blocks_equal_runs_of_the_whole_mask():
     audio = mask[None].astype(np.float32)
     for block in (1, 7, 40, 999, 5000, 10_000):
         assert list(runs_in_blocks(audio, lambda b: b[0] > 0, block)) == runs(mask), block
+
+
+def test_runs_of_several_rows_in_blocks_equal_each_rows_runs():
+    rng = np.random.default_rng(1)
+    masks = rng.random((3, 5000)) < [[0.5], [0.8], [0.95]]
+    masks[1, :40] = masks[2, -40:] = True
+    for block in (1, 7, 40, 999, 5000, 10_000):
+        for min_length in (1, 5):
+            found = [(row, s, e) for row, s, e in row_runs_in_blocks(masks, lambda b: b > 0, block, min_length) if e - s >= min_length]
+            expected = [(row, s, e) for row in range(3) for s, e in runs(masks[row]) if e - s >= min_length]
+            assert sorted(found) == sorted(expected), (block, min_length)
 
 
 def test_a_long_signals_magnitude_in_blocks_equals_one_stft_call():

@@ -1,0 +1,71 @@
+"""Filling a dropout of some channels from the channels that still play.
+
+Where one channel of a stereo recording drops out, the other still carries most of the music:
+each missing channel is predicted as a linear filter of the others (two-sided, a few
+milliseconds of taps), fitted by least squares on the known samples either side of the gap.
+Where the channels do not share enough of the music for that (the fit explains less than
+``min_gain_db`` of the channel's energy), it declines and the Mel pipeline takes the gap.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .gaps import Gap, mask_of
+
+TAPS = 16  # filter taps on each side of the predicted sample
+CONTEXT_S = 0.5  # seconds fitted on each side of the gap
+MIN_GAIN_DB = 10.0  # the fit must leave at most a tenth of the channel's energy as error
+RIDGE = 1e-6  # relative to the mean energy per tap: keeps a silent or duplicate channel well posed
+
+
+def predict_from_other_channels(audio, gap: Gap, sample_rate: int, all_gaps: list[Gap], taps: int = TAPS,
+                                context_s: float = CONTEXT_S, min_gain_db: float = MIN_GAIN_DB) -> np.ndarray | None:
+    """``[channels, gap.length]``: ``gap.channels`` predicted from the other channels (the other rows
+    are those channels' own samples), or None where it declines: no other channel, another gap
+    in the way, too little known context, or a fit that explains too little of a channel."""
+    predicted = fit_other_channels(audio, gap, sample_rate, all_gaps, taps, context_s)
+    if predicted is None or min(predicted[1]) < min_gain_db:
+        return None
+    return predicted[0]
+
+
+def fit_other_channels(audio, gap: Gap, sample_rate: int, all_gaps: list[Gap], taps: int = TAPS,
+                       context_s: float = CONTEXT_S) -> tuple[np.ndarray, list[float]] | None:
+    """The prediction, and for each of ``gap.channels`` how much of its energy beside the gap the
+    fit explains (dB); None where there is nothing to fit."""
+    n_channels, n = audio.shape
+    if gap.channels is None:
+        return None
+    others = [c for c in range(n_channels) if c not in gap.channels]
+    if not others:
+        return None
+    context = round(context_s * sample_rate)
+    lo, hi = max(0, gap.start - context - taps), min(n, gap.end + context + taps)
+    piece = np.asarray(audio[:, lo:hi], dtype=np.float64)
+    near = [g for g in all_gaps if g != gap and g.end > lo and g.start < hi]
+    unknown = mask_of([Gap(g.start - lo, g.end - lo) for g in near], hi - lo)  # other gaps: no samples to trust
+    # Row t: the other channels' samples t - taps .. t + taps, for the sample t + taps of the piece.
+    windows = sliding_window_view(piece[others], 2 * taps + 1, axis=1)  # [others, rows, 2 * taps + 1]
+    design = windows.transpose(1, 0, 2).reshape(windows.shape[1], -1)
+    clean = ~sliding_window_view(unknown, 2 * taps + 1).any(axis=1)  # rows whose inputs are all known
+    at = np.arange(taps, hi - lo - taps)  # the piece's sample of each row
+    in_gap = (at >= gap.start - lo) & (at < gap.end - lo)
+    fit = clean & ~in_gap & ~unknown[at]
+    if not clean[in_gap].all() or in_gap.sum() != gap.length or fit.sum() < 4 * design.shape[1]:
+        return None
+    x = design[fit]
+    gram = x.T @ x
+    if not np.trace(gram) > 0:
+        return None  # the other channels are silent there: nothing to predict from
+    gram[np.diag_indices_from(gram)] += RIDGE * np.trace(gram) / len(gram)
+    out = np.asarray(audio[:, gap.start : gap.end], dtype=np.float32).copy()
+    gains = []
+    for c in gap.channels:
+        target = piece[c, at[fit]]
+        weights = np.linalg.solve(gram, x.T @ target)
+        error = max(np.sum((target - x @ weights) ** 2), 1e-30)
+        gains.append(float(10 * np.log10(max(np.sum(target**2), 1e-30) / error)))
+        out[c] = design[in_gap] @ weights
+    return out, gains
