@@ -39,8 +39,9 @@ hookimpl = pluggy.HookimplMarker("melrestore")
 @hookspec
 def register_gap_detectors(register):
     """Register gap detectors: objects with ``detect(audio, sample_rate, path) -> list[Gap]``
-    (``melrestore.contracts.GapDetector``).  In ``batch``, ``audio`` is a file read on demand:
-    slice it (``audio[:, a:b]``) a block at a time; ``np.asarray(audio)`` reads it whole."""
+    (``melrestore.contracts.GapDetector``).  A ``Gap`` missing in some channels only names them
+    (``channels``, 0-based); only those are then replaced.  In ``batch``, ``audio`` is a file read
+    on demand: slice it (``audio[:, a:b]``) a block at a time; ``np.asarray(audio)`` reads it whole."""
 
 
 @hookspec

@@ -168,6 +168,8 @@ def check_detector(detector, sample_rate: int = 44100) -> list[str]:
             assert isinstance(gap, Gap), f"detect returned a {type(gap).__name__}, not a melrestore.Gap"
             assert 0 <= gap.start < gap.end <= audio.shape[1], f"{gap} is not a span inside the {audio.shape[1]} samples"
             assert isinstance(gap.reason, str) and gap.reason, f"{gap} gives no reason"
+            assert gap.channels is None or (gap.channels and all(0 <= c < channels for c in gap.channels)), \
+                f"{gap} names channels the audio does not have (None means every channel)"
         assert np.array_equal(audio, given), "detect changed the audio"
         passed.append(f"{'mono' if channels == 1 else 'stereo'}, no file: {len(gaps)} gap(s) inside the audio, each with a reason; audio unchanged")
     return passed
