@@ -31,8 +31,9 @@ class Gap:
 
 def merge_gaps(gaps: list[Gap]) -> list[Gap]:
     """Sort gaps and merge those of the same channels that overlap or touch, joining their reasons.
-    Gaps of different channels merge only where they overlap, into every channel either names; side
-    by side they stay apart, so no channel's samples outside its own gaps are ever replaced."""
+    Gaps of different channels merge only if they overlap (a label over a channel's dropout, say),
+    into one gap over both spans in every channel either names; side by side they stay apart, so
+    a channel's samples beside its own dropout are not replaced."""
     merged: list[Gap] = []
     for gap in sorted(gaps, key=lambda g: (g.start, g.end)):
         last = merged[-1] if merged else None
