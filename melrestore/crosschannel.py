@@ -3,8 +3,10 @@
 Where one channel of a stereo recording drops out, the other still carries most of the music:
 each missing channel is predicted as a linear filter of the others (two-sided, a few
 milliseconds of taps), fitted by least squares on the known samples either side of the gap.
-Where the channels do not share enough of the music for that (the fit explains less than
-``min_gain_db`` of the channel's energy), it declines and the Mel pipeline takes the gap.
+Where the channels do not share enough of the music for that, it declines and the Mel pipeline
+takes the gap: the test is the fit's own log-spectral distance on the known samples beside the
+gap.  (A fit can explain 90 % of a channel's energy, its loud low end, and still miss the quiet
+high bands that one channel holds alone; LSD and ViSQOL hear those.)
 """
 
 from __future__ import annotations
@@ -13,28 +15,30 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .gaps import Gap, mask_of
+from .metrics import log_spectral_distance
 
 TAPS = 16  # filter taps on each side of the predicted sample
 CONTEXT_S = 0.5  # seconds fitted on each side of the gap
-MIN_GAIN_DB = 10.0  # the fit must leave at most a tenth of the channel's energy as error
+MAX_CONTEXT_LSD_DB = 8.0  # the fit's log-spectral distance beside the gap, at most
 RIDGE = 1e-6  # relative to the mean energy per tap: keeps a silent or duplicate channel well posed
 
 
 def predict_from_other_channels(audio, gap: Gap, sample_rate: int, all_gaps: list[Gap], taps: int = TAPS,
-                                context_s: float = CONTEXT_S, min_gain_db: float = MIN_GAIN_DB) -> np.ndarray | None:
+                                context_s: float = CONTEXT_S, max_context_lsd_db: float = MAX_CONTEXT_LSD_DB) -> np.ndarray | None:
     """``[channels, gap.length]``: ``gap.channels`` predicted from the other channels (the other rows
     are those channels' own samples), or None where it declines: no other channel, another gap
-    in the way, too little known context, or a fit that explains too little of a channel."""
+    in the way, too little known context, or a fit further than ``max_context_lsd_db`` from a
+    channel's known samples beside the gap."""
     predicted = fit_other_channels(audio, gap, sample_rate, all_gaps, taps, context_s)
-    if predicted is None or min(predicted[1]) < min_gain_db:
+    if predicted is None or max(predicted[1]) > max_context_lsd_db:
         return None
     return predicted[0]
 
 
 def fit_other_channels(audio, gap: Gap, sample_rate: int, all_gaps: list[Gap], taps: int = TAPS,
                        context_s: float = CONTEXT_S) -> tuple[np.ndarray, list[float]] | None:
-    """The prediction, and for each of ``gap.channels`` how much of its energy beside the gap the
-    fit explains (dB); None where there is nothing to fit."""
+    """The prediction, and for each of ``gap.channels`` the fit's log-spectral distance (dB) from its
+    known samples before and after the gap (the mean of the two); None where there is nothing to fit."""
     n_channels, n = audio.shape
     if gap.channels is None:
         return None
@@ -61,11 +65,13 @@ def fit_other_channels(audio, gap: Gap, sample_rate: int, all_gaps: list[Gap], t
         return None  # the other channels are silent there: nothing to predict from
     gram[np.diag_indices_from(gram)] += RIDGE * np.trace(gram) / len(gram)
     out = np.asarray(audio[:, gap.start : gap.end], dtype=np.float32).copy()
-    gains = []
+    distances = []
+    before = (at < gap.start - lo)[fit]  # the fitted rows before the gap (the others are after it)
     for c in gap.channels:
         target = piece[c, at[fit]]
         weights = np.linalg.solve(gram, x.T @ target)
-        error = max(np.sum((target - x @ weights) ** 2), 1e-30)
-        gains.append(float(10 * np.log10(max(np.sum(target**2), 1e-30) / error)))
+        predicted = x @ weights
+        sides = [side for side in (before, ~before) if side.sum() >= 2048]
+        distances.append(float(np.mean([log_spectral_distance(target[side], predicted[side]) for side in sides])) if sides else np.inf)
         out[c] = design[in_gap] @ weights
-    return out, gains
+    return out, distances
