@@ -51,15 +51,15 @@ def fit_other_channels(audio, gap: Gap, sample_rate: int, all_gaps: list[Gap], t
     near = [g for g in all_gaps if g != gap and g.end > lo and g.start < hi]
     unknown = mask_of([Gap(g.start - lo, g.end - lo) for g in near], hi - lo)  # other gaps: no samples to trust
     # Row t: the other channels' samples t - taps .. t + taps, for the sample t + taps of the piece.
-    windows = sliding_window_view(piece[others], 2 * taps + 1, axis=1)  # [others, rows, 2 * taps + 1]
-    design = windows.transpose(1, 0, 2).reshape(windows.shape[1], -1)
+    windows = sliding_window_view(piece[others], 2 * taps + 1, axis=1)  # a view: [others, rows, 2 * taps + 1]
     clean = ~sliding_window_view(unknown, 2 * taps + 1).any(axis=1)  # rows whose inputs are all known
     at = np.arange(taps, hi - lo - taps)  # the piece's sample of each row
     in_gap = (at >= gap.start - lo) & (at < gap.end - lo)
     fit = clean & ~in_gap & ~unknown[at]
-    if not clean[in_gap].all() or in_gap.sum() != gap.length or fit.sum() < 4 * design.shape[1]:
+    n_weights = len(others) * (2 * taps + 1)
+    if not clean[in_gap].all() or in_gap.sum() != gap.length or fit.sum() < 4 * n_weights:
         return None
-    x = design[fit]
+    x = windows[:, fit].transpose(1, 0, 2).reshape(-1, n_weights)  # the fitted rows only: the context
     gram = x.T @ x
     if not np.trace(gram) > 0:
         return None  # the other channels are silent there: nothing to predict from
@@ -67,11 +67,13 @@ def fit_other_channels(audio, gap: Gap, sample_rate: int, all_gaps: list[Gap], t
     out = np.asarray(audio[:, gap.start : gap.end], dtype=np.float32).copy()
     distances = []
     before = (at < gap.start - lo)[fit]  # the fitted rows before the gap (the others are after it)
+    inputs = piece[others, gap.start - lo - taps : gap.end - lo + taps]  # what the gap's rows read
     for c in gap.channels:
         target = piece[c, at[fit]]
         weights = np.linalg.solve(gram, x.T @ target)
         predicted = x @ weights
         sides = [side for side in (before, ~before) if side.sum() >= 2048]
         distances.append(float(np.mean([log_spectral_distance(target[side], predicted[side]) for side in sides])) if sides else np.inf)
-        out[c] = design[in_gap] @ weights
+        taps_of = weights.reshape(len(others), 2 * taps + 1)
+        out[c] = sum(np.correlate(signal, w, mode="valid") for signal, w in zip(inputs, taps_of))
     return out, distances

@@ -233,7 +233,7 @@ class Engine:
         ms, seconds = 1000 * gap.length / sample_rate, gap.length / sample_rate
         longest = self.max_gap_seconds + GAP_SLACK_S
         first = None
-        if gap.channels is not None:
+        if gap.channels is not None and seconds <= longest:
             first = "other-channels"
         elif ms <= self.short_gap_ms:
             first = "short-gap"

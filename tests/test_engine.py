@@ -150,6 +150,15 @@ def test_a_dropout_of_one_channel_the_other_does_not_explain_goes_to_the_mel_pip
     assert np.sqrt(np.mean(fills[gap][1] ** 2)) > 0.3 * np.sqrt(np.mean(right[gap.start : gap.end] ** 2))
 
 
+def test_a_dropout_of_one_channel_longer_than_the_pipeline_fills_is_left_alone(interp_engine):
+    rate = 44100
+    damaged = chord(6.0, rate, 2)
+    gap = Gap(rate, 5 * rate, "channel 1", (0,))  # 4 s: the other channel would predict it, but no gap that long is filled
+    damaged[0, gap.start : gap.end] = 0.0
+    fills, results = interp_engine.repair(damaged, rate, [gap])
+    assert fills == {} and results[0].status == "skipped" and "longer than" in results[0].message
+
+
 def test_lsar_at_the_very_start_falls_back_to_the_mel_pipeline(interp_engine):
     rate = 44100
     damaged = chord(1.0, rate, 1)
