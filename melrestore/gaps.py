@@ -49,8 +49,11 @@ def merge_gaps(gaps: list[Gap]) -> list[Gap]:
 def runs(mask: np.ndarray, min_length: int = 1) -> list[tuple[int, int]]:
     """Half-open ``(start, end)`` spans where a 1-D bool mask is True (at least ``min_length`` long,
     or touching an end of the mask)."""
-    padded = np.concatenate([[False], mask.astype(bool), [False]])
-    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
+    mask = np.asarray(mask, dtype=bool)
+    if not len(mask):
+        return []
+    changes = np.flatnonzero(mask[1:] != mask[:-1]) + 1  # one pass over the mask (no padded copies)
+    edges = np.concatenate([[0] if mask[0] else [], changes, [len(mask)] if mask[-1] else []]).astype(np.int64)
     starts, ends = edges[::2], edges[1::2]
     if min_length > 1:
         keep = (ends - starts >= min_length) | (starts == 0) | (ends == len(mask))

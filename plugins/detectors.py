@@ -58,7 +58,7 @@ class DigitalSilence:
 
     def _silent_rows(self, block):
         """``[channels + 1, samples]``: silent in each channel, then in every channel (mono: one row)."""
-        silent = np.abs(block) <= self.tolerance
+        silent = block == 0 if self.tolerance == 0 else np.abs(block) <= self.tolerance
         return silent if len(silent) == 1 else np.concatenate([silent, silent.all(axis=0)[None]])
 
 

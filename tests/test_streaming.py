@@ -47,6 +47,24 @@ def test_runs_in_blocks_equal_runs_of_the_whole_mask():
         assert list(runs_in_blocks(audio, lambda b: b[0] > 0, block)) == runs(mask), block
 
 
+def test_runs_are_the_true_spans_of_a_mask():
+    def by_hand(mask):
+        spans, start = [], None
+        for i, on in enumerate([*mask, False]):
+            if on and start is None:
+                start = i
+            elif not on and start is not None:
+                spans.append((start, i))
+                start = None
+        return spans
+
+    rng = np.random.default_rng(2)
+    masks = [np.zeros(0, bool), np.ones(5, bool), np.zeros(5, bool)] + [rng.random(rng.integers(1, 60)) < 0.5 for _ in range(300)]
+    for mask in masks:
+        assert runs(mask) == by_hand(mask), mask
+        assert runs(mask, 3) == [(a, b) for a, b in by_hand(mask) if b - a >= 3 or a == 0 or b == len(mask)], mask
+
+
 def test_runs_of_several_rows_in_blocks_equal_each_rows_runs():
     rng = np.random.default_rng(1)
     masks = rng.random((3, 5000)) < [[0.5], [0.8], [0.95]]
