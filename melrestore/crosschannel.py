@@ -1,11 +1,11 @@
 """Filling a dropout of some channels from the channels that still play.
 
 Where one channel of a stereo recording drops out, the other still carries most of the music:
-each missing channel is predicted as a linear filter of the others (two-sided, a few
-milliseconds of taps), fitted by least squares on the known samples either side of the gap.
+each missing channel is predicted as a linear filter of the others (two-sided, ``TAPS``
+samples each side), fitted by least squares on the known samples either side of the gap.
 Where the channels do not share enough of the music for that, it declines and the Mel pipeline
 takes the gap: the test is the fit's own log-spectral distance on the known samples beside the
-gap.  (A fit can explain 90 % of a channel's energy, its loud low end, and still miss the quiet
+gap.  (A fit can explain 95 % of a channel's energy, its loud low end, and still miss the quiet
 high bands that one channel holds alone; LSD and ViSQOL hear those.)
 """
 
