@@ -51,8 +51,13 @@ class DigitalSilence:
             return min(_rms(before), _rms(after)) >= self.min_level
 
         gaps = [Gap(start, end, "digital silence") for _, start, end in everywhere if cut_off(start, end)]
-        for c, start, end in some:  # a channel's dropout holds no stretch silent everywhere
-            if not any(s < end and start < e for _, s, e in everywhere) and cut_off(start, end, slice(c, c + 1)):
+        # A channel's dropout holds no stretch silent everywhere (each channel of an ordinary dropout
+        # is a run of its own): the runs silent everywhere are sorted and apart, so only the last
+        # one starting before a channel's run ends can overlap it.
+        starts, ends = np.array([s for _, s, _ in everywhere], dtype=np.int64), np.array([e for _, _, e in everywhere], dtype=np.int64)
+        for c, start, end in some:
+            last = np.searchsorted(starts, end) - 1
+            if (last < 0 or ends[last] <= start) and cut_off(start, end, slice(c, c + 1)):
                 gaps.append(Gap(start, end, f"digital silence in channel {c + 1}", (c,)))
         return sorted(gaps, key=lambda g: g.start)
 
