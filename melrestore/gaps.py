@@ -61,6 +61,18 @@ def runs(mask: np.ndarray, min_length: int = 1) -> list[tuple[int, int]]:
     return list(zip(starts.tolist(), ends.tolist()))
 
 
+def silent_rows(block: np.ndarray, tolerance: float = 0.0) -> np.ndarray:
+    """``[channels, samples]`` -> ``[rows, samples]``: where each channel is silent (within
+    ``tolerance`` of zero), then, last, where every channel is (mono: the one row is both)."""
+    silent = block == 0 if tolerance == 0 else np.abs(block) <= tolerance
+    return silent if len(silent) == 1 else np.concatenate([silent, silent.all(axis=0)[None]])
+
+
+def every_channel_row(channels: int) -> int:
+    """The row of ``silent_rows`` that is silent in every channel."""
+    return channels if channels > 1 else 0
+
+
 def mask_of(gaps: list[Gap], n_samples: int) -> np.ndarray:
     mask = np.zeros(n_samples, dtype=bool)
     for gap in gaps:

@@ -27,7 +27,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from scipy.fft import rfft
 
 from . import audio as audio_io
-from .gaps import row_runs_in_blocks
+from .gaps import every_channel_row, row_runs_in_blocks, silent_rows
 from .analysis import SEARCH_CONTEXT_S, SEARCH_RADIUS_S
 from .correlate import align_shift, correlate, correlate_bands
 from .mel import MelFrontend, MelSettings
@@ -83,16 +83,11 @@ class RecordingIndex:
         for band in self.compact:
             self.compact_energy += band.astype(np.float64) ** 2
         bad = np.zeros(n_frames, dtype=bool)
-        channels = audio.shape[0]
-
-        def silent_rows(block):  # each channel, then every channel
-            silent = block == 0
-            return np.concatenate([silent, silent.all(axis=0)[None]])
-
+        every_row = every_channel_row(audio.shape[0])
         for row, lo, hi in row_runs_in_blocks(self.audio, silent_rows, block_frames * hop_length, SILENT_RUN):
             # Digital silence, or a dropout of one channel; not a channel silent up to the file's
             # end (a dead channel: the others still hold music to copy).
-            dead_channel = row < channels and (lo == 0 or hi == self.n_samples)
+            dead_channel = row != every_row and (lo == 0 or hi == self.n_samples)
             if hi - lo >= SILENT_RUN and not dead_channel:
                 first, stop = self.settings.frames_touching(lo, hi)
                 bad[max(0, first) : stop] = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 
 from melrestore import hookimpl
 from melrestore import audio as audio_io
-from melrestore.gaps import DetectionError, Gap, row_runs_in_blocks
+from melrestore.gaps import DetectionError, Gap, every_channel_row, row_runs_in_blocks, silent_rows
 
 
 class DigitalSilence:
@@ -40,9 +41,10 @@ class DigitalSilence:
         min_len = max(1, round(self.min_ms * sample_rate / 1000))
         edge = max(1, round(self.edge_ms * sample_rate / 1000))
         channels, n = audio.shape[0], audio.shape[1]
-        every_row = channels if channels > 1 else 0  # the row of _silent_rows that is silent in every channel
+        every_row = every_channel_row(channels)
         everywhere, some = [], []  # long enough, inside the file: silent in every channel; in one channel
-        for row, start, end in row_runs_in_blocks(audio, self._silent_rows, self.block_samples or audio_io.BLOCK_SAMPLES, min_len):
+        rows_of = functools.partial(silent_rows, tolerance=self.tolerance)
+        for row, start, end in row_runs_in_blocks(audio, rows_of, self.block_samples or audio_io.BLOCK_SAMPLES, min_len):
             if start > 0 and end < n and end - start >= min_len:
                 (everywhere if row == every_row else some).append((row, start, end))
 
@@ -60,11 +62,6 @@ class DigitalSilence:
             if (last < 0 or ends[last] <= start) and cut_off(start, end, slice(c, c + 1)):
                 gaps.append(Gap(start, end, f"digital silence in channel {c + 1}", (c,)))
         return sorted(gaps, key=lambda g: g.start)
-
-    def _silent_rows(self, block):
-        """``[channels + 1, samples]``: silent in each channel, then in every channel (mono: one row)."""
-        silent = block == 0 if self.tolerance == 0 else np.abs(block) <= self.tolerance
-        return silent if len(silent) == 1 else np.concatenate([silent, silent.all(axis=0)[None]])
 
 
 def _rms(audio) -> float:
