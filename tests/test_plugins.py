@@ -197,7 +197,15 @@ class _Muting:
         return []
 
 
-@pytest.mark.parametrize("detector,rule", [(_PastTheEnd(), "not a span inside"), (_Muting(), "changed the audio")])
+class _ThirdChannel:
+    def detect(self, audio, sample_rate, path=None):
+        from melrestore import Gap
+
+        return [Gap(100, 200, "a channel the audio lacks", (2,))]
+
+
+@pytest.mark.parametrize("detector,rule", [(_PastTheEnd(), "not a span inside"), (_Muting(), "changed the audio"),
+                                           (_ThirdChannel(), "channels the audio does not have")])
 def test_the_contract_catches_broken_detectors(detector, rule):
     from melrestore.testing import check_detector
 

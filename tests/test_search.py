@@ -57,6 +57,18 @@ def test_the_search_stays_within_its_radius_and_still_finds_a_repeat_there():
     assert near[0].shift_samples % PERIOD == 0 and near[0].ratio < 0.1
 
 
+def test_a_stretch_where_one_channel_dropped_out_is_never_copied_but_a_dead_channel_is_no_bar():
+    damaged, gap = with_gap(phrase_played_over(12.0), 5.0)
+    repeats = [m.shift_samples for m in RecordingIndex(damaged, RATE).top_matches(gap.start, gap.end, k=6)]
+    dropout = gap.start + repeats[0] + 3000  # inside the best repeat, in the second channel only
+    damaged[1, dropout : dropout + 2000] = 0.0
+    after = [m.shift_samples for m in RecordingIndex(damaged, RATE).top_matches(gap.start, gap.end, k=6)]
+    assert repeats[0] not in after and after[0] % PERIOD == 0  # the next repeat instead
+    dead = damaged.copy()
+    dead[1] = 0.0  # a channel silent from end to end: the other still holds music to copy
+    assert RecordingIndex(dead, RATE).top_matches(gap.start, gap.end, k=1)[0].shift_samples % PERIOD == 0
+
+
 def test_reads_of_the_mono_mix_in_blocks_equal_reading_the_stretch():
     audio = phrase_played_over(3.0)
     mono = _MonoBlocks(audio, block_samples=1000, max_blocks=3)
