@@ -21,6 +21,7 @@ import numpy as np
 from . import audio as audio_io
 from .analysis import SEARCH_RADIUS_S
 from .correlate import correlate, correlate_bands
+from .frames import LazyFrames, squared_sum
 from .mel import MelFrontend, resample
 
 POOL_BANDS = 4  # Mel bands averaged into one search feature
@@ -43,9 +44,11 @@ class RecordingFeatures:
 
     ``mono_between(lo, hi)`` gives the mono mix at the analysis rate for samples ``lo:hi`` (zeros
     outside the recording), ``n_samples`` its length; ``avoid`` lists ``(start, end)`` spans
-    (analysis-rate samples: other gaps) no reference may touch.  Built in blocks, so a long
-    recording never holds its full-resolution log-Mel, or its resampled samples, at once (blocks
-    of ``melrestore.audio.BLOCK_SAMPLES`` unless ``block_frames`` says otherwise).
+    (analysis-rate samples: other gaps) no reference may touch.  Built in blocks, where a search
+    first reaches (:class:`melrestore.frames.LazyFrames`), so a long recording never holds its
+    full-resolution log-Mel, or its resampled samples, at once, and a long recording with a few
+    gaps analyses only what lies within the search radius of them (blocks of
+    ``melrestore.audio.BLOCK_SAMPLES`` unless ``block_frames`` says otherwise).
     A search looks ``radius_s`` each way from the window.
     """
 
@@ -57,24 +60,23 @@ class RecordingFeatures:
         self.radius = s.hops_in(radius_s)  # frames
         n_frames = s.frames_for(n_samples)
         pooled = s.n_mels // POOL_BANDS
-        self.features = np.empty((pooled, n_frames), dtype=np.float32)
         pad = s.frame_reach  # each block carries it on each side, so its frames equal a single pass's
-        for first in range(0, n_frames, block_frames):
-            last = min(n_frames, first + block_frames)
+
+        def block(first: int, last: int) -> np.ndarray:
             chunk = mono_between(first * self.hop - pad, (last - 1) * self.hop + pad)
             mel = frontend.log_mel(chunk[None])[0][:, pad // self.hop : pad // self.hop + last - first]
-            self.features[:, first:last] = mel[: pooled * POOL_BANDS].reshape(pooled, POOL_BANDS, -1).mean(axis=1)
+            return mel[: pooled * POOL_BANDS].reshape(pooled, POOL_BANDS, -1).mean(axis=1)
+
+        self.features = LazyFrames(pooled, n_frames, block_frames, block)  # analysed where a search first looks
         self.bad = np.zeros(n_frames, dtype=bool)
         for start, end in avoid:  # every frame whose analysis window overlaps the span
             lo, hi = s.frames_touching(start, end)
             self.bad[max(0, lo) : hi] = True
         self.good = (~self.bad).astype(np.float64)
-        self._good_energy = np.zeros(n_frames)  # per frame, the sum over bands of the squared features, 0 where bad
-        for band in self.features:  # a band at a time: bounded memory on long recordings
-            self._good_energy += (band.astype(np.float64) * self.good) ** 2
 
     @classmethod
-    def of_samples(cls, mono: np.ndarray, frontend: MelFrontend, radius_s: float = SEARCH_RADIUS_S) -> "RecordingFeatures":
+    def of_samples(cls, mono: np.ndarray, frontend: MelFrontend, radius_s: float = SEARCH_RADIUS_S,
+                   block_frames: int | None = None) -> "RecordingFeatures":
         """From a mono mix already at the analysis rate (training)."""
 
         def between(lo, hi):
@@ -84,7 +86,7 @@ class RecordingFeatures:
                 out[a - lo : b - lo] = mono[a:b]
             return out
 
-        return cls(between, len(mono), frontend, radius_s=radius_s)
+        return cls(between, len(mono), frontend, block_frames=block_frames, radius_s=radius_s)
 
     @classmethod
     def of_recording(cls, audio: np.ndarray, sample_rate: int, frontend: MelFrontend, avoid=(),
@@ -161,16 +163,18 @@ def find_references(recording: RecordingFeatures, window_start: int, window_fram
     if n_positions <= 2 * min_offset:
         return []
     mask = known.astype(np.float64)
-    pattern = recording.features[:, first : first + t].astype(np.float64) * mask
+    searched = recording.features.span(lo, hi)
+    window = searched[:, first - lo : first - lo + t]
+    pattern = window.astype(np.float64) * mask
     good = recording.good[lo:hi]
     # Masked squared distance, sum over the frames known in the window and clean in the candidate.
     compared = correlate(good, mask)
     own = correlate(good, np.sum(pattern**2, axis=0))
-    theirs = correlate(recording._good_energy[lo:hi], mask)
-    cross = correlate_bands(recording.features[:, lo:hi], pattern, good)
-    bands = recording.features.shape[0]
+    theirs = correlate(squared_sum(searched, good), mask)  # the candidates' energy, 0 where they are not clean
+    cross = correlate_bands(searched, pattern, good)
+    bands = searched.shape[0]
     distance = (own + theirs - 2 * cross) / (np.maximum(compared, 1) * bands)
-    known_values = recording.features[:, first : first + t][:, known]
+    known_values = window[:, known]
     spread = float(np.mean((known_values - known_values.mean(axis=1, keepdims=True)) ** 2)) + 1e-6
     positions = lo + np.arange(n_positions)
     needed = ~known if needed is None else needed

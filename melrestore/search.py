@@ -30,6 +30,7 @@ from . import audio as audio_io
 from .gaps import every_channel_row, row_runs_in_blocks, silent_rows
 from .analysis import SEARCH_CONTEXT_S, SEARCH_RADIUS_S
 from .correlate import align_shift, correlate, correlate_bands
+from .frames import LazyFrames, squared_sum
 from .mel import MelFrontend, MelSettings
 
 SILENT_RUN = 32  # samples of digital zero that count as missing (another gap) rather than music
@@ -49,8 +50,9 @@ class RecordingIndex:
     """One recording's features for the search (``audio`` ``[channels, samples]``, gaps zeroed).
 
     ``audio`` is an array or a file read on demand (:class:`melrestore.audio.Waveform`): the
-    features are built ``block_frames`` at a time, and the full-resolution spectrum is computed
-    only where a search looks, so a long recording is never held whole."""
+    compact features are built ``block_frames`` at a time where a search first reaches
+    (:class:`melrestore.frames.LazyFrames`), and the full-resolution spectrum only where it looks,
+    so a long recording is never held whole."""
 
     def __init__(self, audio, sample_rate: int, context_s: float = SEARCH_CONTEXT_S, n_fft: int = 2048,
                  hop_length: int = 512, compact_bands: int = 64, candidates: int = 16, refine: int = 8, align_samples: int = 1024,
@@ -70,18 +72,10 @@ class RecordingIndex:
         self.window = self.frontend.window.numpy()
         n_frames = self.settings.frames_for(self.n_samples)
         block_frames = block_frames or max(1, audio_io.BLOCK_SAMPLES // hop_length)
-        self.compact = np.empty((compact_bands, n_frames), dtype=np.float32)  # log-Mel [bands, frames]
-        for first in range(0, n_frames, block_frames):
-            # The last block as long as the others, overlapping the one before: the Mel projection (a
-            # matrix product) of a handful of frames can round differently from a long block's.
-            first = min(first, max(0, n_frames - block_frames))
-            last = min(n_frames, first + block_frames)
-            with torch.no_grad():
-                magnitude = torch.from_numpy(self._magnitudes([first], last - first)[0])
-                self.compact[:, first:last] = self.frontend.log_mel_from_magnitude(magnitude).numpy()
-        self.compact_energy = np.zeros(n_frames)
-        for band in self.compact:
-            self.compact_energy += band.astype(np.float64) ** 2
+        # The compact log-Mel [bands, frames], analysed where a search first looks.  The last block
+        # as long as the others, overlapping the one before: the Mel projection (a matrix product) of
+        # a handful of frames can round differently from a long block's.
+        self.compact = LazyFrames(compact_bands, n_frames, block_frames, self._compact_block, flush_end=True)
         bad = np.zeros(n_frames, dtype=bool)
         every_row = every_channel_row(audio.shape[0])
         for row, lo, hi in row_runs_in_blocks(self.audio, silent_rows, block_frames * hop_length, SILENT_RUN):
@@ -92,6 +86,11 @@ class RecordingIndex:
                 first, stop = self.settings.frames_touching(lo, hi)
                 bad[max(0, first) : stop] = True
         self.bad_count = np.concatenate([[0], np.cumsum(bad)])
+
+    def _compact_block(self, first: int, last: int) -> np.ndarray:
+        with torch.no_grad():
+            magnitude = torch.from_numpy(self._magnitudes([first], last - first)[0])
+            return self.frontend.log_mel_from_magnitude(magnitude).numpy()
 
     def _magnitudes(self, firsts, count: int) -> np.ndarray:
         """STFT magnitudes ``[len(firsts), bins, count]`` of frames ``first:first + count`` for each of
@@ -185,11 +184,12 @@ class RecordingIndex:
         within the search radius."""
         span = np.arange(frames[0], frames[-1] + 1)
         mask = np.isin(span, frames).astype(np.float64)
-        pattern = self.compact[:, span].astype(np.float64) * mask
         lo, hi = max(0, span[0] - self.radius), min(self.compact.shape[1], span[-1] + 1 + self.radius)
+        searched = self.compact.span(lo, hi)
+        pattern = searched[:, span - lo].astype(np.float64) * mask
         # Squared distance with the pattern's first frame moved to each position p, by correlation.
-        sq = correlate(self.compact_energy[lo:hi], mask)
-        cross = correlate_bands(self.compact[:, lo:hi], pattern)
+        sq = correlate(squared_sum(searched), mask)
+        cross = correlate_bands(searched, pattern)
         distance = np.sum(pattern**2) + sq - 2 * cross
         positions = lo + np.arange(len(distance))
         offsets = positions - span[0]

@@ -67,6 +67,21 @@ def test_the_search_stays_within_its_radius():
     assert min(abs(found[0].offset - k * period) for k in (-2, -1, 1, 2)) <= 64  # still a whole repeat away
 
 
+def test_a_search_analyses_only_what_lies_within_its_radius_and_finds_what_a_full_analysis_finds():
+    frontend = MelFrontend(SETTINGS)
+    song = phrase_song(8, 8000)[0]
+    period = int((PHRASE_S + 0.25) * 8000)
+    start, known = _window(first_frame=period // 64, frames=128, gap_frames=slice(40, 88))
+    radius_s = 2.2 * period / 8000
+    lazy = RecordingFeatures.of_samples(song, frontend, radius_s=radius_s, block_frames=16)
+    whole = RecordingFeatures.of_samples(song, frontend, radius_s=radius_s, block_frames=16)
+    whole.features.span(0, whole.frames)  # every block analysed before the search
+    found = find_references(lazy, start, 128, known, count=4)
+    assert found == find_references(whole, start, 128, known, count=4)
+    reach = (start // 64 + 128 + whole.radius) // 16 + 1  # the blocks up to the radius after the window
+    assert lazy.features.blocks_analysed <= reach < -(-whole.frames // 16) / 2
+
+
 def test_other_gaps_only_rule_out_a_candidate_where_it_would_be_copied():
     frontend = MelFrontend(SETTINGS)
     song = phrase_song(4, 8000)[0]
@@ -220,7 +235,8 @@ def test_features_in_blocks_and_at_another_rate_equal_one_pass():
     for block_frames in (4096, 50):
         blockwise = RecordingFeatures.of_recording(audio, 11025, frontend, block_frames=block_frames)
         assert blockwise.features.shape == whole.features.shape
-        assert np.abs(blockwise.features - whole.features)[:, interior].max() < 1e-3
+        frames = whole.frames
+        assert np.abs(blockwise.features.span(0, frames) - whole.features.span(0, frames))[:, interior].max() < 1e-3
 
 
 class CopyTheBestMatch:
