@@ -5,9 +5,10 @@ the length, 16-bit stereo WAV at 44.1 kHz, a dropout every ~4 s as in batch_thro
 and reads its peak resident memory (the child's own high-water mark, from Linux's /proc).
 The files are generated into a temporary folder and removed.  The pipeline reads files in
 pieces, so the peak should barely grow with the length (what grows: the search features of the
-whole recording, about 1/16 of the decoded audio, and the fills until the file is written).
+stretches within 5 minutes of a gap, about 1/16 of the decoded audio so analysed, and the fills
+until the file is written).
 
-    .venv/bin/python benchmarks/memory.py [--minutes 10 30 120] [--inpainter unet-onnx]
+    .venv/bin/python benchmarks/memory.py [--minutes 10 30 120] [--inpainter unet-onnx] [--gap-every 4]
 """
 
 import argparse
@@ -51,13 +52,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, nargs="+", default=[10, 30, 120])
     parser.add_argument("--inpainter", default="unet-onnx")
+    parser.add_argument("--gap-every", type=float, default=4.0,
+                        help="seconds between dropouts (about); sparse damage analyses less of a long file")
     args = parser.parse_args()
     print(f"{'minutes':>8} {'peak GB':>8} {'GB/min':>7} {'wall s':>7}")
     with tempfile.TemporaryDirectory() as tmp:
         for minutes in args.minutes:
             folder = Path(tmp) / f"{minutes:g}min"
             folder.mkdir()
-            make_recordings(folder, 1, 60 * minutes)
+            make_recordings(folder, 1, 60 * minutes, gap_every=args.gap_every)
             peak, wall = peak_of_repair(folder / "take0.wav", folder / "repaired.wav", args.inpainter)
             print(f"{minutes:8g} {peak:8.2f} {peak / minutes:7.3f} {wall:7.1f}")
 

@@ -138,6 +138,29 @@ class FCBaseline(nn.Module):
         return self.expand(h).reshape(b, 1, m, t)
 
 
+class PatchCritic(nn.Module):
+    """A small patch discriminator for adversarial training (as GACELA uses on Mel): it sees a
+    normalised log-Mel window, the fill composed into its missing frames, and the mask, and scores
+    overlapping patches of it as real or filled.  Training only: it is never exported."""
+
+    def __init__(self, channels: tuple[int, ...] = (32, 64, 128)):
+        super().__init__()
+        layers, c_in = [], 2
+        for c_out in channels:
+            layers.append(nn.Sequential(nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.LeakyReLU(0.2)))
+            c_in = c_out
+        self.layers = nn.ModuleList(layers)
+        self.score = nn.Conv2d(c_in, 1, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """-> (patch scores ``[B, 1, F', T']``, the feature maps of each layer)."""
+        features = []
+        for layer in self.layers:
+            x = layer(x)
+            features.append(x)
+        return self.score(x), features
+
+
 ARCHITECTURES = {"unet": UNet, "fc": FCBaseline}
 
 # Window lengths (frames) each architecture is trained and run at.

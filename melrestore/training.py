@@ -51,6 +51,9 @@ class TrainConfig:
     references: int = 0  # retrieved stretches of the same recording the network sees (two input planes each)
     other_gaps_per_minute: float = 0.0  # other gaps punched around each window's own (dense damage; see WindowSampler)
     texture_weight: float = 0.0  # weight of the texture-statistics loss next to the L1 (0 = L1 only)
+    adversarial_weight: float = 0.0  # weight of a patch critic's verdict on the fill (0 = no critic; see Adversary)
+    feature_matching_weight: float = 0.0  # weight of matching the critic's features of fill and truth
+    critic_warmup: int = 0  # steps the critic trains alone before its terms reach the inpainter
     workers: int = 0  # processes drawing the batches ahead of the model (0 = the training process draws them)
     max_minutes: float = 0.0  # validate, save and stop after this many minutes (0 = run all the steps)
 
@@ -247,6 +250,67 @@ def texture_loss(prediction: torch.Tensor, target: torch.Tensor, interpolation: 
     return total / len(scales)
 
 
+class Adversary:
+    """A patch critic (``networks.PatchCritic``) trained beside the inpainter, least-squares GAN
+    style: it learns to tell the true window from the window with the fill composed into its
+    gap, and the inpainter is pushed towards fills it takes for true ones, and whose critic
+    features match the truth's.  Only patches that touch the gap are scored, so the known
+    context, which is the same in both, teaches it nothing.  Like the texture term, it asks for
+    detail a blurred fill lacks without saying where each detail goes."""
+
+    def __init__(self, config: TrainConfig, device: torch.device, distributed: bool):
+        self.config = config
+        self.critic = networks.PatchCritic().to(device)
+        self.optimizer = torch.optim.Adam(self.critic.parameters(), lr=config.learning_rate, betas=(0.5, 0.9))
+        self.judged = self.critic
+        if distributed:
+            self.judged = torch.nn.parallel.DistributedDataParallel(
+                self.critic, device_ids=[device.index] if device.type == "cuda" else None)
+
+    @staticmethod
+    def _window(correction: torch.Tensor, target: torch.Tensor, interpolation: torch.Tensor, missing: torch.Tensor):
+        """The critic's input: the window with ``correction`` on its missing frames, and the mask."""
+        mask = missing[:, None, None, :].float().expand_as(target)
+        return torch.cat([interpolation + mask * correction + (1 - mask) * target, mask], dim=1)
+
+    @staticmethod
+    def _masked_mean(values: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:
+        """Mean of ``values`` ``[B, C, F, T']`` over the columns that touch a missing frame."""
+        stride = missing.shape[-1] // values.shape[-1]
+        touched = torch.nn.functional.max_pool1d(missing[:, None].float(), stride)[:, None]  # [B, 1, 1, T']
+        weight = touched.expand_as(values)
+        return (values * weight).sum() / weight.sum().clamp(min=1)
+
+    def critic_step(self, prediction, target, interpolation, missing) -> float:
+        """One update of the critic on this batch (the fill detached); returns its loss."""
+        both = torch.cat([self._window(target, target, interpolation, missing),
+                          self._window(prediction.detach(), target, interpolation, missing)])
+        real, fake = self.judged(both)[0].chunk(2)
+        loss = self._masked_mean((real - 1) ** 2, missing) + self._masked_mean(fake**2, missing)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        return loss.item()
+
+    def inpainter_loss(self, prediction, target, interpolation, missing, step: int) -> torch.Tensor:
+        """The adversarial and feature-matching terms for the inpainter (zero while the critic warms up)."""
+        if step < self.config.critic_warmup:
+            return prediction.new_zeros(())
+        fake, fake_features = self.critic(self._window(prediction, target, interpolation, missing))
+        with torch.no_grad():
+            _, real_features = self.critic(self._window(target, target, interpolation, missing))
+        matching = sum(self._masked_mean((f - r).abs(), missing) for f, r in zip(fake_features, real_features))
+        return (self.config.adversarial_weight * self._masked_mean((fake - 1) ** 2, missing)
+                + self.config.feature_matching_weight * matching / len(fake_features))
+
+    def state_dict(self) -> dict:
+        return {"critic": self.critic.state_dict(), "critic_optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.critic.load_state_dict(state["critic"])
+        self.optimizer.load_state_dict(state["critic_optimizer"])
+
+
 def stream(seed: int, *key: int) -> np.random.Generator:
     """The random stream of one draw of a run (``key``: the step, or the step and a window's place
     in its batch), independent of every other key's and of the order they are drawn in."""
@@ -367,6 +431,9 @@ class Trainer:
         if processes.distributed:
             self.trained = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.adversary = None
+        if config.adversarial_weight or config.feature_matching_weight:
+            self.adversary = Adversary(config, self.device, processes.distributed)
         # A fixed validation set, drawn once.
         validation = WindowSampler(validation_tracks, *sampler_args, seed=config.seed + 1, **options)
         self.validation = {w: validation.batch(w, config.validation_windows) for w in self.windows} if processes.main else {}
@@ -378,6 +445,8 @@ class Trainer:
         extra = {"train_config": self.config.__dict__, "history": self.history, "step": self.step}
         if with_optimizer:
             extra.update(optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(), best=self.best)
+            if self.adversary:
+                extra.update(self.adversary.state_dict())
         return states.checkpoint_dict(meta, self.model, **extra)
 
     def resume(self, path: Path) -> None:
@@ -387,6 +456,8 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.step, self.best, self.history = state["step"], state["best"], state["history"]
+        if self.adversary:
+            self.adversary.load_state_dict(state)
         self.log(f"resumed from {path} at step {self.step}")
 
     @torch.no_grad()
@@ -424,6 +495,9 @@ class Trainer:
             loss = masked_l1(prediction, target, mask, self.config.loss_per_window)
             if self.config.texture_weight:
                 loss = loss + self.config.texture_weight * texture_loss(prediction, target, inputs[:, :1], mask)
+            if self.adversary:
+                self.adversary.critic_step(prediction, target, inputs[:, :1], mask)
+                loss = loss + self.adversary.inpainter_loss(prediction, target, inputs[:, :1], mask, self.step)
             self.optimizer.zero_grad()
             # DistributedDataParallel averages the processes' gradients: weighed by its share of
             # the windows, each process's mean makes that average the whole batch's mean (exactly
