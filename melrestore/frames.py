@@ -20,43 +20,44 @@ class LazyFrames:
 
     Blocks start every ``block_frames``; with ``flush_end`` the last one starts ``block_frames``
     before the end instead (overlapping the one before, whose frames there it supersedes), so every
-    block is as long as the others."""
+    block is as long as the others.  The values live in one array for the whole recording whose
+    pages the system commits only when a block is written into them: memory for what was analysed,
+    in one piece (blocks kept apart would pin the heap between the analyses' temporaries)."""
 
     def __init__(self, rows: int, frames: int, block_frames: int, compute: Callable[[int, int], np.ndarray],
                  flush_end: bool = False, dtype=np.float32):
-        self.shape = (rows, frames)
-        self.dtype = np.dtype(dtype)
         self.block_frames = block_frames
         self._compute = compute
         self._firsts = list(range(0, max(frames, 1), block_frames))
         if flush_end:
             self._firsts[-1] = max(0, frames - block_frames)
-        self._blocks: dict[int, np.ndarray] = {}
+        self._values = np.zeros((rows, frames), dtype=dtype)  # zeroed pages, committed when first written
+        self._analysed = np.zeros(len(self._firsts), dtype=bool)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self._values.shape
 
     @property
     def blocks_analysed(self) -> int:
-        return len(self._blocks)
+        return int(self._analysed.sum())
 
     def span(self, lo: int, hi: int) -> np.ndarray:
-        """Frames ``lo:hi`` (``0 <= lo <= hi <= frames``) as one array ``[rows, hi - lo]``."""
-        if not 0 <= lo <= hi <= self.shape[1]:
-            raise IndexError(f"frames {lo}:{hi} of {self.shape[1]}")
-        out = np.empty((self.shape[0], hi - lo), dtype=self.dtype)
-        frame = lo
-        while frame < hi:
-            i = bisect_right(self._firsts, frame) - 1
-            first = self._firsts[i]
-            owned_to = self._firsts[i + 1] if i + 1 < len(self._firsts) else self.shape[1]
-            stop = min(hi, owned_to)
-            out[:, frame - lo : stop - lo] = self._block(i)[:, frame - first : stop - first]
-            frame = stop
-        return out
-
-    def _block(self, i: int) -> np.ndarray:
-        if i not in self._blocks:
-            first = self._firsts[i]
-            self._blocks[i] = np.asarray(self._compute(first, min(self.shape[1], first + self.block_frames)), dtype=self.dtype)
-        return self._blocks[i]
+        """Frames ``lo:hi`` (``0 <= lo <= hi <= frames``), a read-only view ``[rows, hi - lo]``."""
+        frames = self.shape[1]
+        if not 0 <= lo <= hi <= frames:
+            raise IndexError(f"frames {lo}:{hi} of {frames}")
+        if hi > lo:
+            for i in range(bisect_right(self._firsts, lo) - 1, bisect_right(self._firsts, hi - 1)):
+                if not self._analysed[i]:
+                    first = self._firsts[i]
+                    owned_to = self._firsts[i + 1] if i + 1 < len(self._firsts) else frames  # frames no later block supersedes
+                    values = self._compute(first, min(frames, first + self.block_frames))
+                    self._values[:, first:owned_to] = values[:, : owned_to - first]
+                    self._analysed[i] = True
+        view = self._values[:, lo:hi]
+        view.flags.writeable = False
+        return view
 
 
 def squared_sum(features: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
