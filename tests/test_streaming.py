@@ -14,6 +14,7 @@ from melrestore import audio as audio_io
 from melrestore.audio import AudioFile
 from melrestore.batch import repair_file
 from melrestore.container import copy_tags
+from melrestore.frames import LazyFrames
 from melrestore.gaps import row_runs_in_blocks, runs, runs_in_blocks
 from melrestore.mel import STFT_BLOCK_FRAMES, MelFrontend, MelSettings
 from melrestore.pipeline import PipelineOptions, build_engine
@@ -135,6 +136,27 @@ def test_the_search_index_built_in_blocks_finds_what_one_pass_finds(tmp_path):
         assert np.array_equal(in_blocks.bad_count, one_pass.bad_count)
         for start, end in LONG_GAPS:
             assert in_blocks.top_matches(start, end, k=4) == one_pass.top_matches(start, end, k=4)
+
+
+def test_lazy_frames_give_the_same_values_in_any_order_of_reading():
+    # Each block's values say which block computed them, as a long block's rounding would.
+    def compute(first, last):
+        return np.stack([np.arange(first, last) + 0.25 * first, -np.arange(first, last)]).astype(np.float32)
+
+    frames, block = 103, 20  # the last block (83:103) overlaps the one before (80:100)
+    forward = LazyFrames(2, frames, block, compute, flush_end=True)
+    backward = LazyFrames(2, frames, block, compute, flush_end=True)
+    for lo in reversed(range(0, frames, 7)):
+        backward.span(lo, min(frames, lo + 9))
+    whole = forward.span(0, frames)
+    assert np.array_equal(backward.span(0, frames), whole)
+    assert np.array_equal(whole[0, 83:], np.arange(83, 103) + 0.25 * 83)  # the last block's own values
+    assert np.array_equal(whole[0, 80:83], np.arange(80, 83) + 0.25 * 80)
+    assert forward.blocks_analysed == 6
+    partial = LazyFrames(2, frames, block, compute, flush_end=True)
+    assert partial.span(25, 45).shape == (2, 20) and partial.blocks_analysed == 2  # only the blocks it reaches
+    with pytest.raises(ValueError):
+        partial.span(0, 5)[0, 0] = 1.0  # read-only: a caller cannot change what is kept
 
 
 def test_the_search_index_analyses_only_what_lies_within_its_radius_of_the_gap():
