@@ -16,6 +16,7 @@ import os
 from collections import OrderedDict
 from collections.abc import Collection
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,18 @@ TEMP_SUFFIX = ".melrestore-tmp"
 
 class AudioError(Exception):
     """The file is not audio we can read or write."""
+
+
+def sound_path(path: str | os.PathLike) -> str | bytes:
+    """``path`` as soundfile can open it: a name holding bytes that are not in the system's encoding
+    (a Latin-1 name on a UTF-8 system) goes as bytes, which soundfile passes on as they are
+    (it cannot encode the str Python decodes such a name to)."""
+    path = os.fspath(path)
+    try:
+        os.fsdecode(path).encode(sys.getfilesystemencoding())
+        return os.fsdecode(path)
+    except UnicodeEncodeError:
+        return os.fsencode(path)
 
 
 def stored_dtype(subtype: str) -> str:
@@ -132,7 +145,7 @@ class AudioFile(_Described):
         try:
             with open(path, "rb"):  # the operating system's own reason (permission, missing, ...), not libsndfile's
                 pass
-            self._sound = sf.SoundFile(str(path))
+            self._sound = sf.SoundFile(sound_path(path))
         except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
             raise AudioError(f"cannot read audio: {exc}") from None
         sound = self._sound
@@ -305,7 +318,7 @@ def write_blocks(audio: AudioFile, path: str | os.PathLike, patches=(), format: 
     """Write ``audio`` to ``path`` a block at a time, with ``patches`` laid over it, in its own format
     (or ``format``/``subtype``)."""
     endian = audio.endian if format in (None, audio.format) else "FILE"
-    with sf.SoundFile(path, "w", audio.sample_rate, audio.channels, subtype or audio.subtype, endian, format or audio.format) as out:
+    with sf.SoundFile(sound_path(path), "w", audio.sample_rate, audio.channels, subtype or audio.subtype, endian, format or audio.format) as out:
         waveform = Waveform(audio, patches)
         for start in range(0, audio.frames, BLOCK_SAMPLES):
             out.write(waveform.stored(start, min(audio.frames, start + BLOCK_SAMPLES)))
@@ -313,7 +326,7 @@ def write_blocks(audio: AudioFile, path: str | os.PathLike, patches=(), format: 
 
 def _check_patched(path, dtype: str, patches) -> None:
     """Read the patched spans back: a header we misread must fail loudly, never write wrong samples."""
-    with sf.SoundFile(path) as f:
+    with sf.SoundFile(sound_path(path)) as f:
         for start, samples in patches:
             f.seek(start)
             back = f.read(len(samples), dtype=dtype, always_2d=True)

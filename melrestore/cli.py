@@ -394,13 +394,15 @@ def _output_format(source: Path, target: str) -> tuple[str, str]:
     subtype where that format can hold it."""
     import soundfile as sf
 
+    from .audio import sound_path
+
     fmt = OUTPUT_FORMATS.get(Path(target).suffix.lower())
     if fmt is None:
         raise click.UsageError(f"cannot tell the format of {target!r} from its extension: use {', '.join(OUTPUT_FORMATS)}")
     if fmt not in sf.available_formats():
         raise click.UsageError(f"this libsndfile cannot write {fmt} ({target})")
     try:
-        subtype = sf.info(str(source)).subtype
+        subtype = sf.info(sound_path(source)).subtype
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise click.ClickException(f"cannot read {source}: {exc}") from None
     return fmt, subtype if sf.check_format(fmt, subtype) else sf.default_subtype(fmt)
@@ -459,7 +461,7 @@ def repair(source, target, overwrite, quiet, verbose, **flags):
 
     import soundfile as sf
 
-    from .audio import convert_atomic
+    from .audio import convert_atomic, sound_path
     from .batch import repair_file
     from .pipeline import build_engine
 
@@ -470,7 +472,7 @@ def repair(source, target, overwrite, quiet, verbose, **flags):
         engine = build_engine(options)
     except PluginError as exc:
         raise click.ClickException(str(exc)) from None
-    original = sf.info(str(source))
+    original = sf.info(sound_path(source))
     converted = (fmt, subtype) != (original.format, original.subtype)
     bar = None  # over the file's gaps, once it is known how many there are
 

@@ -324,3 +324,21 @@ def test_outputs_keep_the_input_mode(tmp_path, mode):
     run_batch(folder, out, PipelineOptions(inpainter="interpolation"))
     for name in ("mutilated-mime-a.wav", "mutilated-mime-c.wav", "more/mutilated-mime-b.flac"):
         assert (out / name).stat().st_mode & 0o777 == mode, name
+
+
+@pytest.mark.parametrize("fmt,subtype,ext", [("WAV", "PCM_16", "wav"), ("FLAC", "PCM_16", "flac")])
+def test_a_file_name_in_another_encoding_than_the_systems_is_repaired(tmp_path, fmt, subtype, ext):
+    # A name written by an old Latin-1 system: bytes that are no UTF-8 (Python holds them as surrogates).
+    folder = tmp_path / "in"
+    folder.mkdir()
+    name = os.fsdecode(b"caf\xe9 \xff." + ext.encode())
+    sf.write(os.fsencode(folder / name), _damaged_chord().T, 44100, subtype=subtype, format=fmt)
+    out = tmp_path / "out"
+    report = run_batch(folder, out, PipelineOptions(inpainter="interpolation"), workers=1)
+    entry = report["files"][0]
+    assert entry["status"] == "repaired", entry["message"]
+    before, _ = sf.read(os.fsencode(folder / name), dtype="int32")
+    after, _ = sf.read(os.fsencode(out / name), dtype="int32")
+    outside = np.ones(len(before), dtype=bool)
+    outside[GAP[0] : GAP[1]] = False
+    assert np.array_equal(before[outside], after[outside]) and np.abs(after[GAP[0] : GAP[1]]).max() > 0
