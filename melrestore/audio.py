@@ -12,6 +12,7 @@ copying the input with the repaired spans patched in: memory stays bounded whate
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from collections import OrderedDict
 from collections.abc import Collection
@@ -279,7 +280,7 @@ def atomic_target(path: str | os.PathLike, mode_of: str | os.PathLike | None = N
     umask), never mkstemp's 0600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(path.name), suffix=TEMP_SUFFIX, dir=path.parent)
     os.close(fd)
     try:
         yield tmp
@@ -379,12 +380,25 @@ def remove_stale_temporaries(root: str | os.PathLike, owned: Collection[str] | N
     another process writing into the same tree (a shard of the same batch)."""
     stale = [p for p in Path(root).rglob(f".*{TEMP_SUFFIX}") if p.is_file()]
     if owned is not None:
-        stale = [p for p in stale if _temporary_of(p).relative_to(Path(root)).as_posix() in owned]
+        prefixes = {Path(root, name).with_name(_temporary_prefix(Path(name).name)) for name in owned}
+        stale = [p for p in stale if p.with_name(p.name[: -len(TEMP_SUFFIX)].rsplit(".", 1)[0] + ".") in prefixes]
     for p in stale:
         p.unlink(missing_ok=True)
     return stale
 
 
-def _temporary_of(temporary: Path) -> Path:
-    """The file an ``atomic_target`` temporary (``.NAME.RANDOM.melrestore-tmp``) was to become."""
-    return temporary.with_name(temporary.name[1 : -len(TEMP_SUFFIX)].rsplit(".", 1)[0])
+# What a file name may hold (bytes) so that ``.NAME.`` + mkstemp's 8 random characters + TEMP_SUFFIX
+# still fit in the 255 bytes of a file name.
+_NAME_ROOM = 255 - 2 - 8 - len(TEMP_SUFFIX)
+
+
+def _temporary_prefix(name: str) -> str:
+    """How the temporaries of file ``name`` start: ``.NAME.``; a name too long for that is cut and
+    a digest of the whole name added, so that the temporaries of two long names stay apart."""
+    if len(os.fsencode(name)) <= _NAME_ROOM:
+        return f".{name}."
+    digest = hashlib.sha1(os.fsencode(name)).hexdigest()[:16]
+    cut = name
+    while len(os.fsencode(cut)) > _NAME_ROOM - 1 - len(digest):
+        cut = cut[:-1]
+    return f".{cut}~{digest}."

@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 import struct
+import tempfile
 
 import numpy as np
 import pytest
@@ -342,3 +343,24 @@ def test_a_file_name_in_another_encoding_than_the_systems_is_repaired(tmp_path, 
     outside = np.ones(len(before), dtype=bool)
     outside[GAP[0] : GAP[1]] = False
     assert np.array_equal(before[outside], after[outside]) and np.abs(after[GAP[0] : GAP[1]]).max() > 0
+
+
+def test_a_file_name_near_the_systems_limit_is_written_and_its_stale_temporaries_removed(tmp_path):
+    from melrestore.shards import Shard
+
+    folder = tmp_path / "in"
+    long_name = "a" * 240 + ".wav"  # 244 bytes: a legal name (255 at most) that leaves no room for ".NAME.xxxxxxxx.melrestore-tmp"
+    write(folder / long_name, _damaged_chord(), 44100)
+    write(folder / ("b" * 240 + ".wav"), chord(2.0, 44100, 2), 44100)  # no gap: copied
+    out = tmp_path / "out"
+    report = run_batch(folder, out, PipelineOptions(inpainter="interpolation"), workers=1)
+    assert [f["status"] for f in report["files"]] == ["repaired", "unchanged"], [f["message"] for f in report["files"]]
+    assert audio_io.read(out / long_name).frames == 88200
+    assert not list(out.rglob("*melrestore-tmp*"))
+    # A shard removes the stale temporaries of its own files only; a long name's are its own too.
+    handle, stale = tempfile.mkstemp(prefix=audio_io._temporary_prefix(long_name), suffix=audio_io.TEMP_SUFFIX, dir=out)
+    os.close(handle)
+    others = out / ".other.wav.abcd1234.melrestore-tmp"  # another shard's file, being written
+    others.write_bytes(b"")
+    run_batch(folder, out, PipelineOptions(inpainter="interpolation"), workers=1, overwrite=True, shard=Shard(1, 1))
+    assert list(out.rglob("*melrestore-tmp*")) == [others]
