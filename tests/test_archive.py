@@ -364,3 +364,17 @@ def test_a_file_name_near_the_systems_limit_is_written_and_its_stale_temporaries
     others.write_bytes(b"")
     run_batch(folder, out, PipelineOptions(inpainter="interpolation"), workers=1, overwrite=True, shard=Shard(1, 1))
     assert list(out.rglob("*melrestore-tmp*")) == [others]
+
+
+def test_a_rerun_redoes_a_file_whose_input_changed_since_its_output_was_made(tmp_path):
+    # Another folder with the same file names into the same OUT, or an input replaced by a better copy:
+    # the earlier output is of other samples, and must not be kept as this input's repair.
+    folder, out = tmp_path / "in", tmp_path / "out"
+    write(folder / "song.wav", _damaged_chord(2.0), 44100)
+    assert run_batch(folder, out, PipelineOptions(inpainter="interpolation"), workers=1)["files"][0]["status"] == "repaired"
+    write(folder / "song.wav", chord(3.0, 44100, 2), 44100)  # now 3 s, no gap
+    entry = run_batch(folder, out, PipelineOptions(inpainter="interpolation"), workers=1)["files"][0]
+    assert entry["status"] == "unchanged" and not entry["from_earlier_run"]
+    assert (out / "song.wav").read_bytes() == (folder / "song.wav").read_bytes()
+    again = run_batch(folder, out, PipelineOptions(inpainter="interpolation"), workers=1)["files"][0]
+    assert again["from_earlier_run"], "an input that did not change is still not redone"
