@@ -7,6 +7,7 @@ other heavy modules are imported only inside the commands that run them.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -486,7 +487,10 @@ def repair(source, target, overwrite, quiet, verbose, **flags):
 
     with tempfile.TemporaryDirectory(prefix=".melrestore-", dir=Path(target).resolve().parent if Path(target).parent.exists() else None) as tmp:
         # Repaired in the source's own format, then converted when the extension asks for another.
-        written = Path(tmp) / f"repaired{Path(source).suffix}" if converted else Path(target)
+        # An OUT_FILE that exists (--overwrite) is replaced only by a repaired file: a failed file
+        # gets no output, and that must not take the earlier one with it.
+        in_place = not converted and not Path(target).exists()
+        written = Path(target) if in_place else Path(tmp) / f"repaired{Path(source).suffix}"
         try:
             report = repair_file(engine, Path(source), written, progress=on_gaps)
         finally:
@@ -494,6 +498,8 @@ def repair(source, target, overwrite, quiet, verbose, **flags):
                 bar.close()
         if converted and written.exists():
             convert_atomic(written, target, fmt, subtype)
+        elif not in_place and written.exists():
+            os.replace(written, target)
     _echo_repaired(report, options, quiet, verbose)
     if converted and report.status != "failed" and not quiet:
         change = "re-encoded lossily" if fmt in ("OGG", "MP3") else "converted"
