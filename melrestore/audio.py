@@ -12,10 +12,12 @@ copying the input with the repaired spans patched in: memory stays bounded whate
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from collections import OrderedDict
 from collections.abc import Collection
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +51,18 @@ TEMP_SUFFIX = ".melrestore-tmp"
 
 class AudioError(Exception):
     """The file is not audio we can read or write."""
+
+
+def sound_path(path: str | os.PathLike) -> str | bytes:
+    """``path`` as soundfile can open it: a name holding bytes that are not in the system's encoding
+    (a Latin-1 name on a UTF-8 system) goes as bytes, which soundfile passes on as they are
+    (it cannot encode the str Python decodes such a name to)."""
+    path = os.fspath(path)
+    try:
+        os.fsdecode(path).encode(sys.getfilesystemencoding())
+        return os.fsdecode(path)
+    except UnicodeEncodeError:
+        return os.fsencode(path)
 
 
 def stored_dtype(subtype: str) -> str:
@@ -132,7 +146,7 @@ class AudioFile(_Described):
         try:
             with open(path, "rb"):  # the operating system's own reason (permission, missing, ...), not libsndfile's
                 pass
-            self._sound = sf.SoundFile(str(path))
+            self._sound = sf.SoundFile(sound_path(path))
         except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
             raise AudioError(f"cannot read audio: {exc}") from None
         sound = self._sound
@@ -266,7 +280,7 @@ def atomic_target(path: str | os.PathLike, mode_of: str | os.PathLike | None = N
     umask), never mkstemp's 0600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(path.name), suffix=TEMP_SUFFIX, dir=path.parent)
     os.close(fd)
     try:
         yield tmp
@@ -305,7 +319,7 @@ def write_blocks(audio: AudioFile, path: str | os.PathLike, patches=(), format: 
     """Write ``audio`` to ``path`` a block at a time, with ``patches`` laid over it, in its own format
     (or ``format``/``subtype``)."""
     endian = audio.endian if format in (None, audio.format) else "FILE"
-    with sf.SoundFile(path, "w", audio.sample_rate, audio.channels, subtype or audio.subtype, endian, format or audio.format) as out:
+    with sf.SoundFile(sound_path(path), "w", audio.sample_rate, audio.channels, subtype or audio.subtype, endian, format or audio.format) as out:
         waveform = Waveform(audio, patches)
         for start in range(0, audio.frames, BLOCK_SAMPLES):
             out.write(waveform.stored(start, min(audio.frames, start + BLOCK_SAMPLES)))
@@ -313,7 +327,7 @@ def write_blocks(audio: AudioFile, path: str | os.PathLike, patches=(), format: 
 
 def _check_patched(path, dtype: str, patches) -> None:
     """Read the patched spans back: a header we misread must fail loudly, never write wrong samples."""
-    with sf.SoundFile(path) as f:
+    with sf.SoundFile(sound_path(path)) as f:
         for start, samples in patches:
             f.seek(start)
             back = f.read(len(samples), dtype=dtype, always_2d=True)
@@ -366,12 +380,25 @@ def remove_stale_temporaries(root: str | os.PathLike, owned: Collection[str] | N
     another process writing into the same tree (a shard of the same batch)."""
     stale = [p for p in Path(root).rglob(f".*{TEMP_SUFFIX}") if p.is_file()]
     if owned is not None:
-        stale = [p for p in stale if _temporary_of(p).relative_to(Path(root)).as_posix() in owned]
+        prefixes = {Path(root, name).with_name(_temporary_prefix(Path(name).name)) for name in owned}
+        stale = [p for p in stale if p.with_name(p.name[: -len(TEMP_SUFFIX)].rsplit(".", 1)[0] + ".") in prefixes]
     for p in stale:
         p.unlink(missing_ok=True)
     return stale
 
 
-def _temporary_of(temporary: Path) -> Path:
-    """The file an ``atomic_target`` temporary (``.NAME.RANDOM.melrestore-tmp``) was to become."""
-    return temporary.with_name(temporary.name[1 : -len(TEMP_SUFFIX)].rsplit(".", 1)[0])
+# What a file name may hold (bytes) so that ``.NAME.`` + mkstemp's 8 random characters + TEMP_SUFFIX
+# still fit in the 255 bytes of a file name.
+_NAME_ROOM = 255 - 2 - 8 - len(TEMP_SUFFIX)
+
+
+def _temporary_prefix(name: str) -> str:
+    """How the temporaries of file ``name`` start: ``.NAME.``; a name too long for that is cut and
+    a digest of the whole name added, so that the temporaries of two long names stay apart."""
+    if len(os.fsencode(name)) <= _NAME_ROOM:
+        return f".{name}."
+    digest = hashlib.sha1(os.fsencode(name)).hexdigest()[:16]
+    cut = name
+    while len(os.fsencode(cut)) > _NAME_ROOM - 1 - len(digest):
+        cut = cut[:-1]
+    return f".{cut}~{digest}."

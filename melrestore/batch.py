@@ -63,6 +63,8 @@ class FileReport:
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
     from_earlier_run: bool = False  # output kept from an earlier run; this entry is that run's
+    source_size: int | None = None  # the input's size and modification time when it was processed:
+    source_mtime_ns: int | None = None  # a rerun keeps the output only for the same input
 
     def count(self, status: str) -> int:
         return sum(1 for g in self.gaps if g["status"] == status)
@@ -89,6 +91,8 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
     report = FileReport(path=name or str(source), status="failed")
     audio = None
     try:
+        stat = os.stat(source)
+        report.source_size, report.source_mtime_ns = stat.st_size, stat.st_mtime_ns
         with engine.timed("decode"):
             audio = AudioFile(source)
         report.duration_s = round(audio.duration, 3)
@@ -321,8 +325,9 @@ def plan_jobs(sources: list[tuple[Path, str]], out_dir: Path | None, overwrite: 
     """Which of ``sources`` (from ``collect_inputs``) to process, and the entries of those that need
     no processing (``lookalikes`` among them).
 
-    An output is kept only when an earlier run's report (or journal) says it was completed;
-    a file that failed, or whose output no record vouches for, is done again."""
+    An output is kept only when an earlier run's report (or journal) says it was completed, from
+    an input of the same size and modification time; a file that failed, whose input changed since,
+    or whose output no record vouches for, is done again."""
     jobs, kept = [], list(lookalikes)
     earlier = earlier_entries(out_dir) if out_dir is not None and not overwrite else {}
     for source, name in sources:
@@ -331,11 +336,23 @@ def plan_jobs(sources: list[tuple[Path, str]], out_dir: Path | None, overwrite: 
             continue
         target = out_dir / name
         entry = earlier.get(name)
-        if entry is not None and entry.get("status") in DONE and target.is_file():
+        if entry is not None and entry.get("status") in DONE and target.is_file() and _same_input(entry, source):
             kept.append(replace(FileReport.from_dict(entry), from_earlier_run=True))
         else:
             jobs.append((source, target, name, out_dir / FIGURES_DIR if figures else None))
     return jobs, kept
+
+
+def _same_input(entry: dict, source: Path) -> bool:
+    """Whether ``source`` is still the input an earlier run's ``entry`` was made from (a record
+    without the input's size and time, of an older version, is taken at its word)."""
+    if entry.get("source_size") is None:
+        return True
+    try:
+        stat = os.stat(source)
+    except OSError:
+        return False
+    return (stat.st_size, stat.st_mtime_ns) == (entry["source_size"], entry.get("source_mtime_ns"))
 
 
 class _Journal:

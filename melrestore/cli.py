@@ -7,6 +7,7 @@ other heavy modules are imported only inside the commands that run them.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -394,13 +395,15 @@ def _output_format(source: Path, target: str) -> tuple[str, str]:
     subtype where that format can hold it."""
     import soundfile as sf
 
+    from .audio import sound_path
+
     fmt = OUTPUT_FORMATS.get(Path(target).suffix.lower())
     if fmt is None:
         raise click.UsageError(f"cannot tell the format of {target!r} from its extension: use {', '.join(OUTPUT_FORMATS)}")
     if fmt not in sf.available_formats():
         raise click.UsageError(f"this libsndfile cannot write {fmt} ({target})")
     try:
-        subtype = sf.info(str(source)).subtype
+        subtype = sf.info(sound_path(source)).subtype
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise click.ClickException(f"cannot read {source}: {exc}") from None
     return fmt, subtype if sf.check_format(fmt, subtype) else sf.default_subtype(fmt)
@@ -459,7 +462,7 @@ def repair(source, target, overwrite, quiet, verbose, **flags):
 
     import soundfile as sf
 
-    from .audio import convert_atomic
+    from .audio import convert_atomic, sound_path
     from .batch import repair_file
     from .pipeline import build_engine
 
@@ -470,7 +473,7 @@ def repair(source, target, overwrite, quiet, verbose, **flags):
         engine = build_engine(options)
     except PluginError as exc:
         raise click.ClickException(str(exc)) from None
-    original = sf.info(str(source))
+    original = sf.info(sound_path(source))
     converted = (fmt, subtype) != (original.format, original.subtype)
     bar = None  # over the file's gaps, once it is known how many there are
 
@@ -484,7 +487,10 @@ def repair(source, target, overwrite, quiet, verbose, **flags):
 
     with tempfile.TemporaryDirectory(prefix=".melrestore-", dir=Path(target).resolve().parent if Path(target).parent.exists() else None) as tmp:
         # Repaired in the source's own format, then converted when the extension asks for another.
-        written = Path(tmp) / f"repaired{Path(source).suffix}" if converted else Path(target)
+        # An OUT_FILE that exists (--overwrite) is replaced only by a repaired file: a failed file
+        # gets no output, and that must not take the earlier one with it.
+        in_place = not converted and not Path(target).exists()
+        written = Path(target) if in_place else Path(tmp) / f"repaired{Path(source).suffix}"
         try:
             report = repair_file(engine, Path(source), written, progress=on_gaps)
         finally:
@@ -492,6 +498,8 @@ def repair(source, target, overwrite, quiet, verbose, **flags):
                 bar.close()
         if converted and written.exists():
             convert_atomic(written, target, fmt, subtype)
+        elif not in_place and written.exists():
+            os.replace(written, target)
     _echo_repaired(report, options, quiet, verbose)
     if converted and report.status != "failed" and not quiet:
         change = "re-encoded lossily" if fmt in ("OGG", "MP3") else "converted"

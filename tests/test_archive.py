@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 import struct
+import tempfile
 
 import numpy as np
 import pytest
@@ -324,3 +325,56 @@ def test_outputs_keep_the_input_mode(tmp_path, mode):
     run_batch(folder, out, PipelineOptions(inpainter="interpolation"))
     for name in ("mutilated-mime-a.wav", "mutilated-mime-c.wav", "more/mutilated-mime-b.flac"):
         assert (out / name).stat().st_mode & 0o777 == mode, name
+
+
+@pytest.mark.parametrize("fmt,subtype,ext", [("WAV", "PCM_16", "wav"), ("FLAC", "PCM_16", "flac")])
+def test_a_file_name_in_another_encoding_than_the_systems_is_repaired(tmp_path, fmt, subtype, ext):
+    # A name written by an old Latin-1 system: bytes that are no UTF-8 (Python holds them as surrogates).
+    folder = tmp_path / "in"
+    folder.mkdir()
+    name = os.fsdecode(b"caf\xe9 \xff." + ext.encode())
+    sf.write(os.fsencode(folder / name), _damaged_chord().T, 44100, subtype=subtype, format=fmt)
+    out = tmp_path / "out"
+    report = run_batch(folder, out, PipelineOptions(inpainter="interpolation"), workers=1)
+    entry = report["files"][0]
+    assert entry["status"] == "repaired", entry["message"]
+    before, _ = sf.read(os.fsencode(folder / name), dtype="int32")
+    after, _ = sf.read(os.fsencode(out / name), dtype="int32")
+    outside = np.ones(len(before), dtype=bool)
+    outside[GAP[0] : GAP[1]] = False
+    assert np.array_equal(before[outside], after[outside]) and np.abs(after[GAP[0] : GAP[1]]).max() > 0
+
+
+def test_a_file_name_near_the_systems_limit_is_written_and_its_stale_temporaries_removed(tmp_path):
+    from melrestore.shards import Shard
+
+    folder = tmp_path / "in"
+    long_name = "a" * 240 + ".wav"  # 244 bytes: a legal name (255 at most) that leaves no room for ".NAME.xxxxxxxx.melrestore-tmp"
+    write(folder / long_name, _damaged_chord(), 44100)
+    write(folder / ("b" * 240 + ".wav"), chord(2.0, 44100, 2), 44100)  # no gap: copied
+    out = tmp_path / "out"
+    report = run_batch(folder, out, PipelineOptions(inpainter="interpolation"), workers=1)
+    assert [f["status"] for f in report["files"]] == ["repaired", "unchanged"], [f["message"] for f in report["files"]]
+    assert audio_io.read(out / long_name).frames == 88200
+    assert not list(out.rglob("*melrestore-tmp*"))
+    # A shard removes the stale temporaries of its own files only; a long name's are its own too.
+    handle, stale = tempfile.mkstemp(prefix=audio_io._temporary_prefix(long_name), suffix=audio_io.TEMP_SUFFIX, dir=out)
+    os.close(handle)
+    others = out / ".other.wav.abcd1234.melrestore-tmp"  # another shard's file, being written
+    others.write_bytes(b"")
+    run_batch(folder, out, PipelineOptions(inpainter="interpolation"), workers=1, overwrite=True, shard=Shard(1, 1))
+    assert list(out.rglob("*melrestore-tmp*")) == [others]
+
+
+def test_a_rerun_redoes_a_file_whose_input_changed_since_its_output_was_made(tmp_path):
+    # Another folder with the same file names into the same OUT, or an input replaced by a better copy:
+    # the earlier output is of other samples, and must not be kept as this input's repair.
+    folder, out = tmp_path / "in", tmp_path / "out"
+    write(folder / "song.wav", _damaged_chord(2.0), 44100)
+    assert run_batch(folder, out, PipelineOptions(inpainter="interpolation"), workers=1)["files"][0]["status"] == "repaired"
+    write(folder / "song.wav", chord(3.0, 44100, 2), 44100)  # now 3 s, no gap
+    entry = run_batch(folder, out, PipelineOptions(inpainter="interpolation"), workers=1)["files"][0]
+    assert entry["status"] == "unchanged" and not entry["from_earlier_run"]
+    assert (out / "song.wav").read_bytes() == (folder / "song.wav").read_bytes()
+    again = run_batch(folder, out, PipelineOptions(inpainter="interpolation"), workers=1)["files"][0]
+    assert again["from_earlier_run"], "an input that did not change is still not redone"

@@ -355,6 +355,19 @@ def test_repair_of_a_file_that_is_not_audio_is_one_line(tmp_path):
     assert result.exit_code == 1 and result.output.startswith("Error: cannot read") and len(result.output.splitlines()) == 1
 
 
+@pytest.mark.parametrize("ext", ["wav", "flac"])
+def test_repair_overwrite_of_a_file_that_fails_keeps_the_existing_output(tmp_path, ext):
+    src = tmp_path / "song.wav"
+    shutil.copy(EXAMPLES / "recordings" / "mutilated-mime-a.wav", src)
+    src.with_suffix(".txt").write_text("1.2\t1.1\tclick\n")  # a malformed label file: the file fails
+    target = tmp_path / f"song-fixed.{ext}"
+    target.write_bytes(b"the repair of an earlier day")
+    result = run("repair", src, "-o", target, "--overwrite", *INTERP)
+    assert result.exit_code == 1 and "failed" in result.output
+    assert target.read_bytes() == b"the repair of an earlier day"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["song.wav", "song.txt", target.name])
+
+
 def _in_a_terminal(*args) -> tuple[int, str]:
     """The command line run with its stderr on a terminal (100 columns), as a user sees it: exit
     status and what went to stderr.  tqdm redraws at every move (TQDM_MININTERVAL, TQDM_MINITERS)."""
