@@ -338,7 +338,7 @@ def _check_patched(path, dtype: str, patches) -> None:
 def write_atomic(audio: Audio, path: str | os.PathLike) -> None:
     """Write in the file's own format; a killed run never leaves a half-written file."""
     with atomic_target(path) as tmp:
-        sf.write(tmp, audio.samples, audio.sample_rate, format=audio.format, subtype=audio.subtype, endian=audio.endian)
+        sf.write(sound_path(tmp), audio.samples, audio.sample_rate, format=audio.format, subtype=audio.subtype, endian=audio.endian)
 
 
 def convert_atomic(source: str | os.PathLike, path: str | os.PathLike, format: str, subtype: str) -> None:
