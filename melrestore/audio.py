@@ -35,6 +35,7 @@ LOSSY_FORMATS = {"OGG", "MP3"}
 # from the same samples decoded in order): they are decoded once, in order, into a temporary file
 # that is read from instead.
 INEXACT_SEEK_FORMATS = {"OGG", "MP3"}
+FLAC_BLOCK_SAMPLES = 4096  # the usual FLAC frame: what a file cut short loses at most, past its last whole frame
 
 # Samples read at a time by the passes over a whole file (detection, search features, writing): a
 # stereo block of 32-bit samples is 8 MiB, so a long file is never held whole.  Read when used (tests shrink it).
@@ -153,15 +154,24 @@ class AudioFile(_Described):
         self.sample_rate, self.channels, self.frames = sound.samplerate, sound.channels, sound.frames
         self.format, self.subtype, self.endian = sound.format, sound.subtype, sound.endian
         self.dtype = stored_dtype(self.subtype)
+        self.warnings: list[str] = []
         try:
             if self.format in INEXACT_SEEK_FORMATS:
                 self._spool_decoded()
+            elif self.format == "FLAC" and not self._reads_to_end():
+                # Cut short (or damaged): decoded in order as far as it goes, in blocks of a FLAC
+                # frame's usual size, since the block the decoder fails in is lost.
+                declared = self.frames
+                self._spool_decoded(FLAC_BLOCK_SAMPLES, stop_at_error=True)
+                self.warnings.append(
+                    f"truncated or damaged file: decoding stopped at {self.duration:.3f} s of the "
+                    f"{declared / self.sample_rate:.3f} s its header declares; repaired as far as it goes"
+                )
             if self.frames == 0:
                 raise AudioError("file holds no samples")
         except BaseException:
             self.close()
             raise
-        self.warnings: list[str] = []
         layout = pcm_layout(path)
         if layout is not None and layout.available_bytes < layout.declared_bytes:
             self.warnings.append(
@@ -170,16 +180,32 @@ class AudioFile(_Described):
             )
         self.waveform = Waveform(self)
 
-    def _spool_decoded(self) -> None:
-        """Decode the file once, in order, into a temporary file that ``read`` then serves."""
+    def _reads_to_end(self) -> bool:
+        """Whether the last sample the header declares can be read (a FLAC cut short cannot seek
+        there, and its decoder is then opened again, to decode from the start)."""
+        try:
+            self._sound.seek(self.frames - 1)
+            if len(self._sound.read(1, dtype=self.dtype)) == 1:
+                self._sound.seek(0)
+                return True
+        except (sf.LibsndfileError, RuntimeError):
+            pass
+        self._sound.close()
+        self._sound = sf.SoundFile(sound_path(self.path))
+        return False
+
+    def _spool_decoded(self, block_samples: int = BLOCK_SAMPLES, stop_at_error: bool = False) -> None:
+        """Decode the file once, in order, into a temporary file that ``read`` then serves (with
+        ``stop_at_error``, only what decodes before the first error)."""
         self._spool = tempfile.TemporaryFile(suffix=TEMP_SUFFIX)
         self.frames = 0
         try:
-            for block in self._sound.blocks(BLOCK_SAMPLES, dtype=self.dtype, always_2d=True):
+            for block in self._sound.blocks(block_samples, dtype=self.dtype, always_2d=True):
                 self._spool.write(block.tobytes())
                 self.frames += len(block)
         except (sf.LibsndfileError, RuntimeError) as exc:
-            raise AudioError(f"cannot read audio: {exc}") from None
+            if not stop_at_error:
+                raise AudioError(f"cannot read audio: {exc}") from None
 
     def read(self, start: int, stop: int) -> np.ndarray:
         """Stored samples ``start:stop`` (``0 <= start <= stop <= frames``), ``[n, channels]``, a new

@@ -307,6 +307,25 @@ def test_truncated_files_links_and_folders_named_like_audio_are_reported(tmp_pat
     assert "WARNING cut.wav: truncated" in result.output
 
 
+def test_a_flac_cut_short_is_repaired_as_far_as_it_decodes(tmp_path):
+    audio, rate = _damaged_chord(seconds=4.0), 44100
+    whole = write(tmp_path / "whole.flac", audio, rate, fmt="FLAC")
+    data = whole.read_bytes()
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "cut.flac").write_bytes(data[: len(data) * 5 // 8])  # the header still says 4 s
+    report = run_batch(tmp_path / "in", tmp_path / "out", PipelineOptions(inpainter="interpolation"))
+    entry = report["files"][0]
+    assert entry["status"] == "repaired" and entry["gaps"][0]["status"] == "repaired"
+    assert "truncated or damaged" in entry["warnings"][0] and "of the 4.000 s" in entry["warnings"][0]
+    original, _ = sf.read(whole, dtype="int16")
+    repaired, _ = sf.read(tmp_path / "out" / "cut.flac", dtype="int16")
+    assert rate < len(repaired) < len(original) - rate  # what decodes, less than the header says
+    outside = np.ones(len(repaired), dtype=bool)
+    outside[GAP[0] : GAP[1]] = False
+    assert np.array_equal(repaired[outside], original[: len(repaired)][outside])
+    assert np.abs(repaired[GAP[0] : GAP[1]]).max() > 1000  # filled, not left silent
+
+
 def test_an_unreadable_path_says_why_not_system_error(tmp_path):
     with pytest.raises(OSError, match="Is a directory"):
         audio_io.read(tmp_path)
