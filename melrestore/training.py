@@ -281,8 +281,8 @@ class Adversary:
         weight = touched.expand_as(values)
         return (values * weight).sum() / weight.sum().clamp(min=1)
 
-    def critic_step(self, prediction, target, interpolation, missing) -> float:
-        """One update of the critic on this batch (the fill detached); returns its loss."""
+    def critic_step(self, prediction, target, interpolation, missing) -> None:
+        """One update of the critic on this batch (the fill detached)."""
         both = torch.cat([self._window(target, target, interpolation, missing),
                           self._window(prediction.detach(), target, interpolation, missing)])
         real, fake = self.judged(both)[0].chunk(2)
@@ -290,7 +290,6 @@ class Adversary:
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
-        return loss.item()
 
     def inpainter_loss(self, prediction, target, interpolation, missing, step: int) -> torch.Tensor:
         """The adversarial and feature-matching terms for the inpainter (zero while the critic warms up)."""
