@@ -407,7 +407,7 @@ def remove_stale_temporaries(root: str | os.PathLike, owned: Collection[str] | N
     stale = [p for p in Path(root).rglob(f".*{TEMP_SUFFIX}") if p.is_file()]
     if owned is not None:
         prefixes = {Path(root, name).with_name(_temporary_prefix(Path(name).name)) for name in owned}
-        stale = [p for p in stale if p.with_name(p.name[: -len(TEMP_SUFFIX)].rsplit(".", 1)[0] + ".") in prefixes]
+        stale = [p for p in stale if _prefix_of(p) in prefixes]
     for p in stale:
         p.unlink(missing_ok=True)
     return stale
@@ -416,6 +416,12 @@ def remove_stale_temporaries(root: str | os.PathLike, owned: Collection[str] | N
 # What a file name may hold (bytes) so that ``.NAME.`` + mkstemp's 8 random characters + TEMP_SUFFIX
 # still fit in the 255 bytes of a file name.
 _NAME_ROOM = 255 - 2 - 8 - len(TEMP_SUFFIX)
+
+
+def _prefix_of(temporary: Path) -> Path:
+    """An ``atomic_target`` temporary (``PREFIX`` + mkstemp's random part + TEMP_SUFFIX) without its
+    random part and suffix: the ``_temporary_prefix`` of the file it was to become, in its folder."""
+    return temporary.with_name(temporary.name[: -len(TEMP_SUFFIX)].rsplit(".", 1)[0] + ".")
 
 
 def _temporary_prefix(name: str) -> str:
