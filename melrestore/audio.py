@@ -36,6 +36,9 @@ LOSSY_FORMATS = {"OGG", "MP3"}
 # that is read from instead.
 INEXACT_SEEK_FORMATS = {"OGG", "MP3"}
 FLAC_BLOCK_SAMPLES = 4096  # the usual FLAC frame: what a file cut short loses at most, past its last whole frame
+# A decoded length may fall short of the header's by an MP3 encoder's padding (a frame or two of
+# 1152 samples) without the file being damaged; a longer shortfall is reported as a cut.
+DECODED_LENGTH_SLACK = 4 * 1152
 
 # Samples read at a time by the passes over a whole file (detection, search features, writing): a
 # stereo block of 32-bit samples is 8 MiB, so a long file is never held whole.  Read when used (tests shrink it).
@@ -52,6 +55,20 @@ TEMP_SUFFIX = ".melrestore-tmp"
 
 class AudioError(Exception):
     """The file is not audio we can read or write."""
+
+
+def _read_in_order(sound: sf.SoundFile, frames: int, dtype: str) -> np.ndarray:
+    """Up to ``frames`` samples from where ``sound`` stands, ``[n, channels]``, as
+    ``sound.read`` gives them but without the seek soundfile makes after every read (to where the
+    read ended): in an MP3 even that seek is not sample-exact in libsndfile 1.2, and the next read
+    then begins with up to an MPEG frame of zeros, a false dropout at every block's start."""
+    out = np.empty((frames, sound.channels), dtype)
+    ctype = {"float32": "float", "float64": "double", "int32": "int", "int16": "short"}[dtype]
+    read = getattr(sf._snd, f"sf_readf_{ctype}")
+    done = read(sound._file, sf._ffi.cast(f"{ctype} *", out.ctypes.data), frames)
+    if error := sf._snd.sf_error(sound._file):
+        raise sf.LibsndfileError(error)
+    return out[:done]
 
 
 def sound_path(path: str | os.PathLike) -> str | bytes:
@@ -156,19 +173,21 @@ class AudioFile(_Described):
         self.dtype = stored_dtype(self.subtype)
         self.warnings: list[str] = []
         try:
+            declared = self.frames
             if self.format in INEXACT_SEEK_FORMATS:
                 self._spool_decoded()
             elif self.format == "FLAC" and not self._reads_to_end():
                 # Cut short (or damaged): decoded in order as far as it goes, in blocks of a FLAC
                 # frame's usual size, since the block the decoder fails in is lost.
-                declared = self.frames
                 self._spool_decoded(FLAC_BLOCK_SAMPLES, stop_at_error=True)
+            if self.frames == 0 and declared > 0:
+                raise AudioError("no sample of the file decodes")
+            slack = DECODED_LENGTH_SLACK if self.format == "MP3" else 0
+            if self.frames < declared - slack:
                 self.warnings.append(
                     f"truncated or damaged file: decoding stopped at {self.duration:.3f} s of the "
                     f"{declared / self.sample_rate:.3f} s its header declares; repaired as far as it goes"
                 )
-            if self.frames == 0:
-                raise AudioError("file holds no samples")
         except BaseException:
             self.close()
             raise
@@ -194,13 +213,16 @@ class AudioFile(_Described):
         self._sound = sf.SoundFile(sound_path(self.path))
         return False
 
-    def _spool_decoded(self, block_samples: int = BLOCK_SAMPLES, stop_at_error: bool = False) -> None:
-        """Decode the file once, in order, into a temporary file that ``read`` then serves (with
-        ``stop_at_error``, only what decodes before the first error)."""
+    def _spool_decoded(self, block_samples: int | None = None, stop_at_error: bool = False) -> None:
+        """Decode the file once, in order, into a temporary file that ``read`` then serves, and count
+        the samples that really decode (with ``stop_at_error``, only those before the first error).
+
+        Read block by block until a read comes back empty: soundfile's ``blocks`` trusts the
+        header's length, and past the end of a file cut short it hands out its stale buffer."""
         self._spool = tempfile.TemporaryFile(suffix=TEMP_SUFFIX)
         self.frames = 0
         try:
-            for block in self._sound.blocks(block_samples, dtype=self.dtype, always_2d=True):
+            while len(block := _read_in_order(self._sound, block_samples or BLOCK_SAMPLES, self.dtype)):
                 self._spool.write(block.tobytes())
                 self.frames += len(block)
         except (sf.LibsndfileError, RuntimeError) as exc:

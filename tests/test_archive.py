@@ -326,6 +326,43 @@ def test_a_flac_cut_short_is_repaired_as_far_as_it_decodes(tmp_path):
     assert np.abs(repaired[GAP[0] : GAP[1]]).max() > 1000  # filled, not left silent
 
 
+def test_an_mp3_cut_short_is_repaired_as_far_as_it_decodes_with_nothing_made_up(tmp_path, monkeypatch):
+    monkeypatch.setattr(audio_io, "BLOCK_SAMPLES", 1 << 14)  # decoded in many blocks, as a long file is
+    whole = write(tmp_path / "whole.mp3", _damaged_chord(seconds=4.0), 44100, fmt="MP3", subtype="MPEG_LAYER_III")
+    data = whole.read_bytes()
+    (tmp_path / "in").mkdir()
+    cut = tmp_path / "in" / "cut.mp3"
+    cut.write_bytes(data[: len(data) * 5 // 8])  # its Xing header still says 4 s
+    decodes, _ = sf.read(cut, dtype="float32")
+    report = run_batch(tmp_path / "in", tmp_path / "out", PipelineOptions(inpainter="interpolation"))
+    entry = report["files"][0]
+    assert entry["status"] == "repaired" and [g["status"] for g in entry["gaps"]] == ["repaired"]
+    assert "truncated or damaged" in entry["warnings"][0] and "of the 4.000 s" in entry["warnings"][0]
+    assert entry["duration_s"] == pytest.approx(len(decodes) / 44100, abs=1e-3) and len(decodes) < 3 * 44100
+    repaired, _ = sf.read(tmp_path / "out" / "cut.mp3", dtype="float32")
+    assert len(repaired) == len(decodes)  # no tail of silence or of a stale block past the cut
+
+
+def test_an_mp3_decoded_in_many_blocks_shows_no_false_dropout(tmp_path, monkeypatch):
+    # libsndfile's MP3 seek is not sample-exact even to where it stands: a read after one began
+    # with up to an MPEG frame of zeros at every block, which detection took for dropouts.
+    monkeypatch.setattr(audio_io, "BLOCK_SAMPLES", 1 << 14)
+    song = write(tmp_path / "in" / "song.mp3", chord(4.0, 44100, 2), 44100, fmt="MP3", subtype="MPEG_LAYER_III")
+    decoded, _ = sf.read(song, dtype="float32", always_2d=True)  # one read, no seek
+    with audio_io.AudioFile(song) as audio:
+        assert np.array_equal(audio.read(0, audio.frames), decoded)
+    report = run_batch(tmp_path / "in", tmp_path / "out", PipelineOptions(inpainter="interpolation"))
+    assert report["files"][0]["status"] == "unchanged" and report["files"][0]["gaps"] == []
+
+
+def test_a_file_with_no_samples_is_copied_unchanged(tmp_path):
+    (tmp_path / "in").mkdir()
+    empty = write(tmp_path / "in" / "empty.wav", np.zeros((2, 0), dtype=np.float32), 44100)
+    report = run_batch(tmp_path / "in", tmp_path / "out", PipelineOptions(inpainter="interpolation"))
+    assert report["files"][0]["status"] == "unchanged" and report["files"][0]["sample_rate"] == 44100
+    assert (tmp_path / "out" / "empty.wav").read_bytes() == empty.read_bytes()
+
+
 def test_an_unreadable_path_says_why_not_system_error(tmp_path):
     with pytest.raises(OSError, match="Is a directory"):
         audio_io.read(tmp_path)
