@@ -27,11 +27,21 @@ class DigitalSilence:
     validation tracks (10.4 hours of stereo) hold no such run at all.  ``tolerance_lsb`` is in
     steps of 16-bit audio (0 = exact zeros).  The default minimum is 2 ms, below the issue's
     10 ms, because real dropouts can be that short and the level check keeps false alarms out.
+
+    In an MP3 (by the file's name) a dropout made before encoding decodes as a core of near zeros
+    (under ``mp3_floor_lsb``) with the encoder's faint smear on each side; each run is widened over
+    samples fainter than ``mp3_smear_lsb`` in every channel, ``mp3_smear_ms`` at most each side,
+    before the level check.  On 3.1 hours of train and validation tracks encoded to MP3
+    (``examples/mp3_dropout_study.py``), this finds 218 of 220 punched dropouts (50 ms to 3 s),
+    with 88 to 100 % of their length on average, against 137 with 21 to 73 % by exact zeros; no
+    sample outside a dropout, and no false alarm in the same tracks encoded undamaged.
     """
 
     def __init__(self, min_ms: float = 2.0, tolerance_lsb: float = 0.0, min_level_db: float = -60.0, edge_ms: float = 20.0,
+                 mp3_floor_lsb: float = 1.0, mp3_smear_lsb: float = 32.0, mp3_smear_ms: float = 40.0,
                  block_samples: int | None = None):
         self.min_ms = min_ms
+        self.mp3_floor, self.mp3_smear, self.mp3_smear_ms = mp3_floor_lsb / 32768.0, mp3_smear_lsb / 32768.0, mp3_smear_ms
         self.tolerance = tolerance_lsb / 32768.0
         self.min_level = 10 ** (min_level_db / 20)
         self.edge_ms = edge_ms
@@ -43,7 +53,8 @@ class DigitalSilence:
         channels, n = audio.shape[0], audio.shape[1]
         every_row = every_channel_row(channels)
         everywhere, some = [], []  # long enough, inside the file: silent in every channel; in one channel
-        rows_of = functools.partial(silent_rows, tolerance=self.tolerance)
+        mp3 = path is not None and Path(path).suffix.lower() == ".mp3"
+        rows_of = functools.partial(silent_rows, tolerance=max(self.tolerance, self.mp3_floor) if mp3 else self.tolerance)
         for row, start, end in row_runs_in_blocks(audio, rows_of, self.block_samples or audio_io.BLOCK_SAMPLES, min_len):
             if start > 0 and end < n and end - start >= min_len:
                 (everywhere if row == every_row else some).append((row, start, end))
@@ -52,6 +63,10 @@ class DigitalSilence:
             before, after = audio[:, max(0, start - edge) : start][rows], audio[:, end : end + edge][rows]
             return min(_rms(before), _rms(after)) >= self.min_level
 
+        if mp3:  # the encoder's faint smear at the dropout's edges belongs to the dropout
+            smear = round(self.mp3_smear_ms * sample_rate / 1000)
+            widened = [(row, *_through_faint(audio, start, end, smear, self.mp3_smear)) for row, start, end in everywhere]
+            everywhere = [(row, start, end) for row, start, end in widened if start > 0 and end < n]
         gaps = [Gap(start, end, "digital silence") for _, start, end in everywhere if cut_off(start, end)]
         # A channel's dropout holds no stretch silent everywhere (each channel of an ordinary dropout
         # is a run of its own): the runs silent everywhere are sorted and apart, so only the last
@@ -62,6 +77,17 @@ class DigitalSilence:
             if (last < 0 or ends[last] <= start) and cut_off(start, end, slice(c, c + 1)):
                 gaps.append(Gap(start, end, f"digital silence in channel {c + 1}", (c,)))
         return sorted(gaps, key=lambda g: g.start)
+
+
+def _through_faint(audio, start: int, end: int, limit: int, level: float) -> tuple[int, int]:
+    """``start:end`` widened, by ``limit`` samples at most on each side, over the samples that are
+    fainter than ``level`` in every channel."""
+    before = np.abs(audio[:, max(0, start - limit) : start]).max(axis=0) < level
+    after = np.abs(audio[:, end : end + limit]).max(axis=0) < level
+    loud_before, loud_after = np.flatnonzero(~before), np.flatnonzero(~after)
+    start -= len(before) - (int(loud_before[-1]) + 1 if len(loud_before) else 0)
+    end += int(loud_after[0]) if len(loud_after) else len(after)
+    return start, end
 
 
 def _rms(audio) -> float:

@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
+import soundfile as sf
 
-from conftest import chord
+from conftest import EXAMPLES, chord
+from melrestore.audio import AudioFile
 from melrestore.gaps import DetectionError, Gap, merge_gaps
 from melrestore.plugins.detectors import DigitalSilence, LabelFile, read_audacity_labels
 
@@ -81,6 +83,21 @@ def test_tolerance_catches_near_zero_dropouts():
     audio[:, 20000:22000] = 1 / 32768  # one LSB of dither left in the dropout
     assert DigitalSilence().detect(audio, RATE) == []
     assert [(g.start, g.end) for g in DigitalSilence(tolerance_lsb=1).detect(audio, RATE)] == [(20000, 22000)]
+
+
+@pytest.mark.parametrize("clip", ["mutilated-mime-a", "mutilated-mime-c"])  # 44.1 and 22.05 kHz
+def test_an_mp3_dropout_is_found_through_the_encoders_faint_smear_at_its_edges(tmp_path, clip):
+    music, rate = sf.read(EXAMPLES / "clean" / f"{clip}.flac", dtype="float32", always_2d=True)
+    start, end = len(music) // 2, len(music) // 2 + int(0.3 * rate)
+    music[start:end] = 0.0  # the dropout happened before the file was encoded
+    sf.write(tmp_path / "song.mp3", music, rate, format="MP3", subtype="MPEG_LAYER_III")
+    with AudioFile(tmp_path / "song.mp3") as audio:
+        found = DigitalSilence().detect(audio.waveform, rate, tmp_path / "song.mp3")
+        as_if_lossless = DigitalSilence().detect(audio.waveform, rate, tmp_path / "song.wav")
+    assert len(found) == 1 and start <= found[0].start and found[0].end <= end  # never past the dropout
+    assert found[0].length > 0.9 * (end - start)
+    # Only an MP3's edges are widened: in a lossless file the zeros alone are the dropout.
+    assert sum(g.length for g in as_if_lossless) < 0.9 * (end - start)
 
 
 def test_audacity_labels(tmp_path):
