@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from .container import can_patch, copy_tags, patch_samples, pcm_layout
+from .container import can_patch, copy_tags, encoder_settings, patch_samples, pcm_layout
 
 AUDIO_EXTENSIONS = (".wav", ".w64", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif")
 
@@ -359,15 +359,17 @@ def write_repaired(audio: AudioFile, path: str | os.PathLike, patches) -> None:
             patch_samples(tmp, layout, audio.subtype, patches)
             _check_patched(tmp, audio.dtype, patches)
         else:
-            write_blocks(audio, tmp, patches)
+            write_blocks(audio, tmp, patches, encoder=encoder_settings(audio.path))
             copy_tags(audio.path, tmp)
 
 
-def write_blocks(audio: AudioFile, path: str | os.PathLike, patches=(), format: str | None = None, subtype: str | None = None) -> None:
+def write_blocks(audio: AudioFile, path: str | os.PathLike, patches=(), format: str | None = None, subtype: str | None = None,
+                 encoder: dict | None = None) -> None:
     """Write ``audio`` to ``path`` a block at a time, with ``patches`` laid over it, in its own format
-    (or ``format``/``subtype``)."""
+    (or ``format``/``subtype``); ``encoder``: a lossy encoder's settings (:func:`encoder_settings`)."""
     endian = audio.endian if format in (None, audio.format) else "FILE"
-    with sf.SoundFile(sound_path(path), "w", audio.sample_rate, audio.channels, subtype or audio.subtype, endian, format or audio.format) as out:
+    with sf.SoundFile(sound_path(path), "w", audio.sample_rate, audio.channels, subtype or audio.subtype, endian, format or audio.format,
+                      **(encoder or {})) as out:
         waveform = Waveform(audio, patches)
         for start in range(0, audio.frames, BLOCK_SAMPLES):
             out.write(waveform.stored(start, min(audio.frames, start + BLOCK_SAMPLES)))

@@ -8,6 +8,8 @@ over with mutagen.
 
 from __future__ import annotations
 
+import functools
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,3 +160,65 @@ def copy_tags(source: str | Path, target: str | Path) -> None:
     else:  # Vorbis comments (OGG): key/value pairs
         dst.tags.extend(src.tags)
     dst.save()
+
+
+def encoder_settings(path: str | Path) -> dict:
+    """soundfile's ``compression_level`` and ``bitrate_mode`` that re-encode ``path`` (an MP3 or
+    Ogg Vorbis file) at about its own bitrate; {} for other files.  libsndfile's defaults would
+    re-encode a 320 kbps MP3 at about 160 kbps VBR and a 500 kbps Vorbis file at 128 kbps,
+    lowering the quality of the whole file, not only of the gap."""
+    import mutagen
+    from mutagen.mp3 import MP3
+    from mutagen.oggvorbis import OggVorbis
+
+    try:
+        source = mutagen.File(path)
+    except mutagen.MutagenError:
+        return {}
+    if isinstance(source, MP3):
+        return _mp3_settings(source.info)
+    if isinstance(source, OggVorbis) and source.info.bitrate > 0:
+        return {"compression_level": 1.0 - _vorbis_quality(source.info.sample_rate, source.info.channels, source.info.bitrate)}
+    return {}
+
+
+def _mp3_settings(info) -> dict:
+    """LAME's own VBR quality where its header names one (``-V 2``); else its bitrate, constant
+    (or average, for a VBR file of unknown quality), through libsndfile's linear map from
+    ``compression_level`` to the bitrates of the file's MPEG version."""
+    from mutagen.mp3 import BitrateMode
+
+    quality = re.search(r"-V\s*(\d)", info.encoder_settings or "")
+    if info.bitrate_mode == BitrateMode.VBR and quality:
+        return {"bitrate_mode": "VARIABLE", "compression_level": int(quality[1]) / 10}
+    top, bottom = (320, 32) if info.sample_rate >= 32000 else (160, 8) if info.sample_rate >= 16000 else (64, 8)
+    # libsndfile truncates the bitrate it computes to whole kbps: aim half a kbps above.
+    level = (top - info.bitrate / 1000 - 0.5) / (top - bottom)
+    mode = "AVERAGE" if info.bitrate_mode in (BitrateMode.VBR, BitrateMode.ABR) else "CONSTANT"
+    return {"bitrate_mode": mode, "compression_level": float(np.clip(level, 0.0, 1.0))}
+
+
+@functools.lru_cache(maxsize=64)
+def _vorbis_quality(sample_rate: int, channels: int, bitrate: int) -> float:
+    """The lowest libsndfile Vorbis quality (0 to 1) whose nominal bitrate reaches ``bitrate``, for
+    this rate and channel count, found by encoding a few silent samples at each quality tried
+    (libvorbis's nominal bitrates depend on both)."""
+    import io
+
+    import soundfile as sf
+    from mutagen.oggvorbis import OggVorbis
+
+    def nominal(quality: float) -> int:
+        encoded = io.BytesIO()
+        sf.write(encoded, np.zeros((64, channels), np.float32), sample_rate, format="OGG", subtype="VORBIS",
+                 compression_level=1.0 - quality)
+        encoded.seek(0)
+        return OggVorbis(encoded).info.bitrate
+
+    low, high = 0.0, 1.0
+    if nominal(high) <= bitrate:
+        return high
+    for _ in range(8):  # to within 1/256 of the quality scale
+        middle = (low + high) / 2
+        low, high = (middle, high) if nominal(middle) < bitrate else (low, middle)
+    return high

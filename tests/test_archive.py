@@ -158,6 +158,25 @@ def test_ogg_keeps_its_vorbis_comments(tmp_path, interp_engine):
     assert OggVorbis(out)["title"] == ["Mutilated Mime"] and OggVorbis(out)["artist"] == ["Muldjord"]
 
 
+@pytest.mark.parametrize("name,fmt,subtype,encoder,keeps", [
+    ("cbr.mp3", "MP3", "MPEG_LAYER_III", dict(compression_level=0.0, bitrate_mode="CONSTANT"), "320 kbps, constant"),
+    ("vbr.mp3", "MP3", "MPEG_LAYER_III", dict(compression_level=0.2, bitrate_mode="VARIABLE"), "LAME's -V 2"),
+    ("rich.ogg", "OGG", "VORBIS", dict(compression_level=0.1), "its nominal bitrate"),
+])
+def test_a_lossy_file_is_encoded_again_at_its_own_bitrate(tmp_path, interp_engine, name, fmt, subtype, encoder, keeps):
+    import mutagen
+
+    src = tmp_path / name
+    sf.write(src, _damaged_chord(seconds=3.0).T, 44100, format=fmt, subtype=subtype, **encoder)
+    out = tmp_path / "out" / name
+    out.parent.mkdir()
+    assert repair_file(interp_engine, src, out).status == "repaired"
+    before, after = mutagen.File(src).info, mutagen.File(out).info
+    assert after.bitrate == pytest.approx(before.bitrate, rel=0.02), keeps  # libsndfile's default: ~160k or 128k
+    if fmt == "MP3":
+        assert (after.bitrate_mode, after.encoder_settings) == (before.bitrate_mode, before.encoder_settings)
+
+
 # -- 2. failures are never hidden -----------------------------------------------
 
 
