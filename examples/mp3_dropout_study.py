@@ -1,10 +1,10 @@
 """MP3 dropouts: how many the detector finds, and how much of each, with and without widening
 an MP3's runs over the encoder's faint smear (the numbers in `DigitalSilence`'s docstring).
 
-    python examples/mp3_dropout_study.py CACHE_DIR --train-tracks 30 --json mp3.json
+    python examples/mp3_dropout_study.py CACHE_DIR --json mp3.json [--train-tracks 30]
 
-Takes the validation tracks of the prepared cache (`examples/prepare_training_data.py`) and
-``--train-tracks`` train tracks drawn at random (never the test split), decoded from their own
+Takes the validation tracks of the prepared cache (`examples/prepare_training_data.py`) and its
+train tracks (``--train-tracks``: that many, drawn at random; never the test split), decoded from their own
 files at their own rate.  Each track is encoded to MP3 as it is (every gap found there is a false
 alarm), and again with one dropout of each length punched in where the music around it is above
 -40 dBFS; then detected with exact zeros alone (the rule of lossless files) and with the MP3 rule.
@@ -27,7 +27,7 @@ import soundfile as sf
 from melrestore.audio import AudioFile
 from melrestore.plugins.detectors import DigitalSilence
 
-RULES = {"exact zeros": dict(mp3_floor_lsb=0.0, mp3_smear_ms=0.0), "MP3 rule": {}}
+RULES = {"exact zeros": {}, "MP3 rule": dict(mp3_smear_ms=40.0)}
 LENGTHS_S = [0.05, 0.1, 0.2, 0.4, 1.0, 3.0]
 
 
@@ -93,12 +93,12 @@ def summary(rows: list[dict]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cache", type=Path)
-    parser.add_argument("--train-tracks", type=int, default=30)
+    parser.add_argument("--train-tracks", type=int, help="that many train tracks, drawn at random (default: all)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     tracks = json.loads((args.cache / "manifest.json").read_text())["tracks"]
     train = [t for t in tracks if t["split"] == "train"]
-    picked = np.random.default_rng(0).choice(len(train), args.train_tracks, replace=False)
+    picked = np.random.default_rng(0).choice(len(train), min(args.train_tracks or len(train), len(train)), replace=False)
     chosen = [t for t in tracks if t["split"] == "validation"] + [train[i] for i in picked]
     with Pool(os.cpu_count()) as pool:
         rows = pool.map(study, chosen, chunksize=1)

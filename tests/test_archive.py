@@ -168,11 +168,13 @@ def test_a_lossy_file_is_encoded_again_at_its_own_bitrate(tmp_path, interp_engin
 
     src = tmp_path / name
     sf.write(src, _damaged_chord(seconds=3.0).T, 44100, format=fmt, subtype=subtype, **encoder)
+    # Marked by hand: a dropout made before lossy encoding is not always exact zeros once decoded.
+    src.with_name(src.stem + ".gaps.json").write_text(json.dumps({"gaps": [{"start": GAP[0] / 44100, "end": GAP[1] / 44100}]}))
     out = tmp_path / "out" / name
     out.parent.mkdir()
     assert repair_file(interp_engine, src, out).status == "repaired"
     before, after = mutagen.File(src).info, mutagen.File(out).info
-    assert after.bitrate == pytest.approx(before.bitrate, rel=0.02), keeps  # libsndfile's default: ~160k or 128k
+    assert after.bitrate == pytest.approx(before.bitrate, rel=0.05), keeps  # libsndfile's default: ~160k or 128k (VBR: the content moves it)
     if fmt == "MP3":
         assert (after.bitrate_mode, after.encoder_settings) == (before.bitrate_mode, before.encoder_settings)
 
