@@ -13,8 +13,12 @@ from melrestore import audio as audio_io
 from melrestore.gaps import DetectionError, Gap, every_channel_row, row_runs_in_blocks, silent_rows
 
 
-# An MP3's dropout, with ``mp3_smear_ms``: its core is under one 16-bit step, its smeared edges under 32.
-MP3_FLOOR_LSB, MP3_SMEAR_LSB = 1.0, 32.0
+# A lossy encoder smears a little of the music into a dropout's edges, fainter than SMEAR_LSB
+# 16-bit steps and at most SMEAR_MS long: a dropout found in a lossy file is widened over it.
+LOSSY_SUFFIXES = (".mp3", ".ogg", ".oga")
+SMEAR_LSB, SMEAR_MS = 32.0, 40.0
+# An MP3's dropout with ``mp3_smear_ms``: its core under one 16-bit step.
+MP3_FLOOR_LSB = 1.0
 
 
 class DigitalSilence:
@@ -32,15 +36,16 @@ class DigitalSilence:
     steps of 16-bit audio (0 = exact zeros).  The default minimum is 2 ms, below the issue's
     10 ms, because real dropouts can be that short and the level check keeps false alarms out.
 
-    In an MP3 (by the file's name) a dropout made before encoding decodes as a core of near zeros
-    with the encoder's faint smear on each side, which hides its edges from the level check.
+    In an MP3 or Ogg file (by its name) a dropout made before encoding has the encoder's faint smear
+    at its edges: a dropout found there is widened over it (``SMEAR_LSB``, ``SMEAR_MS``), which
+    changes no decision.  In an MP3 the smear also hides many dropouts' edges from the level check.
     ``mp3_smear_ms`` (off by default) counts samples under ``MP3_FLOOR_LSB`` as silent and widens
-    each run silent in every channel over samples fainter than ``MP3_SMEAR_LSB`` in every channel, that far at most on each
-    side, before the level check.  On the 10.4 hours of train and validation tracks encoded to MP3
-    (``examples/mp3_dropout_study.py``), 40 ms finds all but 2 of 785 punched dropouts (50 ms to
-    3 s), with 91 to 100 % of their length on average, where exact zeros miss 306 and find 21 to
-    60 %; but it also takes 65 gated pauses of electronic music (in 4 of the 138 tracks) for
-    dropouts, where exact zeros take none.  So it is for MP3s known to hold such dropouts.
+    each run silent in every channel that far at most, before the level check.  On the 10.4
+    hours of train and validation tracks encoded to MP3 (``examples/mp3_dropout_study.py``), with
+    one dropout of each length from 50 ms to 3 s punched into each, the default misses 306 of 785
+    (and finds the others with 87 to 100 % of their length on average); 40 ms misses 2.  But it
+    also takes 65 gated pauses of electronic music (in 4 of the 138 tracks) for dropouts, where
+    the default takes none.  So it is for MP3s known to hold such dropouts.
     """
 
     def __init__(self, min_ms: float = 2.0, tolerance_lsb: float = 0.0, min_level_db: float = -60.0, edge_ms: float = 20.0,
@@ -58,7 +63,8 @@ class DigitalSilence:
         channels, n = audio.shape[0], audio.shape[1]
         every_row = every_channel_row(channels)
         everywhere, some = [], []  # long enough, inside the file: silent in every channel; in one channel
-        mp3_rule = self.mp3_smear_ms > 0 and path is not None and Path(path).suffix.lower() == ".mp3"
+        suffix = Path(path).suffix.lower() if path is not None else ""
+        mp3_rule = self.mp3_smear_ms > 0 and suffix == ".mp3"
         rows_of = functools.partial(silent_rows, tolerance=max(self.tolerance, MP3_FLOOR_LSB / 32768) if mp3_rule else self.tolerance)
         for row, start, end in row_runs_in_blocks(audio, rows_of, self.block_samples or audio_io.BLOCK_SAMPLES, min_len):
             if start > 0 and end < n and end - start >= min_len:
@@ -68,11 +74,17 @@ class DigitalSilence:
             before, after = audio[:, max(0, start - edge) : start][rows], audio[:, end : end + edge][rows]
             return min(_rms(before), _rms(after)) >= self.min_level
 
-        if mp3_rule:  # the encoder's faint smear at the dropout's edges belongs to the dropout
-            smear = round(self.mp3_smear_ms * sample_rate / 1000)
-            widened = [(row, *_through_faint(audio, start, end, smear, MP3_SMEAR_LSB / 32768)) for row, start, end in everywhere]
-            everywhere = [(row, start, end) for row, start, end in widened if start > 0 and end < n]
+        def widened(start, end, ms):  # over the encoder's faint smear, which belongs to the dropout
+            return _through_faint(audio, start, end, round(ms * sample_rate / 1000), SMEAR_LSB / 32768)
+
+        if mp3_rule:
+            everywhere = [(row, *widened(start, end, self.mp3_smear_ms)) for row, start, end in everywhere]
+            everywhere = [(row, start, end) for row, start, end in everywhere if start > 0 and end < n]
         gaps = [Gap(start, end, "digital silence") for _, start, end in everywhere if cut_off(start, end)]
+        if suffix in LOSSY_SUFFIXES:
+            # Past a found dropout's edge, the 20 ms are above -60 dBFS RMS, so some sample there is
+            # above SMEAR_LSB: the widening stops inside the file.
+            gaps = [Gap(*widened(g.start, g.end, SMEAR_MS), g.reason) for g in gaps]
         # A channel's dropout holds no stretch silent everywhere (each channel of an ordinary dropout
         # is a run of its own): the runs silent everywhere are sorted and apart, so only the last
         # one starting before a channel's run ends can overlap it.
