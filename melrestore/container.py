@@ -163,12 +163,13 @@ def copy_tags(source: str | Path, target: str | Path) -> None:
 
 
 def encoder_settings(path: str | Path) -> dict:
-    """soundfile's ``compression_level`` and ``bitrate_mode`` that re-encode ``path`` (an MP3 or
-    Ogg Vorbis file) at about its own bitrate; {} for other files.  libsndfile's defaults would
-    re-encode a 320 kbps MP3 at about 160 kbps VBR and a 500 kbps Vorbis file at 128 kbps,
+    """soundfile's ``compression_level`` and ``bitrate_mode`` that re-encode ``path`` (an MP3, Ogg
+    Vorbis or Ogg Opus file) at about its own bitrate; {} for other files.  libsndfile's defaults
+    would re-encode a 320 kbps MP3 at about 160 kbps VBR and a 500 kbps Vorbis file at 128 kbps,
     lowering the quality of the whole file, not only of the gap."""
     import mutagen
     from mutagen.mp3 import MP3
+    from mutagen.oggopus import OggOpus
     from mutagen.oggvorbis import OggVorbis
 
     try:
@@ -179,6 +180,11 @@ def encoder_settings(path: str | Path) -> dict:
         return _mp3_settings(source.info)
     if isinstance(source, OggVorbis) and source.info.bitrate > 0:
         return {"compression_level": 1.0 - _vorbis_quality(source.info.sample_rate, source.info.channels, source.info.bitrate)}
+    if isinstance(source, OggOpus) and source.info.length > 0:
+        # Its mean bitrate (the file's size over its length), through libsndfile's linear map
+        # from compression_level to 256 (0) down to 6 (1) kbps a channel.
+        per_channel = Path(path).stat().st_size * 8 / source.info.length / source.info.channels
+        return {"compression_level": float(np.clip(1.0 - (per_channel - 6000) / 250000, 0.0, 1.0))}
     return {}
 
 
