@@ -31,6 +31,10 @@ AUDIO_EXTENSIONS = (".wav", ".w64", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".
 
 PCM_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
 LOSSY_FORMATS = {"OGG", "MP3"}
+# Encodings inside a WAV or AIFF that libsndfile re-encodes lossily (decoded, then encoded again, an
+# ADPCM block's samples move by up to thousands of 16-bit steps); A-law and u-law come back exact.
+LOSSY_SUBTYPES = {"IMA_ADPCM", "MS_ADPCM", "GSM610", "VOX_ADPCM", "G721_32", "G723_24", "G723_40",
+                  "NMS_ADPCM_16", "NMS_ADPCM_24", "NMS_ADPCM_32"}
 # libsndfile's seeking in Ogg and MP3 files is not always sample-exact (a read after a seek can differ
 # from the same samples decoded in order): they are decoded once, in order, into a temporary file
 # that is read from instead.
@@ -83,6 +87,11 @@ def sound_path(path: str | os.PathLike) -> str | bytes:
         return os.fsencode(path)
 
 
+def is_lossy(format: str, subtype: str) -> bool:
+    """Whether writing this format and subtype again changes samples outside the gaps too."""
+    return format in LOSSY_FORMATS or subtype in LOSSY_SUBTYPES
+
+
 def stored_dtype(subtype: str) -> str:
     """How samples of this subtype are held: int32 for PCM, the file's own precision for float."""
     return "int32" if subtype in PCM_BITS else ("float64" if subtype == "DOUBLE" else "float32")
@@ -117,7 +126,7 @@ class _Described:
 
     @property
     def is_lossy(self) -> bool:
-        return self.format in LOSSY_FORMATS
+        return is_lossy(self.format, self.subtype)
 
     @property
     def lsb(self) -> float:
@@ -174,7 +183,7 @@ class AudioFile(_Described):
         self.warnings: list[str] = []
         try:
             declared = self.frames
-            if self.format in INEXACT_SEEK_FORMATS:
+            if self.format in INEXACT_SEEK_FORMATS or not self._sound.seekable():  # GSM 6.10 cannot seek
                 self._spool_decoded()
             elif self.format == "FLAC" and not self._reads_to_end():
                 # Cut short (or damaged): decoded in order as far as it goes, in blocks of a FLAC

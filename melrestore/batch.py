@@ -122,7 +122,7 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
             if figures is not None:
                 _save_figures(figures, report.path, waveform, waveform.patched(patches), audio.sample_rate, fills, report.gaps)
             if audio.is_lossy:
-                report.message = f"{audio.format} is lossy: re-encoding changes samples outside the gaps too"
+                report.message = f"{report.format} is lossy: re-encoding changes samples outside the gaps too"
         else:
             copy_atomic(source, target)
             report.status = "unchanged"

@@ -257,12 +257,13 @@ def _file_line(path: str, status: str, message: str, gaps: list[dict], options) 
 
 
 def _lossy_note(report: dict) -> str | None:
-    from .audio import LOSSY_FORMATS
+    from .audio import is_lossy
 
-    lossy = [f["path"] for f in report["files"] if f["status"] == "repaired" and f["format"].split("/")[0] in LOSSY_FORMATS]
+    lossy = [f["path"] for f in report["files"] if f["status"] == "repaired" and is_lossy(*f["format"].split("/"))]
     if not lossy:
         return None
-    return f"note: {_plural(len(lossy), 'file')} re-encoded (OGG/MP3 are lossy): samples outside the gaps changed too: {', '.join(lossy)}"
+    return (f"note: {_plural(len(lossy), 'file')} re-encoded (OGG, MP3 and ADPCM are lossy): samples outside the gaps "
+            f"changed too: {', '.join(lossy)}")
 
 
 INPUTS = click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 from melrestore import hookimpl
 from melrestore import audio as audio_io
@@ -19,6 +20,8 @@ LOSSY_SUFFIXES = (".mp3", ".ogg", ".oga")
 SMEAR_LSB, SMEAR_MS = 32.0, 40.0
 # An MP3's dropout with ``mp3_smear_ms``: its core under one 16-bit step.
 MP3_FLOOR_LSB = 1.0
+# A-law has no zero: digital silence decodes to its smallest magnitude, 8 16-bit steps.
+ALAW_FLOOR_LSB = 8.0
 
 
 class DigitalSilence:
@@ -65,7 +68,8 @@ class DigitalSilence:
         everywhere, some = [], []  # long enough, inside the file: silent in every channel; in one channel
         suffix = Path(path).suffix.lower() if path is not None else ""
         mp3_rule = self.mp3_smear_ms > 0 and suffix == ".mp3"
-        rows_of = functools.partial(silent_rows, tolerance=max(self.tolerance, MP3_FLOOR_LSB / 32768) if mp3_rule else self.tolerance)
+        floor = MP3_FLOOR_LSB if mp3_rule else ALAW_FLOOR_LSB if _subtype(path) == "ALAW" else 0.0
+        rows_of = functools.partial(silent_rows, tolerance=max(self.tolerance, floor / 32768))
         for row, start, end in row_runs_in_blocks(audio, rows_of, self.block_samples or audio_io.BLOCK_SAMPLES, min_len):
             if start > 0 and end < n and end - start >= min_len:
                 (everywhere if row == every_row else some).append((row, start, end))
@@ -94,6 +98,14 @@ class DigitalSilence:
             if (last < 0 or ends[last] <= start) and cut_off(start, end, slice(c, c + 1)):
                 gaps.append(Gap(start, end, f"digital silence in channel {c + 1}", (c,)))
         return sorted(gaps, key=lambda g: g.start)
+
+
+def _subtype(path) -> str | None:
+    """The file's encoding (``PCM_16``, ``ALAW``, ...), if ``path`` names a file libsndfile reads."""
+    try:
+        return sf.info(audio_io.sound_path(path)).subtype if path is not None else None
+    except (sf.LibsndfileError, RuntimeError, OSError):
+        return None
 
 
 def _through_faint(audio, start: int, end: int, limit: int, level: float) -> tuple[int, int]:

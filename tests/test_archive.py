@@ -183,6 +183,30 @@ def test_a_lossy_file_is_encoded_again_at_its_own_bitrate(tmp_path, interp_engin
         assert (after.bitrate_mode, after.encoder_settings) == (before.bitrate_mode, before.encoder_settings)
 
 
+@pytest.mark.parametrize("subtype", ["ALAW", "ULAW"])
+def test_a_companded_wav_is_repaired_and_every_other_sample_kept(tmp_path, interp_engine, subtype):
+    # A-law has no zero: its digital silence decodes to 8 16-bit steps, which is still a dropout.
+    src = write(tmp_path / "in.wav", _damaged_chord(), 44100, subtype)
+    out = tmp_path / "out.wav"
+    report = repair_file(interp_engine, src, out)
+    assert report.status == "repaired" and [(g["start"], g["end"]) for g in report.gaps] == [GAP]
+    before, after = sf.read(src, dtype="int16"), sf.read(out, dtype="int16")
+    keep = np.ones(len(before[0]), bool)
+    keep[GAP[0] : GAP[1]] = False
+    assert sf.info(out).subtype == subtype and np.array_equal(before[0][keep], after[0][keep])
+
+
+def test_adpcm_is_reported_lossy_and_gsm_is_read_in_order(tmp_path):
+    (tmp_path / "in").mkdir()
+    write(tmp_path / "in" / "ima.wav", _damaged_chord(), 44100, "IMA_ADPCM")
+    write(tmp_path / "in" / "gsm.wav", _damaged_chord(seconds=6.0, rate=8000, channels=1), 8000, "GSM610")  # cannot seek
+    result = run("batch", tmp_path / "in", "-o", tmp_path / "out", "--workers", "1", *INTERP)
+    files = {f["path"]: f for f in json.loads((tmp_path / "out" / REPORT_NAME).read_text())["files"]}
+    assert files["ima.wav"]["status"] == "repaired" and "WAV/IMA_ADPCM is lossy" in files["ima.wav"]["message"]
+    assert "(OGG, MP3 and ADPCM are lossy)" in result.output and "ima.wav" in result.output
+    assert files["gsm.wav"]["status"] in ("repaired", "unchanged")  # read, where it used to fail on a seek
+
+
 # -- 2. failures are never hidden -----------------------------------------------
 
 

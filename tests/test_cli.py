@@ -302,7 +302,7 @@ def test_lossy_outputs_are_named_in_the_summary(tmp_path):
     (tmp_path / "in" / "song.gaps.json").write_text('{"gaps": [{"start": 1.0, "end": 1.04}]}')
     result = run("batch", tmp_path / "in", "-o", tmp_path / "out", *INTERP, "--detector", "labels")
     assert result.exit_code == 0, result.output
-    assert "note: 1 file re-encoded (OGG/MP3 are lossy): samples outside the gaps changed too: song.ogg" in result.output
+    assert "note: 1 file re-encoded (OGG, MP3 and ADPCM are lossy): samples outside the gaps changed too: song.ogg" in result.output
 
 
 def test_quiet_prints_nothing_and_verbose_every_gap(recordings, tmp_path):
