@@ -36,7 +36,8 @@ class DigitalSilence:
     none above -60); a dropout punched at random into the same music has an edge between -70 and
     -60 dBFS, and is missed for it, 0.16 % of the time.  In one channel alone, the train and
     validation tracks (10.4 hours of stereo) hold no such run at all.  ``tolerance_lsb`` is in
-    steps of 16-bit audio (0 = exact zeros).  The default minimum is 2 ms, below the issue's
+    steps of 16-bit audio (0 = exact zeros); in an A-law file, which has no zero, its digital
+    silence (``ALAW_FLOOR_LSB``) counts as zero.  The default minimum is 2 ms, below the issue's
     10 ms, because real dropouts can be that short and the level check keeps false alarms out.
 
     In an MP3 or Ogg file (by its name) a dropout made before encoding has the encoder's faint smear
