@@ -86,10 +86,9 @@ class DigitalSilence:
             everywhere = [(row, *widened(start, end, self.mp3_smear_ms)) for row, start, end in everywhere]
             everywhere = [(row, start, end) for row, start, end in everywhere if start > 0 and end < n]
         gaps = [Gap(start, end, "digital silence") for _, start, end in everywhere if cut_off(start, end)]
-        if suffix in LOSSY_SUFFIXES:
-            # Past a found dropout's edge, the 20 ms are above -60 dBFS RMS, so some sample there is
-            # above SMEAR_LSB: the widening stops inside the file.
-            gaps = [Gap(*widened(g.start, g.end, SMEAR_MS), g.reason) for g in gaps]
+        if suffix in LOSSY_SUFFIXES:  # (with the default level, a found dropout's edge stops it inside the file)
+            spans = [widened(g.start, g.end, SMEAR_MS) for g in gaps]
+            gaps = [Gap(start, end, g.reason) if start > 0 and end < n else g for g, (start, end) in zip(gaps, spans)]
         # A channel's dropout holds no stretch silent everywhere (each channel of an ordinary dropout
         # is a run of its own): the runs silent everywhere are sorted and apart, so only the last
         # one starting before a channel's run ends can overlap it.
