@@ -67,7 +67,7 @@ def _read_in_order(sound: sf.SoundFile, frames: int, dtype: str) -> np.ndarray:
     read ended): in an MP3 even that seek is not sample-exact in libsndfile 1.2, and the next read
     then begins with up to an MPEG frame of zeros, a false dropout at every block's start."""
     out = np.empty((frames, sound.channels), dtype)
-    ctype = {"float32": "float", "float64": "double", "int32": "int", "int16": "short"}[dtype]
+    ctype = sf._ffi_types[dtype]  # "float32" -> "float", as soundfile's own reads name it
     read = getattr(sf._snd, f"sf_readf_{ctype}")
     done = read(sound._file, sf._ffi.cast(f"{ctype} *", out.ctypes.data), frames)
     if error := sf._snd.sf_error(sound._file):

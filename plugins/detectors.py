@@ -16,7 +16,6 @@ from melrestore.gaps import DetectionError, Gap, every_channel_row, row_runs_in_
 
 # A lossy encoder smears a little of the music into a dropout's edges, fainter than SMEAR_LSB
 # 16-bit steps and at most SMEAR_MS long: a dropout found in a lossy file is widened over it.
-LOSSY_SUFFIXES = (".mp3", ".ogg", ".oga")
 SMEAR_LSB, SMEAR_MS = 32.0, 40.0
 # An MP3's dropout with ``mp3_smear_ms``: its core under one 16-bit step.
 MP3_FLOOR_LSB = 1.0
@@ -40,7 +39,7 @@ class DigitalSilence:
     silence (``ALAW_FLOOR_LSB``) counts as zero.  The default minimum is 2 ms, below the issue's
     10 ms, because real dropouts can be that short and the level check keeps false alarms out.
 
-    In an MP3 or Ogg file (by its name) a dropout made before encoding has the encoder's faint smear
+    In an MP3 or Ogg file (by the format libsndfile reads at ``path``) a dropout made before encoding has the encoder's faint smear
     at its edges: a dropout found there is widened over it (``SMEAR_LSB``, ``SMEAR_MS``), which
     changes no decision.  In an MP3 the smear also hides many dropouts' edges from the level check.
     ``mp3_smear_ms`` (off by default) counts samples under ``MP3_FLOOR_LSB`` as silent and widens
@@ -67,9 +66,9 @@ class DigitalSilence:
         channels, n = audio.shape[0], audio.shape[1]
         every_row = every_channel_row(channels)
         everywhere, some = [], []  # long enough, inside the file: silent in every channel; in one channel
-        suffix = Path(path).suffix.lower() if path is not None else ""
-        mp3_rule = self.mp3_smear_ms > 0 and suffix == ".mp3"
-        floor = MP3_FLOOR_LSB if mp3_rule else ALAW_FLOOR_LSB if _subtype(path) == "ALAW" else 0.0
+        container, encoding = _format_of(path)
+        mp3_rule = self.mp3_smear_ms > 0 and container == "MP3"
+        floor = MP3_FLOOR_LSB if mp3_rule else ALAW_FLOOR_LSB if encoding == "ALAW" else 0.0
         rows_of = functools.partial(silent_rows, tolerance=max(self.tolerance, floor / 32768))
         for row, start, end in row_runs_in_blocks(audio, rows_of, self.block_samples or audio_io.BLOCK_SAMPLES, min_len):
             if start > 0 and end < n and end - start >= min_len:
@@ -86,7 +85,7 @@ class DigitalSilence:
             everywhere = [(row, *widened(start, end, self.mp3_smear_ms)) for row, start, end in everywhere]
             everywhere = [(row, start, end) for row, start, end in everywhere if start > 0 and end < n]
         gaps = [Gap(start, end, "digital silence") for _, start, end in everywhere if cut_off(start, end)]
-        if suffix in LOSSY_SUFFIXES:  # (with the default level, a found dropout's edge stops it inside the file)
+        if container in audio_io.LOSSY_FORMATS:  # (with the default level, a found dropout's edge stops it inside the file)
             spans = [widened(g.start, g.end, SMEAR_MS) for g in gaps]
             gaps = [Gap(start, end, g.reason) if start > 0 and end < n else g for g, (start, end) in zip(gaps, spans)]
         # A channel's dropout holds no stretch silent everywhere (each channel of an ordinary dropout
@@ -100,12 +99,14 @@ class DigitalSilence:
         return sorted(gaps, key=lambda g: g.start)
 
 
-def _subtype(path) -> str | None:
-    """The file's encoding (``PCM_16``, ``ALAW``, ...), if ``path`` names a file libsndfile reads."""
+def _format_of(path) -> tuple[str | None, str | None]:
+    """The file's format and encoding (``("MP3", "MPEG_LAYER_III")``, ``("WAV", "ALAW")``), or
+    Nones where ``path`` names no file libsndfile reads (or no file: an array's detection)."""
     try:
-        return sf.info(audio_io.sound_path(path)).subtype if path is not None else None
-    except (sf.LibsndfileError, RuntimeError, OSError):
-        return None
+        info = sf.info(audio_io.sound_path(path))
+    except (sf.LibsndfileError, RuntimeError, OSError, TypeError):
+        return None, None
+    return info.format, info.subtype
 
 
 def _through_faint(audio, start: int, end: int, limit: int, level: float) -> tuple[int, int]:

@@ -94,7 +94,8 @@ def test_an_mp3_dropout_is_found_through_the_encoders_faint_smear_at_its_edges(t
     with AudioFile(tmp_path / "song.mp3") as audio:
         found = DigitalSilence(mp3_smear_ms=40).detect(audio.waveform, rate, tmp_path / "song.mp3")
         by_default = DigitalSilence().detect(audio.waveform, rate, tmp_path / "song.mp3")
-        as_if_lossless = DigitalSilence(mp3_smear_ms=40).detect(audio.waveform, rate, tmp_path / "song.wav")
+        lossless = _decoded_as_wav(audio, tmp_path / "song.wav")
+        as_if_lossless = DigitalSilence(mp3_smear_ms=40).detect(lossless, rate, tmp_path / "song.wav")
     assert len(found) == 1 and start <= found[0].start and found[0].end <= end  # never past the dropout
     assert found[0].length > 0.9 * (end - start)
     # Off by default (gated electronic music has pauses just like it), and never in a lossless file.
@@ -108,8 +109,16 @@ def test_a_dropout_found_in_an_ogg_file_is_widened_over_the_encoders_smear_and_n
     sf.write(tmp_path / "song.ogg", music, rate, format="OGG", subtype="VORBIS")
     with AudioFile(tmp_path / "song.ogg") as audio:
         [found] = DigitalSilence().detect(audio.waveform, rate, tmp_path / "song.ogg")
-        [zeros] = DigitalSilence().detect(audio.waveform, rate, tmp_path / "song.wav")  # a lossless file's rule
+        lossless = _decoded_as_wav(audio, tmp_path / "song.wav")
+        [zeros] = DigitalSilence().detect(lossless, rate, tmp_path / "song.wav")  # a lossless file's rule
     assert start <= found.start < zeros.start and zeros.end < found.end <= end
+
+
+def _decoded_as_wav(audio: AudioFile, path):
+    """``audio``'s decoded samples in a float WAV at ``path`` (the same samples, a lossless file)."""
+    samples = np.asarray(audio.waveform)
+    sf.write(path, samples.T, audio.sample_rate, subtype="FLOAT")
+    return samples
 
 
 def test_audacity_labels(tmp_path):
