@@ -503,7 +503,9 @@ def repair(source, target, overwrite, quiet, verbose, **flags):
             os.replace(written, target)
     _echo_repaired(report, options, quiet, verbose)
     if converted and report.status != "failed" and not quiet:
-        change = "re-encoded lossily" if fmt in ("OGG", "MP3") else "converted"
+        from .audio import is_lossy
+
+        change = "re-encoded lossily" if is_lossy(fmt, subtype) else "converted"
         click.echo(f"wrote {target} as {fmt}/{subtype} (from {original.format}/{original.subtype}): the samples outside the gaps were {change} too")
     sys.exit(1 if report.status == "failed" else 0)
 

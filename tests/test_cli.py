@@ -278,13 +278,15 @@ def test_repair_writes_the_format_its_extension_names(tmp_path):
     src = EXAMPLES / "recordings" / "mutilated-mime-a.wav"
     result = run("repair", src, "-o", tmp_path / "a.flac", *INTERP)
     assert result.exit_code == 0, result.output
-    assert "wrote" in result.output and "FLAC/PCM_16" in result.output
+    assert "wrote" in result.output and "FLAC/PCM_16" in result.output and "were converted too" in result.output
     info = sf.info(tmp_path / "a.flac")
     assert (info.format, info.subtype) == ("FLAC", sf.info(src).subtype)
     # The same samples as a WAV repair: the conversion to FLAC is lossless here.
     assert run("repair", src, "-o", tmp_path / "a.wav", *INTERP).exit_code == 0
     assert np.array_equal(audio_io.read(tmp_path / "a.flac").samples, audio_io.read(tmp_path / "a.wav").samples)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.flac", "a.wav"]  # no temporary file left
+    result = run("repair", src, "-o", tmp_path / "a.ogg", *INTERP)
+    assert result.exit_code == 0 and "OGG/VORBIS" in result.output and "were re-encoded lossily too" in result.output
 
 
 @pytest.mark.parametrize("target, message", [("a.txt", "cannot tell the format of"), ("a", "cannot tell the format of"), ("-", "standard output")])
