@@ -1,5 +1,8 @@
 """The similarity search (melrestore.search) and the repairer built on it (plugins/similarity.py)."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -157,6 +160,24 @@ def test_bands_correlated_together_sum_to_the_bands_one_at_a_time():
     # Weights per position: the same as weighting the bands first.
     weights = (rng.random(700) > 0.3).astype(np.float64)
     assert np.array_equal(correlate_bands(bands, kernels, weights), correlate_bands(bands * weights, kernels))
+
+
+@pytest.mark.parametrize("n, m", [(700, 40), (2048, 1024), (50, 50), (300, 1)])
+def test_correlation_by_fft_equals_the_direct_sum(n, m):
+    from melrestore.correlate import correlate
+
+    rng = np.random.default_rng(n + m)
+    signal, kernel = rng.standard_normal(n), rng.standard_normal(m)
+    np.testing.assert_allclose(correlate(signal, kernel), np.correlate(signal, kernel, mode="valid"), rtol=1e-9, atol=1e-9)
+    rows = correlate(np.stack([signal, -2 * signal]), np.stack([kernel, kernel]))  # row by row on the last axis
+    np.testing.assert_allclose(rows[1], -2 * rows[0], rtol=1e-12, atol=1e-12)
+
+
+def test_the_engine_does_not_import_scipy_signal():
+    """scipy.signal takes about half a second to import, at every start of melrestore."""
+    code = ("import sys; from melrestore.pipeline import PipelineOptions, build_engine; build_engine(PipelineOptions()); "
+            "assert 'scipy.signal' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 @pytest.mark.parametrize("gap_start", [6000, 900])  # the second leaves fewer than the 2048 samples before the gap
