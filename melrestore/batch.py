@@ -136,6 +136,9 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
         report.seconds = round(time.perf_counter() - started, 3)
         if report.status == "failed" and target is not None:
             _remove_output(target)
+            for g in report.gaps:  # a fill that never reached a file repaired nothing
+                if g["status"] == "repaired":
+                    g["status"], g["message"] = "failed", "filled, but the file was not written"
     return report
 
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from conftest import EXAMPLES, chord, write
 from melrestore import audio as audio_io
-from melrestore.batch import REPORT_NAME, repair_file, run_batch
+from melrestore.batch import REPORT_NAME, repair_file, run_batch, summary_of
 from melrestore.cli import cli
 from melrestore.engine import Engine
 from melrestore.mel import MelSettings
@@ -227,8 +227,20 @@ def test_a_file_with_a_failed_gap_gets_no_output(tmp_path):
     engine = Engine(Interpolation(), _Raises(), MelSettings(), detectors=[DigitalSilence()], short_gap_repairer=LSAR(), short_gap_ms=20)
     report = repair_file(engine, src, target)
     assert report.status == "failed" and "out of memory" in report.message
-    assert [g["status"] for g in report.gaps] == ["repaired", "failed"]
+    # LSAR filled the first gap, but no file holds that fill: it is not counted as repaired.
+    assert [g["status"] for g in report.gaps] == ["failed", "failed"]
+    assert report.gaps[0]["message"] == "filled, but the file was not written"
     assert not target.exists()
+
+
+def test_a_file_that_cannot_be_written_repairs_none_of_its_gaps(tmp_path, interp_engine):
+    src = write(tmp_path / "in.wav", _damaged_chord(), 44100)
+    (tmp_path / "not-a-folder").write_text("")
+    report = repair_file(interp_engine, src, tmp_path / "not-a-folder" / "out.wav")
+    assert report.status == "failed" and "not-a-folder" in report.message
+    assert [g["status"] for g in report.gaps] == ["failed"]
+    summary = summary_of([report], 1.0)
+    assert (summary["gaps_found"], summary["gaps_repaired"], summary["gaps_failed"]) == (1, 0, 1)
 
 
 def test_a_rerun_redoes_failed_files_and_keeps_earlier_entries(tmp_path):
