@@ -51,7 +51,7 @@ class ReportError(OSError):
 @dataclass
 class FileReport:
     path: str
-    # "repaired", "unchanged" (no gap: copied), "detected" (detect only), "failed" (no output),
+    # "repaired", "unchanged" (copied: no gap, or none of its gaps filled), "detected" (detect only), "failed" (no output),
     # "skipped" (named like audio but not a file)
     status: str
     message: str = ""
@@ -516,7 +516,7 @@ def summary_of(reports: list[FileReport], wall_s: float) -> dict:
 def human_summary(report: dict) -> str:
     s = report["summary"]
     lines = [
-        f"{s['files']} files: {s['repaired']} repaired, {s['unchanged']} without gaps, {s['failed']} failed"
+        f"{s['files']} files: {s['repaired']} repaired, {s['unchanged']} copied unchanged, {s['failed']} failed"
         + (f", {s['skipped']} not audio files" if s["skipped"] else "")
         + (f" ({s['existing_kept']} done by an earlier run)" if s["existing_kept"] else ""),
         f"{s['gaps_found']} gaps: {s['gaps_repaired']} repaired, {s['gaps_skipped']} skipped, {s['gaps_failed']} failed",

@@ -1,9 +1,11 @@
+from dataclasses import asdict
+
 import numpy as np
 import pytest
 
 from conftest import chord, loop, music_excerpt, write
 from melrestore import audio as audio_io
-from melrestore.batch import repair_file
+from melrestore.batch import human_summary, repair_file, summary_of
 from melrestore.gaps import Gap
 
 
@@ -109,6 +111,9 @@ def test_too_long_gap_is_reported_and_left_alone(tmp_path, interp_engine):
     assert "longer than" in report.gaps[0]["message"]
     assert report.status == "unchanged"
     assert (tmp_path / "out.wav").read_bytes() == src.read_bytes()
+    summary = human_summary({"summary": summary_of([report], 1.0), "files": [asdict(report)]})
+    assert "1 files: 0 repaired, 1 copied unchanged, 0 failed" in summary  # not "without gaps": it has one
+    assert "skipped" in summary and "gap of 4.00 s is longer than the 3 s" in summary
 
 
 def test_short_gaps_go_to_lsar_and_recover_the_waveform(interp_engine):
