@@ -1,8 +1,8 @@
 """Griffin-Lim phase reconstruction, constrained by what is known around the gap.
 
 torchaudio's ``GriffinLim`` transform cannot re-impose known samples between
-iterations, so the same fast (momentum) iteration runs on torch's STFT in
-``melrestore.phase``: each pass rebuilds the signal from the target magnitudes,
+iterations, so the same fast (momentum) iteration runs in ``melrestore.phase``
+(torch's FFTs, numpy's complex arithmetic): each pass rebuilds the signal from the target magnitudes,
 puts the known samples back, and takes the new phase.  The known samples
 thereby pin the phase of every frame that overlaps them, which is what makes
 the splice fit.  The target magnitude of the frames that touch the gap is the
