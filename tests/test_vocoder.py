@@ -75,10 +75,13 @@ def test_a_perfect_mel_recovers_the_waveform_of_short_gaps_in_real_music(fronten
     def mean_snr(vocoder):
         return np.mean([snr(audio[:, s : s + n].ravel(), _fill_with_true_mel(vocoder, frontend, audio, s, s + n).ravel()) for s in starts])
 
-    assert mean_snr(ConstrainedGriffinLim()) > 8.0
-    assert mean_snr(ConstrainedGriffinLim(**PLAIN)) < mean_snr(ConstrainedGriffinLim()) - 3.0
-    # Refitting the target to the Mel in the later passes is worth decibels of it.
-    assert mean_snr(ConstrainedGriffinLim(mel_fit_after=10**6)) < mean_snr(ConstrainedGriffinLim()) - 1.0
+    default = mean_snr(ConstrainedGriffinLim())
+    assert default > 8.0
+    assert mean_snr(ConstrainedGriffinLim(**PLAIN)) < default - 3.0
+    # Refitting the target to the Mel in the later passes is worth decibels of it, and so is the
+    # momentum of fast Griffin-Lim (2.5 dB here against plain passes).
+    assert mean_snr(ConstrainedGriffinLim(mel_fit_after=10**6)) < default - 1.0
+    assert mean_snr(ConstrainedGriffinLim(momentum=0.0)) < default - 1.5
 
 
 def test_the_mel_refit_leaves_gaps_with_few_passes_alone(frontend):
