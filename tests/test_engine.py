@@ -1,12 +1,14 @@
+import json
 from dataclasses import asdict
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from conftest import chord, loop, music_excerpt, write
 from melrestore import audio as audio_io
 from melrestore.batch import human_summary, repair_file, summary_of
-from melrestore.gaps import Gap
+from melrestore.gaps import Gap, mask_of
 
 
 def _dominant_hz(x: np.ndarray, rate: int) -> float:
@@ -294,3 +296,23 @@ def test_windows_a_failing_inpainter_fails_count_as_done():
     _, results = engine.repair(damaged, rate, gaps, progress=lambda done, total: calls.append((done, total)))
     assert [r.status for r in results] == ["failed"] * 3
     assert calls == [(0, 3), (3, 3)]
+
+
+def test_the_python_example_in_the_readme_runs(tmp_path, monkeypatch):
+    from conftest import EXAMPLES, ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## From Python", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "examples").symlink_to(EXAMPLES)
+    namespace: dict = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    expected = [tuple(g) for g in json.loads((EXAMPLES / "gaps.json").read_text())["mutilated-mime-a.wav"]["gaps"]]
+    assert namespace["report"].status == "repaired" and (tmp_path / "fixed.wav").exists()
+    assert [(g.start, g.end) for g in namespace["gaps"]] == expected
+    assert [r.status for r in namespace["results"]] == ["repaired"] * len(expected)
+    damaged = sf.read(EXAMPLES / "recordings" / "mutilated-mime-a.wav", dtype="float32", always_2d=True)[0].T
+    repaired = namespace["audio"]
+    outside = ~mask_of([Gap(a, b) for a, b in expected], repaired.shape[1])
+    assert np.array_equal(repaired[:, outside], damaged[:, outside])
+    assert all(np.abs(repaired[:, a:b]).max() > 0.01 for a, b in expected)
