@@ -1,9 +1,10 @@
 """Batch throughput as a multiple of real time, split by stage.
 
-The stage split comes from one process; the last line is `melrestore batch` as a user runs it
-(one worker process per core, their start-up included).  CPU seconds (all threads and worker
-processes) are printed too: on a machine shared with other jobs they compare runs better than
-the wall clock does.
+The stage split comes from one process; the next line is `melrestore batch`'s runner in the same
+process (one worker process per core, their start-up included), and the last the command itself in
+a new process, as a user types it (the interpreter's start and its imports, torch's above all,
+included).  CPU seconds (all threads and worker processes) are printed too: on a machine shared
+with other jobs they compare runs better than the wall clock does.
 
 Builds a folder of real music (the shipped example clips, tiled to a minute each) with a
 dropout every ~4 seconds (lengths drawn from 5 ms to 1 s; ``--gap-every`` for sparser damage,
@@ -15,6 +16,8 @@ and prints the time per stage.
 
 import argparse
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -73,6 +76,11 @@ def main() -> None:
         cpu_started = cpu_seconds()
         report = run_batch(src, Path(tmp) / "out-workers", options, workers=0)["summary"]
         workers_cpu = cpu_seconds() - cpu_started
+        # The command as a user types it: a new interpreter, its imports (torch) included.
+        cpu_started, started = cpu_seconds(), time.perf_counter()
+        subprocess.run([sys.executable, "-m", "melrestore", "batch", str(src), "-o", str(Path(tmp) / "out-command"), "-q",
+                        "--inpainter", args.inpainter], check=True)
+        command_wall, command_cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
     print(f"{args.files} files, {audio_s:.0f} s of audio, {gaps} gaps repaired, inpainter {args.inpainter}")
     print(f"{'stage':<12}{'seconds':>10}{'share':>8}")
     for stage, seconds in sorted(engine.timings.items(), key=lambda kv: -kv[1]):
@@ -81,6 +89,8 @@ def main() -> None:
     print(f"throughput: {audio_s / wall:.1f}x real time (one process; {cpu:.1f} CPU seconds)")
     print(f"throughput: {report['realtime_factor']}x real time (`batch` with one worker per core, start-up included;"
           f" {workers_cpu:.1f} CPU seconds)")
+    print(f"throughput: {audio_s / command_wall:.1f}x real time (`melrestore batch` in a new process, its imports included;"
+          f" {command_wall:.1f} s, {command_cpu:.1f} CPU seconds)")
 
 
 if __name__ == "__main__":
