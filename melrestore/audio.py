@@ -228,6 +228,7 @@ class AudioFile(_Described):
 
         Read block by block until a read comes back empty: soundfile's ``blocks`` trusts the
         header's length, and past the end of a file cut short it hands out its stale buffer."""
+        declared = self.frames * self.channels * np.dtype(self.dtype).itemsize
         self._spool = tempfile.TemporaryFile(suffix=TEMP_SUFFIX)
         self.frames = 0
         try:
@@ -237,6 +238,9 @@ class AudioFile(_Described):
         except (sf.LibsndfileError, RuntimeError) as exc:
             if not stop_at_error:
                 raise AudioError(f"cannot read audio: {exc}") from None
+        except OSError as exc:  # a full disk, most likely: say which, and what to do
+            raise AudioError(f"cannot decode the file into the temporary folder {tempfile.gettempdir()} (it needs about "
+                             f"{declared / 1e6:.0f} MB; set TMPDIR to a folder with room): {exc.strerror or exc}") from None
 
     def read(self, start: int, stop: int) -> np.ndarray:
         """Stored samples ``start:stop`` (``0 <= start <= stop <= frames``), ``[n, channels]``, a new

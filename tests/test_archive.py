@@ -4,7 +4,10 @@ import json
 import os
 import shutil
 import struct
+import subprocess
+import sys
 import tempfile
+import textwrap
 
 import numpy as np
 import pytest
@@ -414,6 +417,26 @@ def test_an_mp3_decoded_in_many_blocks_shows_no_false_dropout(tmp_path, monkeypa
         assert np.array_equal(audio.read(0, audio.frames), decoded)
     report = run_batch(tmp_path / "in", tmp_path / "out", PipelineOptions(inpainter="interpolation"))
     assert report["files"][0]["status"] == "unchanged" and report["files"][0]["gaps"] == []
+
+
+def test_an_mp3_that_cannot_be_decoded_for_want_of_room_says_where_and_what_to_do(tmp_path):
+    """An MP3 is decoded into the system's temporary folder first: a full one must say so."""
+    song = write(tmp_path / "song.mp3", chord(4.0, 44100, 2), 44100, fmt="MP3", subtype="MPEG_LAYER_III")
+    # A real write failure: the process may write no file past 100 kB (EFBIG instead of a full disk).
+    code = textwrap.dedent(f"""
+        import resource, signal
+        from melrestore.audio import AudioError, AudioFile
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+        try:
+            AudioFile({str(song)!r})
+        except AudioError as exc:
+            print(exc)
+        """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert f"cannot decode the file into the temporary folder {tmp_path}" in result.stdout
+    assert "set TMPDIR to a folder with room" in result.stdout and "File too large" in result.stdout
 
 
 def test_a_file_with_no_samples_is_copied_unchanged(tmp_path):
