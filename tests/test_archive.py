@@ -439,6 +439,14 @@ def test_an_mp3_that_cannot_be_decoded_for_want_of_room_says_where_and_what_to_d
     assert "set TMPDIR to a folder with room" in result.stdout and "File too large" in result.stdout
 
 
+def test_macos_companion_files_named_like_audio_are_left_out(tmp_path):
+    write(tmp_path / "in" / "song.wav", _damaged_chord(), 44100)
+    (tmp_path / "in" / "._song.wav").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + bytes(64))  # AppleDouble
+    report = run_batch(tmp_path / "in", tmp_path / "out", PipelineOptions(inpainter="interpolation"))
+    assert [(f["path"], f["status"]) for f in report["files"]] == [("song.wav", "repaired")]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [REPORT_NAME, "song.wav"]
+
+
 def test_a_file_with_no_samples_is_copied_unchanged(tmp_path):
     (tmp_path / "in").mkdir()
     empty = write(tmp_path / "in" / "empty.wav", np.zeros((2, 0), dtype=np.float32), 44100)
