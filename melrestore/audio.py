@@ -416,11 +416,19 @@ def copy_atomic(source: str | os.PathLike, path: str | os.PathLike) -> None:
 
 
 def _named_like_audio(root: str | os.PathLike) -> list[Path]:
-    return sorted(p for p in Path(root).rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and not p.name.startswith("."))
+    """Everything below ``root`` named like audio, sorted; hidden files and folders (a leading dot:
+    macOS's ``._song.wav``, Netatalk's ``.AppleDouble/song.wav``, a trash folder) left out, and
+    linked folders not entered."""
+    found = []
+    for folder, folders, files in os.walk(root):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        found += [Path(folder) / name for name in folders + files
+                  if not name.startswith(".") and Path(name).suffix.lower() in AUDIO_EXTENSIONS]
+    return sorted(found)
 
 
 def find_audio_files(root: str | os.PathLike) -> list[Path]:
-    """Audio files below ``root`` (recursive, sorted, hidden files skipped)."""
+    """Audio files below ``root`` (recursive, sorted, hidden files and folders skipped)."""
     return [p for p in _named_like_audio(root) if p.is_file()]
 
 

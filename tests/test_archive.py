@@ -441,7 +441,10 @@ def test_an_mp3_that_cannot_be_decoded_for_want_of_room_says_where_and_what_to_d
 
 def test_macos_companion_files_named_like_audio_are_left_out(tmp_path):
     write(tmp_path / "in" / "song.wav", _damaged_chord(), 44100)
-    (tmp_path / "in" / "._song.wav").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + bytes(64))  # AppleDouble
+    apple_double = b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + bytes(64)
+    (tmp_path / "in" / "._song.wav").write_bytes(apple_double)  # macOS on another file system
+    (tmp_path / "in" / ".AppleDouble").mkdir()
+    (tmp_path / "in" / ".AppleDouble" / "song.wav").write_bytes(apple_double)  # Netatalk, on a NAS
     report = run_batch(tmp_path / "in", tmp_path / "out", PipelineOptions(inpainter="interpolation"))
     assert [(f["path"], f["status"]) for f in report["files"]] == [("song.wav", "repaired")]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [REPORT_NAME, "song.wav"]
