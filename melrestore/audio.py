@@ -27,7 +27,10 @@ import soundfile as sf
 
 from .container import can_patch, copy_tags, encoder_settings, patch_samples, pcm_layout
 
-AUDIO_EXTENSIONS = (".wav", ".w64", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif")
+# The file names read as audio, and the formats (libsndfile's, read from the contents) each name stands for.
+FORMATS_BY_EXTENSION = {".wav": ("WAV", "WAVEX", "RF64"), ".w64": ("W64",), ".flac": ("FLAC",), ".ogg": ("OGG",), ".oga": ("OGG",),
+                        ".opus": ("OGG",), ".mp3": ("MP3",), ".aiff": ("AIFF",), ".aif": ("AIFF",)}
+AUDIO_EXTENSIONS = tuple(FORMATS_BY_EXTENSION)
 
 PCM_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
 LOSSY_FORMATS = {"OGG", "MP3"}
@@ -181,6 +184,9 @@ class AudioFile(_Described):
         self.format, self.subtype, self.endian = sound.format, sound.subtype, sound.endian
         self.dtype = stored_dtype(self.subtype)
         self.warnings: list[str] = []
+        named = FORMATS_BY_EXTENSION.get(self.path.suffix.lower())
+        if named and self.format not in named:
+            self.warnings.append(f"named {self.path.suffix}, but holds {self.format} audio: read, and written, as {self.format}")
         try:
             declared = self.frames
             if self.format in INEXACT_SEEK_FORMATS or not self._sound.seekable():  # GSM 6.10 cannot seek
@@ -372,8 +378,8 @@ def write_repaired(audio: AudioFile, path: str | os.PathLike, patches) -> None:
             patch_samples(tmp, layout, audio.subtype, patches)
             _check_patched(tmp, audio.dtype, patches)
         else:
-            write_blocks(audio, tmp, patches, encoder=encoder_settings(audio.path))
-            copy_tags(audio.path, tmp)
+            write_blocks(audio, tmp, patches, encoder=encoder_settings(audio.path, audio.format))
+            copy_tags(audio.path, tmp, audio.format)
 
 
 def write_blocks(audio: AudioFile, path: str | os.PathLike, patches=(), format: str | None = None, subtype: str | None = None,

@@ -132,12 +132,15 @@ def patch_samples(path: str | Path, layout: PcmLayout, subtype: str, patches) ->
             f.write(_encode(samples, subtype, layout.endian))
 
 
-def copy_tags(source: str | Path, target: str | Path) -> None:
-    """Copy the tags (and FLAC pictures and other metadata blocks) of ``source`` onto ``target``."""
+def copy_tags(source: str | Path, target: str | Path, format: str | None = None) -> None:
+    """Copy the tags (and FLAC pictures and other metadata blocks) of ``source`` onto ``target``,
+    both files of libsndfile's ``format`` (``"FLAC"``, ``"OGG"``, ``"MP3"``; read by their contents,
+    not their names: a FLAC file named ``.wav`` is FLAC)."""
     import mutagen
     from mutagen.flac import FLAC
 
-    src = mutagen.File(source)
+    options = _tag_types(format)
+    src = mutagen.File(source, options=options)
     if src is None:
         return
     if isinstance(src, FLAC):
@@ -150,7 +153,7 @@ def copy_tags(source: str | Path, target: str | Path) -> None:
         return
     if src.tags is None:
         return
-    dst = mutagen.File(target)
+    dst = mutagen.File(target, options=options)
     if dst.tags is None:
         dst.add_tags()
     dst.tags.clear()
@@ -162,9 +165,20 @@ def copy_tags(source: str | Path, target: str | Path) -> None:
     dst.save()
 
 
-def encoder_settings(path: str | Path) -> dict:
+def _tag_types(format: str | None) -> list | None:
+    """The mutagen file types a file of libsndfile's ``format`` can be (None: let mutagen guess)."""
+    from mutagen.flac import FLAC
+    from mutagen.mp3 import MP3
+    from mutagen.oggflac import OggFLAC
+    from mutagen.oggopus import OggOpus
+    from mutagen.oggvorbis import OggVorbis
+
+    return {"FLAC": [FLAC], "MP3": [MP3], "OGG": [OggVorbis, OggOpus, OggFLAC]}.get(format)
+
+
+def encoder_settings(path: str | Path, format: str | None = None) -> dict:
     """soundfile's ``compression_level`` and ``bitrate_mode`` that re-encode ``path`` (an MP3, Ogg
-    Vorbis or Ogg Opus file) at about its own bitrate; {} for other files.  libsndfile's defaults
+    Vorbis or Ogg Opus file: libsndfile's ``format``) at about its own bitrate; {} for other files.  libsndfile's defaults
     would re-encode a 320 kbps MP3 at about 160 kbps VBR and a 500 kbps Vorbis file at 128 kbps,
     lowering the quality of the whole file, not only of the gap."""
     import mutagen
@@ -173,7 +187,7 @@ def encoder_settings(path: str | Path) -> dict:
     from mutagen.oggvorbis import OggVorbis
 
     try:
-        source = mutagen.File(path)
+        source = mutagen.File(path, options=_tag_types(format))
     except mutagen.MutagenError:
         return {}
     if isinstance(source, MP3):

@@ -147,6 +147,25 @@ def test_flac_keeps_vorbis_comments_and_pictures(tmp_path, interp_engine):
     assert np.array_equal(before.samples[keep], after.samples[keep])
 
 
+def test_a_flac_file_named_wav_is_repaired_as_flac_with_its_tags_and_a_warning(tmp_path, interp_engine):
+    from mutagen.flac import FLAC
+
+    flac = write(tmp_path / "song.flac", _damaged_chord(), 44100, "PCM_16")
+    tagged = FLAC(flac)
+    tagged["title"] = "Mutilated Mime"
+    tagged.save()
+    src = flac.rename(tmp_path / "song.wav")  # the name says WAV, the contents are FLAC
+    out = tmp_path / "out" / "song.wav"
+    report = repair_file(interp_engine, src, out)
+    assert report.status == "repaired", report.message
+    assert report.warnings == ["named .wav, but holds FLAC audio: read, and written, as FLAC"]
+    assert sf.info(out).format == "FLAC" and FLAC(out)["title"] == ["Mutilated Mime"]
+    before, after = audio_io.read(src), audio_io.read(out)
+    keep = np.ones(before.frames, bool)
+    keep[GAP[0] : GAP[1]] = False
+    assert np.array_equal(before.samples[keep], after.samples[keep])
+
+
 def test_ogg_keeps_its_vorbis_comments(tmp_path, interp_engine):
     from mutagen.oggvorbis import OggVorbis
 
