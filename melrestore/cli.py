@@ -178,7 +178,9 @@ def _run(inputs, out_dir, options, workers, overwrite, figures=False, quiet=Fals
     except (InputError, FolderError) as exc:
         raise click.UsageError(str(exc)) from None
     if not sources:
-        raise click.UsageError(f"no audio files in {', '.join(inputs)} (melrestore reads wav, w64, flac, aiff, ogg and mp3)")
+        from .audio import AUDIO_EXTENSIONS
+
+        raise click.UsageError(f"no audio files in {', '.join(inputs)} (melrestore reads {', '.join(AUDIO_EXTENSIONS)})")
     if shard is not None:
         total = len(sources)
         sources, _ = shard.select(sources)
@@ -383,6 +385,8 @@ def detect(inputs, as_json, quiet, verbose, **flags):
         if quiet and f["status"] != "failed":
             continue
         click.echo(_file_line(f["path"], f["status"], f["message"], f["gaps"], options), err=quiet)
+        for warning in f["warnings"]:
+            click.echo(f"  warning: {warning}", err=quiet)
     s = report["summary"]
     if not quiet:
         click.echo(f"{_plural(s['gaps_found'], 'gap')} in {_plural(s['files'], 'file')}"

@@ -127,7 +127,15 @@ def test_detect_writes_nothing_and_says_how_each_gap_would_be_filled(recordings)
 
 def test_detect_on_a_folder_without_audio_says_so(tmp_path):
     result = run("detect", tmp_path)
-    assert result.exit_code == 2 and "no audio files in" in result.output
+    assert result.exit_code == 2 and "no audio files in" in result.output and ".opus" in result.output
+
+
+def test_detect_says_what_the_report_warns_of(tmp_path):
+    # A FLAC file named .wav: found, and the warning printed under its gaps.
+    shutil.copy(EXAMPLES / "recordings" / "more" / "mutilated-mime-b.flac", tmp_path / "b.wav")
+    result = run("detect", tmp_path / "b.wav", *INTERP)
+    assert result.exit_code == 0 and result.output.splitlines()[0] == "b.wav: 3 gaps"
+    assert "  warning: named .wav, but holds FLAC audio: read, and written, as FLAC" in result.output.splitlines()
 
 
 def test_detect_help_lists_only_the_flags_that_matter_there():
