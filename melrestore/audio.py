@@ -186,7 +186,7 @@ class AudioFile(_Described):
         self.warnings: list[str] = []
         named = FORMATS_BY_EXTENSION.get(self.path.suffix.lower())
         if named and self.format not in named:
-            self.warnings.append(f"named {self.path.suffix}, but holds {self.format} audio: read, and written, as {self.format}")
+            self.warnings.append(f"named {self.path.suffix}, but holds {self.format} audio (read, and by `batch` written, as such)")
         try:
             declared = self.frames
             if self.format in INEXACT_SEEK_FORMATS or not self._sound.seekable():  # GSM 6.10 cannot seek

@@ -442,6 +442,9 @@ def _echo_repaired(report, options, quiet: bool, verbose: bool) -> None:
         for g in report.gaps:
             if g["status"] != "repaired":
                 click.echo(f"  {g['status']} gap at {g['start_s']} s: {g['message']}")
+    if not quiet:
+        for warning in report.warnings:
+            click.echo(f"  warning: {warning}")
 
 
 @cli.command(context_settings=CONTEXT)

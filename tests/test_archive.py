@@ -158,7 +158,7 @@ def test_a_flac_file_named_wav_is_repaired_as_flac_with_its_tags_and_a_warning(t
     out = tmp_path / "out" / "song.wav"
     report = repair_file(interp_engine, src, out)
     assert report.status == "repaired", report.message
-    assert report.warnings == ["named .wav, but holds FLAC audio: read, and written, as FLAC"]
+    assert report.warnings == ["named .wav, but holds FLAC audio (read, and by `batch` written, as such)"]
     assert sf.info(out).format == "FLAC" and FLAC(out)["title"] == ["Mutilated Mime"]
     before, after = audio_io.read(src), audio_io.read(out)
     keep = np.ones(before.frames, bool)

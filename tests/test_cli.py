@@ -135,7 +135,7 @@ def test_detect_says_what_the_report_warns_of(tmp_path):
     shutil.copy(EXAMPLES / "recordings" / "more" / "mutilated-mime-b.flac", tmp_path / "b.wav")
     result = run("detect", tmp_path / "b.wav", *INTERP)
     assert result.exit_code == 0 and result.output.splitlines()[0] == "b.wav: 3 gaps"
-    assert "  warning: named .wav, but holds FLAC audio: read, and written, as FLAC" in result.output.splitlines()
+    assert "  warning: named .wav, but holds FLAC audio (read, and by `batch` written, as such)" in result.output.splitlines()
 
 
 def test_detect_help_lists_only_the_flags_that_matter_there():
