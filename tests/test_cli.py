@@ -130,12 +130,14 @@ def test_detect_on_a_folder_without_audio_says_so(tmp_path):
     assert result.exit_code == 2 and "no audio files in" in result.output and ".opus" in result.output
 
 
-def test_detect_says_what_the_report_warns_of(tmp_path):
+def test_detect_and_repair_say_what_the_report_warns_of(tmp_path):
     # A FLAC file named .wav: found, and the warning printed under its gaps.
     shutil.copy(EXAMPLES / "recordings" / "more" / "mutilated-mime-b.flac", tmp_path / "b.wav")
     result = run("detect", tmp_path / "b.wav", *INTERP)
     assert result.exit_code == 0 and result.output.splitlines()[0] == "b.wav: 3 gaps"
     assert "  warning: named .wav, but holds FLAC audio (read, and by `batch` written, as such)" in result.output.splitlines()
+    repaired = run("repair", tmp_path / "b.wav", "-o", tmp_path / "b.flac", *INTERP)
+    assert repaired.exit_code == 0 and "  warning: named .wav, but holds FLAC audio" in repaired.output
 
 
 def test_detect_help_lists_only_the_flags_that_matter_there():
