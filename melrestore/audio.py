@@ -26,11 +26,7 @@ import numpy as np
 import soundfile as sf
 
 from .container import can_patch, copy_tags, encoder_settings, patch_samples, pcm_layout
-
-# The file names read as audio, and the formats (libsndfile's, read from the contents) each name stands for.
-FORMATS_BY_EXTENSION = {".wav": ("WAV", "WAVEX", "RF64"), ".w64": ("W64",), ".flac": ("FLAC",), ".ogg": ("OGG",), ".oga": ("OGG",),
-                        ".opus": ("OGG",), ".mp3": ("MP3",), ".aiff": ("AIFF",), ".aif": ("AIFF",)}
-AUDIO_EXTENSIONS = tuple(FORMATS_BY_EXTENSION)
+from .formats import AUDIO_EXTENSIONS, FORMATS_BY_EXTENSION
 
 PCM_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
 LOSSY_FORMATS = {"OGG", "MP3"}

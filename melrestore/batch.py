@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .audio import (AUDIO_EXTENSIONS, TEMP_SUFFIX, AudioError, AudioFile, atomic_target, copy_atomic, find_audio_files,
+from .audio import (TEMP_SUFFIX, AudioError, AudioFile, atomic_target, copy_atomic, find_audio_files,
                     find_audio_lookalikes, quantise, remove_stale_temporaries, write_repaired)
 from .engine import Engine
+from .formats import AUDIO_EXTENSIONS
 from .gaps import DetectionError, Gap
 from .pipeline import PipelineOptions, build_engine
 from .pool import Stopped, WorkerPool, describe_death, install_stop_handlers

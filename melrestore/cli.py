@@ -14,12 +14,10 @@ from pathlib import Path
 import click
 
 from .config import ConfigError, load_config
+from .formats import AUDIO_EXTENSIONS, OUTPUT_FORMATS
 from .registry import PluginError, get_registry
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-# Output file extension -> soundfile format, for `repair -o`.
-OUTPUT_FORMATS = {".wav": "WAV", ".w64": "W64", ".flac": "FLAC", ".aiff": "AIFF", ".aif": "AIFF", ".ogg": "OGG", ".oga": "OGG", ".mp3": "MP3"}
 
 
 def _config(path) -> dict:
@@ -178,8 +176,6 @@ def _run(inputs, out_dir, options, workers, overwrite, figures=False, quiet=Fals
     except (InputError, FolderError) as exc:
         raise click.UsageError(str(exc)) from None
     if not sources:
-        from .audio import AUDIO_EXTENSIONS
-
         raise click.UsageError(f"no audio files in {', '.join(inputs)} (melrestore reads {', '.join(AUDIO_EXTENSIONS)})")
     if shard is not None:
         total = len(sources)
