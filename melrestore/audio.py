@@ -230,7 +230,7 @@ class AudioFile(_Described):
 
         Read block by block until a read comes back empty: soundfile's ``blocks`` trusts the
         header's length, and past the end of a file cut short it hands out its stale buffer."""
-        declared = self.frames * self.channels * np.dtype(self.dtype).itemsize
+        needed_bytes = self.frames * self.channels * np.dtype(self.dtype).itemsize  # as the header declares
         self._spool = tempfile.TemporaryFile(suffix=TEMP_SUFFIX)
         self.frames = 0
         try:
@@ -242,7 +242,7 @@ class AudioFile(_Described):
                 raise AudioError(f"cannot read audio: {exc}") from None
         except OSError as exc:  # a full disk, most likely: say which, and what to do
             raise AudioError(f"cannot decode the file into the temporary folder {tempfile.gettempdir()} (it needs about "
-                             f"{declared / 1e6:.0f} MB; set TMPDIR to a folder with room): {exc.strerror or exc}") from None
+                             f"{needed_bytes / 1e6:.0f} MB; set TMPDIR to a folder with room): {exc.strerror or exc}") from None
 
     def read(self, start: int, stop: int) -> np.ndarray:
         """Stored samples ``start:stop`` (``0 <= start <= stop <= frames``), ``[n, channels]``, a new
