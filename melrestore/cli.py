@@ -381,8 +381,7 @@ def detect(inputs, as_json, quiet, verbose, **flags):
         if quiet and f["status"] != "failed":
             continue
         click.echo(_file_line(f["path"], f["status"], f["message"], f["gaps"], options), err=quiet)
-        for warning in f["warnings"]:
-            click.echo(f"  warning: {warning}", err=quiet)
+        _echo_warnings(f["warnings"], err=quiet)
     s = report["summary"]
     if not quiet:
         click.echo(f"{_plural(s['gaps_found'], 'gap')} in {_plural(s['files'], 'file')}"
@@ -439,8 +438,13 @@ def _echo_repaired(report, options, quiet: bool, verbose: bool) -> None:
             if g["status"] != "repaired":
                 click.echo(f"  {g['status']} gap at {g['start_s']} s: {g['message']}")
     if not quiet:
-        for warning in report.warnings:
-            click.echo(f"  warning: {warning}")
+        _echo_warnings(report.warnings)
+
+
+def _echo_warnings(warnings: list[str], err: bool = False) -> None:
+    """A file's warnings (a truncated file, a name that is not its format), under its line."""
+    for warning in warnings:
+        click.echo(f"  warning: {warning}", err=err)
 
 
 @cli.command(context_settings=CONTEXT)
