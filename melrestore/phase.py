@@ -7,7 +7,6 @@ examples/melrestore-pghi) can reuse them.
 from __future__ import annotations
 
 import contextlib
-import functools
 from dataclasses import dataclass
 
 import numpy as np
