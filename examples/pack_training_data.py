@@ -5,8 +5,8 @@
 
 ``pack`` takes, from the cache ``examples/prepare_training_data.py`` made, an excerpt of the
 middle of each training track (``--seconds``; packages taken in turn, so each is there, until
-``--megabytes`` are used; ``--skip N`` starts at the N+1th, to pack another part) and of each
-validation track, as the mono mix in Ogg Opus at about 80 kbit/s (48 kHz), with a
+``--megabytes`` are used; ``--skip N`` starts at the N+1th, and ``--position`` takes the excerpts
+from another part of the tracks, to pack another part) and of the middle of each validation track, as the mono mix in Ogg Opus at about 80 kbit/s (48 kHz), with a
 ``manifest.json`` of their splits.  Test tracks are never packed.  ``unpack`` decodes them back
 into a cache of the same layout (int16 ``.npy`` at 44,100 Hz), which ``melrestore train
 --dataset prepared --data`` reads.
@@ -34,16 +34,17 @@ OPUS_RATE = 48000  # the only full-band rate Opus takes
 OPUS_LEVEL = 0.7  # libsndfile's compression level: about 80 kbit/s for a mono mix
 
 
-def _excerpt(track: np.ndarray, seconds: float) -> np.ndarray:
-    """The middle ``seconds`` of a decoded track, as a float mono mix."""
+def _excerpt(track: np.ndarray, seconds: float, position: float = 0.5) -> np.ndarray:
+    """``seconds`` of a decoded track centred at ``position`` of its length (0.5: the middle;
+    moved inwards where it would run over an end), as a float mono mix."""
     length = min(track.shape[-1], round(seconds * RATE))
-    start = (track.shape[-1] - length) // 2
+    start = min(max(0, round(position * track.shape[-1]) - length // 2), track.shape[-1] - length)
     return track[:, start : start + length].astype(np.float32).mean(axis=0) / 32768.0
 
 
-def _encode(job: tuple[Path, Path, float]) -> int:
-    source, target, seconds = job
-    mono = _excerpt(np.load(source, mmap_mode="r"), seconds)
+def _encode(job: tuple[Path, Path, float, float]) -> int:
+    source, target, seconds, position = job
+    mono = _excerpt(np.load(source, mmap_mode="r"), seconds, position)
     sf.write(target, resample(mono[None], RATE, OPUS_RATE)[0], OPUS_RATE, format="OGG", subtype="OPUS",
              compression_level=OPUS_LEVEL)
     return target.stat().st_size
@@ -58,7 +59,8 @@ def _in_turn(tracks: list[dict]) -> list[dict]:
     return [queue[i] for i in range(max(map(len, queues))) for queue in queues if i < len(queue)]
 
 
-def pack(root: Path, out: Path, megabytes: float, seconds: float, validation_seconds: float, skip: int = 0) -> int:
+def pack(root: Path, out: Path, megabytes: float, seconds: float, validation_seconds: float, skip: int = 0,
+         position: float = 0.5) -> int:
     tracks = json.loads((root / "manifest.json").read_text())["tracks"]
     out.mkdir(parents=True, exist_ok=True)
     # Validation first (all of it), then training tracks in turn until the budget is spent,
@@ -76,7 +78,8 @@ def pack(root: Path, out: Path, megabytes: float, seconds: float, validation_sec
     for track, length in chosen:
         name = f"{track['package']}--{track['track']}.opus"
         entries.append({**{k: track[k] for k in ("package", "track", "split")}, "packed": name, "seconds": round(length, 2)})
-        jobs.append((root / track["decoded"], out / name, length))
+        # Validation excerpts stay the middle, whatever part of the training tracks is packed.
+        jobs.append((root / track["decoded"], out / name, length, 0.5 if track["split"] == "validation" else position))
     with ProcessPoolExecutor() as pool:
         total = sum(pool.map(_encode, jobs))
     (out / "manifest.json").write_text(json.dumps({"sample_rate": RATE, "tracks": entries}, indent=1))
@@ -117,12 +120,15 @@ def main() -> int:
     packing.add_argument("--seconds", type=float, default=75.0, help="excerpt of each training track")
     packing.add_argument("--validation-seconds", type=float, default=45.0, help="excerpt of each validation track")
     packing.add_argument("--skip", type=int, default=0, help="leave out the first N training tracks (to pack another part)")
+    packing.add_argument("--position", type=float, default=0.5,
+                         help="where the training excerpts lie in their tracks (0.5: the middle; 0.2: a fifth of the way in)")
     unpacking = commands.add_parser("unpack", help="decode a packed folder into a prepared cache")
     unpacking.add_argument("packed", type=Path)
     unpacking.add_argument("root", type=Path)
     args = parser.parse_args()
     if args.command == "pack":
-        return pack(args.root.expanduser(), args.out, args.megabytes, args.seconds, args.validation_seconds, args.skip)
+        return pack(args.root.expanduser(), args.out, args.megabytes, args.seconds, args.validation_seconds, args.skip,
+                    args.position)
     return unpack(args.packed, args.root.expanduser())
 
 

@@ -49,3 +49,20 @@ def test_a_packed_cache_unpacks_to_the_same_music_in_mono_without_its_test_track
     subprocess.run([sys.executable, SCRIPT, "pack", tmp_path / "cache", tmp_path / "small", "--seconds", "3",
                     "--validation-seconds", "3", "--megabytes", "0.05"], check=True, capture_output=True)
     assert [p.name for p in (tmp_path / "small").glob("*.opus")] == ["pkg--t1.opus"]
+
+
+def test_position_packs_another_part_of_each_training_track(tmp_path):
+    samples = _cache(tmp_path / "cache")
+    mono = samples.astype(np.float32).mean(axis=0) / 32768
+    frontend = MelFrontend(MelSettings(44100, 2048, 512, 128))
+    for position, start in ((0.0, 0), (1.0, samples.shape[1] - 2 * 44100)):
+        packed, unpacked = tmp_path / f"packed-{position}", tmp_path / f"unpacked-{position}"
+        for command in (["pack", tmp_path / "cache", packed, "--seconds", "2", "--position", str(position)],
+                        ["unpack", packed, unpacked]):
+            subprocess.run([sys.executable, SCRIPT, *map(str, command)], check=True, capture_output=True)
+        [train] = PreparedCache(unpacked).files("train")
+        decoded = frontend.log_mel(np.load(train)[:1] / 32768)[0]
+        # Clamped to the track's first or last 2 s, and not the middle.
+        wanted, middle = (frontend.log_mel(mono[None, s : s + 2 * 44100])[0]
+                          for s in (start, (samples.shape[1] - 2 * 44100) // 2))
+        assert np.abs(decoded - wanted).mean() < 0.1 * wanted.std() < np.abs(decoded - middle).mean()
