@@ -6,8 +6,9 @@
 ``pack`` takes, from the cache ``examples/prepare_training_data.py`` made, an excerpt of the
 middle of each training track (``--seconds``; packages taken in turn, so each is there, until
 ``--megabytes`` are used; ``--skip N`` starts at the N+1th, and ``--position`` takes the excerpts
-from another part of the tracks, to pack another part) and of the middle of each validation track, as the mono mix in Ogg Opus at about 80 kbit/s (48 kHz), with a
-``manifest.json`` of their splits.  Test tracks are never packed.  ``unpack`` decodes them back
+from another part of the tracks, to pack another part) and of the middle of each validation
+track, as the mono mix in Ogg Opus at about 80 kbit/s (48 kHz), with a ``manifest.json`` of their
+splits.  Test tracks are never packed.  ``unpack`` decodes them back
 into a cache of the same layout (int16 ``.npy`` at 44,100 Hz), which ``melrestore train
 --dataset prepared --data`` reads.
 
