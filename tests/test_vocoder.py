@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import chord, music_excerpt
+from conftest import music_excerpt
 from melrestore.mel import MelFrontend, MelSettings
 from melrestore.metrics import snr
 from melrestore.plugins.griffinlim import ConstrainedGriffinLim
