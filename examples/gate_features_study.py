@@ -1,0 +1,118 @@
+"""Does anything tell a good copy better than the match ratio?  The similarity gate, on sparse long gaps.
+
+    python examples/gate_features_study.py VALIDATION_DIR --seeds 41,42,43,44 --json gate-features.json
+    python examples/gate_features_study.py --from gate-features.json
+
+Punches one 1, 2 and 3 s gap per 40 s into each whole file (one run per seed, two in parallel),
+fills each gap both with the search's best match (always copied, as ``similarity`` would) and with
+the Mel pipeline of ``batch`` (its default inpainter and vocoder, waveform repairers off), and
+scores both with ViSQOL (both channels, as ``evaluate`` does).  Per gap it keeps two features the
+gate could use: the match ``ratio`` (what the gate uses) and the waveform correlation of the
+copy's source with the known samples beside the gap (2048 samples of the mono mix each side, the
+lower of the two: near 1 for a sample-exact repeat).  Then it prints, per length, what gates on
+either or both would gain over never copying, against a perfect gate.  The README's known
+limitations quote it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from melrestore.audio import find_audio_files, read
+from melrestore.evaluate import ViSQOL, punch_gaps
+from melrestore.pipeline import PipelineOptions, build_engine
+from melrestore.plugins.similarity import SimilarityRepair, copy_match
+
+EDGE_SAMPLES = 2048
+LENGTHS_MS = (1000, 2000, 3000)
+SECONDS_PER_TRIPLE = 40  # one gap of each length per this many seconds: sparse damage
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a - a.mean(), b - b.mean()
+    return float((a * b).sum() / (np.sqrt((a * a).sum() * (b * b).sum()) + 1e-12))
+
+
+def score_seed(job: tuple[Path, int]) -> list[dict]:
+    folder, seed = job
+    mel = build_engine(replace(PipelineOptions(), short_gap_ms=0.0, long_gap_ms=0.0))
+    search, visqol = SimilarityRepair(), ViSQOL()
+    rng = np.random.default_rng(seed)
+    rows = []
+    for path in find_audio_files(folder):
+        audio = read(path)
+        clean, rate = audio.as_float(), audio.sample_rate
+        triples = max(1, int(clean.shape[1] / rate / SECONDS_PER_TRIPLE))
+        gaps = punch_gaps(clean.shape[1], rate, list(LENGTHS_MS) * triples, rng)
+        damaged = clean.copy()
+        for g in gaps:
+            damaged[:, g.start : g.end] = 0.0
+        mel_fills = mel.repair(damaged, rate, gaps)[0]
+        index = search.index(damaged, rate)
+        mono = damaged.mean(axis=0)
+        for g in gaps:
+            try:
+                matches = index.top_matches(g.start, g.end, k=1)
+            except ValueError:  # too little clean context: the gate never sees this gap
+                continue
+            if not matches or g not in mel_fills:
+                continue
+            match, n = matches[0], EDGE_SAMPLES
+            shift = match.shift_samples
+            before = correlation(mono[g.start - n : g.start], mono[g.start + shift - n : g.start + shift])
+            after = correlation(mono[g.end : g.end + n], mono[g.end + shift : g.end + shift + n])
+            scores = {}
+            for method, fill in (("copy", copy_match(damaged, g.start, g.end, match)), ("mel", mel_fills[g])):
+                estimate = damaged.copy()
+                estimate[:, g.start : g.end] = fill
+                scores[f"visqol_{method}"] = visqol(clean, estimate, g.start, g.end, rate)
+            rows.append({"file": path.name, "seed": seed, "start": g.start, "gap_ms": int(round(1000 * g.length / rate, -2)),
+                         "ratio": match.ratio, "edge_correlation": min(before, after), **scores})
+    return rows
+
+
+def report(rows: list[dict]) -> None:
+    print("gain in ViSQOL over never copying, by gate (copy when ...):")
+    for length in LENGTHS_MS:
+        r = [row for row in rows if row["gap_ms"] == length]
+        gain = np.array([row["visqol_copy"] - row["visqol_mel"] for row in r])
+        ratio = np.array([row["ratio"] for row in r])
+        edge = np.array([row["edge_correlation"] for row in r])
+        gates = {"perfect (copy when it scores higher)": gain > 0, "ratio <= 0.8 (shipped)": ratio <= 0.8,
+                 **{f"ratio <= {t}": ratio <= t for t in (0.6, 0.7, 0.9)},
+                 **{f"edge correlation > {t}": edge > t for t in (0.7, 0.9)},
+                 **{f"ratio <= 0.8 or edge correlation > {t}": (ratio <= 0.8) | (edge > t) for t in (0.7, 0.9)}}
+        print(f"\n{length} ms, {len(r)} gaps; correlation with the copy's gain: ratio {np.corrcoef(ratio, gain)[0, 1]:+.2f}, "
+              f"edge correlation {np.corrcoef(edge, gain)[0, 1]:+.2f}")
+        for name, copy in gates.items():
+            print(f"  {name:42s} {np.where(copy, gain, 0).mean():+.3f}  ({copy.sum()} copied)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path, nargs="?")
+    parser.add_argument("--seeds", default="41,42,43,44")
+    parser.add_argument("--json", type=Path, help="write the per-gap rows here")
+    parser.add_argument("--from", dest="from_json", type=Path, help="report on rows written before")
+    args = parser.parse_args()
+    if args.from_json:
+        rows = json.loads(args.from_json.read_text())
+    else:
+        if args.folder is None:
+            parser.error("give a folder of validation recordings, or --from")
+        jobs = [(args.folder, int(s)) for s in args.seeds.split(",")]
+        with ProcessPoolExecutor(2) as pool:
+            rows = sum(pool.map(score_seed, jobs), [])
+        if args.json:
+            args.json.write_text(json.dumps(rows))
+    report(rows)
+
+
+if __name__ == "__main__":
+    main()
