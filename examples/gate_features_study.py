@@ -6,12 +6,13 @@
 Punches one 1, 2 and 3 s gap per 40 s into each whole file (one run per seed, two in parallel),
 fills each gap both with the search's best match (always copied, as ``similarity`` would) and with
 the Mel pipeline of ``batch`` (its default inpainter and vocoder, waveform repairers off), and
-scores both with ViSQOL (both channels, as ``evaluate`` does).  Per gap it keeps two features the
-gate could use: the match ``ratio`` (what the gate uses) and the waveform correlation of the
-copy's source with the known samples beside the gap (2048 samples of the mono mix each side, the
-lower of the two: near 1 for a sample-exact repeat).  Then it prints, per length, what gates on
-either or both would gain over never copying, against a perfect gate.  The README's known
-limitations quote it.
+scores both with ViSQOL (both channels, as ``evaluate`` does), and a mix of the two (0.3 of the
+copy) as well.  Per gap it keeps three features the gate could use: the match ``ratio`` (what the
+gate uses), the waveform correlation of the copy's source with the known samples beside the gap
+(2048 samples of the mono mix each side, the lower of the two: near 1 for a sample-exact repeat),
+and how far the two fills disagree (the LSD between them: a copy the network's fill agrees with
+might be the right one).  Then it prints, per length, what gates on them would gain over never
+copying, against a perfect gate, and what the mix gains.  The README's known limitations quote it.
 """
 
 from __future__ import annotations
@@ -26,12 +27,14 @@ import numpy as np
 
 from melrestore.audio import find_audio_files, read
 from melrestore.evaluate import ViSQOL, punch_gaps
+from melrestore.metrics import log_spectral_distance
 from melrestore.pipeline import PipelineOptions, build_engine
 from melrestore.plugins.similarity import SimilarityRepair, copy_match
 
 EDGE_SAMPLES = 2048
 LENGTHS_MS = (1000, 2000, 3000)
 SECONDS_PER_TRIPLE = 40  # one gap of each length per this many seconds: sparse damage
+MIX = 0.3  # of the copy, in the mixed fill
 
 
 def correlation(a: np.ndarray, b: np.ndarray) -> float:
@@ -67,13 +70,17 @@ def score_seed(job: tuple[Path, int]) -> list[dict]:
             shift = match.shift_samples
             before = correlation(mono[g.start - n : g.start], mono[g.start + shift - n : g.start + shift])
             after = correlation(mono[g.end : g.end + n], mono[g.end + shift : g.end + shift + n])
+            copy, mel_fill = copy_match(damaged, g.start, g.end, match), mel_fills[g]
+            disagreement = np.mean([log_spectral_distance(a.astype(np.float64), b.astype(np.float64))
+                                    for a, b in zip(copy, mel_fill)])
             scores = {}
-            for method, fill in (("copy", copy_match(damaged, g.start, g.end, match)), ("mel", mel_fills[g])):
+            for method, fill in (("copy", copy), ("mel", mel_fill), ("mix", MIX * copy + (1 - MIX) * mel_fill)):
                 estimate = damaged.copy()
                 estimate[:, g.start : g.end] = fill
                 scores[f"visqol_{method}"] = visqol(clean, estimate, g.start, g.end, rate)
             rows.append({"file": path.name, "seed": seed, "start": g.start, "gap_ms": int(round(1000 * g.length / rate, -2)),
-                         "ratio": match.ratio, "edge_correlation": min(before, after), **scores})
+                         "ratio": match.ratio, "edge_correlation": min(before, after),
+                         "fills_lsd": float(disagreement), **scores})
     return rows
 
 
@@ -84,14 +91,20 @@ def report(rows: list[dict]) -> None:
         gain = np.array([row["visqol_copy"] - row["visqol_mel"] for row in r])
         ratio = np.array([row["ratio"] for row in r])
         edge = np.array([row["edge_correlation"] for row in r])
+        apart = np.array([row["fills_lsd"] for row in r])
         gates = {"perfect (copy when it scores higher)": gain > 0, "ratio <= 0.8 (shipped)": ratio <= 0.8,
                  **{f"ratio <= {t}": ratio <= t for t in (0.6, 0.7, 0.9)},
                  **{f"edge correlation > {t}": edge > t for t in (0.7, 0.9)},
-                 **{f"ratio <= 0.8 or edge correlation > {t}": (ratio <= 0.8) | (edge > t) for t in (0.7, 0.9)}}
+                 **{f"ratio <= 0.8 or edge correlation > {t}": (ratio <= 0.8) | (edge > t) for t in (0.7, 0.9)},
+                 **{f"fills within {t} dB LSD": apart < t for t in (9, 10)},
+                 **{f"ratio <= 0.8 and fills within {t} dB LSD": (ratio <= 0.8) & (apart < t) for t in (10, 12)}}
         print(f"\n{length} ms, {len(r)} gaps; correlation with the copy's gain: ratio {np.corrcoef(ratio, gain)[0, 1]:+.2f}, "
-              f"edge correlation {np.corrcoef(edge, gain)[0, 1]:+.2f}")
+              f"edge correlation {np.corrcoef(edge, gain)[0, 1]:+.2f}, the fills' LSD {np.corrcoef(apart, gain)[0, 1]:+.2f}")
         for name, copy in gates.items():
             print(f"  {name:42s} {np.where(copy, gain, 0).mean():+.3f}  ({copy.sum()} copied)")
+        mixed = np.array([row["visqol_mix"] - row["visqol_mel"] for row in r])
+        print(f"  the mix ({MIX} of the copy) in every gap: {mixed.mean():+.3f} ± {mixed.std(ddof=1) / np.sqrt(len(r)):.3f}; "
+              f"where ratio <= 0.8: {np.where(ratio <= 0.8, mixed, 0).mean():+.3f}")
 
 
 def main() -> None:
