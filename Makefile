@@ -9,7 +9,8 @@ $(VENV)/.installed: pyproject.toml
 	@echo "installing melrestore into $(VENV) (log: $(VENV)/install.log)"
 	@$(PYTHON) -m venv $(VENV)
 	@{ $(VENV)/bin/pip install --quiet --upgrade pip && $(VENV)/bin/pip install --quiet -e '.[dev]'; } > $(VENV)/install.log 2>&1 \
-		|| { cat $(VENV)/install.log; exit 1; }
+		|| { cat $(VENV)/install.log; ! grep -q "No space left" $(VENV)/install.log \
+			|| echo "make: the install needs about 6 GB free for $(VENV) (PyTorch): free some and run make again"; exit 1; }
 	@touch $@
 
 # Repair the shipped example recordings with the shipped U-Net into ./repaired
