@@ -1,9 +1,10 @@
-"""Does anything tell a good copy better than the match ratio?  The similarity gate, on sparse long gaps.
+"""Does anything tell a good copy better than the match ratio?  The similarity gate, on sparse gaps.
 
     python examples/gate_features_study.py VALIDATION_DIR --seeds 41,42,43,44 --json gate-features.json
+    python examples/gate_features_study.py VALIDATION_DIR --gaps 30,50,100,200,400 --seeds 41,42 --no-mix
     python examples/gate_features_study.py --from gate-features.json
 
-Punches one 1, 2 and 3 s gap per 40 s into each whole file (one run per seed, two in parallel),
+Punches one gap of each length (``--gaps``; 1, 2 and 3 s) per 40 s into each whole file (one run per seed, two in parallel),
 fills each gap both with the search's best match (always copied, as ``similarity`` would) and with
 the Mel pipeline of ``batch`` (its default inpainter and vocoder, waveform repairers off), and
 scores both with ViSQOL (both channels, as ``evaluate`` does), and a mix of the two (0.3 of the
@@ -12,7 +13,9 @@ gate uses), the waveform correlation of the copy's source with the known samples
 (2048 samples of the mono mix each side, the lower of the two: near 1 for a sample-exact repeat),
 and how far the two fills disagree (the LSD between them: a copy the network's fill agrees with
 might be the right one).  Then it prints, per length, what gates on them would gain over never
-copying, against a perfect gate, and what the mix gains.  The README's known limitations quote it.
+copying, against a perfect gate, and what the mix gains; and, for gates on the ratio alone, how the
+copies they accept compare with the Mel fill on ViSQOL, LSD and SNR.  The README's known
+limitations and "Finding the repeat" quote it.
 """
 
 from __future__ import annotations
@@ -27,13 +30,12 @@ import numpy as np
 
 from melrestore.audio import find_audio_files, read
 from melrestore.evaluate import ViSQOL, punch_gaps
-from melrestore.metrics import log_spectral_distance
+from melrestore.metrics import log_spectral_distance, snr
 from melrestore.pipeline import PipelineOptions, build_engine
 from melrestore.plugins.similarity import SimilarityRepair, copy_match
 
 EDGE_SAMPLES = 2048
-LENGTHS_MS = (1000, 2000, 3000)
-SECONDS_PER_TRIPLE = 40  # one gap of each length per this many seconds: sparse damage
+SECONDS_PER_SET = 40  # one gap of each length per this many seconds: sparse damage
 MIX = 0.3  # of the copy, in the mixed fill
 
 
@@ -42,8 +44,8 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / (np.sqrt((a * a).sum() * (b * b).sum()) + 1e-12))
 
 
-def score_seed(job: tuple[Path, int]) -> list[dict]:
-    folder, seed = job
+def score_seed(job: tuple[Path, int, tuple[int, ...], bool]) -> list[dict]:
+    folder, seed, lengths, mix = job
     mel = build_engine(replace(PipelineOptions(), short_gap_ms=0.0, long_gap_ms=0.0))
     search, visqol = SimilarityRepair(), ViSQOL()
     rng = np.random.default_rng(seed)
@@ -51,8 +53,8 @@ def score_seed(job: tuple[Path, int]) -> list[dict]:
     for path in find_audio_files(folder):
         audio = read(path)
         clean, rate = audio.as_float(), audio.sample_rate
-        triples = max(1, int(clean.shape[1] / rate / SECONDS_PER_TRIPLE))
-        gaps = punch_gaps(clean.shape[1], rate, list(LENGTHS_MS) * triples, rng)
+        sets = max(1, int(clean.shape[1] / rate / SECONDS_PER_SET))
+        gaps = punch_gaps(clean.shape[1], rate, list(lengths) * sets, rng)
         damaged = clean.copy()
         for g in gaps:
             damaged[:, g.start : g.end] = 0.0
@@ -73,27 +75,39 @@ def score_seed(job: tuple[Path, int]) -> list[dict]:
             copy, mel_fill = copy_match(damaged, g.start, g.end, match), mel_fills[g]
             disagreement = np.mean([log_spectral_distance(a.astype(np.float64), b.astype(np.float64))
                                     for a, b in zip(copy, mel_fill)])
-            scores = {}
-            for method, fill in (("copy", copy), ("mel", mel_fill), ("mix", MIX * copy + (1 - MIX) * mel_fill)):
+            scores, truth = {}, clean[:, g.start : g.end]
+            fills = {"copy": copy, "mel": mel_fill, **({"mix": MIX * copy + (1 - MIX) * mel_fill} if mix else {})}
+            for method, fill in fills.items():
                 estimate = damaged.copy()
                 estimate[:, g.start : g.end] = fill
                 scores[f"visqol_{method}"] = visqol(clean, estimate, g.start, g.end, rate)
-            rows.append({"file": path.name, "seed": seed, "start": g.start, "gap_ms": int(round(1000 * g.length / rate, -2)),
+                scores[f"lsd_{method}"] = float(np.mean([log_spectral_distance(t.astype(np.float64), f.astype(np.float64))
+                                                         for t, f in zip(truth, fill)]))
+                scores[f"snr_{method}"] = snr(truth.ravel().astype(np.float64), fill.ravel().astype(np.float64))
+            rows.append({"file": path.name, "seed": seed, "start": g.start, "gap_ms": int(round(1000 * g.length / rate)),
                          "ratio": match.ratio, "edge_correlation": min(before, after),
                          "fills_lsd": float(disagreement), **scores})
     return rows
 
 
+def mean_se(values) -> str:
+    values = np.asarray(values, dtype=float)
+    se = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0.0
+    return f"{values.mean():+.3f} ± {se:.3f}" if len(values) else "-"
+
+
 def report(rows: list[dict]) -> None:
+    shipped = SimilarityRepair()
     print("gain in ViSQOL over never copying, by gate (copy when ...):")
-    for length in LENGTHS_MS:
+    for length in sorted({row["gap_ms"] for row in rows}):
         r = [row for row in rows if row["gap_ms"] == length]
         gain = np.array([row["visqol_copy"] - row["visqol_mel"] for row in r])
         ratio = np.array([row["ratio"] for row in r])
         edge = np.array([row["edge_correlation"] for row in r])
         apart = np.array([row["fills_lsd"] for row in r])
-        gates = {"perfect (copy when it scores higher)": gain > 0, "ratio <= 0.8 (shipped)": ratio <= 0.8,
-                 **{f"ratio <= {t}": ratio <= t for t in (0.6, 0.7, 0.9)},
+        limit = shipped.limit(length, 1000)
+        gates = {"perfect (copy when it scores higher)": gain > 0,
+                 **{f"ratio <= {t}" + (" (shipped)" if t == limit else ""): ratio <= t for t in (0.6, 0.7, 0.8, 0.9)},
                  **{f"edge correlation > {t}": edge > t for t in (0.7, 0.9)},
                  **{f"ratio <= 0.8 or edge correlation > {t}": (ratio <= 0.8) | (edge > t) for t in (0.7, 0.9)},
                  **{f"fills within {t} dB LSD": apart < t for t in (9, 10)},
@@ -102,15 +116,24 @@ def report(rows: list[dict]) -> None:
               f"edge correlation {np.corrcoef(edge, gain)[0, 1]:+.2f}, the fills' LSD {np.corrcoef(apart, gain)[0, 1]:+.2f}")
         for name, copy in gates.items():
             print(f"  {name:42s} {np.where(copy, gain, 0).mean():+.3f}  ({copy.sum()} copied)")
-        mixed = np.array([row["visqol_mix"] - row["visqol_mel"] for row in r])
-        print(f"  the mix ({MIX} of the copy) in every gap: {mixed.mean():+.3f} ± {mixed.std(ddof=1) / np.sqrt(len(r)):.3f}; "
-              f"where ratio <= 0.8: {np.where(ratio <= 0.8, mixed, 0).mean():+.3f}")
+        if "visqol_mix" in r[0]:
+            mixed = np.array([row["visqol_mix"] - row["visqol_mel"] for row in r])
+            print(f"  the mix ({MIX} of the copy) in every gap: {mean_se(mixed)}; where ratio <= 0.8: "
+                  f"{np.where(ratio <= 0.8, mixed, 0).mean():+.3f}")
+        if "lsd_copy" in r[0]:
+            print("  the copies a ratio gate accepts, copy minus Mel fill (mean ± SE): ViSQOL / LSD (dB) / SNR (dB)")
+            for t in (0.6, 0.8, 1.0, np.inf):
+                took = [row for row, copy in zip(r, ratio <= t) if copy]
+                diff = {m: [row[f"{m}_copy"] - row[f"{m}_mel"] for row in took] for m in ("visqol", "lsd", "snr")}
+                print(f"    ratio <= {t:<4} ({len(took):3d}): {mean_se(diff['visqol'])} / {mean_se(diff['lsd'])} / {mean_se(diff['snr'])}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path, nargs="?")
     parser.add_argument("--seeds", default="41,42,43,44")
+    parser.add_argument("--gaps", default="1000,2000,3000", help="gap lengths (ms), one of each per 40 s")
+    parser.add_argument("--no-mix", action="store_true", help="do not score the mix of the two fills (a ViSQOL less per gap)")
     parser.add_argument("--json", type=Path, help="write the per-gap rows here")
     parser.add_argument("--from", dest="from_json", type=Path, help="report on rows written before")
     args = parser.parse_args()
@@ -119,7 +142,8 @@ def main() -> None:
     else:
         if args.folder is None:
             parser.error("give a folder of validation recordings, or --from")
-        jobs = [(args.folder, int(s)) for s in args.seeds.split(",")]
+        lengths = tuple(int(ms) for ms in args.gaps.split(","))
+        jobs = [(args.folder, int(s), lengths, not args.no_mix) for s in args.seeds.split(",")]
         with ProcessPoolExecutor(2) as pool:
             rows = sum(pool.map(score_seed, jobs), [])
         if args.json:

@@ -130,7 +130,7 @@ def pipeline_options(command=None, *, only=None):
         "min_gap_ms": click.option("--min-gap-ms", type=click.FloatRange(min=0, min_open=True), metavar="MS", help="Shortest run of digital silence that counts as a gap [default: 2]."),
         "short_gap_ms": click.option("--short-gap-ms", type=click.FloatRange(min=0), metavar="MS", help="Fill gaps up to this long with LSAR on the waveform; 0 = never [default: 20]."),
         "long_gap_ms": click.option("--long-gap-ms", type=click.FloatRange(min=0), metavar="MS",
-                                    help="From this length on, first try copying a matching stretch of the recording; 0 = never [default: 150]."),
+                                    help="From this length on, first try copying a matching stretch of the recording; 0 = never [default: 30]."),
     })
 
     def decorate(command):

@@ -63,7 +63,7 @@ class PipelineOptions:
     short_gap_repairer: str = SLOT["short_gap_repairer"].default
     short_gap_ms: float = 20.0
     long_gap_repairer: str = SLOT["long_gap_repairer"].default
-    long_gap_ms: float = 150.0
+    long_gap_ms: float = 30.0
     # Per-plugin keyword arguments, by plugin name, e.g. {"digital-silence": {"min_ms": 5}}.
     options: dict[str, dict] = field(default_factory=dict)
 

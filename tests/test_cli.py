@@ -116,7 +116,8 @@ def test_detect_writes_nothing_and_says_how_each_gap_would_be_filled(recordings)
     lines = result.output.splitlines()
     # The length once, the plugin that would fill it, and the gaps the pipeline would leave alone.
     assert "  1.000 s  6.0 ms  digital silence: would be filled by lsar" in lines
-    assert "  4.500 s  100.0 ms  digital silence: would be filled by interpolation + griffin-lim" in lines
+    assert "  1.500 s  25.0 ms  digital silence: would be filled by interpolation + griffin-lim" in lines
+    assert "  4.500 s  100.0 ms  digital silence: would be filled by similarity, else interpolation + griffin-lim" in lines
     assert any("1000.0 ms" in line and "would be left alone: gap of 1.00 s is longer than the 0.5 s" in line for line in lines)
     assert "mutilated-mime-c.wav: no gaps" in lines
     assert lines[-1] == "6 gaps in 3 files, 1 would be left alone"
@@ -173,7 +174,7 @@ def test_the_shipped_pipeline_config_is_valid_and_its_options_reach_the_plugins(
     engine = build_engine(options)
     assert engine.vocoder.iterations(10) == 200 and engine.vocoder.iterations(400) == 32
     assert engine.detectors[0].min_ms == 2.0
-    assert engine.short_gap_ms == 20.0 and engine.long_gap_ms == 150.0
+    assert engine.short_gap_ms == 20.0 and engine.long_gap_ms == 30.0
     # It lists the defaults: each plugin option it sets is that plugin's own default.
     plugins = {"griffin-lim": engine.vocoder, "digital-silence": engine.detectors[0]}
     for name, values in config["pipeline"]["options"].items():
