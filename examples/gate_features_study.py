@@ -1,14 +1,14 @@
 """Does anything tell a good copy better than the match ratio?  The similarity gate, on sparse gaps.
 
     python examples/gate_features_study.py VALIDATION_DIR --seeds 41,42,43,44 --json gate-features.json
-    python examples/gate_features_study.py VALIDATION_DIR --gaps 30,50,100,200,400 --seeds 41,42 --no-mix
-    python examples/gate_features_study.py --from gate-features.json
+    python examples/gate_features_study.py VALIDATION_DIR --gaps 30,50,100,200,400 --seeds 41,42 --no-mix --json a.json
+    python examples/gate_features_study.py --from gate-features.json  # or --from a.json --from b.json
 
-Punches one gap of each length (``--gaps``; 1, 2 and 3 s) per 40 s into each whole file (one run per seed, two in parallel),
-fills each gap both with the search's best match (always copied, as ``similarity`` would) and with
-the Mel pipeline of ``batch`` (its default inpainter and vocoder, waveform repairers off), and
-scores both with ViSQOL (both channels, as ``evaluate`` does), and a mix of the two (0.3 of the
-copy) as well.  Per gap it keeps three features the gate could use: the match ``ratio`` (what the
+Punches one gap of each length (``--gaps``; 1, 2 and 3 s) per 40 s into each whole file (one run
+per seed, two in parallel), fills each gap both with the search's best match (always copied, as
+``similarity`` would) and with the Mel pipeline of ``batch`` (its default inpainter and vocoder,
+waveform repairers off), and scores both with ViSQOL (both channels, as ``evaluate`` does), LSD
+and SNR, and a mix of the two (0.3 of the copy) with ViSQOL as well (not with ``--no-mix``).  Per gap it keeps three features the gate could use: the match ``ratio`` (what the
 gate uses), the waveform correlation of the copy's source with the known samples beside the gap
 (2048 samples of the mono mix each side, the lower of the two: near 1 for a sample-exact repeat),
 and how far the two fills disagree (the LSD between them: a copy the network's fill agrees with
@@ -135,10 +135,11 @@ def main() -> None:
     parser.add_argument("--gaps", default="1000,2000,3000", help="gap lengths (ms), one of each per 40 s")
     parser.add_argument("--no-mix", action="store_true", help="do not score the mix of the two fills (a ViSQOL less per gap)")
     parser.add_argument("--json", type=Path, help="write the per-gap rows here")
-    parser.add_argument("--from", dest="from_json", type=Path, help="report on rows written before")
+    parser.add_argument("--from", dest="from_json", type=Path, action="append",
+                        help="report on rows written before (repeat to pool runs of other seeds)")
     args = parser.parse_args()
     if args.from_json:
-        rows = json.loads(args.from_json.read_text())
+        rows = sum((json.loads(path.read_text()) for path in args.from_json), [])
     else:
         if args.folder is None:
             parser.error("give a folder of validation recordings, or --from")
