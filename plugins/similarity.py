@@ -4,10 +4,10 @@ Music repeats.  This repairer looks through the same recording for the stretch w
 best match the gap's surroundings (``melrestore.search``), matches its loudness and copies it in.
 It only accepts a match that is clearly closer than the music's own variation around the gap
 (the match's ``ratio``): the learned inpainter's own fill, which already draws on the recording's
-repeats, is hard to beat.  The limit differs below and from ``long_gap_s``: 0.6 below 1 s, where
-the engine hands it gaps from 30 ms on (from 30 to 100 ms, copies this close beat the Mel fill on
-ViSQOL, LSD and SNR), and 0.8 from 1 s, calibrated by ViSQOL and LSD on the validation split (see
-the README).  Otherwise it declines (ValueError) and the engine uses the Mel inpainter instead.
+repeats, is hard to beat.  The limit may differ below and from ``long_gap_s``; both are 0.8,
+calibrated by ViSQOL, LSD and SNR on the validation split from 30 ms (the engine hands it gaps
+from 30 ms on) to 3 s (see the README).  Otherwise it declines (ValueError) and the engine uses
+the Mel inpainter instead.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 
 class SimilarityRepair:
-    def __init__(self, context_s: float = SEARCH_CONTEXT_S, max_match_ratio: float = 0.6, long_gap_s: float = 1.0,
+    def __init__(self, context_s: float = SEARCH_CONTEXT_S, max_match_ratio: float = 0.8, long_gap_s: float = 1.0,
                  long_gap_max_match_ratio: float = 0.8, candidates: int = 16):
         self.context_s = context_s
         self.max_match_ratio = max_match_ratio  # for gaps shorter than long_gap_s
