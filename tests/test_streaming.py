@@ -23,9 +23,9 @@ from melrestore.search import RecordingIndex
 
 RATE = 44100
 BLOCK = 20_000  # forced small, so that gaps straddle block edges
-# Gaps of every route: LSAR (10 ms), the Mel pipeline (25 ms), the similarity repair (120 ms, 300 ms,
-# 1 s, a second of clean music each side; 60 ms); several straddle a block edge, one ends right on one
-# and one starts right on one.
+# Gaps of every route: LSAR (10 ms), the Mel pipeline (25 ms), the similarity repair (60 ms, 120 ms,
+# and 300 ms and 1 s with a second of clean music each side); several straddle a block edge, one ends
+# right on one and one starts right on one.
 GAPS = [(19_900, 20_341), (59_000, 60_100), (100_000, 105_292), (206_770, 220_000), (320_000, 364_100), (459_000, 461_646)]
 LONG_GAPS = GAPS[3:5]
 
