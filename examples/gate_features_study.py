@@ -8,8 +8,9 @@ Punches one gap of each length (``--gaps``; 1, 2 and 3 s) per 40 s into each who
 per seed, two in parallel), fills each gap both with the search's best match (always copied, as
 ``similarity`` would) and with the Mel pipeline of ``batch`` (its default inpainter and vocoder,
 waveform repairers off), and scores both with ViSQOL (both channels, as ``evaluate`` does), LSD
-and SNR, and a mix of the two (0.3 of the copy) with ViSQOL as well (not with ``--no-mix``).  Per gap it keeps three features the gate could use: the match ``ratio`` (what the
-gate uses), the waveform correlation of the copy's source with the known samples beside the gap
+and SNR, and a mix of the two (0.3 of the copy) with ViSQOL as well (not with ``--no-mix``).  Per
+gap it keeps three features the gate could use: the match ``ratio`` (what the gate uses), the
+waveform correlation of the copy's source with the known samples beside the gap
 (2048 samples of the mono mix each side, the lower of the two: near 1 for a sample-exact repeat),
 and how far the two fills disagree (the LSD between them: a copy the network's fill agrees with
 might be the right one).  Then it prints, per length, what gates on them would gain over never
@@ -33,6 +34,7 @@ from melrestore.evaluate import ViSQOL, punch_gaps
 from melrestore.metrics import log_spectral_distance, snr
 from melrestore.pipeline import PipelineOptions, build_engine
 from melrestore.plugins.similarity import SimilarityRepair, copy_match
+from similarity_gate import mean_se  # the sibling script
 
 EDGE_SAMPLES = 2048
 SECONDS_PER_SET = 40  # one gap of each length per this many seconds: sparse damage
@@ -42,6 +44,11 @@ MIX = 0.3  # of the copy, in the mixed fill
 def correlation(a: np.ndarray, b: np.ndarray) -> float:
     a, b = a - a.mean(), b - b.mean()
     return float((a * b).sum() / (np.sqrt((a * a).sum() * (b * b).sum()) + 1e-12))
+
+
+def channel_lsd(a: np.ndarray, b: np.ndarray) -> float:
+    """LSD of ``b`` against ``a`` (both ``[channels, samples]``), per channel then averaged."""
+    return float(np.mean([log_spectral_distance(x.astype(np.float64), y.astype(np.float64)) for x, y in zip(a, b)]))
 
 
 def score_seed(job: tuple[Path, int, tuple[int, ...], bool]) -> list[dict]:
@@ -73,27 +80,18 @@ def score_seed(job: tuple[Path, int, tuple[int, ...], bool]) -> list[dict]:
             before = correlation(mono[g.start - n : g.start], mono[g.start + shift - n : g.start + shift])
             after = correlation(mono[g.end : g.end + n], mono[g.end + shift : g.end + shift + n])
             copy, mel_fill = copy_match(damaged, g.start, g.end, match), mel_fills[g]
-            disagreement = np.mean([log_spectral_distance(a.astype(np.float64), b.astype(np.float64))
-                                    for a, b in zip(copy, mel_fill)])
             scores, truth = {}, clean[:, g.start : g.end]
             fills = {"copy": copy, "mel": mel_fill, **({"mix": MIX * copy + (1 - MIX) * mel_fill} if mix else {})}
             for method, fill in fills.items():
                 estimate = damaged.copy()
                 estimate[:, g.start : g.end] = fill
                 scores[f"visqol_{method}"] = visqol(clean, estimate, g.start, g.end, rate)
-                scores[f"lsd_{method}"] = float(np.mean([log_spectral_distance(t.astype(np.float64), f.astype(np.float64))
-                                                         for t, f in zip(truth, fill)]))
+                scores[f"lsd_{method}"] = channel_lsd(truth, fill)
                 scores[f"snr_{method}"] = snr(truth.ravel().astype(np.float64), fill.ravel().astype(np.float64))
             rows.append({"file": path.name, "seed": seed, "start": g.start, "gap_ms": int(round(1000 * g.length / rate)),
                          "ratio": match.ratio, "edge_correlation": min(before, after),
-                         "fills_lsd": float(disagreement), **scores})
+                         "fills_lsd": channel_lsd(copy, mel_fill), **scores})
     return rows
-
-
-def mean_se(values) -> str:
-    values = np.asarray(values, dtype=float)
-    se = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0.0
-    return f"{values.mean():+.3f} ± {se:.3f}" if len(values) else "-"
 
 
 def report(rows: list[dict]) -> None:
@@ -105,7 +103,7 @@ def report(rows: list[dict]) -> None:
         ratio = np.array([row["ratio"] for row in r])
         edge = np.array([row["edge_correlation"] for row in r])
         apart = np.array([row["fills_lsd"] for row in r])
-        limit = shipped.limit(length, 1000)
+        limit = shipped.limit(length, 1000)  # the gate for this length: milliseconds as samples at 1000 Hz
         gates = {"perfect (copy when it scores higher)": gain > 0,
                  **{f"ratio <= {t}" + (" (shipped)" if t == limit else ""): ratio <= t for t in (0.6, 0.7, 0.8, 0.9)},
                  **{f"edge correlation > {t}": edge > t for t in (0.7, 0.9)},
@@ -118,14 +116,14 @@ def report(rows: list[dict]) -> None:
             print(f"  {name:42s} {np.where(copy, gain, 0).mean():+.3f}  ({copy.sum()} copied)")
         if "visqol_mix" in r[0]:
             mixed = np.array([row["visqol_mix"] - row["visqol_mel"] for row in r])
-            print(f"  the mix ({MIX} of the copy) in every gap: {mean_se(mixed)}; where ratio <= 0.8: "
+            print(f"  the mix ({MIX} of the copy) in every gap: {mean_se(mixed, 3)}; where ratio <= 0.8: "
                   f"{np.where(ratio <= 0.8, mixed, 0).mean():+.3f}")
         if "lsd_copy" in r[0]:
             print("  the copies a ratio gate accepts, copy minus Mel fill (mean ± SE): ViSQOL / LSD (dB) / SNR (dB)")
             for t in (0.6, 0.8, 1.0, np.inf):
                 took = [row for row, copy in zip(r, ratio <= t) if copy]
                 diff = {m: [row[f"{m}_copy"] - row[f"{m}_mel"] for row in took] for m in ("visqol", "lsd", "snr")}
-                print(f"    ratio <= {t:<4} ({len(took):3d}): {mean_se(diff['visqol'])} / {mean_se(diff['lsd'])} / {mean_se(diff['snr'])}")
+                print(f"    ratio <= {t:<4} ({len(took):3d}): {' / '.join(mean_se(diff[m], 3) for m in ('visqol', 'lsd', 'snr'))}")
 
 
 def main() -> None:

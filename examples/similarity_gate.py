@@ -149,10 +149,13 @@ def rows_from_evaluate_run(report_dir: Path, copy_method: str, mel_method: str, 
     return rows
 
 
-def mean_se(values) -> str:
+def mean_se(values, digits: int = 2) -> str:
+    """``mean ± standard error`` of ``values`` (nan for one value, "-" for none)."""
     values = np.asarray(values, dtype=float)
+    if not len(values):
+        return "-"
     se = np.std(values, ddof=1) / np.sqrt(len(values)) if len(values) > 1 else float("nan")
-    return f"{np.mean(values):+.2f} ± {se:.2f}"
+    return f"{np.mean(values):+.{digits}f} ± {se:.{digits}f}"
 
 
 def gated(row: dict, metric: str, threshold: float) -> float:
