@@ -170,8 +170,9 @@ class AudioFile(_Described):
         self._spool = None
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()  # CACHE_PIECE index -> stored samples
         try:
-            with open(path, "rb"):  # the operating system's own reason (permission, missing, ...), not libsndfile's
-                pass
+            with open(path, "rb") as f:  # the operating system's own reason (permission, missing, ...), not libsndfile's
+                if not f.read(1):
+                    raise AudioError("cannot read audio: the file is empty (0 bytes)")
             self._sound = sf.SoundFile(sound_path(path))
         except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
             raise AudioError(f"cannot read audio: {exc}") from None

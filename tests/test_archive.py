@@ -377,13 +377,15 @@ def test_truncated_files_links_and_folders_named_like_audio_are_reported(tmp_pat
     src = _one_clip(tmp_path)
     data = src.read_bytes()
     (src.parent / "cut.wav").write_bytes(data[: len(data) * 2 // 3])
+    (src.parent / "empty.flac").write_bytes(b"")  # a copy that never got its bytes
     (src.parent / "gone.flac").symlink_to(tmp_path / "nowhere.flac")
     (src.parent / "album.wav").mkdir()
     shutil.copy(src, src.parent / "album.wav" / "inner.wav")
     result = run("batch", src.parent, "-o", tmp_path / "out", "--workers", "1", *INTERP)
-    assert result.exit_code == 1  # the broken link
+    assert result.exit_code == 1  # the broken link and the empty file
     files = {f["path"]: f for f in json.loads((tmp_path / "out" / REPORT_NAME).read_text())["files"]}
     assert "truncated" in files["cut.wav"]["warnings"][0]
+    assert files["empty.flac"]["status"] == "failed" and "empty (0 bytes)" in files["empty.flac"]["message"]
     assert files["gone.flac"]["status"] == "failed" and "broken symbolic link" in files["gone.flac"]["message"]
     assert files["album.wav"]["status"] == "skipped" and "folder" in files["album.wav"]["message"]
     assert files["album.wav/inner.wav"]["status"] == "repaired"
