@@ -24,9 +24,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import lfilter, lfiltic
-
 from melrestore.audio import find_audio_files, read
+from melrestore.autoregressive import extrapolate
 from melrestore.evaluate import ViSQOL, punch_gaps
 from melrestore.metrics import gap_metrics
 from melrestore.pipeline import PipelineOptions, build_engine
@@ -51,9 +50,7 @@ def burg(x: np.ndarray, order: int) -> np.ndarray:
 
 def predict(history: np.ndarray, n: int) -> np.ndarray:
     """``n`` samples that continue ``history`` under its own Burg model."""
-    a = burg(history, AR_ORDER)
-    state = lfiltic([1.0], a, history[::-1][:AR_ORDER])  # the filter's memory: the last samples, newest first
-    return lfilter([1.0], a, np.zeros(n), zi=state)[0]
+    return extrapolate(history, n, AR_ORDER, fit=lambda pieces, order: burg(pieces[0], order))
 
 
 def ar_extrapolation(audio: np.ndarray, start: int, end: int) -> np.ndarray:
@@ -67,9 +64,11 @@ def ar_extrapolation(audio: np.ndarray, start: int, end: int) -> np.ndarray:
     return np.clip(np.array(out, dtype=np.float32), -1, 1)
 
 
-def score_seed(job: tuple[Path, int, tuple[int, ...]]) -> list[dict]:
-    folder, seed, lengths = job
+def score_seed(job: tuple[Path, int, tuple[int, ...], tuple[str, ...]]) -> list[dict]:
+    folder, seed, lengths, methods = job
     mel = build_engine(replace(PipelineOptions(), short_gap_ms=0.0, long_gap_ms=0.0))
+    plain = build_engine(replace(PipelineOptions(), short_gap_ms=0.0, long_gap_ms=0.0))
+    plain.edge_extrapolation_ms = 0.0
     lsar, visqol = LSAR(), ViSQOL()
     rng = np.random.default_rng(seed)
     rows = []
@@ -82,11 +81,13 @@ def score_seed(job: tuple[Path, int, tuple[int, ...]]) -> list[dict]:
         for g in gaps:
             damaged[:, g.start : g.end] = 0.0
         mel_fills = mel.repair(damaged, rate, gaps)[0]
+        plain_fills = plain.repair(damaged, rate, gaps)[0] if "mel-plain" in methods else {}
         for g in gaps:
             if g not in mel_fills:
                 continue
-            fills = {"mel": mel_fills[g], "lsar": lsar.repair(damaged, g.start, g.end, rate),
-                     "ar": ar_extrapolation(damaged, g.start, g.end)}
+            make = {"mel": lambda: mel_fills[g], "mel-plain": lambda: plain_fills[g],
+                    "lsar": lambda: lsar.repair(damaged, g.start, g.end, rate), "ar": lambda: ar_extrapolation(damaged, g.start, g.end)}
+            fills = {method: make[method]() for method in ("mel", *methods)}
             row = {"file": path.name, "seed": seed, "start": g.start, "gap_ms": int(round(1000 * g.length / rate))}
             for method, fill in fills.items():
                 estimate = damaged.copy()
@@ -106,7 +107,7 @@ def report(rows: list[dict]) -> None:
         silent = sum(not np.isfinite(row["visqol_mos_mel"]) for row in r)
         print(f"\n{length} ms, {len(r)} gaps ({silent} that ViSQOL cannot score: left out of its means); "
               f"the Mel fill's means: {mel}")
-        for method in ("lsar", "ar"):
+        for method in [m for m in ("mel-plain", "lsar", "ar") if f"lsd_db_{m}" in r[0]]:
             diffs = [[row[f"{m}_{method}"] - row[f"{m}_mel"] for row in r] for m in METRICS]
             print(f"  {method:5s} {' / '.join(mean_se([d for d in ds if np.isfinite(d)], 3) for ds in diffs)}")
 
@@ -116,6 +117,8 @@ def main() -> None:
     parser.add_argument("folder", type=Path, nargs="?")
     parser.add_argument("--seeds", default="41,42")
     parser.add_argument("--gaps", default="5,10,15,20,30,50,100", help="gap lengths (ms), one of each per 20 s")
+    parser.add_argument("--methods", default="lsar,ar",
+                        help="what to score against the Mel fill: lsar, ar, mel-plain (the Mel fill without its extrapolated edges)")
     parser.add_argument("--json", type=Path, help="write the per-gap rows here")
     parser.add_argument("--from", dest="from_json", type=Path, action="append",
                         help="report on rows written before (repeat to pool runs)")
@@ -127,7 +130,8 @@ def main() -> None:
             parser.error("give a folder of validation recordings, or --from")
         lengths = tuple(int(ms) for ms in args.gaps.split(","))
         with ProcessPoolExecutor(2) as pool:
-            rows = sum(pool.map(score_seed, [(args.folder, int(s), lengths) for s in args.seeds.split(",")]), [])
+            methods = tuple(args.methods.split(","))
+            rows = sum(pool.map(score_seed, [(args.folder, int(s), lengths, methods) for s in args.seeds.split(",")]), [])
         if args.json:
             args.json.write_text(json.dumps(rows))
     report(rows)

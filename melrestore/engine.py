@@ -25,7 +25,7 @@ from .contracts import reference_min_quality, references_wanted
 from .correlate import align_shift
 from .crosschannel import predict_from_other_channels
 from .retrieval import RecordingFeatures, find_references, nearest_offset
-from .splice import continue_known
+from .splice import continue_known, extrapolated_edges
 
 # Samples at the analysis rate on each side of a gap that resampling smears
 # zeros into; they are treated as missing too (only when resampling).
@@ -41,6 +41,12 @@ GAP_SLACK_S = 0.01
 # Windows of one length inpainted in one call (channels are batch items).  Bounds the memory a file
 # with many gaps needs; an inpainter's result for a window does not depend on what it is batched with.
 WINDOWS_PER_BATCH = 16
+# The first and last EDGE_EXTRAPOLATION_MS of a Mel fill fade from an autoregressive continuation of the
+# music beside the gap (EDGE_AR_ORDER, fitted on up to EDGE_AR_CONTEXT_S of known samples each side):
+# chosen on the validation tracks (README, "Short gaps: where LSAR stops").
+EDGE_EXTRAPOLATION_MS = 10.0
+EDGE_AR_ORDER = 512
+EDGE_AR_CONTEXT_S = 0.2
 
 
 @dataclass
@@ -130,6 +136,7 @@ class Engine:
         short_gap_ms: float = 0.0,
         long_gap_repairer=None,
         long_gap_ms: float = math.inf,
+        edge_extrapolation_ms: float = EDGE_EXTRAPOLATION_MS,
     ):
         self.inpainter = inpainter
         self.vocoder = vocoder
@@ -145,6 +152,7 @@ class Engine:
         self.short_gap_ms = short_gap_ms if short_gap_repairer else 0.0
         self.long_gap_repairer = long_gap_repairer
         self.long_gap_ms = long_gap_ms if long_gap_repairer else math.inf
+        self.edge_extrapolation_ms = edge_extrapolation_ms  # 0: the vocoder's fill alone
         self.timings: dict[str, float] = defaultdict(float)  # seconds spent per stage, accumulated
 
     @contextmanager
@@ -403,6 +411,10 @@ class Engine:
             # edge of its hole, and after resampling the file's neighbours lie inside the samples the
             # vocoder made up (RESAMPLE_MARGIN), so neither the vocoder's own edge matching nor
             # `back` next to the gap can be trusted: pin the fill's end samples to the neighbours.
+            if self.edge_extrapolation_ms > 0:  # the waveform carried on from each side, faded into the fill
+                edge = round(self.edge_extrapolation_ms * w.sample_rate / 1000)
+                fill = extrapolated_edges(fill, *_known_beside(w, start, end, round(EDGE_AR_CONTEXT_S * w.sample_rate)),
+                                          edge, EDGE_AR_ORDER)
             fill = continue_known(fill, *_known_beside(w, start, end))
             # Nor may it be louder than the music around it (Griffin-Lim can overshoot near the edges).
             peak = np.abs(w.file_chunk).max(axis=1, keepdims=True)
@@ -418,10 +430,12 @@ class Engine:
             audio[rows, gap.start : gap.end] = fill[rows]
 
 
-def _known_beside(w: Window, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
-    """Up to two known file samples just before ``start`` and just after ``end`` (fewer at the
-    file's ends or next to another gap)."""
+def _known_beside(w: Window, start: int, end: int, most: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Up to ``most`` known file samples just before ``start`` and just after ``end``: the unbroken
+    runs of them (shorter at the window's or file's ends or next to another gap)."""
     known = ~w.file_missing
-    lo = next(i for i in (start - 2, start - 1, start) if i >= 0 and known[i:start].all())
-    hi = next(i for i in (end + 2, end + 1, end) if i <= len(known) and known[end:i].all())
+    before = known[max(0, start - most) : start][::-1]
+    after = known[end : end + most]
+    lo = start - (len(before) if before.all() else int(np.argmin(before)))
+    hi = end + (len(after) if after.all() else int(np.argmin(after)))
     return w.file_chunk[:, lo:start], w.file_chunk[:, end:hi]

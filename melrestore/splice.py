@@ -42,3 +42,26 @@ def continue_known(fill: np.ndarray, before: np.ndarray, after: np.ndarray) -> n
         return expected - edge
 
     return meet_edges(fill, error(before[:, ::-1], fill[:, 0]), error(after, fill[:, -1]))
+
+
+def extrapolated_edges(fill: np.ndarray, before: np.ndarray, after: np.ndarray, edge: int, order: int) -> np.ndarray:
+    """``fill`` (``[channels, n]``) whose first and last ``edge`` samples fade (cosine-squared) from
+    the music's own continuation: an autoregressive model of ``order`` fitted on the known samples
+    ``before`` the gap and run forward, and one fitted on those ``after`` it and run backward (each
+    ``[channels, k]``, the known run next to the gap; none at a file's end).  Near its edges the
+    fill then carries on the waveform itself, which a vocoder's fill does not.  At most half the
+    fill is faded from each side."""
+    from .autoregressive import extrapolate
+
+    out = np.array(fill, dtype=np.float32, copy=True)
+    edge = min(edge, out.shape[1] // 2)
+    if edge == 0:
+        return out
+    weight = (np.cos(0.5 * np.pi * (np.arange(edge) + 0.5) / edge) ** 2).astype(np.float32)  # 1 at the known side
+    for c in range(out.shape[0]):
+        if before.shape[1]:
+            out[c, :edge] += weight * (extrapolate(before[c], edge, order) - out[c, :edge])
+        if after.shape[1]:
+            backward = extrapolate(after[c, ::-1], edge, order)[::-1]
+            out[c, -edge:] += weight[::-1] * (backward - out[c, -edge:])
+    return out

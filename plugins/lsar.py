@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from melrestore import hookimpl
+from melrestore.autoregressive import ar_coefficients
 
 BANDED_FROM = 4096  # gap length (samples) above which the banded solver takes over
 
@@ -37,23 +38,6 @@ class LSAR:
         return out
 
 
-def _ar_coefficients(pieces: list[np.ndarray], order: int) -> np.ndarray:
-    """Prediction-error filter ``[1, -a1, ..., -ap]`` from the autocorrelation of the pieces (Yule-Walker)."""
-    from scipy.linalg import solve_toeplitz  # scipy loads slowly: only when a gap is filled
-
-    r = np.zeros(order + 1)
-    for piece in pieces:
-        if len(piece) > order:
-            w = piece * np.hanning(len(piece))
-            spectrum = np.fft.rfft(w, n=2 * len(w))
-            r += np.fft.irfft(np.abs(spectrum) ** 2)[: order + 1]
-    if r[0] <= 0:
-        return np.concatenate([[1.0], np.zeros(order)])
-    r[0] *= 1 + 1e-9  # a touch of white noise keeps the system well posed
-    a = solve_toeplitz(r[:order], r[1 : order + 1])
-    return np.concatenate([[1.0], -a])
-
-
 def _interpolate(x: np.ndarray, start: int, end: int, order: int, iterations: int) -> np.ndarray:
     from scipy.linalg import solve_toeplitz, solveh_banded
 
@@ -62,7 +46,7 @@ def _interpolate(x: np.ndarray, start: int, end: int, order: int, iterations: in
     x[start:end] = 0.0
     for iteration in range(iterations):
         # First from the known sides alone, then from the whole stretch with the gap filled.
-        h = _ar_coefficients([x[:start], x[end:]] if iteration == 0 else [x], order)
+        h = ar_coefficients([x[:start], x[end:]] if iteration == 0 else [x], order)
         local = x[start - order : end + order].copy()
         local[order : order + n] = 0.0
         # Minimise ||h * local||^2 over the missing samples: a symmetric Toeplitz system
