@@ -407,14 +407,14 @@ class Engine:
                 raise ValueError("window did not cover the gap")
             if not np.isfinite(fill).all():
                 raise ValueError("returned NaN or infinite samples")
-            # The fill must continue the file's own samples.  Griffin-Lim's output can jump right at the
-            # edge of its hole, and after resampling the file's neighbours lie inside the samples the
-            # vocoder made up (RESAMPLE_MARGIN), so neither the vocoder's own edge matching nor
-            # `back` next to the gap can be trusted: pin the fill's end samples to the neighbours.
             if self.edge_extrapolation_ms > 0:  # the waveform carried on from each side, faded into the fill
                 edge = round(self.edge_extrapolation_ms * w.sample_rate / 1000)
                 fill = extrapolated_edges(fill, *_known_beside(w, start, end, round(EDGE_AR_CONTEXT_S * w.sample_rate)),
                                           edge, EDGE_AR_ORDER)
+            # The fill must continue the file's own samples.  Griffin-Lim's output can jump right at the
+            # edge of its hole, and after resampling the file's neighbours lie inside the samples the
+            # vocoder made up (RESAMPLE_MARGIN), so neither the vocoder's own edge matching nor
+            # `back` next to the gap can be trusted: pin the fill's end samples to the neighbours.
             fill = continue_known(fill, *_known_beside(w, start, end))
             # Nor may it be louder than the music around it (Griffin-Lim can overshoot near the edges).
             peak = np.abs(w.file_chunk).max(axis=1, keepdims=True)
