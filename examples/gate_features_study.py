@@ -51,20 +51,26 @@ def channel_lsd(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean([log_spectral_distance(x.astype(np.float64), y.astype(np.float64)) for x, y in zip(a, b)]))
 
 
-def score_seed(job: tuple[Path, int, tuple[int, ...], bool]) -> list[dict]:
-    folder, seed, lengths, mix = job
-    mel = build_engine(replace(PipelineOptions(), short_gap_ms=0.0, long_gap_ms=0.0))
-    search, visqol = SimilarityRepair(), ViSQOL()
-    rng = np.random.default_rng(seed)
-    rows = []
+def damaged_files(folder: Path, lengths, seconds_per_set: float, rng: np.random.Generator):
+    """Each whole file of ``folder`` with one gap of each length (ms) per ``seconds_per_set`` punched
+    in at seeded places (as ``evaluate`` places them): ``(path, clean, damaged, rate, gaps)``."""
     for path in find_audio_files(folder):
         audio = read(path)
         clean, rate = audio.as_float(), audio.sample_rate
-        sets = max(1, int(clean.shape[1] / rate / SECONDS_PER_SET))
+        sets = max(1, int(clean.shape[1] / rate / seconds_per_set))
         gaps = punch_gaps(clean.shape[1], rate, list(lengths) * sets, rng)
         damaged = clean.copy()
         for g in gaps:
             damaged[:, g.start : g.end] = 0.0
+        yield path, clean, damaged, rate, gaps
+
+
+def score_seed(job: tuple[Path, int, tuple[int, ...], bool]) -> list[dict]:
+    folder, seed, lengths, mix = job
+    mel = build_engine(replace(PipelineOptions(), short_gap_ms=0.0, long_gap_ms=0.0))
+    search, visqol = SimilarityRepair(), ViSQOL()
+    rows = []
+    for path, clean, damaged, rate, gaps in damaged_files(folder, lengths, SECONDS_PER_SET, np.random.default_rng(seed)):
         mel_fills = mel.repair(damaged, rate, gaps)[0]
         index = search.index(damaged, rate)
         mono = damaged.mean(axis=0)
@@ -132,22 +138,32 @@ def main() -> None:
     parser.add_argument("--seeds", default="41,42,43,44")
     parser.add_argument("--gaps", default="1000,2000,3000", help="gap lengths (ms), one of each per 40 s")
     parser.add_argument("--no-mix", action="store_true", help="do not score the mix of the two fills (a ViSQOL less per gap)")
+    args = parse_run_arguments(parser)
+    report(scored_rows(args, score_seed, lambda seed, lengths: (args.folder, seed, lengths, not args.no_mix)))
+
+
+def parse_run_arguments(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """``parser``'s arguments with ``--json`` and ``--from`` added; a folder or ``--from`` required."""
     parser.add_argument("--json", type=Path, help="write the per-gap rows here")
     parser.add_argument("--from", dest="from_json", type=Path, action="append",
                         help="report on rows written before (repeat to pool runs of other seeds)")
     args = parser.parse_args()
+    if not args.from_json and args.folder is None:
+        parser.error("give a folder of validation recordings, or --from")
+    return args
+
+
+def scored_rows(args: argparse.Namespace, score_seed, job) -> list[dict]:
+    """The per-gap rows: read from the ``--from`` files, or scored afresh, ``score_seed(job(seed,
+    lengths))`` for each of ``--seeds`` (two processes at once), and written to ``--json``."""
     if args.from_json:
-        rows = sum((json.loads(path.read_text()) for path in args.from_json), [])
-    else:
-        if args.folder is None:
-            parser.error("give a folder of validation recordings, or --from")
-        lengths = tuple(int(ms) for ms in args.gaps.split(","))
-        jobs = [(args.folder, int(s), lengths, not args.no_mix) for s in args.seeds.split(",")]
-        with ProcessPoolExecutor(2) as pool:
-            rows = sum(pool.map(score_seed, jobs), [])
-        if args.json:
-            args.json.write_text(json.dumps(rows))
-    report(rows)
+        return sum((json.loads(path.read_text()) for path in args.from_json), [])
+    lengths = tuple(int(ms) for ms in args.gaps.split(","))
+    with ProcessPoolExecutor(2) as pool:
+        rows = sum(pool.map(score_seed, [job(int(s), lengths) for s in args.seeds.split(",")]), [])
+    if args.json:
+        args.json.write_text(json.dumps(rows))
+    return rows
 
 
 if __name__ == "__main__":

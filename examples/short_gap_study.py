@@ -18,19 +18,17 @@ README's "Short gaps: where LSAR stops" quotes it.
 from __future__ import annotations
 
 import argparse
-import json
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from melrestore.audio import find_audio_files, read
 from melrestore.autoregressive import extrapolate
-from melrestore.evaluate import ViSQOL, punch_gaps
+from melrestore.evaluate import ViSQOL
 from melrestore.metrics import gap_metrics
 from melrestore.pipeline import PipelineOptions, build_engine
 from melrestore.plugins.lsar import LSAR
-from similarity_gate import mean_se  # the sibling script
+from gate_features_study import damaged_files, parse_run_arguments, scored_rows  # the sibling scripts
+from similarity_gate import mean_se
 
 SECONDS_PER_SET = 20  # one gap of each length per this many seconds
 AR_ORDER, AR_CONTEXT = 1024, 16384
@@ -70,16 +68,8 @@ def score_seed(job: tuple[Path, int, tuple[int, ...], tuple[str, ...]]) -> list[
     plain = build_engine(replace(PipelineOptions(), short_gap_ms=0.0, long_gap_ms=0.0))
     plain.edge_extrapolation_ms = 0.0
     lsar, visqol = LSAR(), ViSQOL()
-    rng = np.random.default_rng(seed)
     rows = []
-    for path in find_audio_files(folder):
-        audio = read(path)
-        clean, rate = audio.as_float(), audio.sample_rate
-        sets = max(1, int(clean.shape[1] / rate / SECONDS_PER_SET))
-        gaps = punch_gaps(clean.shape[1], rate, list(lengths) * sets, rng)
-        damaged = clean.copy()
-        for g in gaps:
-            damaged[:, g.start : g.end] = 0.0
+    for path, clean, damaged, rate, gaps in damaged_files(folder, lengths, SECONDS_PER_SET, np.random.default_rng(seed)):
         mel_fills = mel.repair(damaged, rate, gaps)[0]
         plain_fills = plain.repair(damaged, rate, gaps)[0] if "mel-plain" in methods else {}
         for g in gaps:
@@ -119,22 +109,9 @@ def main() -> None:
     parser.add_argument("--gaps", default="5,10,15,20,30,50,100", help="gap lengths (ms), one of each per 20 s")
     parser.add_argument("--methods", default="lsar,ar",
                         help="what to score against the Mel fill: lsar, ar, mel-plain (the Mel fill without its extrapolated edges)")
-    parser.add_argument("--json", type=Path, help="write the per-gap rows here")
-    parser.add_argument("--from", dest="from_json", type=Path, action="append",
-                        help="report on rows written before (repeat to pool runs)")
-    args = parser.parse_args()
-    if args.from_json:
-        rows = sum((json.loads(path.read_text()) for path in args.from_json), [])
-    else:
-        if args.folder is None:
-            parser.error("give a folder of validation recordings, or --from")
-        lengths = tuple(int(ms) for ms in args.gaps.split(","))
-        with ProcessPoolExecutor(2) as pool:
-            methods = tuple(args.methods.split(","))
-            rows = sum(pool.map(score_seed, [(args.folder, int(s), lengths, methods) for s in args.seeds.split(",")]), [])
-        if args.json:
-            args.json.write_text(json.dumps(rows))
-    report(rows)
+    args = parse_run_arguments(parser)
+    methods = tuple(args.methods.split(","))
+    report(scored_rows(args, score_seed, lambda seed, lengths: (args.folder, seed, lengths, methods)))
 
 
 if __name__ == "__main__":
