@@ -89,6 +89,10 @@ class TrueMelEngine(Engine):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.references = 0  # the true frames need no retrieved stretches (the vocoder may take one)
+        # With an exact Mel the vocoder recovers the waveform next to the gap better than the
+        # extrapolated edges do (held-out, 50 ms: SNR 11.5 dB against 7.9 with them): the best this
+        # pipeline reaches with a perfect Mel is without them.
+        self.edge_extrapolation_ms = 0.0
 
     def inpaint(self, windows: list[Window]) -> None:
         for w in windows:
