@@ -407,15 +407,15 @@ class Engine:
                 raise ValueError("window did not cover the gap")
             if not np.isfinite(fill).all():
                 raise ValueError("returned NaN or infinite samples")
+            before, after = _known_beside(w, start, end, max(2, round(EDGE_AR_CONTEXT_S * w.sample_rate)))
             if self.edge_extrapolation_ms > 0:  # the waveform carried on from each side, faded into the fill
                 edge = round(self.edge_extrapolation_ms * w.sample_rate / 1000)
-                fill = extrapolated_edges(fill, *_known_beside(w, start, end, round(EDGE_AR_CONTEXT_S * w.sample_rate)),
-                                          edge, EDGE_AR_ORDER)
+                fill = extrapolated_edges(fill, before, after, edge, EDGE_AR_ORDER)
             # The fill must continue the file's own samples.  Griffin-Lim's output can jump right at the
             # edge of its hole, and after resampling the file's neighbours lie inside the samples the
             # vocoder made up (RESAMPLE_MARGIN), so neither the vocoder's own edge matching nor
             # `back` next to the gap can be trusted: pin the fill's end samples to the neighbours.
-            fill = continue_known(fill, *_known_beside(w, start, end))
+            fill = continue_known(fill, before[:, -2:], after[:, :2])
             # Nor may it be louder than the music around it (Griffin-Lim can overshoot near the edges).
             peak = np.abs(w.file_chunk).max(axis=1, keepdims=True)
             return np.clip(fill, -peak, peak)
@@ -430,7 +430,7 @@ class Engine:
             audio[rows, gap.start : gap.end] = fill[rows]
 
 
-def _known_beside(w: Window, start: int, end: int, most: int = 2) -> tuple[np.ndarray, np.ndarray]:
+def _known_beside(w: Window, start: int, end: int, most: int) -> tuple[np.ndarray, np.ndarray]:
     """Up to ``most`` known file samples just before ``start`` and just after ``end``: the unbroken
     runs of them (shorter at the window's or file's ends or next to another gap)."""
     known = ~w.file_missing

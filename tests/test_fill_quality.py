@@ -6,6 +6,7 @@ import pytest
 
 from conftest import chord
 from melrestore.gaps import Gap
+from melrestore.metrics import snr
 from melrestore.pipeline import PipelineOptions, build_engine
 
 PARTIALS = (220.0, 277.2, 329.6)
@@ -47,10 +48,6 @@ def test_a_chord_s_fill_has_the_chord_s_partials_at_its_level(default_mel_engine
         assert abs(20 * np.log10(np.sqrt(np.mean(fill**2)) / np.sqrt(np.mean(context**2)))) < 6
 
 
-def _snr(truth: np.ndarray, estimate: np.ndarray) -> float:
-    return float(10 * np.log10(np.sum(truth**2) / np.sum((truth - estimate) ** 2)))
-
-
 @pytest.mark.parametrize("gap_ms", [50, 400])
 def test_a_mel_fill_carries_the_waveform_on_at_its_edges(default_mel_engine, gap_ms):
     """The first and last milliseconds of a Mel fill continue the music's own waveform (an
@@ -73,8 +70,8 @@ def test_a_mel_fill_carries_the_waveform_on_at_its_edges(default_mel_engine, gap
     for side in (slice(0, edge), slice(n - edge, n)):
         # A sustained chord is what an autoregressive model predicts best (measured: 26 to 28 dB
         # over the first and last 2 ms; the vocoder's fill alone: 2 to 17 dB).
-        assert _snr(truth[:, side], fills[gap][:, side]) > 20
-        assert _snr(truth[:, side], fills[gap][:, side]) > _snr(truth[:, side], plain[gap][:, side]) + 8
+        assert snr(truth[:, side], fills[gap][:, side]) > 20
+        assert snr(truth[:, side], fills[gap][:, side]) > snr(truth[:, side], plain[gap][:, side]) + 8
     # The middle of a long fill is the vocoder's alone.
     if gap_ms == 400:
         middle = slice(n // 4, 3 * n // 4)
