@@ -21,6 +21,7 @@ import numpy as np
 from .gaps import Gap, mask_of, merge_gaps
 from .interpolate import interpolate_missing
 from .mel import MIN_CONTEXT_FRAMES, MelFrontend, MelSettings, resample, window_for_gap
+from .pipeline import EDGE_EXTRAPOLATION_MS
 from .contracts import reference_min_quality, references_wanted
 from .correlate import align_shift
 from .crosschannel import predict_from_other_channels
@@ -42,9 +43,7 @@ GAP_SLACK_S = 0.01
 # with many gaps needs; an inpainter's result for a window does not depend on what it is batched with.
 WINDOWS_PER_BATCH = 16
 # The first and last EDGE_EXTRAPOLATION_MS of a Mel fill fade from an autoregressive continuation of the
-# music beside the gap (EDGE_AR_ORDER, fitted on up to EDGE_AR_CONTEXT_S of known samples each side):
-# chosen on the validation tracks (README, "Short gaps: where LSAR stops").
-EDGE_EXTRAPOLATION_MS = 10.0
+# music beside the gap (EDGE_AR_ORDER, fitted on up to EDGE_AR_CONTEXT_S of known samples each side).
 EDGE_AR_ORDER = 512
 EDGE_AR_CONTEXT_S = 0.2
 

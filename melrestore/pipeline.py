@@ -46,6 +46,9 @@ SLOTS = (
 )
 SLOT = {slot.option: slot for slot in SLOTS}
 DEFAULT_INPAINTER = SLOT["inpainter"].default
+# The first and last this many ms of a Mel fill fade from an autoregressive continuation of the music
+# on each side: chosen on the validation tracks (README, "Short gaps: where LSAR stops").
+EDGE_EXTRAPOLATION_MS = 10.0
 
 
 @dataclass
@@ -64,6 +67,8 @@ class PipelineOptions:
     short_gap_ms: float = 20.0
     long_gap_repairer: str = SLOT["long_gap_repairer"].default
     long_gap_ms: float = 30.0
+    # Extrapolated edges of each Mel fill (EDGE_EXTRAPOLATION_MS); 0 leaves the vocoder's fill alone.
+    edge_extrapolation_ms: float = EDGE_EXTRAPOLATION_MS
     # Per-plugin keyword arguments, by plugin name, e.g. {"digital-silence": {"min_ms": 5}}.
     options: dict[str, dict] = field(default_factory=dict)
 
@@ -86,7 +91,7 @@ class PipelineOptions:
         """Raise ValueError for lengths that cannot mean anything."""
         if not self.max_gap_seconds > 0:
             raise ValueError(f"max_gap_seconds must be above 0, not {self.max_gap_seconds}")
-        for key in ("short_gap_ms", "long_gap_ms"):
+        for key in ("short_gap_ms", "long_gap_ms", "edge_extrapolation_ms"):
             if getattr(self, key) < 0:
                 raise ValueError(f"{key} must be 0 (off) or more, not {getattr(self, key)}")
 
@@ -155,4 +160,5 @@ def build_engine(options: PipelineOptions, engine_class: type[Engine] | None = N
         short_gap_ms=options.short_gap_ms,
         long_gap_repairer=built["long_gap_repairer"],
         long_gap_ms=options.long_gap_ms if options.long_gap_ms > 0 else float("inf"),
+        edge_extrapolation_ms=options.edge_extrapolation_ms,
     )
