@@ -8,7 +8,8 @@ Punches one gap of each length (``--gaps``; 1, 2 and 3 s) per 40 s into each who
 per seed, two in parallel), fills each gap both with the search's best match (always copied, as
 ``similarity`` would) and with the Mel pipeline of ``batch`` (its default inpainter and vocoder,
 waveform repairers off), and scores both with ViSQOL (both channels, as ``evaluate`` does), LSD
-and SNR, and a mix of the two (0.3 of the copy) with ViSQOL as well (not with ``--no-mix``).  Per
+and SNR (of both channels pooled, where ``evaluate`` averages the channels' SNRs: the README's
+numbers from this script are so), and a mix of the two (0.3 of the copy) with ViSQOL as well (not with ``--no-mix``).  Per
 gap it keeps three features the gate could use: the match ``ratio`` (what the gate uses), the
 waveform correlation of the copy's source with the known samples beside the gap
 (2048 samples of the mono mix each side, the lower of the two: near 1 for a sample-exact repeat),
