@@ -2,6 +2,7 @@
 
     python examples/short_gap_study.py VALIDATION_DIR --gaps 5,10,15,20,30,50,100 --seeds 41,42 --json short.json
     python examples/short_gap_study.py --from short.json
+    python examples/short_gap_study.py VALIDATION_DIR --gaps 30,50,100 --methods mel-plain,mel-edges-20 --json edges.json
 
 Punches one gap of each length (``--gaps``, ms) per 20 s into each whole file (one run per seed,
 two in parallel) and fills every gap three ways: the Mel pipeline of ``batch`` (its default
@@ -11,7 +12,9 @@ Burg model of order 1024 fitted on 16384 samples each side, run forward from the
 backward from the right, the two crossfaded over the gap (after Etter, 1996).  Scores each fill
 as ``evaluate`` does (LSD, SNR, log-Mel L1 per channel, ViSQOL on the gap and a second each side;
 ViSQOL gives no score where the excerpt is near silence) and prints, per length, each method minus
-the Mel fill (mean ± standard error, paired).  The
+the Mel fill (mean ± standard error, paired).  ``--methods`` may also name the Mel fill with other
+extrapolated edges (``mel-edges-20``: 20 ms each side; ``mel-plain``: none) to compare with the
+shipped length.  The
 README's "Short gaps: where LSAR stops" quotes it.
 """
 
@@ -62,22 +65,27 @@ def ar_extrapolation(audio: np.ndarray, start: int, end: int) -> np.ndarray:
     return np.clip(np.array(out, dtype=np.float32), -1, 1)
 
 
+def edge_ms(method: str) -> float | None:
+    """The extrapolated edges' length of a Mel method (``mel-edges-20``: 20 ms; ``mel-plain``: 0), else None."""
+    if method == "mel-plain":
+        return 0.0
+    return float(method.removeprefix("mel-edges-")) if method.startswith("mel-edges-") else None
+
+
 def score_seed(job: tuple[Path, int, tuple[int, ...], tuple[str, ...]]) -> list[dict]:
     folder, seed, lengths, methods = job
-    mel = build_engine(replace(PipelineOptions(), short_gap_ms=0.0, long_gap_ms=0.0))
-    plain = build_engine(replace(PipelineOptions(), short_gap_ms=0.0, long_gap_ms=0.0))
-    plain.edge_extrapolation_ms = 0.0
+    mel_path = replace(PipelineOptions(), short_gap_ms=0.0, long_gap_ms=0.0)
+    mel_engines = {"mel": build_engine(mel_path)}
+    mel_engines.update({m: build_engine(replace(mel_path, edge_extrapolation_ms=edge_ms(m))) for m in methods if edge_ms(m) is not None})
     lsar, visqol = LSAR(), ViSQOL()
     rows = []
     for path, clean, damaged, rate, gaps in damaged_files(folder, lengths, SECONDS_PER_SET, np.random.default_rng(seed)):
-        mel_fills = mel.repair(damaged, rate, gaps)[0]
-        plain_fills = plain.repair(damaged, rate, gaps)[0] if "mel-plain" in methods else {}
+        mel_fills = {m: engine.repair(damaged, rate, gaps)[0] for m, engine in mel_engines.items()}
         for g in gaps:
-            if g not in mel_fills:
+            if g not in mel_fills["mel"]:
                 continue
-            make = {"mel": lambda: mel_fills[g], "mel-plain": lambda: plain_fills[g],
-                    "lsar": lambda: lsar.repair(damaged, g.start, g.end, rate), "ar": lambda: ar_extrapolation(damaged, g.start, g.end)}
-            fills = {method: make[method]() for method in ("mel", *methods)}
+            fills = {m: mel_fills[m][g] if m in mel_fills else lsar.repair(damaged, g.start, g.end, rate) if m == "lsar"
+                     else ar_extrapolation(damaged, g.start, g.end) for m in ("mel", *methods)}
             row = {"file": path.name, "seed": seed, "start": g.start, "gap_ms": int(round(1000 * g.length / rate))}
             for method, fill in fills.items():
                 estimate = damaged.copy()
@@ -97,9 +105,9 @@ def report(rows: list[dict]) -> None:
         silent = sum(not np.isfinite(row["visqol_mos_mel"]) for row in r)
         print(f"\n{length} ms, {len(r)} gaps ({silent} that ViSQOL cannot score: left out of its means); "
               f"the Mel fill's means: {mel}")
-        for method in [m for m in ("mel-plain", "lsar", "ar") if f"lsd_db_{m}" in r[0]]:
+        for method in [key.removeprefix("lsd_db_") for key in r[0] if key.startswith("lsd_db_") and key != "lsd_db_mel"]:
             diffs = [[row[f"{m}_{method}"] - row[f"{m}_mel"] for row in r] for m in METRICS]
-            print(f"  {method:5s} {' / '.join(mean_se([d for d in ds if np.isfinite(d)], 3) for ds in diffs)}")
+            print(f"  {method:12s} {' / '.join(mean_se([d for d in ds if np.isfinite(d)], 3) for ds in diffs)}")
 
 
 def main() -> None:
@@ -108,7 +116,8 @@ def main() -> None:
     parser.add_argument("--seeds", default="41,42")
     parser.add_argument("--gaps", default="5,10,15,20,30,50,100", help="gap lengths (ms), one of each per 20 s")
     parser.add_argument("--methods", default="lsar,ar",
-                        help="what to score against the Mel fill: lsar, ar, mel-plain (the Mel fill without its extrapolated edges)")
+                        help="what to score against the Mel fill: lsar, ar, mel-plain (the Mel fill without its extrapolated edges), "
+                             "mel-edges-MS (with edges of MS ms)")
     args = parse_run_arguments(parser)
     methods = tuple(args.methods.split(","))
     report(scored_rows(args, score_seed, lambda seed, lengths: (args.folder, seed, lengths, methods)))
