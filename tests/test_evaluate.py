@@ -3,6 +3,7 @@ import json
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 
 import matplotlib.image
 import numpy as np
@@ -12,10 +13,12 @@ from click.testing import CliRunner
 from conftest import EXAMPLES
 from melrestore import audio as audio_io
 from melrestore.cli import cli
-from melrestore.evaluate import LSAR_MAX_S, METRICS
+from melrestore.evaluate import LSAR_MAX_S, METRICS, TrueMelEngine
 from melrestore.evaluation_page import paired_differences
 from melrestore.figures import gap_spectrograms, metric_plot, paired_difference_plot
+from melrestore.gaps import Gap
 from melrestore.metrics import gap_metrics, log_spectral_distance, snr
+from melrestore.pipeline import PipelineOptions, build_engine
 
 from conftest import chord, write
 
@@ -230,3 +233,26 @@ def test_the_page_renders_in_a_headless_browser(evaluation, tmp_path):
     subprocess.run([*browser, "--window-size=1000,1200", f"--screenshot={shot}", (out / "index.html").as_uri()], capture_output=True, timeout=120)
     pixels = matplotlib.image.imread(shot)
     assert pixels.shape[:2] == (1200, 1000) and pixels[..., :3].std() > 0.05  # a page, not a blank
+
+
+def test_the_true_mel_ceiling_runs_without_the_extrapolated_edges():
+    """With an exact Mel the vocoder recovers the music next to the gap better than the
+    extrapolated edges (README, "Short gaps"), so the ceiling leaves them off whatever the
+    pipeline says: its fill is the one of a pipeline with them set to 0."""
+    rate = 44100
+    clean = chord(1.5, rate, 1)
+    clean[0] *= np.linspace(0.2, 1.0, clean.shape[1])  # not a steady chord, so the two fills can differ
+    gap = Gap(rate // 2, rate // 2 + int(0.05 * rate))
+    damaged = clean.copy()
+    damaged[:, gap.start : gap.end] = 0.0
+    mel_path = PipelineOptions(inpainter="interpolation", short_gap_ms=0, long_gap_ms=0)
+    fills = {}
+    for edges in (10.0, 0.0):
+        ceiling = build_engine(replace(mel_path, edge_extrapolation_ms=edges), TrueMelEngine)
+        ceiling.undamaged = clean
+        fills[edges] = ceiling.repair(damaged, rate, [gap])[0][gap]
+    assert np.array_equal(fills[10.0], fills[0.0])
+    # The inpainter's own pipeline does take the edges: there the two settings differ.
+    plain = build_engine(replace(mel_path, edge_extrapolation_ms=0.0)).repair(damaged, rate, [gap])[0][gap]
+    edged = build_engine(mel_path).repair(damaged, rate, [gap])[0][gap]
+    assert not np.array_equal(plain, edged)
