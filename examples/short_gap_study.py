@@ -81,11 +81,18 @@ def score_seed(job: tuple[Path, int, tuple[int, ...], tuple[str, ...]]) -> list[
     rows = []
     for path, clean, damaged, rate, gaps in damaged_files(folder, lengths, SECONDS_PER_SET, np.random.default_rng(seed)):
         mel_fills = {m: engine.repair(damaged, rate, gaps)[0] for m, engine in mel_engines.items()}
+
+        def fill_of(method: str, g) -> np.ndarray:
+            if method in mel_fills:
+                return mel_fills[method][g]
+            if method == "lsar":
+                return lsar.repair(damaged, g.start, g.end, rate)
+            return ar_extrapolation(damaged, g.start, g.end)
+
         for g in gaps:
             if g not in mel_fills["mel"]:
                 continue
-            fills = {m: mel_fills[m][g] if m in mel_fills else lsar.repair(damaged, g.start, g.end, rate) if m == "lsar"
-                     else ar_extrapolation(damaged, g.start, g.end) for m in ("mel", *methods)}
+            fills = {method: fill_of(method, g) for method in ("mel", *methods)}
             row = {"file": path.name, "seed": seed, "start": g.start, "gap_ms": int(round(1000 * g.length / rate))}
             for method, fill in fills.items():
                 estimate = damaged.copy()
