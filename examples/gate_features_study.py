@@ -134,20 +134,27 @@ def report(rows: list[dict]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder", type=Path, nargs="?")
-    parser.add_argument("--seeds", default="41,42,43,44")
-    parser.add_argument("--gaps", default="1000,2000,3000", help="gap lengths (ms), one of each per 40 s")
+    parser = run_parser(__doc__, seeds="41,42,43,44", gaps="1000,2000,3000", seconds_per_set=SECONDS_PER_SET)
     parser.add_argument("--no-mix", action="store_true", help="do not score the mix of the two fills (a ViSQOL less per gap)")
     args = parse_run_arguments(parser)
     report(scored_rows(args, score_seed, lambda seed, lengths: (args.folder, seed, lengths, not args.no_mix)))
 
 
-def parse_run_arguments(parser: argparse.ArgumentParser) -> argparse.Namespace:
-    """``parser``'s arguments with ``--json`` and ``--from`` added; a folder or ``--from`` required."""
+def run_parser(doc: str, seeds: str, gaps: str, seconds_per_set: float) -> argparse.ArgumentParser:
+    """The options a study of seeded runs shares: the folder, ``--seeds``, ``--gaps`` (these defaults),
+    ``--json`` and ``--from``; a study adds its own before :func:`parse_run_arguments`."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("folder", type=Path, nargs="?")
+    parser.add_argument("--seeds", default=seeds)
+    parser.add_argument("--gaps", default=gaps, help=f"gap lengths (ms), one of each per {seconds_per_set:g} s")
     parser.add_argument("--json", type=Path, help="write the per-gap rows here")
     parser.add_argument("--from", dest="from_json", type=Path, action="append",
                         help="report on rows written before (repeat to pool runs of other seeds)")
+    return parser
+
+
+def parse_run_arguments(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """The arguments of a :func:`run_parser` parser; a folder or ``--from`` required."""
     args = parser.parse_args()
     if not args.from_json and args.folder is None:
         parser.error("give a folder of validation recordings, or --from")

@@ -20,7 +20,6 @@ README's "Short gaps: where LSAR stops" quotes it.
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from melrestore.evaluate import ViSQOL
 from melrestore.metrics import gap_metrics
 from melrestore.pipeline import PipelineOptions, build_engine
 from melrestore.plugins.lsar import LSAR
-from gate_features_study import damaged_files, parse_run_arguments, scored_rows  # the sibling scripts
+from gate_features_study import damaged_files, parse_run_arguments, run_parser, scored_rows  # the sibling scripts
 from similarity_gate import mean_se
 
 SECONDS_PER_SET = 20  # one gap of each length per this many seconds
@@ -118,10 +117,7 @@ def report(rows: list[dict]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder", type=Path, nargs="?")
-    parser.add_argument("--seeds", default="41,42")
-    parser.add_argument("--gaps", default="5,10,15,20,30,50,100", help="gap lengths (ms), one of each per 20 s")
+    parser = run_parser(__doc__, seeds="41,42", gaps="5,10,15,20,30,50,100", seconds_per_set=SECONDS_PER_SET)
     parser.add_argument("--methods", default="lsar,ar",
                         help="what to score against the Mel fill: lsar, ar, mel-plain (the Mel fill without its extrapolated edges), "
                              "mel-edges-MS (with edges of MS ms)")
