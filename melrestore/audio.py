@@ -26,10 +26,11 @@ import numpy as np
 import soundfile as sf
 
 from .container import can_patch, copy_tags, encoder_settings, patch_samples, pcm_layout
-from .formats import AUDIO_EXTENSIONS, FORMATS_BY_EXTENSION
+from .formats import AUDIO_EXTENSIONS, FORMATS_BY_EXTENSION, UNREAD_AUDIO_EXTENSIONS
 
 PCM_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
 LOSSY_FORMATS = {"OGG", "MP3"}
+REPAIRED_FORMATS = {format for formats in FORMATS_BY_EXTENSION.values() for format in formats}
 # Encodings inside a WAV or AIFF that libsndfile re-encodes lossily (decoded, then encoded again, an
 # ADPCM block's samples move by up to thousands of 16-bit steps); A-law and u-law come back exact.
 LOSSY_SUBTYPES = {"IMA_ADPCM", "MS_ADPCM", "GSM610", "VOX_ADPCM", "G721_32", "G723_24", "G723_40",
@@ -181,6 +182,10 @@ class AudioFile(_Described):
         self.format, self.subtype, self.endian = sound.format, sound.subtype, sound.endian
         self.dtype = stored_dtype(self.subtype)
         self.warnings: list[str] = []
+        if self.format not in REPAIRED_FORMATS:  # its metadata would not be written back
+            self.close()
+            raise AudioError(f"holds {self.format} audio, a format melrestore does not repair "
+                             f"(it repairs {', '.join(sorted(REPAIRED_FORMATS))}): convert it to FLAC or WAV first")
         named = FORMATS_BY_EXTENSION.get(self.path.suffix.lower())
         if named and self.format not in named:
             self.warnings.append(f"named {self.path.suffix}, but holds {self.format} audio (read, and by `batch` written, as such)")
@@ -418,15 +423,15 @@ def copy_atomic(source: str | os.PathLike, path: str | os.PathLike) -> None:
         shutil.copy2(source, tmp)
 
 
-def _named_like_audio(root: str | os.PathLike) -> list[Path]:
-    """Everything below ``root`` named like audio, sorted; hidden files and folders (a leading dot:
-    macOS's ``._song.wav``, Netatalk's ``.AppleDouble/song.wav``, a trash folder) left out, and
-    linked folders not entered."""
+def _named_like_audio(root: str | os.PathLike, extensions=AUDIO_EXTENSIONS) -> list[Path]:
+    """Everything below ``root`` named with one of ``extensions``, sorted; hidden files and folders (a
+    leading dot: macOS's ``._song.wav``, Netatalk's ``.AppleDouble/song.wav``, a trash folder) left
+    out, and linked folders not entered."""
     found = []
     for folder, folders, files in os.walk(root):
         folders[:] = [name for name in folders if not name.startswith(".")]
         found += [Path(folder) / name for name in folders + files
-                  if not name.startswith(".") and Path(name).suffix.lower() in AUDIO_EXTENSIONS]
+                  if not name.startswith(".") and Path(name).suffix.lower() in extensions]
     return sorted(found)
 
 
@@ -436,8 +441,11 @@ def find_audio_files(root: str | os.PathLike) -> list[Path]:
 
 
 def find_audio_lookalikes(root: str | os.PathLike) -> dict[Path, str]:
-    """What is named like audio below ``root`` but is no file (broken links, folders), with why it is left out."""
-    found = {}
+    """What is named like audio below ``root`` but is no file (broken links, folders), or is audio in a
+    format melrestore does not read (``song.m4a``), with why it is left out."""
+    found = {p: f"{p.suffix.lower()} is not a format melrestore reads ({', '.join(AUDIO_EXTENSIONS)}): convert it "
+                "to FLAC or WAV to have it checked for gaps"
+             for p in _named_like_audio(root, UNREAD_AUDIO_EXTENSIONS) if p.is_file()}
     for p in _named_like_audio(root):
         if p.is_symlink() and not p.exists():
             found[p] = f"broken symbolic link (to {os.readlink(p)})"
@@ -445,7 +453,7 @@ def find_audio_lookalikes(root: str | os.PathLike) -> dict[Path, str]:
             found[p] = "a folder named like an audio file (the files inside it are processed on their own)"
         elif not p.is_file():
             found[p] = "not a regular file"
-    return found
+    return dict(sorted(found.items()))
 
 
 def remove_stale_temporaries(root: str | os.PathLike, owned: Collection[str] | None = None) -> list[Path]:

@@ -53,7 +53,7 @@ class ReportError(OSError):
 class FileReport:
     path: str
     # "repaired", "unchanged" (copied: no gap, or none of its gaps filled), "detected" (detect only), "failed" (no output),
-    # "skipped" (named like audio but not a file)
+    # "skipped" (named like audio but not a file, or audio in a format melrestore does not repair)
     status: str
     message: str = ""
     duration_s: float = 0.0
@@ -308,7 +308,7 @@ def _collect(inputs, out_dir: Path | None = None) -> tuple[list[tuple[Path, str]
             found = [(f, prefix + f.relative_to(path).as_posix()) for f in find_audio_files(path)]
             for thing, reason in find_audio_lookalikes(path).items():
                 lookalikes.append(FileReport(path=prefix + thing.relative_to(path).as_posix(),
-                                             status="failed" if thing.is_symlink() else "skipped", message=reason))
+                                             status="failed" if not thing.exists() else "skipped", message=reason))
         elif path.is_file():
             if path.suffix.lower() not in AUDIO_EXTENSIONS:
                 raise InputError(f"{path} is not an audio file (melrestore reads {', '.join(AUDIO_EXTENSIONS)})")
@@ -518,7 +518,7 @@ def human_summary(report: dict) -> str:
     s = report["summary"]
     lines = [
         f"{s['files']} files: {s['repaired']} repaired, {s['unchanged']} copied unchanged, {s['failed']} failed"
-        + (f", {s['skipped']} not audio files" if s["skipped"] else "")
+        + (f", {s['skipped']} skipped" if s["skipped"] else "")
         + (f" ({s['existing_kept']} done by an earlier run)" if s["existing_kept"] else ""),
         f"{s['gaps_found']} gaps: {s['gaps_repaired']} repaired, {s['gaps_skipped']} skipped, {s['gaps_failed']} failed",
         f"{s['audio_seconds']:.1f} s of audio in {s['wall_seconds']:.1f} s ({s['realtime_factor']}x real time)",

@@ -61,7 +61,7 @@ def _tagged(path, fmt, subtype):
 
 @pytest.mark.parametrize("fmt,subtype,ext", [
     ("WAV", "PCM_16", "wav"), ("WAV", "PCM_U8", "wav"), ("WAV", "PCM_24", "wav"), ("WAV", "FLOAT", "wav"),
-    ("AIFF", "PCM_16", "aiff"), ("AIFF", "PCM_S8", "aiff"), ("AIFF", "PCM_32", "aiff"),
+    ("AIFF", "PCM_16", "aiff"), ("AIFF", "PCM_S8", "aiff"), ("AIFF", "PCM_32", "aiff"), ("AIFF", "FLOAT", "aifc"),
 ])
 def test_wav_and_aiff_keep_every_byte_outside_the_gap(tmp_path, interp_engine, fmt, subtype, ext):
     src = _tagged(tmp_path / f"in.{ext}", fmt, subtype)
@@ -390,6 +390,23 @@ def test_truncated_files_links_and_folders_named_like_audio_are_reported(tmp_pat
     assert files["album.wav"]["status"] == "skipped" and "folder" in files["album.wav"]["message"]
     assert files["album.wav/inner.wav"]["status"] == "repaired"
     assert "WARNING cut.wav: truncated" in result.output
+
+
+def test_audio_in_formats_melrestore_does_not_repair_is_reported_not_passed_over(tmp_path):
+    """An archive's AAC or CAF files are neither repaired nor silently left out: each is in the report."""
+    src = _one_clip(tmp_path)
+    (src.parent / "live.m4a").write_bytes(b"\0\0\0\x20ftypM4A ")  # AAC, which libsndfile cannot read
+    sf.write(src.parent / "take.caf", _damaged_chord().T, 44100, format="CAF")
+    sf.write(src.parent / "take-named.wav", _damaged_chord().T, 44100, format="CAF")
+    result = run("batch", src.parent, "-o", tmp_path / "out", "--workers", "1", *INTERP)
+    assert result.exit_code == 1  # the CAF named .wav
+    files = {f["path"]: f for f in json.loads((tmp_path / "out" / REPORT_NAME).read_text())["files"]}
+    for name in ("live.m4a", "take.caf"):
+        assert files[name]["status"] == "skipped" and "not a format melrestore reads" in files[name]["message"]
+    assert files["take-named.wav"]["status"] == "failed" and "holds CAF audio" in files["take-named.wav"]["message"]
+    assert not (tmp_path / "out" / "take-named.wav").exists()
+    assert files[src.name]["status"] == "repaired"
+    assert "2 skipped" in result.output and "skipped live.m4a: .m4a is not a format" in result.output
 
 
 def test_a_flac_cut_short_is_repaired_as_far_as_it_decodes(tmp_path):
