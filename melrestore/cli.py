@@ -386,7 +386,8 @@ def detect(inputs, as_json, quiet, verbose, **flags):
     if not quiet:
         click.echo(f"{_plural(s['gaps_found'], 'gap')} in {_plural(s['files'], 'file')}"
                    + (f", {s['gaps_skipped']} would be left alone" if s["gaps_skipped"] else "")
-                   + (f"; {s['failed']} could not be read" if s["failed"] else ""))
+                   + (f"; {s['failed']} could not be read" if s["failed"] else "")
+                   + (f"; {s['skipped']} skipped" if s["skipped"] else ""))
     sys.exit(1 if s["failed"] else 0)
 
 

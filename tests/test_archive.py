@@ -407,6 +407,8 @@ def test_audio_in_formats_melrestore_does_not_repair_is_reported_not_passed_over
     assert not (tmp_path / "out" / "take-named.wav").exists()
     assert files[src.name]["status"] == "repaired"
     assert "2 skipped" in result.output and "skipped live.m4a: .m4a is not a format" in result.output
+    detected = run("detect", src.parent, *INTERP)
+    assert "take.caf: skipped: .caf is not a format" in detected.output and "; 2 skipped" in detected.output
 
 
 def test_a_flac_cut_short_is_repaired_as_far_as_it_decodes(tmp_path):
