@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import json
 import os
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -218,10 +220,17 @@ def check_folders(in_dir: Path, out_dir: Path) -> None:
         raise FolderError(f"IN_DIR ({in_dir}) must not be inside OUT ({out_dir})")
 
 
-def prepare_output(out_dir: Path, report_file: str = REPORT_NAME, owned: set[str] | None = None) -> None:
-    """Create OUT, check that it can be written (with a temporary named after the run's report, so
-    that shards writing into the same OUT never share one), and remove the temporary files a killed
-    run left: all of them, or with ``owned`` only those of these outputs (this shard's)."""
+@contextmanager
+def claim_output(out_dir: Path, report_file: str = REPORT_NAME, owned: set[str] | None = None):
+    """Hold OUT for one run (one shard's, when sharded) while it writes there: create it, check that
+    it can be written, lock it, and remove the temporary files a killed run left (all of them, or
+    with ``owned`` only those of these outputs: this shard's).
+
+    The lock (``fcntl.flock`` on a hidden file named after the run's report, which holds the
+    process id) stops a second run into the same OUT, a run started twice or an overlapping
+    scheduled job, before it touches anything: it would remove the first's temporaries mid-write
+    and do its files again.  The operating system drops the lock when its process dies, so a
+    killed run never blocks the next; where the file system has no locks, none is taken."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         handle, check = tempfile.mkstemp(prefix=f".{report_file}.", suffix=TEMP_SUFFIX, dir=out_dir)
@@ -229,7 +238,40 @@ def prepare_output(out_dir: Path, report_file: str = REPORT_NAME, owned: set[str
         os.unlink(check)
     except OSError as exc:
         raise OutputError(f"cannot write to {out_dir}: {exc.strerror or exc}") from None
-    remove_stale_temporaries(out_dir, owned)
+    lock = _lock(out_dir / f".{report_file}.lock")
+    try:
+        remove_stale_temporaries(out_dir, owned)
+        yield
+    finally:
+        if lock is not None:
+            os.unlink(out_dir / f".{report_file}.lock")
+            os.close(lock)
+
+
+def _lock(path: Path) -> int | None:
+    """An open descriptor of ``path`` holding an exclusive lock, or None where locks are not supported."""
+    while True:
+        handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(handle, 20, 0).decode(errors="replace").strip()
+            os.close(handle)
+            raise OutputError(f"another melrestore batch{f' (process {owner})' if owner else ''} is writing into "
+                              f"{path.parent}: wait for it to end, or choose another output folder") from None
+        except OSError:  # no locks on this file system (some network mounts)
+            os.close(handle)
+            path.unlink(missing_ok=True)
+            return None
+        try:
+            if os.stat(path).st_ino == os.fstat(handle).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(handle)  # removed by the run that held it as this one opened it: lock the new file
+    os.ftruncate(handle, 0)
+    os.write(handle, str(os.getpid()).encode())
+    return handle
 
 
 def read_journal(path: Path) -> dict[str, dict]:
@@ -433,43 +475,42 @@ def run_batch(inputs, out_dir: Path | None, options: PipelineOptions, workers: i
     # A shard removes only its own temporaries: the others' may be in the middle of being written.
     owned = {name for _, name in sources} | {report_name(tag)} if shard is not None else None
     engine = build_engine(options)  # a bad plugin or option fails here, before any worker starts
-    if out_dir is not None:
-        prepare_output(out_dir, report_name(tag), owned)
-    jobs, reports = plan_jobs(sources, out_dir, overwrite, figures, lookalikes)
-    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
-    journal = _Journal(out_dir / journal_name(tag)) if out_dir is not None else None
-    interrupted = None
-    restore_signals = install_stop_handlers()
-    try:
-        for report in _run_jobs(jobs, engine, options, workers, on_progress):
-            if journal:
-                journal.add(report)
-            reports.append(report)
-            if on_file:
-                on_file(report)
-    except (KeyboardInterrupt, Stopped) as exc:
-        interrupted = exc
-    except BaseException:
-        if journal:
-            journal.close(remove=False)  # keep what is done for the next run
-        raise
-    finally:
-        restore_signals()
-    reports.sort(key=lambda r: r.path)
-    report = summarise(reports, inputs, out_dir, options, time.perf_counter() - started)
-    if shard is not None:
-        report["shard"] = {"index": shard.index, "count": shard.count, "complete": interrupted is None}
-    if out_dir is not None:
+    with claim_output(out_dir, report_name(tag), owned) if out_dir is not None else nullcontext():
+        jobs, reports = plan_jobs(sources, out_dir, overwrite, figures, lookalikes)
+        workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
+        journal = _Journal(out_dir / journal_name(tag)) if out_dir is not None else None
+        interrupted = None
+        restore_signals = install_stop_handlers()
         try:
-            write_report(out_dir, report, report_name(tag))
-            journal.close(remove=True)
-        except ReportError as exc:
-            report["report_error"] = str(exc)
-            journal.close(remove=False)
-        remove_stale_temporaries(out_dir, owned)  # a worker killed mid-write leaves one
-    if interrupted is not None:
-        raise interrupted
-    return report
+            for report in _run_jobs(jobs, engine, options, workers, on_progress):
+                if journal:
+                    journal.add(report)
+                reports.append(report)
+                if on_file:
+                    on_file(report)
+        except (KeyboardInterrupt, Stopped) as exc:
+            interrupted = exc
+        except BaseException:
+            if journal:
+                journal.close(remove=False)  # keep what is done for the next run
+            raise
+        finally:
+            restore_signals()
+        reports.sort(key=lambda r: r.path)
+        report = summarise(reports, inputs, out_dir, options, time.perf_counter() - started)
+        if shard is not None:
+            report["shard"] = {"index": shard.index, "count": shard.count, "complete": interrupted is None}
+        if out_dir is not None:
+            try:
+                write_report(out_dir, report, report_name(tag))
+                journal.close(remove=True)
+            except ReportError as exc:
+                report["report_error"] = str(exc)
+                journal.close(remove=False)
+            remove_stale_temporaries(out_dir, owned)  # a worker killed mid-write leaves one
+        if interrupted is not None:
+            raise interrupted
+        return report
 
 
 def write_report(out_dir: Path, report: dict, name: str = REPORT_NAME) -> None:

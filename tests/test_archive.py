@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from conftest import EXAMPLES, chord, write
 from melrestore import audio as audio_io
-from melrestore.batch import REPORT_NAME, repair_file, run_batch, summary_of
+from melrestore.batch import REPORT_NAME, claim_output, repair_file, run_batch, summary_of
 from melrestore.cli import cli
 from melrestore.engine import Engine
 from melrestore.mel import MelSettings
@@ -263,6 +263,24 @@ def test_a_file_that_cannot_be_written_repairs_none_of_its_gaps(tmp_path, interp
     assert [g["status"] for g in report.gaps] == ["failed"]
     summary = summary_of([report], 1.0)
     assert (summary["gaps_found"], summary["gaps_repaired"], summary["gaps_failed"]) == (1, 0, 1)
+
+
+def test_a_second_run_into_the_same_output_stops_before_touching_it(tmp_path):
+    """A batch started twice (or an overlapping scheduled job) must not remove the first run's
+    temporaries mid-write nor redo its files; a lock left by a killed run blocks nothing."""
+    src = _one_clip(tmp_path)
+    out = tmp_path / "out"
+    with claim_output(out):
+        stale = out / ".in-progress.wav.melrestore-tmp"  # the first run's file being written
+        stale.write_bytes(b"half")
+        result = run("batch", src.parent, "-o", out, "--workers", "1", *INTERP)
+        assert result.exit_code == 1 and f"(process {os.getpid()}) is writing into" in result.output
+        assert stale.exists() and not (out / src.name).exists() and not (out / REPORT_NAME).exists()
+    assert not any(p.name.endswith(".lock") for p in out.iterdir())  # released, and its file removed
+    (out / f".{REPORT_NAME}.lock").write_text("99999")  # what a run killed with SIGKILL leaves
+    result = run("batch", src.parent, "-o", out, "--workers", "1", *INTERP)
+    assert result.exit_code == 0, result.output
+    assert (out / src.name).exists() and not any(p.name.endswith(".lock") for p in out.iterdir())
 
 
 def test_a_rerun_redoes_failed_files_and_keeps_earlier_entries(tmp_path):
