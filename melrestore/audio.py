@@ -29,6 +29,11 @@ from .container import can_patch, copy_tags, encoder_settings, patch_samples, pc
 from .formats import AUDIO_EXTENSIONS, FORMATS_BY_EXTENSION, UNREAD_AUDIO_EXTENSIONS
 
 PCM_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
+PCM_BYTES = {**{subtype: bits // 8 for subtype, bits in PCM_BITS.items()}, "FLOAT": 4, "DOUBLE": 8}
+# A RIFF data size of all ones: no length given, as a recorder writing a stream leaves it (read to the end).
+STREAMED_SIZE = 0xFFFFFFFF
+# Bytes after a WAV's or AIFF's declared samples that are no chunk are reported from this much audio on.
+UNEXPLAINED_TAIL_S = 0.01
 LOSSY_FORMATS = {"OGG", "MP3"}
 REPAIRED_FORMATS = {format for formats in FORMATS_BY_EXTENSION.values() for format in formats}
 # Encodings inside a WAV or AIFF that libsndfile re-encodes lossily (decoded, then encoded again, an
@@ -209,10 +214,18 @@ class AudioFile(_Described):
             self.close()
             raise
         layout = pcm_layout(path)
-        if layout is not None and layout.available_bytes < layout.declared_bytes:
+        if layout is not None and layout.available_bytes < layout.declared_bytes != STREAMED_SIZE:
             self.warnings.append(
                 f"truncated file: its header declares {layout.declared_bytes} bytes of samples, "
                 f"the file holds {layout.available_bytes} ({self.duration:.3f} s were read)"
+            )
+        frame_bytes = sound.channels * PCM_BYTES.get(self.subtype, 0)
+        if layout is not None and frame_bytes and layout.unexplained_bytes >= UNEXPLAINED_TAIL_S * self.sample_rate * frame_bytes:
+            self.warnings.append(
+                f"{layout.unexplained_bytes} bytes follow the {self.duration:.3f} s of samples its header declares, "
+                f"and they are no chunk: about {layout.unexplained_bytes / frame_bytes / self.sample_rate:.3f} s more "
+                "if they are samples (a recording whose header was not rewritten when it stopped?). They were not "
+                "checked for gaps and are kept as they are; fix the header (`sox --ignore-length`) to have them read"
             )
         self.waveform = Waveform(self)
 

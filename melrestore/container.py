@@ -29,6 +29,7 @@ class PcmLayout:
     declared_bytes: int  # sample data size the header declares
     available_bytes: int  # sample data actually present in the file
     endian: str  # "<" or ">"
+    unexplained_bytes: int = 0  # bytes after the declared samples that are no chunk (samples a header never counted?)
 
 
 # Sony Wave64 names its chunks by GUID and sizes them in 64 bits, header included.
@@ -49,13 +50,30 @@ def pcm_layout(path: str | Path) -> PcmLayout | None:
         if head[:16] == _W64_RIFF and head[24:40] == _W64_WAVE:
             f.seek(40)
             found = _wave64_data(f)
+            unexplained = 0
         else:
             f.seek(12)
             found = _chunked_data(f, head)
+            unexplained = 0 if found is None else _unexplained_tail(f, found[0] + found[1], size)
     if found is None:
         return None
     start, data_bytes, endian = found
-    return PcmLayout(start, data_bytes, max(0, min(data_bytes, size - start)), endian)
+    return PcmLayout(start, data_bytes, max(0, min(data_bytes, size - start)), endian, unexplained)
+
+
+def _unexplained_tail(f, end: int, size: int) -> int:
+    """How many bytes follow the sample data ending at ``end`` without being a chunk: a recorder
+    that stopped before it rewrote its header (a data size of 0, or of an earlier moment) leaves
+    samples there that every reader ignores."""
+    end += end & 1  # chunks are padded to an even length
+    if end >= size:
+        return 0
+    f.seek(end)
+    chunk = f.read(8)
+    room = size - end - 8 + 1  # a chunk's size may leave off its pad byte
+    if len(chunk) == 8 and all(32 <= c < 127 for c in chunk[:4]) and min(struct.unpack("<I", chunk[4:])[0], struct.unpack(">I", chunk[4:])[0]) <= room:
+        return 0  # another chunk (LIST, id3, ANNO, ...), as WAV and AIFF files may end
+    return size - end
 
 
 def _chunked_data(f, head: bytes) -> tuple[int, int, str] | None:

@@ -429,6 +429,30 @@ def test_audio_in_formats_melrestore_does_not_repair_is_reported_not_passed_over
     assert "take.caf: skipped: .caf is not a format" in detected.output and "; 2 skipped" in detected.output
 
 
+def test_samples_a_wav_header_never_counted_are_kept_and_reported(tmp_path, interp_engine):
+    """A recorder that stopped before it rewrote its header: the data size says 1 s (or nothing),
+    the file holds 2 s.  What the header declares is repaired; the rest is kept byte for byte and
+    the report says it was not checked.  A header that gives no length at all (all ones, as a
+    stream is written) is read to the end, with no warning."""
+    src = write(tmp_path / "rec.wav", _damaged_chord(), 44100)
+    data = bytearray(src.read_bytes())
+    at = data.find(b"data") + 4
+    declared = 44100 * 2 * 2  # 1 s of 16-bit stereo: the gap, at 0.9 s, is inside it
+    for size, name in ((declared, "stale.wav"), (0, "unfinished.wav"), (0xFFFFFFFF, "streamed.wav")):
+        data[at : at + 4] = size.to_bytes(4, "little")
+        (tmp_path / name).write_bytes(data)
+        report = repair_file(interp_engine, tmp_path / name, tmp_path / f"out-{name}")
+        if name == "streamed.wav":
+            assert report.status == "repaired" and report.warnings == []
+            continue
+        assert "follow the" in report.warnings[0] and "not checked for gaps" in report.warnings[0]
+        assert report.status == ("repaired" if size else "unchanged")
+        out = (tmp_path / f"out-{name}").read_bytes()
+        assert out[at + 4 + declared :] == bytes(data[at + 4 + declared :])  # the uncounted second, as it was
+    layout = audio_io.pcm_layout(_tagged(tmp_path / "tagged.wav", "WAV", "PCM_16"))  # a chunk after the samples
+    assert layout.unexplained_bytes == 0
+
+
 def test_a_flac_cut_short_is_repaired_as_far_as_it_decodes(tmp_path):
     audio, rate = _damaged_chord(seconds=4.0), 44100
     whole = write(tmp_path / "whole.flac", audio, rate, fmt="FLAC")
