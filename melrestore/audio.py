@@ -289,7 +289,9 @@ class AudioFile(_Described):
             self._sound.seek(start)
             return self._sound.read(stop - start, dtype=self.dtype, always_2d=True)
         except (sf.LibsndfileError, RuntimeError) as exc:
-            raise AudioError(f"cannot read audio: {exc}") from None
+            rate = self.sample_rate
+            raise AudioError(f"cannot read audio between {start / rate:.3f} and {stop / rate:.3f} s of its "
+                             f"{self.duration:.3f} s (damaged there?): {exc}") from None
 
     def close(self) -> None:
         self._sound.close()

@@ -472,6 +472,23 @@ def test_a_flac_cut_short_is_repaired_as_far_as_it_decodes(tmp_path):
     assert np.abs(repaired[GAP[0] : GAP[1]]).max() > 1000  # filled, not left silent
 
 
+def test_a_flac_damaged_in_the_middle_fails_saying_where_and_gets_no_output(tmp_path):
+    rng = np.random.default_rng(1)
+    audio = _damaged_chord(seconds=10.0) + 0.05 * rng.standard_normal((2, 441000)).astype(np.float32)
+    (tmp_path / "in").mkdir()
+    src = write(tmp_path / "in" / "damaged.flac", np.clip(audio, -1, 1), 44100, fmt="FLAC")
+    data = bytearray(src.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 200] = bytes(b ^ 0x5A for b in data[middle : middle + 200])
+    src.write_bytes(bytes(data))
+    report = run_batch(tmp_path / "in", tmp_path / "out", PipelineOptions(inpainter="interpolation"))
+    entry = report["files"][0]
+    assert entry["status"] == "failed" and "damaged there?" in entry["message"]
+    start, end = (float(t) for t in entry["message"].split("between ")[1].split(" s of")[0].split(" and "))
+    assert start < 5.0 < end  # the damage is in the middle of the file's bytes, so of its time
+    assert not (tmp_path / "out" / "damaged.flac").exists()
+
+
 def test_an_mp3_cut_short_is_repaired_as_far_as_it_decodes_with_nothing_made_up(tmp_path, monkeypatch):
     monkeypatch.setattr(audio_io, "BLOCK_SAMPLES", 1 << 14)  # decoded in many blocks, as a long file is
     whole = write(tmp_path / "whole.mp3", _damaged_chord(seconds=4.0), 44100, fmt="MP3", subtype="MPEG_LAYER_III")
