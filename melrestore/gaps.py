@@ -30,20 +30,38 @@ class Gap:
 
 
 def merge_gaps(gaps: list[Gap]) -> list[Gap]:
-    """Sort gaps and merge those of the same channels that overlap or touch, joining their reasons.
-    Gaps of different channels merge only if they overlap (a label over a channel's dropout, say),
-    into one gap over both spans in every channel either names; side by side they stay apart, so
-    a channel's samples beside its own dropout are not replaced."""
-    merged: list[Gap] = []
-    for gap in sorted(gaps, key=lambda g: (g.start, g.end)):
-        last = merged[-1] if merged else None
-        if last is not None and (gap.start < last.end or (gap.start == last.end and gap.channels == last.channels)):
-            reasons = last.reason if gap.reason in last.reason.split("; ") else f"{last.reason}; {gap.reason}"
-            channels = None if None in (last.channels, gap.channels) else tuple(sorted({*last.channels, *gap.channels}))
-            merged[-1] = Gap(last.start, max(last.end, gap.end), reasons, channels)
-        else:
-            merged.append(gap)
-    return merged
+    """Sort gaps and merge them so that no sample of any channel lies in two, joining their reasons.
+
+    Gaps of the same channels that overlap or touch become one.  Where gaps of different channels
+    overlap (a label over a channel's dropout, two channels' dropouts that overlap in time), the
+    overlap is one gap of every channel either names, and the rest of each stays a gap of its own
+    channels only: a channel's samples beside its own dropout are never replaced.  Side by side,
+    gaps of different channels stay apart."""
+    ordered = sorted((g for g in gaps if g.end > g.start), key=lambda g: (g.start, g.end))
+    bounds = sorted({edge for g in ordered for edge in (g.start, g.end)})
+    pieces: list[Gap] = []
+    active: list[Gap] = []  # the gaps over the current stretch
+    following = 0  # the first of ``ordered`` not yet active
+    for lo, hi in zip(bounds, bounds[1:]):
+        while following < len(ordered) and ordered[following].start <= lo:
+            active.append(ordered[following])
+            following += 1
+        active = [g for g in active if g.end > lo]
+        if not active:
+            continue
+        channels = None if any(g.channels is None for g in active) else tuple(sorted({c for g in active for c in g.channels}))
+        piece = Gap(lo, hi, _joined(g.reason for g in active), channels)
+        last = pieces[-1] if pieces else None
+        if last is not None and last.end == lo and last.channels == channels:
+            piece = Gap(last.start, hi, _joined([last.reason, piece.reason]), channels)
+            pieces.pop()
+        pieces.append(piece)
+    return pieces
+
+
+def _joined(reasons) -> str:
+    """Reasons (each perhaps already ``"a; b"``) joined once each, in order."""
+    return "; ".join(dict.fromkeys(r for reason in reasons for r in reason.split("; ") if r))
 
 
 def runs(mask: np.ndarray, min_length: int = 1) -> list[tuple[int, int]]:

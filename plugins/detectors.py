@@ -88,14 +88,19 @@ class DigitalSilence:
         if container in audio_io.LOSSY_FORMATS:  # (with the default level, a found dropout's edge stops it inside the file)
             spans = [widened(g.start, g.end, SMEAR_MS) for g in gaps]
             gaps = [Gap(start, end, g.reason) if start > 0 and end < n else g for g, (start, end) in zip(gaps, spans)]
-        # A channel's dropout holds no stretch silent everywhere (each channel of an ordinary dropout
-        # is a run of its own): the runs silent everywhere are sorted and apart, so only the last
-        # one starting before a channel's run ends can overlap it.
+        # A channel's run of zeros is a dropout of that channel where it is cut off from that
+        # channel's music on both sides; the stretches of it silent in every channel too (an
+        # ordinary dropout's, or one the other channels joined later) are the runs above, so the
+        # channel's gap is the rest, where it is long enough (a sample of music that happens to
+        # be zero beside a dropout is no gap).  Those runs are sorted and apart.
         starts, ends = np.array([s for _, s, _ in everywhere], dtype=np.int64), np.array([e for _, _, e in everywhere], dtype=np.int64)
         for c, start, end in some:
-            last = np.searchsorted(starts, end) - 1
-            if (last < 0 or ends[last] <= start) and cut_off(start, end, slice(c, c + 1)):
-                gaps.append(Gap(start, end, f"digital silence in channel {c + 1}", (c,)))
+            if not cut_off(start, end, slice(c, c + 1)):
+                continue
+            inside = range(np.searchsorted(ends, start, side="right"), np.searchsorted(starts, end))
+            edges = [start, *(edge for i in inside for edge in (starts[i], ends[i])), end]
+            gaps += [Gap(int(a), int(b), f"digital silence in channel {c + 1}", (c,))
+                     for a, b in zip(edges[::2], edges[1::2]) if b - a >= min_len]
         return sorted(gaps, key=lambda g: g.start)
 
 
@@ -205,7 +210,7 @@ def read_json_sidecar(path: Path) -> list[tuple[float, float]]:
     except (ValueError, KeyError, TypeError) as exc:
         raise DetectionError(f"{path.name}: expected {{\"gaps\": [{{\"start\": s, \"end\": s}}, ...]}} ({exc})") from None
     for i, (start, end) in enumerate(spans):
-        if start < 0 or end < start:
+        if not (np.isfinite(start) and np.isfinite(end)) or start < 0 or end < start:
             raise DetectionError(f"{path.name}, gap {i}: bad time range {start}..{end}")
     return spans
 

@@ -118,6 +118,26 @@ def test_a_dropout_of_one_channel_is_filled_in_that_channel_only(tmp_path, inter
     assert np.sqrt(np.mean(filled**2)) > 0.02  # the gap really got music
 
 
+@pytest.mark.parametrize("dropouts, found", [
+    # channel 1 drops out first, then channel 2 too: channel 1's part and the part of both
+    ({0: (40000, 44410), 1: (42205, 44410)}, [(40000, 42205, [0]), (42205, 44410, None)]),
+    # channels 1 and 2 of three drop out at overlapping times: each alone, then both
+    ({0: (40000, 42205), 1: (41000, 43205)}, [(40000, 41000, [0]), (41000, 42205, [0, 1]), (42205, 43205, [1])]),
+])
+def test_overlapping_dropouts_of_different_channels_fill_every_zero_and_nothing_else(tmp_path, interp_engine, dropouts, found):
+    audio = chord(2.0, 44100, 3 if len(found) == 3 else 2)
+    for channel, (start, end) in dropouts.items():
+        audio[channel, start:end] = 0.0
+    src = write(tmp_path / "in.wav", audio, 44100)
+    report = repair_file(interp_engine, src, tmp_path / "out.wav")
+    assert [(g["start"], g["end"], g["channels"]) for g in report.gaps] == found
+    assert all(g["status"] == "repaired" for g in report.gaps)
+    before, after = audio_io.read(src).samples, audio_io.read(tmp_path / "out.wav").samples
+    dropped = before == 0
+    assert not (before != after)[~dropped].any()  # no sample outside the dropouts changed
+    assert (after[dropped] == 0).mean() < 0.02  # and nearly all of theirs are music now (a few cross zero)
+
+
 def _picture():
     from mutagen.flac import Picture
 

@@ -56,9 +56,10 @@ def test_a_dropout_of_one_channel_is_a_gap_of_that_channel_only():
     audio = chord(2.0, RATE, channels=3)
     audio[1, 20000:25000] = 0.0  # the second channel drops out, the others play on
     audio[:, 50000:51000] = 0.0  # every channel: an ordinary dropout ...
-    audio[0, 49000:52000] = 0.0  # ... inside a longer one of the first channel, which adds nothing
+    audio[0, 49000:52000] = 0.0  # ... inside a longer one of the first channel: its parts on either side
     gaps = DigitalSilence().detect(audio, RATE)
-    assert [(g.start, g.end, g.channels) for g in gaps] == [(20000, 25000, (1,)), (50000, 51000, None)]
+    assert [(g.start, g.end, g.channels) for g in gaps] == [(20000, 25000, (1,)), (49000, 50000, (0,)), (50000, 51000, None),
+                                                            (51000, 52000, (0,))]
     assert "channel 2" in gaps[0].reason
 
 
@@ -71,8 +72,14 @@ def test_a_channel_that_fades_into_zeros_is_no_gap():
 
 
 def test_gaps_of_different_channels_merge_only_where_they_overlap():
+    """No channel's sample outside its own gaps is ever in a merged gap of that channel."""
     overlapping = merge_gaps([Gap(10, 20, "a", (0,)), Gap(15, 30, "b", (2,))])
-    assert [(g.start, g.end, g.channels) for g in overlapping] == [(10, 30, (0, 2))]
+    assert [(g.start, g.end, g.channels) for g in overlapping] == [(10, 15, (0,)), (15, 20, (0, 2)), (20, 30, (2,))]
+    assert overlapping[1].reason == "a; b"
+    label_over_a_channel = merge_gaps([Gap(5, 12, "dropout", (1,)), Gap(10, 30, "label")])
+    assert [(g.start, g.end, g.channels) for g in label_over_a_channel] == [(5, 10, (1,)), (10, 30, None)]
+    inside = merge_gaps([Gap(10, 30, "label"), Gap(15, 20, "dropout", (0,))])
+    assert inside == [Gap(10, 30, "label; dropout")]
     side_by_side = merge_gaps([Gap(10, 20, "a"), Gap(20, 30, "b", (1,))])
     assert [(g.start, g.end, g.channels) for g in side_by_side] == [(10, 20, None), (20, 30, (1,))]
     assert merge_gaps([Gap(10, 20, "a", (1,)), Gap(20, 30, "b", (1,))]) == [Gap(10, 30, "a; b", (1,))]
@@ -162,6 +169,10 @@ def test_json_sidecar(tmp_path):
     (tmp_path / "take.gaps.json").write_text('{"gaps": [{"begin": 0.5}]}')
     with pytest.raises(DetectionError, match="take.gaps.json"):
         LabelFile().detect(chord(1.0, RATE), RATE, tmp_path / "take.flac")
+    for start, end in (("NaN", "1.0"), ("0.5", "Infinity")):  # json reads both
+        (tmp_path / "take.gaps.json").write_text(f'{{"gaps": [{{"start": {start}, "end": {end}}}]}}')
+        with pytest.raises(DetectionError, match="take.gaps.json, gap 0: bad time range"):
+            LabelFile().detect(chord(1.0, RATE), RATE, tmp_path / "take.flac")
 
 
 def test_overlapping_gaps_merge():
