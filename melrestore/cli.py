@@ -6,6 +6,7 @@ other heavy modules are imported only inside the commands that run them.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 import click
 
 from .config import ConfigError, load_config
-from .formats import AUDIO_EXTENSIONS, OUTPUT_FORMATS
+from .formats import AUDIO_EXTENSIONS, FORMATS_BY_EXTENSION, OUTPUT_FORMATS
 from .registry import PluginError, get_registry
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -398,16 +399,26 @@ def _output_format(source: Path, target: str) -> tuple[str, str]:
 
     from .audio import sound_path
 
-    fmt = OUTPUT_FORMATS.get(Path(target).suffix.lower())
+    extension = Path(target).suffix.lower()
+    fmt = OUTPUT_FORMATS.get(extension)
     if fmt is None:
         raise click.UsageError(f"cannot tell the format of {target!r} from its extension: use {', '.join(OUTPUT_FORMATS)}")
     if fmt not in sf.available_formats():
         raise click.UsageError(f"this libsndfile cannot write {fmt} ({target})")
     try:
-        subtype = sf.info(sound_path(source)).subtype
+        info = sf.info(sound_path(source))
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise click.ClickException(f"cannot read {source}: {exc}") from None
-    return fmt, subtype if sf.check_format(fmt, subtype) else sf.default_subtype(fmt)
+    if info.format in FORMATS_BY_EXTENSION[extension]:  # an RF64 or WAVEX file to .wav: kept as it is
+        return info.format, info.subtype
+    subtype = info.subtype if sf.check_format(fmt, info.subtype) else sf.default_subtype(fmt)
+    try:  # before any work: can this format hold the file's rate and channels (MP3: 48 kHz at most)?
+        sf.SoundFile(io.BytesIO(), "w", info.samplerate, info.channels, subtype, format=fmt).close()
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        reason = getattr(exc, "error_string", str(exc)).removeprefix("Error : ")  # libsndfile's own words
+        raise click.UsageError(f"cannot write {target} as {fmt}/{subtype} at {info.samplerate} Hz, "
+                               f"{info.channels} channels: {reason}") from None
+    return fmt, subtype
 
 
 def _repair_target(source: Path, target: str, overwrite: bool) -> tuple[str, str]:
@@ -416,6 +427,9 @@ def _repair_target(source: Path, target: str, overwrite: bool) -> tuple[str, str
         raise click.UsageError("-o - (standard output) is not supported: melrestore reads the whole file before it writes; give a file name")
     if Path(target).is_dir():
         raise click.UsageError(f"{target} is a folder: give a file name (for folders use `melrestore batch`)")
+    folder = Path(target).parent
+    if not folder.is_dir():
+        raise click.UsageError(f"cannot write {target}: {folder} " + ("is not a folder" if folder.exists() else "does not exist"))
     fmt, subtype = _output_format(source, target)
     if Path(target).exists() and not overwrite:
         raise click.UsageError(f"{target} exists (use --overwrite)")
@@ -494,7 +508,11 @@ def repair(source, target, overwrite, quiet, verbose, **flags):
             bar = tqdm(total=total, unit="gap", file=sys.stderr, disable=True if quiet else None)
         bar.update(done - bar.n)
 
-    with tempfile.TemporaryDirectory(prefix=".melrestore-", dir=Path(target).resolve().parent if Path(target).parent.exists() else None) as tmp:
+    try:
+        scratch = tempfile.TemporaryDirectory(prefix=".melrestore-", dir=Path(target).resolve().parent)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write to {Path(target).parent}: {exc.strerror or exc}") from None
+    with scratch as tmp:
         # Repaired in the source's own format, then converted when the extension asks for another.
         # An OUT_FILE that exists (--overwrite) is replaced only by a repaired file: a failed file
         # gets no output, and that must not take the earlier one with it.
@@ -505,10 +523,13 @@ def repair(source, target, overwrite, quiet, verbose, **flags):
         finally:
             if bar is not None:
                 bar.close()
-        if converted and written.exists():
-            convert_atomic(written, target, fmt, subtype)
-        elif not in_place and written.exists():
-            os.replace(written, target)
+        try:
+            if converted and written.exists():
+                convert_atomic(written, target, fmt, subtype)
+            elif not in_place and written.exists():
+                os.replace(written, target)
+        except (OSError, sf.LibsndfileError) as exc:
+            raise click.ClickException(f"cannot write {target}: {getattr(exc, 'strerror', None) or exc}") from None
     _echo_repaired(report, options, quiet, verbose)
     if converted and report.status != "failed" and not quiet:
         from .audio import is_lossy

@@ -308,6 +308,35 @@ def test_repair_refuses_outputs_it_cannot_write_as_named(tmp_path, monkeypatch, 
     assert list(tmp_path.iterdir()) == []
 
 
+def test_repair_says_in_one_line_before_any_work_what_it_cannot_write(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    damaged = chord(2.0, 96000, 2)
+    damaged[:, 96000:100000] = 0
+    write(tmp_path / "hi.wav", damaged, 96000)
+    (tmp_path / "afile").write_text("")
+    for target, message in (("x.mp3", "MP3/MPEG_LAYER_III at 96000 Hz, 2 channels: MPEG-1/2/2.5 only supports sample rates"),
+                            ("afile/x.wav", "afile is not a folder"), ("nowhere/x.wav", "nowhere does not exist")):
+        result = run("repair", "hi.wav", "-o", target, *INTERP)
+        assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "hi.wav"]
+
+
+@pytest.mark.parametrize("fmt", ["WAVEX", "RF64"])
+def test_repair_to_wav_keeps_an_extensible_or_rf64_wav_as_it_is(tmp_path, fmt):
+    """`.wav` names three containers: one of them stays what it is, tags and all, not converted."""
+    damaged = chord(2.0, 48000, 2)
+    damaged[:, 48000:50000] = 0
+    with sf.SoundFile(tmp_path / "in.wav", "w", 48000, 2, "PCM_24", format=fmt) as f:
+        f.title = "My Title"
+        f.write(damaged.T)
+    result = run("repair", tmp_path / "in.wav", "-o", tmp_path / "out.wav", *INTERP)
+    assert result.exit_code == 0 and "converted" not in result.output, result.output
+    with sf.SoundFile(tmp_path / "out.wav") as out:
+        assert (out.format, out.subtype) == (fmt, "PCM_24") and (fmt == "RF64" or out.title == "My Title")
+    before, after = (tmp_path / "in.wav").read_bytes(), (tmp_path / "out.wav").read_bytes()
+    assert len(before) == len(after) and before[:100] == after[:100] and before[-200:] == after[-200:]
+
+
 def test_lossy_outputs_are_named_in_the_summary(tmp_path):
     damaged = chord(2.0, 44100, 2)
     damaged[:, 44100:46000] = 0
