@@ -1,7 +1,9 @@
 """Finds plugins through the ``melrestore`` entry point group and keeps what they register.
 
 Built-in plugins are entry points of the melrestore distribution itself, so they
-load exactly like third-party ones.  ``MELRESTORE_PLUGINS`` (comma-separated
+load exactly like third-party ones, first: a third-party plugin can add objects but
+never take a built-in's name (its clash is reported as its own failure).  A plugin
+registers all of its objects or none.  ``MELRESTORE_PLUGINS`` (comma-separated
 entry point or distribution names) restricts which ones load; the test suite
 sets it so that whatever else is installed stays out.
 """
@@ -19,6 +21,7 @@ from . import contracts, hookspecs
 
 ENTRY_POINT_GROUP = "melrestore"
 ENV_VAR = "MELRESTORE_PLUGINS"
+BUILTIN_DISTRIBUTION = "melrestore"
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,9 @@ class Registry:
         self._items: dict[PluginKind, dict[str, Registered]] = {kind: {} for kind in KINDS.values()}
         allowed = os.environ.get(ENV_VAR) if allowed is None else allowed
         self._allowed = {n.strip() for n in allowed.split(",") if n.strip()} if allowed else None
-        for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        # The built-ins first, then the others in a fixed order: which plugin keeps a clashing
+        # name never depends on the order the environment lists distributions in.
+        for entry_point in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=_load_order):
             self._load(entry_point)
 
     def _load(self, entry_point) -> None:
@@ -92,6 +97,8 @@ class Registry:
         )
         if self._allowed is not None and not ({info.name, info.distribution} & self._allowed):
             return
+        if any(p.name == info.name for p in self.plugins):  # entry point names are unique within a distribution only
+            info.name = f"{info.distribution}:{info.name}"
         self.plugins.append(info)
         try:
             module = entry_point.load()
@@ -100,25 +107,28 @@ class Registry:
             info.error = f"{type(exc).__name__}: {exc}"
 
     def add(self, module, info: PluginInfo) -> None:
-        """Register a loaded plugin module and collect what its hooks register."""
+        """Register a loaded plugin module and collect what its hooks register: all of it, or
+        (PluginError, the module unregistered) nothing, when a name is taken already."""
         self.pm.register(module, name=info.name)
-        info.hooks = sorted(h.name for h in self.pm.get_hookcallers(module))
-        # Each plugin's hooks are called through the plugin manager on their own, so that what
-        # they register is known to be theirs, and one that raises fails alone.
-        others = [plugin for plugin in self.pm.get_plugins() if plugin is not module]
-        for kind in KINDS.values():
-            if kind.hook in info.hooks:
-                self.pm.subset_hook_caller(kind.hook, remove_plugins=others)(register=self._registrar(kind, info.name))
-
-    def _registrar(self, kind: PluginKind, plugin_name: str):
-        """The ``register(name, factory)`` callback a plugin's hook for ``kind`` is given."""
-        def register(name: str, factory) -> None:
-            if name in self._items[kind]:
-                owner = self._items[kind][name].plugin
-                raise PluginError(f"{kind} {name!r} is already registered by plugin {owner!r}")
-            self._items[kind][name] = Registered(factory, plugin_name)
-
-        return register
+        try:
+            info.hooks = sorted(h.name for h in self.pm.get_hookcallers(module))
+            # Each plugin's hooks are called through the plugin manager on their own, so that what
+            # they register is known to be theirs, and one that raises fails alone.
+            others = [plugin for plugin in self.pm.get_plugins() if plugin is not module]
+            staged: dict[PluginKind, dict[str, object]] = {kind: {} for kind in KINDS.values()}
+            for kind in KINDS.values():
+                if kind.hook in info.hooks:
+                    self.pm.subset_hook_caller(kind.hook, remove_plugins=others)(register=_registrar(kind, staged[kind]))
+            for kind, items in staged.items():
+                taken = sorted(items.keys() & self._items[kind].keys())
+                if taken:
+                    owner = self._items[kind][taken[0]].plugin
+                    raise PluginError(f"{kind} {taken[0]!r} is already registered by plugin {owner!r}")
+        except BaseException:
+            self.pm.unregister(module)
+            raise
+        for kind, items in staged.items():
+            self._items[kind].update({name: Registered(factory, info.name) for name, factory in items.items()})
 
     def names(self, kind: str | PluginKind) -> list[str]:
         return sorted(self._items[kind_of(kind)])
@@ -207,6 +217,21 @@ class Registry:
                 }
             )
         return rows
+
+
+def _load_order(entry_point) -> tuple:
+    dist = entry_point.dist.name if entry_point.dist else ""
+    return dist != BUILTIN_DISTRIBUTION, dist, entry_point.name
+
+
+def _registrar(kind: PluginKind, staged: dict[str, object]):
+    """The ``register(name, factory)`` callback a plugin's hook for ``kind`` is given."""
+    def register(name: str, factory) -> None:
+        if name in staged:
+            raise PluginError(f"{kind} {name!r} is registered twice by the same plugin")
+        staged[name] = factory
+
+    return register
 
 
 _SIMPLE_TYPES = {"int": int, "float": float, "str": str, "bool": bool}

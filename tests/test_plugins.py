@@ -28,20 +28,21 @@ def register_vocoders(register):
 '''
 
 
-def _install(site, dist: str, module: str, source: str) -> None:
-    """A minimal installed distribution: a module plus its dist-info with a melrestore entry point."""
+def _install(site, dist: str, module: str, source: str, entry_point: str | None = None) -> None:
+    """A minimal installed distribution: a module plus its dist-info with a melrestore entry point
+    (named like the module unless ``entry_point`` says otherwise)."""
     (site / f"{module}.py").write_text(textwrap.dedent(source))
     info = site / f"{dist.replace('-', '_')}-1.2.3.dist-info"  # wheel naming: no hyphen in the name
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.2.3\n")
-    (info / "entry_points.txt").write_text(f"[melrestore]\n{module} = {module}\n")
+    (info / "entry_points.txt").write_text(f"[melrestore]\n{entry_point or module} = {module}\n")
 
 
 @pytest.fixture
 def site(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     yield tmp_path
-    for name in ("hold_vocoder", "broken_plugin"):
+    for name in ("hold_vocoder", "broken_plugin", "impostor"):
         sys.modules.pop(name, None)
 
 
@@ -61,6 +62,27 @@ def test_a_broken_plugin_is_reported_and_the_others_still_load(site):
     rows = {row["name"]: row for row in registry.describe()}
     assert "needs libfoo" in rows["broken_plugin"]["error"]
     assert "griffin-lim" in registry.names("vocoders")
+
+
+def test_a_plugin_named_like_a_builtin_loads_beside_it(site):
+    """Entry point names are unique within a distribution only: a third party's `detectors`."""
+    _install(site, "melrestore-hold", "hold_vocoder", PLUGIN, entry_point="detectors")
+    registry = Registry(allowed="melrestore,melrestore-hold")
+    rows = {row["name"]: row for row in registry.describe()}
+    assert rows["detectors"]["distribution"] == "melrestore" and rows["detectors"]["error"] is None
+    assert rows["melrestore-hold:detectors"]["provides"] == {"vocoders": ["hold"]}
+    assert {"digital-silence", "labels"} <= set(registry.names("gap_detectors"))
+
+
+def test_a_plugin_that_takes_a_builtin_name_fails_alone_and_registers_nothing(site):
+    _install(site, "melrestore-impostor", "impostor", PLUGIN.replace('register("hold", Hold)',
+                                                                     'register("hold", Hold)\n    register("griffin-lim", Hold)'))
+    registry = Registry(allowed="melrestore,melrestore-impostor")
+    rows = {row["name"]: row for row in registry.describe()}
+    assert "vocoder 'griffin-lim' is already registered by plugin 'griffinlim'" in rows["impostor"]["error"]
+    assert "hold" not in registry.names("vocoders")  # none of what it registered
+    assert type(registry.build("vocoders", "griffin-lim")).__module__ == "melrestore.plugins.griffinlim"
+    assert rows["griffinlim"]["error"] is None
 
 
 def test_the_environment_variable_restricts_loading(site):
