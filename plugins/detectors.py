@@ -53,6 +53,10 @@ class DigitalSilence:
 
     def __init__(self, min_ms: float = 2.0, tolerance_lsb: float = 0.0, min_level_db: float = -60.0, edge_ms: float = 20.0,
                  mp3_smear_ms: float = 0.0, block_samples: int | None = None):
+        if min_ms <= 0 or edge_ms <= 0:
+            raise ValueError(f"min_ms and edge_ms must be above 0 (got {min_ms:g} and {edge_ms:g})")
+        if tolerance_lsb < 0 or mp3_smear_ms < 0:
+            raise ValueError(f"tolerance_lsb and mp3_smear_ms must be 0 or more (got {tolerance_lsb:g} and {mp3_smear_ms:g})")
         self.min_ms = min_ms
         self.mp3_smear_ms = mp3_smear_ms
         self.tolerance = tolerance_lsb / 32768.0

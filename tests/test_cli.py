@@ -270,6 +270,7 @@ def _config(tmp_path, text):
     ('[pipeline.options.griffin-lim]\nn_iter = "many"\n', "option 'n_iter' of vocoder 'griffin-lim' takes a int (or nothing), not 'many'"),
     ('[pipeline.options.griffin-lim]\niterations = 8\n', "vocoder 'griffin-lim' has no option 'iterations'"),
     ('[pipeline.options.digital-silence]\nmin_ms = true\n', "option 'min_ms' of gap detector 'digital-silence' takes a float"),
+    ('[pipeline.options.digital-silence]\nmin_ms = 0\n', "'digital-silence' failed to start: min_ms and edge_ms must be above 0"),
     ('[pipeline.options.grifin-lim]\nn_iter = 8\n', "no plugin object is named 'grifin-lim'"),
 ])
 def test_config_types_are_checked_before_any_file_is_touched(recordings, tmp_path, text, message):
