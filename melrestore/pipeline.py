@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
-from .registry import GAP_DETECTORS, INPAINTERS, MEL_FRONTENDS, SAMPLE_REPAIRERS, VOCODERS, PluginKind, get_registry
+from .registry import GAP_DETECTORS, INPAINTERS, MEL_FRONTENDS, SAMPLE_REPAIRERS, VOCODERS, PluginError, PluginKind, get_registry
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -115,10 +115,24 @@ class PipelineOptions:
         """Raise PluginError for a plugin name that does not exist, options that do not fit it, or
         options for a plugin no kind has."""
         registry = get_registry()
+        used = set()
         for slot, name in self.plugins():
             registry.check_options(slot.kind, name, self.options.get(name, {}))
-        for name in self.options:
-            registry.find(name)
+            used.add(name)
+        for name, options in self.options.items():
+            if name in used:
+                continue
+            # Options for a plugin this run does not use (kept for another): checked all the same,
+            # against each kind of object of that name, so that a typo shows now, not later.
+            errors = []
+            for kind in registry.find(name):
+                try:
+                    registry.check_options(kind, name, options)
+                    break
+                except PluginError as exc:
+                    errors.append(exc)
+            else:
+                raise errors[0]
 
 
 def _check_type(key: str, value, default) -> None:

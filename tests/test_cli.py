@@ -272,6 +272,8 @@ def _config(tmp_path, text):
     ('[pipeline.options.digital-silence]\nmin_ms = true\n', "option 'min_ms' of gap detector 'digital-silence' takes a float"),
     ('[pipeline.options.digital-silence]\nmin_ms = 0\n', "'digital-silence' failed to start: min_ms and edge_ms must be above 0"),
     ('[pipeline.options.grifin-lim]\nn_iter = 8\n', "no plugin object is named 'grifin-lim'"),
+    # options for a plugin this run does not use (the run fills with the interpolation): checked too
+    ('[pipeline.options.unet-torch]\nbogus_key = 1\n', "inpainter 'unet-torch' has no option 'bogus_key'"),
 ])
 def test_config_types_are_checked_before_any_file_is_touched(recordings, tmp_path, text, message):
     result = run("batch", recordings, "-o", tmp_path / "out", "--config", _config(tmp_path, text), *INTERP)
