@@ -140,6 +140,8 @@ def _check_type(key: str, value, default) -> None:
     if key == "detectors":
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueError(f"[pipeline] detectors takes a list of names like [\"digital-silence\"], not {value!r}")
+        if not value:
+            raise ValueError("[pipeline] detectors is empty: no gap would ever be found (the default is [\"digital-silence\", \"labels\"])")
     elif key == "options":
         if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
             raise ValueError("[pipeline] options takes one table per plugin, like [pipeline.options.griffin-lim]")

@@ -265,6 +265,7 @@ def _config(tmp_path, text):
 @pytest.mark.parametrize("text, message", [
     ('[pipeline]\ndetectors = "digital-silence"\n', 'detectors takes a list of names like ["digital-silence"]'),
     ('[pipeline]\nmax_gap_seconds = "3"\n', "max_gap_seconds takes a number"),
+    ('[pipeline]\ndetectors = []\n', "detectors is empty: no gap would ever be found"),
     ('[pipeline]\nmax_gap_seconds = -1\n', "max_gap_seconds must be above 0"),
     ('[pipeline]\ninpainter = 3\n', "inpainter takes a str"),
     ('[pipeline.options.griffin-lim]\nn_iter = "many"\n', "option 'n_iter' of vocoder 'griffin-lim' takes a int (or nothing), not 'many'"),
