@@ -91,11 +91,11 @@ def train(config_path, data, dataset, out_dir, resume):
     config = _config(config_path)
     if "training" not in config:
         raise click.UsageError(f"{config_path} is not a training config: it has no [training] table (see configs/unet-44k.toml)")
-    from .training import TrainConfig
+    from .training import read_config
     from .training import train as run_training
 
     try:
-        TrainConfig.from_dict({**config["training"], "model": config.get("model", {})})
+        read_config(config)
     except (TypeError, ValueError) as exc:
         raise click.UsageError(f"{config_path}: {exc}") from None
     try:

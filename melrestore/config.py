@@ -18,6 +18,13 @@ class ConfigError(Exception):
 SECTIONS = {"pipeline", "mel", "model", "training"}
 
 
+def check_keys(section: str, data: dict, valid) -> None:
+    """Raise ValueError naming the keys of ``data`` that table ``[section]`` does not take, and those it does."""
+    unknown = set(data) - set(valid)
+    if unknown:
+        raise ValueError(f"unknown [{section}] keys: {', '.join(sorted(unknown))} (it takes {', '.join(sorted(valid))})")
+
+
 def load_config(path: str | Path | None) -> dict:
     """Read a config file into ``{section: {key: value}}``; unknown sections are an error."""
     if path is None:

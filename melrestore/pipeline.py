@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
+from .config import check_keys
 from .registry import GAP_DETECTORS, INPAINTERS, MEL_FRONTENDS, SAMPLE_REPAIRERS, VOCODERS, PluginKind, get_registry
 
 if TYPE_CHECKING:
@@ -75,9 +76,7 @@ class PipelineOptions:
     @classmethod
     def from_config(cls, config: dict, **overrides) -> "PipelineOptions":
         data = dict(config.get("pipeline", {}))
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown [pipeline] keys: {', '.join(sorted(unknown))}")
+        check_keys("pipeline", data, cls.__dataclass_fields__)
         for key, value in data.items():
             _check_type(key, value, cls.__dataclass_fields__[key].default)
         data.update({k: v for k, v in overrides.items() if v not in (None, ())})

@@ -25,6 +25,7 @@ import torch
 
 from . import networks, states
 from .audio import AudioError, read
+from .config import check_keys
 from .interpolate import interpolate_missing
 from .mel import MIN_CONTEXT_FRAMES, MelFrontend, MelSettings, resample, window_for_gap
 from .retrieval import RecordingFeatures, find_references, nearest_offset
@@ -59,10 +60,16 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown [training] keys: {', '.join(sorted(unknown))}")
+        check_keys("training", data, cls.__dataclass_fields__)
         return cls(**data)
+
+
+def read_config(config: dict) -> tuple[MelSettings, TrainConfig]:
+    """The analysis settings and training config of a parsed training config (``[mel]``, ``[model]``,
+    ``[training]``); ValueError naming a key that its table does not take."""
+    mel = config.get("mel", {})
+    check_keys("mel", mel, MelSettings.__dataclass_fields__)  # MelSettings.from_dict would drop it unsaid
+    return MelSettings.from_dict(mel), TrainConfig.from_dict({**config.get("training", {}), "model": config.get("model", {})})
 
 
 def load_tracks(files: list[Path], settings: MelSettings, problems: list[str], progress=None) -> list[np.ndarray]:
@@ -559,8 +566,7 @@ def train(config: dict, dataset, out_dir: Path, resume: bool = False, log=print,
 
 
 def _train(config: dict, dataset, out_dir: Path, resume: bool, log, progress_factory, processes: Processes) -> dict | None:
-    settings = MelSettings.from_dict(config.get("mel", {}))
-    train_config = TrainConfig.from_dict({**config.get("training", {}), "model": config.get("model", {})})
+    settings, train_config = read_config(config)
     for line in dataset.problems:
         log(f"data: {line}")
     splits = {split: dataset.files(split) for split in ("train", "validation")}

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from conftest import EXAMPLES, chord, run, write
+from conftest import EXAMPLES, SMALL_TRAINING_CONFIG, chord, run, write
 from melrestore import audio as audio_io
 from melrestore.cli import cli
 
@@ -368,6 +368,17 @@ def test_train_refuses_a_pipeline_config_and_too_little_data(tmp_path):
     result = run("train", "--config", config / "unet-44k.toml", "--data", data, "-o", tmp_path / "run")
     assert result.exit_code == 2 and "cannot train: no track is longer than" in result.output
     assert "(2 audio files found below" in result.output and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("change, message", [
+    (("n_mels = 32", "n_mel = 32"), "unknown [mel] keys: n_mel (it takes f_max, f_min, hop_length, log_floor, mel_scale, n_fft, n_mels,"),
+])
+def test_train_refuses_a_config_it_would_misread_in_one_line(tmp_path, change, message):
+    data = tmp_path / "data"
+    write(data / "clip-1.wav", chord(2.0, 8000), 8000)
+    result = run("train", "--config", _config(tmp_path, SMALL_TRAINING_CONFIG.replace(*change)), "--data", data, "-o", tmp_path / "run")
+    assert result.exit_code == 2 and message in result.output.splitlines()[-1] and "Traceback" not in result.output, result.output
+    assert not (tmp_path / "run").exists()
 
 
 def test_export_onnx_refuses_a_file_that_is_not_a_checkpoint(tmp_path):
