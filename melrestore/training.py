@@ -14,9 +14,12 @@ a run may be resumed with another number and still trains as one process would.
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import time
+import types
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +28,7 @@ import torch
 
 from . import networks, states
 from .audio import AudioError, read
-from .config import check_keys
+from .config import check_keys, check_type
 from .interpolate import interpolate_missing
 from .mel import MIN_CONTEXT_FRAMES, MelFrontend, MelSettings, resample, window_for_gap
 from .retrieval import RecordingFeatures, find_references, nearest_offset
@@ -61,7 +64,30 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
         check_keys("training", data, cls.__dataclass_fields__)
-        return cls(**data)
+        for key, hint in typing.get_type_hints(cls).items():
+            if key in data and key != "model" and data[key] is not None:  # [model] is checked against the network
+                check_type("training", key, data[key], _plain_type(hint))
+        config = cls(**data)
+        config.check_model()
+        return config
+
+    def check_model(self) -> None:
+        """Raise ValueError for an architecture melrestore does not have, or a [model] key that its
+        constructor does not take or whose value is not of the type of that parameter's default."""
+        if self.architecture not in networks.ARCHITECTURES:
+            raise ValueError(f"[training] architecture must be one of {', '.join(networks.ARCHITECTURES)}, not {self.architecture!r}")
+        parameters = inspect.signature(networks.ARCHITECTURES[self.architecture]).parameters
+        model = self.model or {}
+        check_keys("model", model, parameters)
+        for key, value in model.items():
+            check_type("model", key, value, type(parameters[key].default))
+
+
+def _plain_type(hint) -> type:
+    """The class an annotation asks for: ``list`` for ``list[int] | None``."""
+    if isinstance(hint, types.UnionType):
+        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    return typing.get_origin(hint) or hint
 
 
 def read_config(config: dict) -> tuple[MelSettings, TrainConfig]:

@@ -372,11 +372,18 @@ def test_train_refuses_a_pipeline_config_and_too_little_data(tmp_path):
 
 @pytest.mark.parametrize("change, message", [
     (("n_mels = 32", "n_mel = 32"), "unknown [mel] keys: n_mel (it takes f_max, f_min, hop_length, log_floor, mel_scale, n_fft, n_mels,"),
+    (("base_channels = 4", "base_channel = 4"), "unknown [model] keys: base_channel (it takes base_channels, depth, in_channels, n_mels)"),
+    (("depth = 2", "depth = 2.5"), "[model] depth takes a int, not 2.5"),
+    (("steps = 6", 'steps = "6"'), "[training] steps takes a int, not '6'"),
+    (("steps = 6", "steps = 6\nwindows = 64"), "[training] windows takes a list, not 64"),
+    (("learning_rate = 0.003", "learning_rate = 1"), None),  # an int where a float is expected: fine
 ])
 def test_train_refuses_a_config_it_would_misread_in_one_line(tmp_path, change, message):
     data = tmp_path / "data"
     write(data / "clip-1.wav", chord(2.0, 8000), 8000)
     result = run("train", "--config", _config(tmp_path, SMALL_TRAINING_CONFIG.replace(*change)), "--data", data, "-o", tmp_path / "run")
+    if message is None:  # the config is read, and the one file is too little data
+        message = "too little data: 1 audio file found"
     assert result.exit_code == 2 and message in result.output.splitlines()[-1] and "Traceback" not in result.output, result.output
     assert not (tmp_path / "run").exists()
 
