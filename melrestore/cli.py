@@ -577,10 +577,17 @@ def export_onnx_command(checkpoint, out, example):
     from .export import export_onnx, real_inputs_from
     from .states import ModelFileError, load_checkpoint
 
+    if Path(out).resolve() == Path(checkpoint).resolve():
+        raise click.UsageError(f"-o {out} is the checkpoint itself: writing the ONNX file there would lose its weights")
+    nearest = next(folder for folder in Path(out).absolute().parents if folder.exists())  # export makes the rest
+    if not nearest.is_dir():
+        raise click.UsageError(f"cannot write {out}: {nearest} is not a folder")
     try:
-        meta = load_checkpoint(checkpoint).meta
+        saved = load_checkpoint(checkpoint)
+        saved.model()  # weights that do not fit their network fail here, before anything is written
     except ModelFileError as exc:
         raise click.UsageError(str(exc)) from None
+    meta = saved.meta
     real = None
     if example:
         try:

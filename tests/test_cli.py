@@ -396,6 +396,38 @@ def test_export_onnx_refuses_a_file_that_is_not_a_checkpoint(tmp_path):
         assert "weights_only" not in result.output and not (tmp_path / "x.onnx").exists()
 
 
+def _small_checkpoint(path, **changes):
+    """A checkpoint of a tiny U-Net, as `melrestore train` writes it, with ``changes`` to its dictionary."""
+    import torch
+
+    from melrestore.mel import MelSettings
+    from melrestore.networks import build
+    from melrestore.states import ModelMeta, checkpoint_dict
+
+    config = {"n_mels": 32, "base_channels": 4, "depth": 2, "in_channels": 3}
+    meta = ModelMeta("unet", config, (64,), 0.35, MelSettings(sample_rate=8000, n_fft=256, hop_length=64, n_mels=32))
+    data = {**checkpoint_dict(meta, build("unet", config)), **changes}
+    torch.save({k: v for k, v in data.items() if v is not None}, path)  # None: leave the key out
+    return path
+
+
+def test_export_onnx_refuses_in_one_line_what_it_cannot_export_and_writes_nothing(tmp_path):
+    good = _small_checkpoint(tmp_path / "good.pt")
+    weights = good.read_bytes()
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    wider = {"n_mels": 32, "base_channels": 8, "depth": 2, "in_channels": 3}
+    for checkpoint, out, message in (
+        (good, tmp_path / "." / "good.pt", "is the checkpoint itself"),
+        (_small_checkpoint(tmp_path / "no-architecture.pt", architecture=None), tmp_path / "x.onnx", "without its 'architecture'"),
+        (_small_checkpoint(tmp_path / "wider.pt", model_config=wider), tmp_path / "x.onnx",
+         "its weights do not fit the network its model_config describes (size mismatch for"),
+        (good, tmp_path / "notes.txt" / "x.onnx", "notes.txt is not a folder"),
+    ):
+        result = run("export-onnx", checkpoint, "-o", out)
+        assert result.exit_code == 2 and message in result.output.splitlines()[-1] and "Traceback" not in result.output, result.output
+    assert good.read_bytes() == weights and not (tmp_path / "x.onnx").exists()
+
+
 def test_check_plugin_checks_every_kind(tmp_path):
     assert "contract of its kind" in run("check-plugin", "-h").output
     for name, kind in (("lsar", "sample repairer"), ("digital-silence", "gap detector"), ("interpolation", "inpainter"),
