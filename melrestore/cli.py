@@ -16,7 +16,7 @@ import click
 
 from .config import ConfigError, load_config
 from .formats import AUDIO_EXTENSIONS, FORMATS_BY_EXTENSION, OUTPUT_FORMATS
-from .registry import PluginError, get_registry
+from .registry import ContractError, PluginError, get_registry
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -699,17 +699,20 @@ def check_plugin(name, data):
             if data is None:
                 raise click.UsageError(f"{name!r} is a {kind}: give --data DIR, a folder it can read, to check it on")
             options["root"] = data
-        try:
-            instance = registry.build(kind, name, **options)
-        except PluginError as exc:
-            raise click.UsageError(str(exc)) from None
         check = CHECKS[kind.key]
         click.echo(f"checking {kind} {name!r} against the {kind} contract (melrestore.testing.{check.__name__})")
         try:
+            instance = registry.build(kind, name, **options)
             for line in check(instance):
                 click.echo(f"ok    {line}")
-        except AssertionError as exc:
+        except (AssertionError, ContractError) as exc:  # a broken rule: the plugin's fault, not the user's
             click.echo(f"FAIL  {exc}")
+            failed = True
+            continue
+        except PluginError as exc:  # options that do not fit, a factory that fails to start
+            raise click.UsageError(str(exc)) from None
+        except Exception as exc:  # a method that raises breaks the contract too
+            click.echo(f"FAIL  {kind} {name!r} raised {type(exc).__name__}" + (f": {exc}" if str(exc) else ""))
             failed = True
             continue
         click.echo(f"{name} keeps the {kind} contract")
