@@ -562,7 +562,8 @@ def human_summary(report: dict) -> str:
         + (f", {s['skipped']} skipped" if s["skipped"] else "")
         + (f" ({s['existing_kept']} done by an earlier run)" if s["existing_kept"] else ""),
         f"{s['gaps_found']} gaps: {s['gaps_repaired']} repaired, {s['gaps_skipped']} skipped, {s['gaps_failed']} failed",
-        f"{s['audio_seconds']:.1f} s of audio in {s['wall_seconds']:.1f} s ({s['realtime_factor']}x real time)",
+        f"{s['audio_seconds']:.1f} s of audio"  # and how fast, when known (a shard's journal holds no times)
+        + (f" in {s['wall_seconds']:.1f} s ({s['realtime_factor']}x real time)" if s["realtime_factor"] is not None else ""),
     ]
     for f in report["files"]:
         if f["status"] == "failed":

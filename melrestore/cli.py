@@ -16,7 +16,7 @@ import click
 
 from .config import ConfigError, load_config
 from .formats import AUDIO_EXTENSIONS, FORMATS_BY_EXTENSION, OUTPUT_FORMATS
-from .registry import PluginError, get_registry
+from .registry import ContractError, PluginError, get_registry
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -91,11 +91,11 @@ def train(config_path, data, dataset, out_dir, resume):
     config = _config(config_path)
     if "training" not in config:
         raise click.UsageError(f"{config_path} is not a training config: it has no [training] table (see configs/unet-44k.toml)")
-    from .training import TrainConfig
+    from .training import read_config
     from .training import train as run_training
 
     try:
-        TrainConfig.from_dict({**config["training"], "model": config.get("model", {})})
+        read_config(config)
     except (TypeError, ValueError) as exc:
         raise click.UsageError(f"{config_path}: {exc}") from None
     try:
@@ -577,10 +577,17 @@ def export_onnx_command(checkpoint, out, example):
     from .export import export_onnx, real_inputs_from
     from .states import ModelFileError, load_checkpoint
 
+    if Path(out).resolve() == Path(checkpoint).resolve():
+        raise click.UsageError(f"-o {out} is the checkpoint itself: writing the ONNX file there would lose its weights")
+    nearest = next(folder for folder in Path(out).absolute().parents if folder.exists())  # export makes the rest
+    if not nearest.is_dir():
+        raise click.UsageError(f"cannot write {out}: {nearest} is not a folder")
     try:
-        meta = load_checkpoint(checkpoint).meta
+        saved = load_checkpoint(checkpoint)
+        saved.model()  # weights that do not fit their network fail here, before anything is written
     except ModelFileError as exc:
         raise click.UsageError(str(exc)) from None
+    meta = saved.meta
     real = None
     if example:
         try:
@@ -692,17 +699,20 @@ def check_plugin(name, data):
             if data is None:
                 raise click.UsageError(f"{name!r} is a {kind}: give --data DIR, a folder it can read, to check it on")
             options["root"] = data
-        try:
-            instance = registry.build(kind, name, **options)
-        except PluginError as exc:
-            raise click.UsageError(str(exc)) from None
         check = CHECKS[kind.key]
         click.echo(f"checking {kind} {name!r} against the {kind} contract (melrestore.testing.{check.__name__})")
         try:
+            instance = registry.build(kind, name, **options)
             for line in check(instance):
                 click.echo(f"ok    {line}")
-        except AssertionError as exc:
+        except (AssertionError, ContractError) as exc:  # a broken rule: the plugin's fault, not the user's
             click.echo(f"FAIL  {exc}")
+            failed = True
+            continue
+        except PluginError as exc:  # options that do not fit, a factory that fails to start
+            raise click.UsageError(str(exc)) from None
+        except Exception as exc:  # a method that raises breaks the contract too
+            click.echo(f"FAIL  {kind} {name!r} raised {type(exc).__name__}" + (f": {exc}" if str(exc) else ""))
             failed = True
             continue
         click.echo(f"{name} keeps the {kind} contract")

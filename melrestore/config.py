@@ -18,6 +18,23 @@ class ConfigError(Exception):
 SECTIONS = {"pipeline", "mel", "model", "training"}
 
 
+def check_keys(section: str, data: dict, valid) -> None:
+    """Raise ValueError naming the keys of ``data`` that table ``[section]`` does not take, and those it does."""
+    unknown = set(data) - set(valid)
+    if unknown:
+        raise ValueError(f"unknown [{section}] keys: {', '.join(sorted(unknown))} (it takes {', '.join(sorted(valid))})")
+
+
+def check_type(section: str, key: str, value, expected: type) -> None:
+    """Raise ValueError unless ``value`` of ``[section] key`` is an ``expected`` (an int is a float
+    too; a bool is no number)."""
+    if expected is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"[{section}] {key} takes a number, not {value!r}")
+    elif not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
+        raise ValueError(f"[{section}] {key} takes a {expected.__name__}, not {value!r}")
+
+
 def load_config(path: str | Path | None) -> dict:
     """Read a config file into ``{section: {key: value}}``; unknown sections are an error."""
     if path is None:

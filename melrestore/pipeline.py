@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
+from .config import check_keys, check_type
 from .registry import GAP_DETECTORS, INPAINTERS, MEL_FRONTENDS, SAMPLE_REPAIRERS, VOCODERS, PluginError, PluginKind, get_registry
 
 if TYPE_CHECKING:
@@ -75,9 +76,7 @@ class PipelineOptions:
     @classmethod
     def from_config(cls, config: dict, **overrides) -> "PipelineOptions":
         data = dict(config.get("pipeline", {}))
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown [pipeline] keys: {', '.join(sorted(unknown))}")
+        check_keys("pipeline", data, cls.__dataclass_fields__)
         for key, value in data.items():
             _check_type(key, value, cls.__dataclass_fields__[key].default)
         data.update({k: v for k, v in overrides.items() if v not in (None, ())})
@@ -145,11 +144,8 @@ def _check_type(key: str, value, default) -> None:
     elif key == "options":
         if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
             raise ValueError("[pipeline] options takes one table per plugin, like [pipeline.options.griffin-lim]")
-    elif isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"[pipeline] {key} takes a number, not {value!r}")
-    elif not isinstance(value, type(default)):
-        raise ValueError(f"[pipeline] {key} takes a {type(default).__name__}, not {value!r}")
+    else:
+        check_type("pipeline", key, value, type(default))
 
 
 def build_engine(options: PipelineOptions, engine_class: type[Engine] | None = None) -> Engine:

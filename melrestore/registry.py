@@ -56,6 +56,10 @@ class PluginError(Exception):
     """A plugin asked for by name is unknown or could not be built."""
 
 
+class ContractError(PluginError):
+    """A plugin object that lacks a method or attribute of its kind's contract: the plugin's fault."""
+
+
 @dataclass
 class PluginInfo:
     name: str
@@ -193,7 +197,7 @@ class Registry:
             raise PluginError(f"{kind} {name!r} failed to start: {exc}") from exc
         lacking = contracts.missing_members(built, kind.contract)
         if lacking:
-            raise PluginError(f"{kind} {name!r} (plugin {item.plugin!r}) breaks the {kind} contract: "
+            raise ContractError(f"{kind} {name!r} (plugin {item.plugin!r}) breaks the {kind} contract: "
                               f"it has no {', '.join(lacking)} (see melrestore.contracts.{kind.contract.__name__})")
         return built
 

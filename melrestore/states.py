@@ -60,17 +60,20 @@ class ModelMeta:
             raise ModelFileError(f"{source} is not a melrestore checkpoint (a model file written by `melrestore train`)")
         if version != str(VERSION):
             raise ModelFileError(f"{source} is a melrestore model file of version {version}; this melrestore reads version {VERSION}")
-        if data["architecture"] not in ARCHITECTURES:
-            raise ModelFileError(f"{source} holds a {data['architecture']!r} network; this melrestore knows {', '.join(ARCHITECTURES)}")
-        return cls(
-            architecture=data["architecture"],
-            model_config=dict(data["model_config"]),
-            window_frames=tuple(data["window_frames"]),
-            max_gap_seconds=data["max_gap_seconds"],
-            settings=MelSettings.from_dict(data["mel_settings"]),
-            references=int(data.get("references", 0)),  # files from before retrieval have none
-            metrics=dict(data.get("metrics", {})),
-        )
+        try:
+            if data["architecture"] not in ARCHITECTURES:
+                raise ModelFileError(f"{source} holds a {data['architecture']!r} network; this melrestore knows {', '.join(ARCHITECTURES)}")
+            return cls(
+                architecture=data["architecture"],
+                model_config=dict(data["model_config"]),
+                window_frames=tuple(data["window_frames"]),
+                max_gap_seconds=data["max_gap_seconds"],
+                settings=MelSettings.from_dict(data["mel_settings"]),
+                references=int(data.get("references", 0)),  # files from before retrieval have none
+                metrics=dict(data.get("metrics", {})),
+            )
+        except KeyError as exc:
+            raise ModelFileError(f"{source} is a melrestore model file without its {exc.args[0]!r}: damaged, or not written by melrestore") from None
 
 
 @dataclass
@@ -81,11 +84,17 @@ class Checkpoint:
     meta: ModelMeta
     state_dict: dict
     extra: dict
+    source: str = "the checkpoint"  # the file, for messages
 
     def model(self) -> nn.Module:
-        """The network, weights loaded, in evaluation mode."""
-        model = build(self.meta.architecture, self.meta.model_config)
-        model.load_state_dict(self.state_dict)
+        """The network, weights loaded, in evaluation mode; ModelFileError when the weights do not
+        fit the network that ``model_config`` describes."""
+        try:
+            model = build(self.meta.architecture, self.meta.model_config)
+            model.load_state_dict(self.state_dict)
+        except (TypeError, RuntimeError) as exc:  # torch lists every tensor that does not fit: name the first
+            detail = next((line.strip() for line in str(exc).splitlines()[1:] if line.strip()), str(exc))
+            raise ModelFileError(f"{self.source}: its weights do not fit the network its model_config describes ({detail})") from None
         return model.eval()
 
 
@@ -102,8 +111,10 @@ def load_checkpoint(path, weights_only: bool = True) -> Checkpoint:
     except Exception:  # torch's own message is a page of advice about weights_only
         raise ModelFileError(f"{path} is not a melrestore checkpoint (a model file written by `melrestore train`)") from None
     meta = ModelMeta.from_dict(data, path)
+    if "state_dict" not in data:
+        raise ModelFileError(f"{path} is a melrestore checkpoint without its weights ('state_dict')")
     extra = {k: v for k, v in data.items() if k not in meta.to_dict() and k != "state_dict"}
-    return Checkpoint(meta, data["state_dict"], extra)
+    return Checkpoint(meta, data["state_dict"], extra, str(path))
 
 
 def write_onnx_meta(proto, meta: ModelMeta) -> None:

@@ -14,9 +14,12 @@ a run may be resumed with another number and still trains as one process would.
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import time
+import types
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +28,7 @@ import torch
 
 from . import networks, states
 from .audio import AudioError, read
+from .config import check_keys, check_type
 from .interpolate import interpolate_missing
 from .mel import MIN_CONTEXT_FRAMES, MelFrontend, MelSettings, resample, window_for_gap
 from .retrieval import RecordingFeatures, find_references, nearest_offset
@@ -59,10 +63,39 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown [training] keys: {', '.join(sorted(unknown))}")
-        return cls(**data)
+        check_keys("training", data, cls.__dataclass_fields__)
+        for key, hint in typing.get_type_hints(cls).items():
+            if key in data and key != "model" and data[key] is not None:  # [model] is checked against the network
+                check_type("training", key, data[key], _plain_type(hint))
+        config = cls(**data)
+        config.check_model()
+        return config
+
+    def check_model(self) -> None:
+        """Raise ValueError for an architecture melrestore does not have, or a [model] key that its
+        constructor does not take or whose value is not of the type of that parameter's default."""
+        if self.architecture not in networks.ARCHITECTURES:
+            raise ValueError(f"[training] architecture must be one of {', '.join(networks.ARCHITECTURES)}, not {self.architecture!r}")
+        parameters = inspect.signature(networks.ARCHITECTURES[self.architecture]).parameters
+        model = self.model or {}
+        check_keys("model", model, parameters)
+        for key, value in model.items():
+            check_type("model", key, value, type(parameters[key].default))
+
+
+def _plain_type(hint) -> type:
+    """The class an annotation asks for: ``list`` for ``list[int] | None``."""
+    if isinstance(hint, types.UnionType):
+        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    return typing.get_origin(hint) or hint
+
+
+def read_config(config: dict) -> tuple[MelSettings, TrainConfig]:
+    """The analysis settings and training config of a parsed training config (``[mel]``, ``[model]``,
+    ``[training]``); ValueError naming a key that its table does not take."""
+    mel = config.get("mel", {})
+    check_keys("mel", mel, MelSettings.__dataclass_fields__)  # MelSettings.from_dict would drop it unsaid
+    return MelSettings.from_dict(mel), TrainConfig.from_dict({**config.get("training", {}), "model": config.get("model", {})})
 
 
 def load_tracks(files: list[Path], settings: MelSettings, problems: list[str], progress=None) -> list[np.ndarray]:
@@ -559,8 +592,7 @@ def train(config: dict, dataset, out_dir: Path, resume: bool = False, log=print,
 
 
 def _train(config: dict, dataset, out_dir: Path, resume: bool, log, progress_factory, processes: Processes) -> dict | None:
-    settings = MelSettings.from_dict(config.get("mel", {}))
-    train_config = TrainConfig.from_dict({**config.get("training", {}), "model": config.get("model", {})})
+    settings, train_config = read_config(config)
     for line in dataset.problems:
         log(f"data: {line}")
     splits = {split: dataset.files(split) for split in ("train", "validation")}

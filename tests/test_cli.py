@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from conftest import EXAMPLES, chord, run, write
+from conftest import EXAMPLES, SMALL_TRAINING_CONFIG, chord, run, write
 from melrestore import audio as audio_io
 from melrestore.cli import cli
 
@@ -374,12 +374,62 @@ def test_train_refuses_a_pipeline_config_and_too_little_data(tmp_path):
     assert "(2 audio files found below" in result.output and not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("change, message", [
+    (("n_mels = 32", "n_mel = 32"), "unknown [mel] keys: n_mel (it takes f_max, f_min, hop_length, log_floor, mel_scale, n_fft, n_mels,"),
+    (("base_channels = 4", "base_channel = 4"), "unknown [model] keys: base_channel (it takes base_channels, depth, in_channels, n_mels)"),
+    (("depth = 2", "depth = 2.5"), "[model] depth takes a int, not 2.5"),
+    (("steps = 6", 'steps = "6"'), "[training] steps takes a int, not '6'"),
+    (("steps = 6", "steps = 6\nwindows = 64"), "[training] windows takes a list, not 64"),
+    (("learning_rate = 0.003", "learning_rate = 1"), None),  # an int where a float is expected: fine
+])
+def test_train_refuses_a_config_it_would_misread_in_one_line(tmp_path, change, message):
+    data = tmp_path / "data"
+    write(data / "clip-1.wav", chord(2.0, 8000), 8000)
+    result = run("train", "--config", _config(tmp_path, SMALL_TRAINING_CONFIG.replace(*change)), "--data", data, "-o", tmp_path / "run")
+    if message is None:  # the config is read, and the one file is too little data
+        message = "too little data: 1 audio file found"
+    assert result.exit_code == 2 and message in result.output.splitlines()[-1] and "Traceback" not in result.output, result.output
+    assert not (tmp_path / "run").exists()
+
+
 def test_export_onnx_refuses_a_file_that_is_not_a_checkpoint(tmp_path):
     for name, content in (("notes.pt", b"not a checkpoint"), ("song.wav", (EXAMPLES / "recordings" / "mutilated-mime-c.wav").read_bytes())):
         (tmp_path / name).write_bytes(content)
         result = run("export-onnx", tmp_path / name, "-o", tmp_path / "x.onnx")
         assert result.exit_code == 2 and "is not a melrestore checkpoint" in result.output
         assert "weights_only" not in result.output and not (tmp_path / "x.onnx").exists()
+
+
+def _small_checkpoint(path, **changes):
+    """A checkpoint of a tiny U-Net, as `melrestore train` writes it, with ``changes`` to its dictionary."""
+    import torch
+
+    from melrestore.mel import MelSettings
+    from melrestore.networks import build
+    from melrestore.states import ModelMeta, checkpoint_dict
+
+    config = {"n_mels": 32, "base_channels": 4, "depth": 2, "in_channels": 3}
+    meta = ModelMeta("unet", config, (64,), 0.35, MelSettings(sample_rate=8000, n_fft=256, hop_length=64, n_mels=32))
+    data = {**checkpoint_dict(meta, build("unet", config)), **changes}
+    torch.save({k: v for k, v in data.items() if v is not None}, path)  # None: leave the key out
+    return path
+
+
+def test_export_onnx_refuses_in_one_line_what_it_cannot_export_and_writes_nothing(tmp_path):
+    good = _small_checkpoint(tmp_path / "good.pt")
+    weights = good.read_bytes()
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    wider = {"n_mels": 32, "base_channels": 8, "depth": 2, "in_channels": 3}
+    for checkpoint, out, message in (
+        (good, tmp_path / "." / "good.pt", "is the checkpoint itself"),
+        (_small_checkpoint(tmp_path / "no-architecture.pt", architecture=None), tmp_path / "x.onnx", "without its 'architecture'"),
+        (_small_checkpoint(tmp_path / "wider.pt", model_config=wider), tmp_path / "x.onnx",
+         "its weights do not fit the network its model_config describes (size mismatch for"),
+        (good, tmp_path / "notes.txt" / "x.onnx", "notes.txt is not a folder"),
+    ):
+        result = run("export-onnx", checkpoint, "-o", out)
+        assert result.exit_code == 2 and message in result.output.splitlines()[-1] and "Traceback" not in result.output, result.output
+    assert good.read_bytes() == weights and not (tmp_path / "x.onnx").exists()
 
 
 def test_check_plugin_checks_every_kind(tmp_path):

@@ -120,27 +120,68 @@ def register_vocoders(register):
 '''
 
 
+def _install(tmp_path, monkeypatch, module: str, source: str) -> None:
+    """Install ``source`` as the plugin module ``module`` of a distribution, as pip would, and let
+    melrestore load it (with its own plugins only); the module is unloaded when the test ends."""
+    from melrestore import registry
+
+    (tmp_path / f"{module}.py").write_text(textwrap.dedent(source))
+    distribution = f"melrestore-{module.replace('_', '-')}"
+    info = tmp_path / f"{distribution.replace('-', '_')}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[melrestore]\n{module} = {module}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv(registry.ENV_VAR, f"melrestore,{distribution}")
+    monkeypatch.setattr(registry, "_registry", None)
+    monkeypatch.delitem(sys.modules, module, raising=False)  # unloaded again at the end
+
+
 def test_check_plugin(tmp_path, monkeypatch):
     result = run("check-plugin", "griffin-lim")
     assert result.exit_code == 0 and "griffin-lim keeps the vocoder contract" in result.output
     assert result.output.count("ok ") == 6
     assert CliRunner().invoke(cli, ["check-plugin", "wavenet"]).exit_code == 2
     # An installed vocoder that breaks the contract fails it, saying which rule.
-    from melrestore import registry
+    _install(tmp_path, monkeypatch, "silent_vocoder", HOLD)
+    result = run("check-plugin", "silent")
+    assert result.exit_code == 1 and "FAIL  the fill is (nearly) silent" in result.output
 
-    (tmp_path / "silent_vocoder.py").write_text(textwrap.dedent(HOLD))
-    info = tmp_path / "melrestore_silent-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: melrestore-silent\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[melrestore]\nsilent_vocoder = silent_vocoder\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv(registry.ENV_VAR, "melrestore,melrestore-silent")
-    monkeypatch.setattr(registry, "_registry", None)
-    try:
-        result = run("check-plugin", "silent")
-        assert result.exit_code == 1 and "FAIL  the fill is (nearly) silent" in result.output
-    finally:
-        sys.modules.pop("silent_vocoder", None)
+
+BROKEN = '''
+from melrestore import hookimpl
+
+class Crashing:
+    def vocode(self, log_mel, segment, missing, frontend):
+        raise RuntimeError("CUDA out of memory")
+
+class Overreaching:
+    def repair(self, audio, start, end, sample_rate):
+        return audio[:, [end + audio.shape[1]]]  # reads past the end of the file
+
+class Nameless:
+    """Has no vocode."""
+
+@hookimpl
+def register_vocoders(register):
+    register("crashing", Crashing)
+    register("nameless", Nameless)
+
+@hookimpl
+def register_sample_repairers(register):
+    register("overreaching", Overreaching)
+'''
+
+
+def test_check_plugin_fails_a_method_that_raises_and_an_object_without_a_method_in_one_line(tmp_path, monkeypatch):
+    _install(tmp_path, monkeypatch, "broken_plugins", BROKEN)
+    for name, line in (("crashing", "FAIL  vocoder 'crashing' raised RuntimeError: CUDA out of memory"),
+                       ("overreaching", "FAIL  sample repairer 'overreaching' raised IndexError: index "),
+                       ("nameless", "FAIL  vocoder 'nameless' (plugin 'broken_plugins') breaks the vocoder contract: it has no vocode")):
+        result = run("check-plugin", name)  # an exception would come out here
+        assert result.exit_code == 1, result.output
+        assert result.output.splitlines()[-1].startswith(line), result.output
+    assert CliRunner().invoke(cli, ["check-plugin", "crashin"]).exit_code == 2  # a usage error: no such plugin
 
 
 def test_train_export_and_use_a_model_from_the_command_line(tmp_path):

@@ -157,6 +157,16 @@ def test_shards_rerun_alone_complete_the_tree_and_merge_into_the_single_run_repo
     assert not list(sharded.glob(".melrestore-journal*"))
 
 
+def test_report_of_a_shard_known_only_by_its_journal_names_no_speed(archive, tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(_Killed):
+        run_batch(archive, out, PipelineOptions(inpainter="interpolation"), on_file=_kill_after_first_file, shard=Shard(1, 2))
+    result = run("report", out)
+    assert "shard 1/2 INCOMPLETE: running or killed: 1 file done" in result.output
+    speed = next(line for line in result.output.splitlines() if "s of audio" in line)
+    assert " in " not in speed and "real time" not in speed, speed  # the journal holds no times
+
+
 def test_a_shard_leaves_the_temporaries_of_other_shards_alone(archive, tmp_path):
     out = tmp_path / "out"
     sources = sorted(p.relative_to(archive).as_posix() for p in archive.rglob("*.wav") if p.is_file())
