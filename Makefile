@@ -10,7 +10,7 @@ $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -m venv $(VENV)
 	@{ $(VENV)/bin/pip install --quiet --upgrade pip && $(VENV)/bin/pip install --quiet -e '.[dev]'; } > $(VENV)/install.log 2>&1 \
 		|| { cat $(VENV)/install.log; ! grep -q "No space left" $(VENV)/install.log \
-			|| echo "make: the install needs about 6 GB free for $(VENV) (PyTorch): free some and run make again"; exit 1; }
+			|| echo "make: the install needs about 8 GB free for $(VENV) (PyTorch): free some and run make again"; exit 1; }
 	@touch $@
 
 # Repair the shipped example recordings with the shipped U-Net into ./repaired

@@ -42,7 +42,7 @@ def _install(site, dist: str, module: str, source: str, entry_point: str | None 
 def site(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     yield tmp_path
-    for name in ("hold_vocoder", "broken_plugin", "impostor"):
+    for name in ("hold_vocoder", "broken_plugin", "impostor", "my_vocoder"):
         sys.modules.pop(name, None)
 
 
@@ -62,6 +62,24 @@ def test_a_broken_plugin_is_reported_and_the_others_still_load(site):
     rows = {row["name"]: row for row in registry.describe()}
     assert "needs libfoo" in rows["broken_plugin"]["error"]
     assert "griffin-lim" in registry.names("vocoders")
+
+
+def test_the_readme_plugin_keeps_its_contract_and_repairs_a_file(site, tmp_path):
+    """The README's "minimal vocoder plugin, complete", installed as its pyproject says."""
+    from conftest import EXAMPLES, ROOT
+    from melrestore.plugins.detectors import DigitalSilence
+    from melrestore.testing import check_vocoder
+
+    readme = (ROOT / "README.md").read_text()
+    source = readme.split("```python\n# my_vocoder.py\n", 1)[1].split("```", 1)[0]
+    assert 'my_vocoder = "my_vocoder"' in readme  # the entry point it documents
+    _install(site, "my-vocoder", "my_vocoder", source)
+    registry = Registry(allowed="melrestore,my-vocoder")
+    mirror = registry.build("vocoders", "mirror")
+    assert len(check_vocoder(mirror)) == 5
+    engine = Engine(Interpolation(), mirror, MelSettings(), [DigitalSilence()])
+    report = repair_file(engine, EXAMPLES / "recordings" / "mutilated-mime-a.wav", tmp_path / "out.wav")
+    assert report.status == "repaired" and [g["status"] for g in report.gaps] == ["repaired"] * 3
 
 
 def test_a_plugin_named_like_a_builtin_loads_beside_it(site):
