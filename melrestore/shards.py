@@ -172,13 +172,17 @@ def merge_reports(out_dir: Path) -> dict:
             complete.append(index)
     files = [FileReport.from_dict(entries[path]) for path in sorted(entries)]
     first = runs[0] if runs else {}
+    # wall_seconds: the shards' times added up, so realtime_factor is per process; a journal holds
+    # no time, so with one in the merge the audio it counts has none, and the speed is not known
+    summary = summary_of(files, sum(r["summary"]["wall_seconds"] for r in runs))
+    if any((index, count) in journals for index in range(1, count + 1)):
+        summary["realtime_factor"] = None
     merged = {
         "melrestore": __version__,
         "input": first.get("input"),
         "output": str(out_dir),
         "pipeline": first.get("pipeline"),
-        # wall_seconds: the shards' times added up, so realtime_factor is per process
-        "summary": summary_of(files, sum(r["summary"]["wall_seconds"] for r in runs)),
+        "summary": summary,
         "shards": {
             "count": count,
             "complete": complete,

@@ -165,6 +165,9 @@ def test_report_of_a_shard_known_only_by_its_journal_names_no_speed(archive, tmp
     assert "shard 1/2 INCOMPLETE: running or killed: 1 file done" in result.output
     speed = next(line for line in result.output.splitlines() if "s of audio" in line)
     assert " in " not in speed and "real time" not in speed, speed  # the journal holds no times
+    run_batch(archive, out, PipelineOptions(inpainter="interpolation"), shard=Shard(2, 2))  # the other, complete
+    result = run("report", out)
+    assert "shard 1/2 INCOMPLETE" in result.output and "real time" not in result.output  # its audio has no time
 
 
 def test_a_shard_leaves_the_temporaries_of_other_shards_alone(archive, tmp_path):
