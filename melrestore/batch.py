@@ -67,7 +67,8 @@ class FileReport:
     warnings: list[str] = field(default_factory=list)
     from_earlier_run: bool = False  # output kept from an earlier run; this entry is that run's
     source_size: int | None = None  # the input's size and modification time when it was processed:
-    source_mtime_ns: int | None = None  # a rerun keeps the output only for the same input
+    source_mtime_ns: int | None = None  # a rerun keeps the output only for the same input,
+    pipeline: str | None = None  # and the same pipeline settings (PipelineOptions.fingerprint)
 
     def count(self, status: str) -> int:
         return sum(1 for g in self.gaps if g["status"] == status)
@@ -367,13 +368,14 @@ def _collect(inputs, out_dir: Path | None = None) -> tuple[list[tuple[Path, str]
 
 
 def plan_jobs(sources: list[tuple[Path, str]], out_dir: Path | None, overwrite: bool, figures: bool = False,
-              lookalikes: list[FileReport] = ()) -> tuple[list[tuple], list[FileReport]]:
+              lookalikes: list[FileReport] = (), pipeline: str | None = None) -> tuple[list[tuple], list[FileReport]]:
     """Which of ``sources`` (from ``collect_inputs``) to process, and the entries of those that need
     no processing (``lookalikes`` among them).
 
     An output is kept only when an earlier run's report (or journal) says it was completed, from
-    an input of the same size and modification time; a file that failed, whose input changed since,
-    or whose output no record vouches for, is done again."""
+    an input of the same size and modification time, with the same pipeline settings (``pipeline``,
+    their fingerprint; a record without one, of an older version, is taken at its word); a file that
+    failed, whose input or settings changed since, or whose output no record vouches for, is done again."""
     jobs, kept = [], list(lookalikes)
     earlier = earlier_entries(out_dir) if out_dir is not None and not overwrite else {}
     for source, name in sources:
@@ -382,7 +384,8 @@ def plan_jobs(sources: list[tuple[Path, str]], out_dir: Path | None, overwrite: 
             continue
         target = out_dir / name
         entry = earlier.get(name)
-        if entry is not None and entry.get("status") in DONE and target.is_file() and _same_input(entry, source):
+        if (entry is not None and entry.get("status") in DONE and target.is_file() and _same_input(entry, source)
+                and entry.get("pipeline") in (None, pipeline)):
             kept.append(replace(FileReport.from_dict(entry), from_earlier_run=True))
         else:
             jobs.append((source, target, name, out_dir / FIGURES_DIR if figures else None))
@@ -476,13 +479,15 @@ def run_batch(inputs, out_dir: Path | None, options: PipelineOptions, workers: i
     owned = {name for _, name in sources} | {report_name(tag)} if shard is not None else None
     engine = build_engine(options)  # a bad plugin or option fails here, before any worker starts
     with claim_output(out_dir, report_name(tag), owned) if out_dir is not None else nullcontext():
-        jobs, reports = plan_jobs(sources, out_dir, overwrite, figures, lookalikes)
+        pipeline = options.fingerprint()
+        jobs, reports = plan_jobs(sources, out_dir, overwrite, figures, lookalikes, pipeline)
         workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
         journal = _Journal(out_dir / journal_name(tag)) if out_dir is not None else None
         interrupted = None
         restore_signals = install_stop_handlers()
         try:
             for report in _run_jobs(jobs, engine, options, workers, on_progress):
+                report.pipeline = pipeline
                 if journal:
                     journal.add(report)
                 reports.append(report)
@@ -562,7 +567,8 @@ def human_summary(report: dict) -> str:
         + (f", {s['skipped']} skipped" if s["skipped"] else "")
         + (f" ({s['existing_kept']} done by an earlier run)" if s["existing_kept"] else ""),
         f"{s['gaps_found']} gaps: {s['gaps_repaired']} repaired, {s['gaps_skipped']} skipped, {s['gaps_failed']} failed",
-        f"{s['audio_seconds']:.1f} s of audio"  # and how fast, when known (a shard's journal holds no times)
+        "no file needed work: the outputs of an earlier run were kept" if s["existing_kept"] and not s["audio_seconds"]
+        else f"{s['audio_seconds']:.1f} s of audio"  # and how fast, when known (a shard's journal holds no times)
         + (f" in {s['wall_seconds']:.1f} s ({s['realtime_factor']}x real time)" if s["realtime_factor"] is not None else ""),
     ]
     for f in report["files"]:

@@ -184,7 +184,7 @@ def _run(inputs, out_dir, options, workers, overwrite, figures=False, quiet=Fals
         if not quiet:
             origin = "" if shard.source == "--shard" else f" ({shard.source})"
             click.echo(f"shard {shard}{origin}: {_plural(len(sources), 'file')} of {total}", err=True)
-    jobs, _ = plan_jobs(sources, out, overwrite)
+    jobs, _ = plan_jobs(sources, out, overwrite, pipeline=options.fingerprint())
     with tqdm(total=len(jobs), unit="file", file=sys.stderr, disable=True if quiet else None) as bar:
         done, running = 0, {}  # files done; of each file under way, the share of its gaps done
 

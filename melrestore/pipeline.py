@@ -6,6 +6,8 @@ the engine is imported only when one is built.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
@@ -96,6 +98,10 @@ class PipelineOptions:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def fingerprint(self) -> str:
+        """A short digest of these settings: a rerun keeps only the outputs made with the same."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
 
     def in_use(self, slot: Slot) -> bool:
         """Whether ``slot`` is part of this pipeline (its switch, if it has one, is not 0)."""

@@ -54,10 +54,24 @@ def test_completed_outputs_are_kept_and_overwrite_redoes_them(recordings, tmp_pa
     assert (out / "mutilated-mime-a.wav").read_bytes() == b"changed after the run"
     report = json.loads((out / "melrestore-report.json").read_text())
     assert report["summary"]["existing_kept"] == 3 and report["summary"]["repaired"] == 2
+    assert "no file needed work: the outputs of an earlier run were kept" in result.output
     result = run("batch", recordings, "-o", out, "--overwrite", *INTERP)
     assert result.exit_code == 0
     assert sf.info(out / "mutilated-mime-a.wav").frames > 0
     assert not list(out.rglob("*melrestore-tmp*"))
+
+
+def test_a_rerun_with_other_pipeline_settings_redoes_what_they_would_change(recordings, tmp_path):
+    """The report names the pipeline that made the outputs: one made with other settings is not kept."""
+    out = tmp_path / "out"
+    assert run("batch", recordings, "-o", out, *INTERP).exit_code == 0
+    (out / "mutilated-mime-a.wav").write_bytes(b"made with the interpolation")
+    result = run("batch", recordings, "-o", out, *INTERP, "--short-gap-ms", "0")
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "melrestore-report.json").read_text())
+    assert report["summary"]["existing_kept"] == 0 and report["pipeline"]["short_gap_ms"] == 0
+    assert sf.info(out / "mutilated-mime-a.wav").frames > 0  # redone
+    assert len({f["pipeline"] for f in report["files"]}) == 1
 
 
 def test_bad_files_fail_with_a_reason_and_the_batch_goes_on(tmp_path):
