@@ -130,8 +130,10 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
         else:
             copy_atomic(source, target)
             report.status = "unchanged"
-    except (AudioError, DetectionError, OSError) as exc:
+    except (AudioError, DetectionError) as exc:
         report.message = str(exc)
+    except OSError as exc:
+        report.message = _os_error_message(exc, source, target)
     except Exception as exc:  # a plugin's bug must not stop the batch
         report.message = f"{type(exc).__name__}: {exc}"
     finally:
@@ -144,6 +146,24 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
                 if g["status"] == "repaired":
                     g["status"], g["message"] = "failed", "filled, but the file was not written"
     return report
+
+
+def _os_error_message(exc: OSError, source: Path, target: Path | None) -> str:
+    """The system's reason, with the file it concerns named as the user named it: a temporary
+    file being written beside the output stands for the output."""
+    concerned = Path(exc.filename2 or exc.filename) if (exc.filename2 or exc.filename) is not None else None
+    if not exc.strerror or concerned is None:
+        return str(exc)
+    if target is not None:
+        target = Path(target)
+        if concerned in target.parents:  # a folder on the way to it
+            why = "is a file, not a folder" if concerned.is_file() else exc.strerror
+            return f"cannot write {target}: {concerned} {why}"
+        if concerned.parent == target.parent and (concerned == target or concerned.name.endswith(TEMP_SUFFIX)):
+            return f"cannot write {target}: {exc.strerror}"
+    if concerned == Path(source):
+        return f"cannot read {source}: {exc.strerror}"
+    return str(exc)
 
 
 def _patch(audio: AudioFile, gap: Gap, fill: np.ndarray) -> np.ndarray:
