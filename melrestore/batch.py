@@ -259,13 +259,14 @@ def claim_output(out_dir: Path, report_file: str = REPORT_NAME, owned: set[str] 
         os.unlink(check)
     except OSError as exc:
         raise OutputError(f"cannot write to {out_dir}: {exc.strerror or exc}") from None
-    lock = _lock(out_dir / f".{report_file}.lock")
+    lock_path = out_dir / f".{report_file}.lock"
+    lock = _lock(lock_path)
     try:
         remove_stale_temporaries(out_dir, owned)
         yield
     finally:
         if lock is not None:
-            os.unlink(out_dir / f".{report_file}.lock")
+            lock_path.unlink(missing_ok=True)  # before it is released: a run waiting on it locks a new file
             os.close(lock)
 
 
