@@ -266,7 +266,7 @@ def claim_output(out_dir: Path, report_file: str = REPORT_NAME, owned: set[str] 
         yield
     finally:
         if lock is not None:
-            lock_path.unlink(missing_ok=True)  # before it is released: a run waiting on it locks a new file
+            lock_path.unlink(missing_ok=True)  # before the release: a run that opened it meanwhile finds it gone
             os.close(lock)
 
 
