@@ -592,11 +592,17 @@ def human_summary(report: dict) -> str:
         else f"{s['audio_seconds']:.1f} s of audio"  # and how fast, when known (a shard's journal holds no times)
         + (f" in {s['wall_seconds']:.1f} s ({s['realtime_factor']}x real time)" if s["realtime_factor"] is not None else ""),
     ]
+    # Files skipped for one reason (an archive's thousands of .m4a files) are one line.
+    skipped: dict[str, list[str]] = {}
+    for f in report["files"]:
+        if f["status"] == "skipped":
+            skipped.setdefault(f["message"], []).append(f["path"])
+    for message, paths in skipped.items():
+        named = paths[0] if len(paths) == 1 else f"{len(paths)} files ({', '.join(paths[:3])}{', ...' if len(paths) > 3 else ''})"
+        lines.append(f"skipped {named}: {message}")
     for f in report["files"]:
         if f["status"] == "failed":
             lines.append(f"FAILED {f['path']}: {f['message']}")
-        elif f["status"] == "skipped":
-            lines.append(f"skipped {f['path']}: {f['message']}")
         for warning in f["warnings"]:
             lines.append(f"WARNING {f['path']}: {warning}")
         for g in f["gaps"]:

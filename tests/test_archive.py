@@ -434,7 +434,8 @@ def test_truncated_files_links_and_folders_named_like_audio_are_reported(tmp_pat
 def test_audio_in_formats_melrestore_does_not_repair_is_reported_not_passed_over(tmp_path):
     """An archive's AAC or CAF files are neither repaired nor silently left out: each is in the report."""
     src = _one_clip(tmp_path)
-    (src.parent / "live.m4a").write_bytes(b"\0\0\0\x20ftypM4A ")  # AAC, which libsndfile cannot read
+    for take in ("live", "live-2", "live-3", "live-4"):  # AAC, which libsndfile cannot read
+        (src.parent / f"{take}.m4a").write_bytes(b"\0\0\0\x20ftypM4A ")
     sf.write(src.parent / "take.caf", _damaged_chord().T, 44100, format="CAF")
     sf.write(src.parent / "take-named.wav", _damaged_chord().T, 44100, format="CAF")
     result = run("batch", src.parent, "-o", tmp_path / "out", "--workers", "1", *INTERP)
@@ -445,9 +446,11 @@ def test_audio_in_formats_melrestore_does_not_repair_is_reported_not_passed_over
     assert files["take-named.wav"]["status"] == "failed" and "holds CAF audio" in files["take-named.wav"]["message"]
     assert not (tmp_path / "out" / "take-named.wav").exists()
     assert files[src.name]["status"] == "repaired"
-    assert "2 skipped" in result.output and "skipped live.m4a: .m4a is not a format" in result.output
+    assert "5 skipped" in result.output  # the four .m4a files, one line, and the .caf
+    assert "skipped 4 files (live-2.m4a, live-3.m4a, live-4.m4a, ...): .m4a is not a format" in result.output
+    assert "skipped take.caf: .caf is not a format" in result.output
     detected = run("detect", src.parent, *INTERP)
-    assert "take.caf: skipped: .caf is not a format" in detected.output and "; 2 skipped" in detected.output
+    assert "take.caf: skipped: .caf is not a format" in detected.output and "; 5 skipped" in detected.output
 
 
 def test_samples_a_wav_header_never_counted_are_kept_and_reported(tmp_path, interp_engine):
