@@ -6,8 +6,8 @@ examples/clean/ and punches dropouts (digital silence) into copies in examples/r
     python examples/make_examples.py /path/to/mutilated_mime/song.ogg
 """
 
+import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -49,4 +49,6 @@ def main(song: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("song", help="Muldjord's mutilated_mime song.ogg")
+    main(parser.parse_args().song)
