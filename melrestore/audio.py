@@ -25,13 +25,16 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from .container import can_patch, copy_tags, encoder_settings, patch_samples, pcm_layout
+from .container import can_patch, copy_tags, encoder_settings, mpeg_samples, ogg_links, patch_samples, pcm_layout
 from .formats import AUDIO_EXTENSIONS, FORMATS_BY_EXTENSION, UNREAD_AUDIO_EXTENSIONS
 
 PCM_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
 PCM_BYTES = {**{subtype: bits // 8 for subtype, bits in PCM_BITS.items()}, "FLOAT": 4, "DOUBLE": 8}
 # A RIFF data size of all ones: no length given, as a recorder writing a stream leaves it (read to the end).
 STREAMED_SIZE = 0xFFFFFFFF
+# An MP3's frames beyond what decodes are reported from this much on (a Xing header, encoder delay
+# and padding make up a few thousand samples).
+UNDECODED_MIN_S, UNDECODED_MIN_SHARE = 1.0, 0.05
 # Bytes after a WAV's or AIFF's declared samples that are no chunk are reported from this much audio on.
 UNEXPLAINED_TAIL_S = 0.01
 LOSSY_FORMATS = {"OGG", "MP3"}
@@ -213,6 +216,7 @@ class AudioFile(_Described):
         except BaseException:
             self.close()
             raise
+        self.undecoded = self._undecoded_rest()
         layout = pcm_layout(path)
         if layout is not None and layout.available_bytes < layout.declared_bytes != STREAMED_SIZE:
             self.warnings.append(
@@ -228,6 +232,19 @@ class AudioFile(_Described):
                 "checked for gaps and are kept as they are; fix the header (`sox --ignore-length`) to have them read"
             )
         self.waveform = Waveform(self)
+
+    def _undecoded_rest(self) -> str | None:
+        """What the file holds past what libsndfile decodes, in words, or None: the later streams of
+        a chained Ogg, or MP3s joined after the first (whose Xing header ends the decoding)."""
+        if self.format == "OGG" and (links := ogg_links(self.path)) > 1:
+            return (f"a chained Ogg file ({links} streams one after another), of which only the first "
+                    f"({self.duration:.3f} s) decodes")
+        if self.format == "MP3":
+            more = mpeg_samples(self.path) - self.frames
+            if more > max(UNDECODED_MIN_S * self.sample_rate, UNDECODED_MIN_SHARE * self.frames):
+                return (f"MPEG frames of about {more / self.sample_rate:.1f} s more follow the "
+                        f"{self.duration:.3f} s that decode (MP3 files joined together?)")
+        return None
 
     def _reads_to_end(self) -> bool:
         """Whether the last sample the header declares can be read (a FLAC cut short cannot seek

@@ -104,6 +104,11 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
         report.warnings = audio.warnings
         waveform = audio.waveform
         gaps = engine.detect(waveform, audio.sample_rate, source)
+        if audio.undecoded and gaps and target is not None:  # its repair would hold the decoded part alone
+            raise AudioError(f"{audio.undecoded}: writing its repair would lose the rest, so it is left as it is; "
+                             "split it into one file per stream first")
+        if audio.undecoded:
+            report.warnings.append(f"{audio.undecoded}: only that part is checked for gaps")
         if target is None:
             report.status = "detected"
             report.gaps = [engine.choose(g, audio.sample_rate).as_found().to_dict(audio.sample_rate) for g in gaps]

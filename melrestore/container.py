@@ -9,6 +9,8 @@ over with mutagen.
 from __future__ import annotations
 
 import functools
+import mmap
+import os
 import re
 import struct
 from dataclasses import dataclass
@@ -260,3 +262,82 @@ def _vorbis_quality(sample_rate: int, channels: int, bitrate: int) -> float:
         middle = (low + high) / 2
         low, high = (middle, high) if nominal(middle) < bitrate else (low, middle)
     return high
+
+
+def ogg_links(path: str | Path) -> int:
+    """How many Ogg streams follow one another in the file (a chained Ogg: recordings of a stream,
+    files joined with ``cat``); 1 for an ordinary file.  Streams multiplexed side by side (their
+    first pages together at the start) count once.  Reads only the pages' headers."""
+    links, in_first_pages = 0, False
+    with open(path, "rb") as f:
+        while len(header := f.read(27)) == 27 and header[:4] == b"OggS":
+            begins = bool(header[5] & 0x02)  # this page begins a stream
+            if begins and not in_first_pages:
+                links += 1
+            in_first_pages = begins
+            segments = f.read(header[26])
+            f.seek(sum(segments), 1)
+    return max(links, 1)
+
+
+# MPEG audio frame headers: bitrates (kbit/s) by (MPEG-1?, layer) and index, sample rates by version.
+_MPEG_BITRATES = {
+    (True, 1): (0, 32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448),
+    (True, 2): (0, 32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384),
+    (True, 3): (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
+    (False, 1): (0, 32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256),
+    (False, 2): (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+}
+_MPEG_BITRATES[(False, 3)] = _MPEG_BITRATES[(False, 2)]
+_MPEG_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}  # by version bits
+
+
+def mpeg_samples(path: str | Path) -> int:
+    """The samples per channel that the MPEG audio frames of an MP3 file hold, counted frame by
+    frame through the whole file (tags and junk between frames skipped).  A decoder stops where
+    the first frame's Xing header says the stream ends, so MP3s joined with ``cat`` decode to the
+    first one alone; this count says how much more there is."""
+    with open(path, "rb") as f:
+        if os.fstat(f.fileno()).st_size == 0:
+            return 0
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return _count_mpeg_samples(data)
+
+
+def _count_mpeg_samples(data) -> int:
+    total, pos, n = 0, 0, len(data)
+    while pos + 4 <= n:
+        if data[pos : pos + 3] == b"ID3" and pos + 10 <= n:  # an ID3v2 tag: its size is in 7-bit bytes
+            size = (data[pos + 6] << 21) | (data[pos + 7] << 14) | (data[pos + 8] << 7) | data[pos + 9]
+            pos += 10 + size
+            continue
+        frame = _mpeg_frame(data, pos)
+        if frame is None:
+            next_sync = data.find(b"\xff", pos + 1)  # not a frame: look for the next one
+            pos = n if next_sync < 0 else next_sync
+            continue
+        samples, length = frame
+        if _mpeg_frame(data, pos + length) is not None:  # frames come back to back; a lone "header" in a tag does not
+            total += samples
+        pos += length
+    return total
+
+
+def _mpeg_frame(data, pos: int) -> tuple[int, int] | None:
+    """The samples and the length in bytes of the MPEG audio frame whose header is at ``pos``, or
+    None where no valid header is."""
+    if pos + 4 > len(data) or data[pos] != 0xFF:
+        return None
+    b1, b2 = data[pos + 1], data[pos + 2]
+    version, layer_bits = (b1 >> 3) & 3, (b1 >> 1) & 3
+    bitrate_index, rate_index = b2 >> 4, (b2 >> 2) & 3
+    if b1 & 0xE0 != 0xE0 or version == 1 or layer_bits == 0 or bitrate_index in (0, 15) or rate_index == 3:
+        return None
+    mpeg1, layer = version == 3, 4 - layer_bits
+    bitrate = _MPEG_BITRATES[(mpeg1, layer)][bitrate_index] * 1000
+    rate = _MPEG_RATES[version][rate_index]
+    padding = (b2 >> 1) & 1
+    if layer == 1:
+        return 384, (12 * bitrate // rate + padding) * 4
+    samples = 1152 if mpeg1 or layer == 2 else 576
+    return samples, samples // 8 * bitrate // rate + padding

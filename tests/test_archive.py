@@ -496,6 +496,27 @@ def test_a_flac_cut_short_is_repaired_as_far_as_it_decodes(tmp_path):
     assert np.abs(repaired[GAP[0] : GAP[1]]).max() > 1000  # filled, not left silent
 
 
+def test_a_chained_ogg_or_joined_mp3s_are_never_cut_to_their_first_part(tmp_path):
+    """libsndfile decodes the first stream of a chained Ogg, and the first of MP3s joined with
+    `cat` (its Xing header says where the stream ends): a repair would write that part alone."""
+    (tmp_path / "in").mkdir()
+    first, second = _damaged_chord(seconds=3.0), chord(3.0, 44100, 2)
+    parts = {"ogg": dict(fmt="OGG", subtype="VORBIS"), "mp3": dict(fmt="MP3", subtype="MPEG_LAYER_III")}
+    for ext, kind in parts.items():
+        for name, head in (("gap", first), ("clean", chord(3.0, 44100, 2))):
+            a, b = write(tmp_path / f"a.{ext}", head, 44100, **kind), write(tmp_path / f"b.{ext}", second, 44100, **kind)
+            (tmp_path / "in" / f"{name}.{ext}").write_bytes(a.read_bytes() + b.read_bytes())
+    report = run_batch(tmp_path / "in", tmp_path / "out", PipelineOptions(inpainter="interpolation"))
+    files = {f["path"]: f for f in report["files"]}
+    for ext, says in (("ogg", "a chained Ogg file (2 streams one after another)"), ("mp3", "MPEG frames of about 3")):
+        assert files[f"gap.{ext}"]["status"] == "failed" and says in files[f"gap.{ext}"]["message"]
+        assert "split it into one file per stream first" in files[f"gap.{ext}"]["message"]
+        assert not (tmp_path / "out" / f"gap.{ext}").exists()
+        clean = files[f"clean.{ext}"]  # no gap in the part that decodes: copied whole, and said so
+        assert clean["status"] == "unchanged" and says in clean["warnings"][0] and "only that part is checked" in clean["warnings"][0]
+        assert (tmp_path / "out" / f"clean.{ext}").read_bytes() == (tmp_path / "in" / f"clean.{ext}").read_bytes()
+
+
 def test_a_flac_damaged_in_the_middle_fails_saying_where_and_gets_no_output(tmp_path):
     rng = np.random.default_rng(1)
     audio = _damaged_chord(seconds=10.0) + 0.05 * rng.standard_normal((2, 441000)).astype(np.float32)
