@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from .container import can_patch, copy_tags, encoder_settings, mpeg_samples, ogg_links, patch_samples, pcm_layout
+from .container import TEMP_SUFFIX, can_patch, copy_tags, encoder_settings, mpeg_samples, ogg_links, patch_samples, pcm_layout
 from .formats import AUDIO_EXTENSIONS, FORMATS_BY_EXTENSION, UNREAD_AUDIO_EXTENSIONS
 
 PCM_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
@@ -61,8 +61,6 @@ BLOCK_SAMPLES = 1 << 20
 CACHE_PIECE = 1 << 16
 CACHE_BYTES = 32 << 20
 
-# Every temporary file melrestore writes ends so; a later run removes the ones a killed run left.
-TEMP_SUFFIX = ".melrestore-tmp"
 
 
 class AudioError(Exception):

@@ -13,10 +13,14 @@ import mmap
 import os
 import re
 import struct
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+# Every temporary file melrestore writes ends so; a later run removes the ones a killed run left.
+TEMP_SUFFIX = ".melrestore-tmp"
 
 # Sample encodings we can patch in place: subtype -> bytes per sample.
 _WIDTH = {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
@@ -159,6 +163,9 @@ def copy_tags(source: str | Path, target: str | Path, format: str | None = None)
     import mutagen
     from mutagen.flac import FLAC
 
+    if format == "MP3":
+        _copy_mp3_tag_blocks(source, target)
+        return
     options = _tag_types(format)
     src = mutagen.File(source, options=options)
     if src is None:
@@ -173,16 +180,65 @@ def copy_tags(source: str | Path, target: str | Path, format: str | None = None)
         return
     if src.tags is None:
         return
-    dst = mutagen.File(target, options=options)
+    dst = mutagen.File(target, options=options)  # Vorbis comments (OGG): key/value pairs
     if dst.tags is None:
         dst.add_tags()
     dst.tags.clear()
-    if hasattr(src.tags, "getall"):  # ID3 (MP3): frames
-        for frame in src.tags.values():
-            dst.tags.add(frame)
-    else:  # Vorbis comments (OGG): key/value pairs
-        dst.tags.extend(src.tags)
+    dst.tags.extend(src.tags)
     dst.save()
+
+
+def _copy_mp3_tag_blocks(source: str | Path, target: str | Path) -> None:
+    """The source MP3's tags onto the target's MPEG frames byte for byte: its ID3v2 tag before them,
+    its APEv2 and ID3v1 tags after them.  (mutagen would save ID3v2.4 alone, dropping the ID3v1
+    and APEv2 tags, the ID3v2.3 version and the frames it cannot translate.)"""
+    with open(source, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        start, end = _mp3_tag_spans(f, size)
+        f.seek(0)
+        head = f.read(start)
+        f.seek(end)
+        tail = f.read()
+    if not head and not tail:
+        return
+    target = Path(target)
+    handle, joined = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent)
+    try:
+        with open(handle, "wb") as out, open(target, "rb") as frames:
+            frames_start, frames_end = _mp3_tag_spans(frames, os.fstat(frames.fileno()).st_size)
+            out.write(head)
+            frames.seek(frames_start)
+            remaining = frames_end - frames_start
+            while remaining > 0 and (block := frames.read(min(remaining, 1 << 20))):
+                out.write(block)
+                remaining -= len(block)
+            out.write(tail)
+        os.replace(joined, target)
+    except BaseException:
+        Path(joined).unlink(missing_ok=True)
+        raise
+
+
+def _mp3_tag_spans(f, size: int) -> tuple[int, int]:
+    """Where an MP3's MPEG frames start and end, between its leading ID3v2 tag and its trailing
+    APEv2 and ID3v1 tags (any of which may be absent)."""
+    f.seek(0)
+    header = f.read(10)
+    start = 0
+    if len(header) == 10 and header[:3] == b"ID3":
+        start = 10 + ((header[6] << 21) | (header[7] << 14) | (header[8] << 7) | header[9]) + (10 if header[5] & 0x10 else 0)
+    end = size
+    if end - 128 >= start:
+        f.seek(end - 128)
+        if f.read(3) == b"TAG":
+            end -= 128
+    if end - 32 >= start:
+        f.seek(end - 32)
+        footer = f.read(32)
+        if footer[:8] == b"APETAGEX":
+            tag_size, flags = struct.unpack("<I", footer[12:16])[0], struct.unpack("<I", footer[20:24])[0]
+            end -= tag_size + (32 if flags & 0x80000000 else 0)
+    return min(start, size), max(min(end, size), min(start, size))
 
 
 def _tag_types(format: str | None) -> list | None:

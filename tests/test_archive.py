@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from conftest import EXAMPLES, chord, write
 from melrestore import audio as audio_io
 from melrestore.batch import REPORT_NAME, claim_output, repair_file, run_batch, summary_of
+from melrestore.container import _mp3_tag_spans
 from melrestore.cli import cli
 from melrestore.engine import Engine
 from melrestore.mel import MelSettings
@@ -198,6 +199,33 @@ def test_ogg_keeps_its_vorbis_comments(tmp_path, interp_engine):
     if report.status != "repaired":  # lossy: the decoded gap may not be exact zeros
         pytest.skip(f"no gap found in the encoded file: {report.status}")
     assert OggVorbis(out)["title"] == ["Mutilated Mime"] and OggVorbis(out)["artist"] == ["Muldjord"]
+
+
+def test_an_mp3_keeps_its_tags_byte_for_byte(tmp_path, interp_engine):
+    """ID3v2.3 with frames mutagen would translate or drop, an APEv2 tag and an ID3v1 tag: all kept
+    as they were, around the re-encoded frames."""
+    from mutagen.apev2 import APEv2
+    from mutagen.id3 import APIC, ID3, TIT2, TXXX, TYER
+
+    src = write(tmp_path / "in.mp3", _damaged_chord(seconds=4.0), 44100, fmt="MP3", subtype="MPEG_LAYER_III")
+    tags = ID3()
+    tags.add(TIT2(encoding=1, text="Mutilated Mime"))
+    tags.add(TYER(encoding=1, text="2006"))  # v2.3 only: mutagen's v2.4 writes TDRC instead
+    tags.add(TXXX(encoding=1, desc="REPLAYGAIN_TRACK_GAIN", text="-3.2 dB"))
+    tags.add(APIC(encoding=1, mime="image/png", type=3, desc="front cover", data=_picture().data))
+    ape = APEv2()
+    ape["Title"] = "Mutilated Mime"
+    ape.save(src)
+    tags.save(src, v1=2, v2_version=3)  # the ID3v1 tag after the APEv2 one
+    (tmp_path / "in.gaps.json").write_text('{"gaps": [{"start": 0.9, "end": 0.95}]}')  # whatever the encoder smeared
+    out = tmp_path / "out.mp3"
+    assert repair_file(interp_engine, src, out).status == "repaired"
+    with open(src, "rb") as before, open(out, "rb") as after:
+        (head, end), (out_head, out_end) = (_mp3_tag_spans(f, os.fstat(f.fileno()).st_size) for f in (before, after))
+    data, repaired = src.read_bytes(), out.read_bytes()
+    assert data[:head].startswith(b"ID3\x03") and repaired[:out_head] == data[:head]  # ID3v2.3, as it was
+    assert data[end:].startswith(b"APETAGEX") and repaired[out_end:] == data[end:]  # APEv2, then ID3v1
+    assert repaired[-128:].startswith(b"TAG") and sf.info(out).duration == pytest.approx(4.0, abs=0.05)
 
 
 @pytest.mark.parametrize("name,fmt,subtype,encoder,keeps", [
