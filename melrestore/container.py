@@ -271,9 +271,10 @@ def encoder_settings(path: str | Path, format: str | None = None) -> dict:
     if isinstance(source, OggVorbis) and source.info.bitrate > 0:
         return {"compression_level": 1.0 - _vorbis_quality(source.info.sample_rate, source.info.channels, source.info.bitrate)}
     if isinstance(source, OggOpus) and source.info.length > 0:
-        # Its mean bitrate (the file's size over its length), through libsndfile's linear map
-        # from compression_level to 256 (0) down to 6 (1) kbps a channel.
-        per_channel = Path(path).stat().st_size * 8 / source.info.length / source.info.channels
+        # Its mean bitrate (the audio pages' bytes over its length: its tags and pictures left
+        # out), through libsndfile's linear map from compression_level to 256 (0) down to 6 (1)
+        # kbps a channel.
+        per_channel = ogg_audio_bytes(path) * 8 / source.info.length / source.info.channels
         return {"compression_level": float(np.clip(1.0 - (per_channel - 6000) / 250000, 0.0, 1.0))}
     return {}
 
@@ -320,19 +321,31 @@ def _vorbis_quality(sample_rate: int, channels: int, bitrate: int) -> float:
     return high
 
 
+def _ogg_pages(path: str | Path):
+    """``(header, size in bytes)`` of each page of an Ogg file, in order; reads only the headers."""
+    with open(path, "rb") as f:
+        while len(header := f.read(27)) == 27 and header[:4] == b"OggS":
+            segments = f.read(header[26])
+            f.seek(sum(segments), 1)
+            yield header, 27 + len(segments) + sum(segments)
+
+
+def ogg_audio_bytes(path: str | Path) -> int:
+    """The bytes of an Ogg file's audio pages: those of its header packets (Opus and Vorbis
+    headers, tags, cover pictures), whose granule position is 0, left out."""
+    return sum(size for header, size in _ogg_pages(path) if struct.unpack("<q", header[6:14])[0] not in (0, -1))
+
+
 def ogg_links(path: str | Path) -> int:
     """How many Ogg streams follow one another in the file (a chained Ogg: recordings of a stream,
     files joined with ``cat``); 1 for an ordinary file.  Streams multiplexed side by side (their
     first pages together at the start) count once.  Reads only the pages' headers."""
     links, in_first_pages = 0, False
-    with open(path, "rb") as f:
-        while len(header := f.read(27)) == 27 and header[:4] == b"OggS":
-            begins = bool(header[5] & 0x02)  # this page begins a stream
-            if begins and not in_first_pages:
-                links += 1
-            in_first_pages = begins
-            segments = f.read(header[26])
-            f.seek(sum(segments), 1)
+    for header, _ in _ogg_pages(path):
+        begins = bool(header[5] & 0x02)  # this page begins a stream
+        if begins and not in_first_pages:
+            links += 1
+        in_first_pages = begins
     return max(links, 1)
 
 

@@ -201,6 +201,24 @@ def test_ogg_keeps_its_vorbis_comments(tmp_path, interp_engine):
     assert OggVorbis(out)["title"] == ["Mutilated Mime"] and OggVorbis(out)["artist"] == ["Muldjord"]
 
 
+def test_an_opus_files_cover_picture_does_not_count_in_its_bitrate(tmp_path):
+    """Its mean bitrate is its audio's: a 150 kB picture in its tags would have tripled it."""
+    import base64
+
+    from mutagen.flac import Picture
+    from mutagen.oggopus import OggOpus
+
+    from melrestore.container import encoder_settings
+
+    src = write(tmp_path / "in.opus", chord(3.0, 48000, 2), 48000, "OPUS", "OGG")
+    plain = encoder_settings(src, "OGG")
+    tagged, picture = OggOpus(src), Picture()
+    picture.type, picture.mime, picture.data = 3, "image/png", np.random.default_rng(0).bytes(150_000)
+    tagged["metadata_block_picture"] = [base64.b64encode(picture.write()).decode()]
+    tagged.save()
+    assert src.stat().st_size > 3 * 150_000 // 2 and encoder_settings(src, "OGG") == plain
+
+
 def test_an_mp3_keeps_its_tags_byte_for_byte(tmp_path, interp_engine):
     """ID3v2.3 with frames mutagen would translate or drop, an APEv2 tag and an ID3v1 tag: all kept
     as they were, around the re-encoded frames."""
