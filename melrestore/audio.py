@@ -415,12 +415,15 @@ def write_repaired(audio: AudioFile, path: str | os.PathLike, patches) -> None:
 
 
 def write_blocks(audio: AudioFile, path: str | os.PathLike, patches=(), format: str | None = None, subtype: str | None = None,
-                 encoder: dict | None = None) -> None:
+                 encoder: dict | None = None, text_tags: dict | None = None) -> None:
     """Write ``audio`` to ``path`` a block at a time, with ``patches`` laid over it, in its own format
-    (or ``format``/``subtype``); ``encoder``: a lossy encoder's settings (:func:`encoder_settings`)."""
+    (or ``format``/``subtype``); ``encoder``: a lossy encoder's settings (:func:`encoder_settings`);
+    ``text_tags``: libsndfile's string tags to write (``{"title": ...}``)."""
     endian = audio.endian if format in (None, audio.format) else "FILE"
     with sf.SoundFile(sound_path(path), "w", audio.sample_rate, audio.channels, subtype or audio.subtype, endian, format or audio.format,
                       **(encoder or {})) as out:
+        for key, value in (text_tags or {}).items():
+            setattr(out, key, value)
         waveform = Waveform(audio, patches)
         for start in range(0, audio.frames, BLOCK_SAMPLES):
             out.write(waveform.stored(start, min(audio.frames, start + BLOCK_SAMPLES)))
@@ -442,10 +445,15 @@ def write_atomic(audio: Audio, path: str | os.PathLike) -> None:
         sf.write(sound_path(tmp), audio.samples, audio.sample_rate, format=audio.format, subtype=audio.subtype, endian=audio.endian)
 
 
-def convert_atomic(source: str | os.PathLike, path: str | os.PathLike, format: str, subtype: str) -> None:
-    """Write ``source``'s samples to ``path`` as ``format``/``subtype``, a block at a time, atomically."""
-    with AudioFile(source) as audio, atomic_target(path) as tmp:
-        write_blocks(audio, tmp, format=format, subtype=subtype)
+def write_converted(audio: AudioFile, path: str | os.PathLike, format: str, subtype: str, patches=()) -> None:
+    """``audio``'s decoded samples, ``patches`` laid over them, written to ``path`` as
+    ``format``/``subtype`` in one encoding (never through the file's own format first: a lossy file
+    would lose twice), a block at a time, atomically.  The tags libsndfile reads as text (title,
+    artist, album, ...) are carried over; pictures and other tags are not."""
+    with sf.SoundFile(sound_path(audio.path)) as source:
+        text_tags = {key: value for key, value in source.copy_metadata().items() if value}
+    with atomic_target(path) as tmp:
+        write_blocks(audio, tmp, patches, format=format, subtype=subtype, text_tags=text_tags)
 
 
 def copy_atomic(source: str | os.PathLike, path: str | os.PathLike) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import __version__
 from .audio import (TEMP_SUFFIX, AudioError, AudioFile, atomic_target, copy_atomic, find_audio_files,
-                    find_audio_lookalikes, quantise, remove_stale_temporaries, write_repaired)
+                    find_audio_lookalikes, quantise, remove_stale_temporaries, write_converted, write_repaired)
 from .engine import Engine
 from .formats import AUDIO_EXTENSIONS
 from .gaps import DetectionError, Gap
@@ -80,8 +80,9 @@ class FileReport:
 
 
 def repair_file(engine: Engine, source: Path, target: Path | None, name: str | None = None, figures: Path | None = None,
-                progress: Callable[[int, int], None] | None = None) -> FileReport:
-    """Detect and fill the gaps of ``source``; write to ``target`` (None: detect only).
+                progress: Callable[[int, int], None] | None = None, output_format: tuple[str, str] | None = None) -> FileReport:
+    """Detect and fill the gaps of ``source``; write to ``target`` (None: detect only), in the
+    file's own format, or as ``output_format`` (``(format, subtype)``, libsndfile's) when given.
     With ``figures``, save a before/after spectrogram of each repaired gap there.
     ``progress(done, total)`` follows the gaps as ``Engine.repair`` fills them.
 
@@ -114,7 +115,7 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
             report.gaps = [engine.choose(g, audio.sample_rate).as_found().to_dict(audio.sample_rate) for g in gaps]
             return report
         if not gaps:
-            copy_atomic(source, target)
+            _write_unchanged(audio, target, output_format)
             report.status = "unchanged"
             return report
         fills, results = engine.repair(waveform, audio.sample_rate, gaps, progress)
@@ -126,14 +127,17 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
         if fills:
             patches = [(gap.start, _patch(audio, gap, fill)) for gap, fill in fills.items()]
             with engine.timed("write"):
-                write_repaired(audio, target, patches)
+                if output_format is None:
+                    write_repaired(audio, target, patches)
+                else:
+                    write_converted(audio, target, *output_format, patches)
             report.status = "repaired"
             if figures is not None:
                 _save_figures(figures, report.path, waveform, waveform.patched(patches), audio.sample_rate, fills, report.gaps)
-            if audio.is_lossy:
+            if audio.is_lossy and output_format is None:  # (written as another format, repair says what changed)
                 report.message = f"{report.format} is lossy: re-encoding changes samples outside the gaps too"
         else:
-            copy_atomic(source, target)
+            _write_unchanged(audio, target, output_format)
             report.status = "unchanged"
     except (AudioError, DetectionError) as exc:
         report.message = str(exc)
@@ -151,6 +155,14 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
                 if g["status"] == "repaired":
                     g["status"], g["message"] = "failed", "filled, but the file was not written"
     return report
+
+
+def _write_unchanged(audio: AudioFile, target: Path, output_format: tuple[str, str] | None) -> None:
+    """A file with nothing filled: copied as it is, or written as ``output_format``."""
+    if output_format is None:
+        copy_atomic(audio.path, target)
+    else:
+        write_converted(audio, target, *output_format)
 
 
 def _os_error_message(exc: OSError, source: Path, target: Path | None) -> str:

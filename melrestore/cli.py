@@ -485,7 +485,7 @@ def repair(source, target, overwrite, quiet, verbose, **flags):
 
     import soundfile as sf
 
-    from .audio import convert_atomic, sound_path
+    from .audio import sound_path
     from .batch import repair_file
     from .pipeline import build_engine
 
@@ -513,29 +513,28 @@ def repair(source, target, overwrite, quiet, verbose, **flags):
     except OSError as exc:
         raise click.ClickException(f"cannot write to {Path(target).parent}: {exc.strerror or exc}") from None
     with scratch as tmp:
-        # Repaired in the source's own format, then converted when the extension asks for another.
-        # An OUT_FILE that exists (--overwrite) is replaced only by a repaired file: a failed file
-        # gets no output, and that must not take the earlier one with it.
-        in_place = not converted and not Path(target).exists()
-        written = Path(target) if in_place else Path(tmp) / f"repaired{Path(source).suffix}"
+        # Written as the extension asks, in one encoding from the decoded samples.  An OUT_FILE that
+        # exists (--overwrite) is replaced only by a repaired file: a failed file gets no output,
+        # and that must not take the earlier one with it.
+        in_place = not Path(target).exists()
+        written = Path(target) if in_place else Path(tmp) / f"repaired{Path(target).suffix}"
         try:
-            report = repair_file(engine, Path(source), written, progress=on_gaps)
+            report = repair_file(engine, Path(source), written, progress=on_gaps, output_format=(fmt, subtype) if converted else None)
         finally:
             if bar is not None:
                 bar.close()
         try:
-            if converted and written.exists():
-                convert_atomic(written, target, fmt, subtype)
-            elif not in_place and written.exists():
+            if not in_place and written.exists():
                 os.replace(written, target)
-        except (OSError, sf.LibsndfileError) as exc:
-            raise click.ClickException(f"cannot write {target}: {getattr(exc, 'strerror', None) or exc}") from None
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {target}: {exc.strerror or exc}") from None
     _echo_repaired(report, options, quiet, verbose)
     if converted and report.status != "failed" and not quiet:
         from .audio import is_lossy
 
         change = "re-encoded lossily" if is_lossy(fmt, subtype) else "converted"
-        click.echo(f"wrote {target} as {fmt}/{subtype} (from {original.format}/{original.subtype}): the samples outside the gaps were {change} too")
+        click.echo(f"wrote {target} as {fmt}/{subtype} (from {original.format}/{original.subtype}): the samples outside the gaps were {change} "
+                   "too; of its tags, only the text ones libsndfile knows (title, artist, album, ...) were carried over")
     sys.exit(1 if report.status == "failed" else 0)
 
 

@@ -318,6 +318,24 @@ def test_repair_writes_the_format_its_extension_names(tmp_path):
     assert result.exit_code == 0 and "OGG/VORBIS" in result.output and "were re-encoded lossily too" in result.output
 
 
+def test_repair_to_another_format_encodes_once_from_the_decoded_samples_and_keeps_the_title(tmp_path):
+    """An MP3 to FLAC: outside the gap, exactly the MP3's decoded samples (it had been re-encoded as
+    MP3 first, a second lossy generation), and the title libsndfile reads carried over."""
+    damaged = chord(3.0, 44100, 2)
+    with sf.SoundFile(tmp_path / "in.mp3", "w", 44100, 2, "MPEG_LAYER_III", format="MP3", bitrate_mode="CONSTANT") as f:
+        f.title = "Mutilated Mime"
+        f.write(damaged.T)
+    (tmp_path / "in.gaps.json").write_text('{"gaps": [{"start": 1.0, "end": 1.05}]}')
+    result = run("repair", tmp_path / "in.mp3", "-o", tmp_path / "out.flac", *INTERP)
+    assert result.exit_code == 0 and "only the text ones libsndfile knows" in result.output, result.output
+    decoded, repaired = audio_io.read(tmp_path / "in.mp3").as_float(), audio_io.read(tmp_path / "out.flac").as_float()
+    outside = np.ones(decoded.shape[1], bool)
+    outside[44100:46305] = False
+    step = 2.0**-15  # FLAC/PCM_16
+    assert np.abs(repaired[:, outside] - np.round(decoded[:, outside] / step) * step).max() == 0
+    assert sf.SoundFile(tmp_path / "out.flac").title == "Mutilated Mime"
+
+
 @pytest.mark.parametrize("target, message", [("a.txt", "cannot tell the format of"), ("a", "cannot tell the format of"), ("-", "standard output")])
 def test_repair_refuses_outputs_it_cannot_write_as_named(tmp_path, monkeypatch, target, message):
     monkeypatch.chdir(tmp_path)
