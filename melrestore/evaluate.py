@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -72,6 +73,17 @@ def _excerpt(audio: Audio, seconds: float | None) -> np.ndarray:
         start = (x.shape[1] - n) // 2
         x = x[:, start : start + n]
     return x
+
+
+def report_names(sources: list[Path], in_dir: Path) -> dict[Path, str]:
+    """Each source's name in the report (its rows, its damaged and repaired files): its path below
+    ``in_dir`` as a .wav file, or, where sources would share that name (a.wav and a.flac), its
+    whole path with .wav added (a.wav.wav, a.flac.wav), which no other source has."""
+    paths = {source: source.relative_to(in_dir).as_posix() for source in sources}
+    names = {source: Path(path).with_suffix(".wav").as_posix() for source, path in paths.items()}
+    while shared := {name for name, count in Counter(names.values()).items() if count > 1}:
+        names.update({source: paths[source] + ".wav" for source, name in names.items() if name in shared})
+    return names
 
 
 def gap_ms(gap: Gap, rate: int) -> int:
@@ -202,14 +214,14 @@ def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFA
     rng = np.random.default_rng(seed)
     out_dir = Path(out_dir)
     methods = Methods(inpainters, base)
-    rows, problems = [], []
-    for source in find_audio_files(in_dir):
-        name = source.relative_to(in_dir).with_suffix(".wav").as_posix()
+    rows, problems, files = [], [], {}
+    for source, name in report_names(find_audio_files(in_dir), in_dir).items():
         try:
             audio = read(source)
         except AudioError as exc:
             problems.append(f"{source}: {exc}")
             continue
+        files[name] = source.relative_to(in_dir).as_posix()
         clean = clean_excerpt(audio, excerpt_s, subtype)
         rate = audio.sample_rate
         gaps = punch_gaps(clean.shape[1], rate, list(lengths_ms) * per_file, rng)
@@ -223,7 +235,7 @@ def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFA
         if on_file:
             on_file(name)
     result = {"methods": methods.names, "gaps_ms": list(lengths_ms), "per_file": per_file, "seed": seed,
-              "subtype": subtype, "summary": summarise(rows), "problems": problems, "gaps": rows}
+              "subtype": subtype, "files": files, "summary": summarise(rows), "problems": problems, "gaps": rows}
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(result, indent=2))
     from .evaluation_page import write_pictures_and_page

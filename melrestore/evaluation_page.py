@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import find_audio_files, read
+from .audio import read
 from .evaluate import FIGURE_GAPS, LABELS, METRICS, SNIPPET_S, TRUE_MEL, _write, clean_excerpt
 from .pipeline import PipelineOptions
 
@@ -137,8 +137,7 @@ def write_pictures_and_page(result: dict, in_dir: Path, out_dir: Path, excerpt_s
     sections = []
     for row in shown:
         name, start, end, rate = row["file"], row["start"], row["end"], row["rate"]
-        source = next(p for p in find_audio_files(in_dir) if p.relative_to(in_dir).with_suffix(".wav").as_posix() == name)
-        clean = clean_excerpt(read(source), excerpt_s, result.get("subtype", "FLOAT"))
+        clean = clean_excerpt(read(in_dir / result["files"][name]), excerpt_s, result.get("subtype", "FLOAT"))
         panels = {"original": clean, "damaged": read(out_dir / "damaged" / name).as_float()}
         default = methods[-1]
         panels[f"{default} (repaired)"] = read(out_dir / "repaired" / default / name).as_float()

@@ -4,6 +4,7 @@ import re
 import shutil
 import subprocess
 from dataclasses import replace
+from pathlib import Path
 
 import matplotlib.image
 import numpy as np
@@ -256,3 +257,29 @@ def test_the_true_mel_ceiling_runs_without_the_extrapolated_edges():
     plain = build_engine(replace(mel_path, edge_extrapolation_ms=0.0)).repair(damaged, rate, [gap])[0][gap]
     edged = build_engine(mel_path).repair(damaged, rate, [gap])[0][gap]
     assert not np.array_equal(plain, edged)
+
+
+def _evaluate(in_dir, out, *options):
+    """A quick `melrestore evaluate` run (no ViSQOL, the interpolation alone): the CLI's result."""
+    return CliRunner().invoke(cli, ["evaluate", str(in_dir), "-o", str(out), "--inpainter", "interpolation", "--no-visqol", "-q", *options],
+                              catch_exceptions=False)
+
+
+def test_files_that_differ_only_in_their_extension_keep_their_own_names_rows_and_audio(tmp_path):
+    rate = 22050
+    write(tmp_path / "in" / "a.wav", chord(4.0, rate), rate)
+    write(tmp_path / "in" / "a.flac", chord(4.0, rate, freqs=(440.0, 554.4)), rate)
+    result = _evaluate(tmp_path / "in", tmp_path / "out", "--gaps", "50")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    rows = [r for r in metrics["gaps"] if r["method"] == "zeros"]
+    assert sorted(r["file"] for r in rows) == ["a.flac.wav", "a.wav.wav"]  # two files, told apart
+    assert metrics["files"] == {"a.flac.wav": "a.flac", "a.wav.wav": "a.wav"}
+    for row in rows:
+        clean = audio_io.read(tmp_path / "in" / metrics["files"][row["file"]]).as_float()
+        damaged = audio_io.read(tmp_path / "out" / "damaged" / row["file"]).as_float()
+        outside = np.r_[0 : row["start"], row["end"] : clean.shape[1]]
+        assert np.array_equal(damaged[:, outside], clean[:, outside])  # each file's damaged copy is its own
+        # The page plays each gap's own original.
+        snippet = audio_io.read(tmp_path / "out" / "snippets" / f"{Path(row['file']).stem}-{row['start']}" / "original.wav").as_float()
+        assert np.array_equal(snippet, clean[:, row["start"] - rate : row["end"] + rate])
