@@ -638,6 +638,7 @@ def evaluate(in_dir, out_dir, inpainters, lengths, per_file, seed, excerpt_s, co
     from tqdm import tqdm
 
     from .audio import find_audio_files
+    from .batch import FolderError
     from .evaluate import LABELS, format_table
     from .evaluate import evaluate as run_evaluation
 
@@ -654,8 +655,11 @@ def evaluate(in_dir, out_dir, inpainters, lengths, per_file, seed, excerpt_s, co
                 bar.write(f"scored {name}", file=sys.stderr)
             bar.update(1)
 
-        result = run_evaluation(Path(in_dir), Path(out_dir), inpainters, lengths, seed, excerpt_s, base, on_file=on_file, visqol=visqol, per_file=per_file,
-                                bits=int(bits) if bits else None)
+        try:
+            result = run_evaluation(Path(in_dir), Path(out_dir), inpainters, lengths, seed, excerpt_s, base, on_file=on_file, visqol=visqol,
+                                    per_file=per_file, bits=int(bits) if bits else None)
+        except FolderError as exc:
+            raise click.UsageError(str(exc)) from None
     for line in result["problems"]:
         click.echo(f"problem: {line}", err=True)
     if quiet:

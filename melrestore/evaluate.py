@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio import Audio, AudioError, find_audio_files, quantise, read, to_float, write_atomic
-from .batch import repair_file
+from .batch import check_folders, repair_file
 from .engine import Engine, Window
 from .gaps import Gap
 from .metrics import gap_metrics
@@ -207,7 +207,9 @@ def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFA
 
     ``bits`` (16 or 24): score as recordings of that PCM depth hold them: each excerpt rounded to
     it, every damaged and repaired file written in it (the pipelines keep it, as for any file).
-    None: 32-bit float, where a lossy codec's empty bins are exactly zero."""
+    None: 32-bit float, where a lossy codec's empty bins are exactly zero.  ``out_dir`` inside
+    ``in_dir`` (its files would be scored as clean recordings next time) or around it: FolderError."""
+    check_folders(in_dir, out_dir)
     subtype = f"PCM_{bits}" if bits else "FLOAT"
     base = base or PipelineOptions()
     perceptual = ViSQOL() if visqol else None
