@@ -145,9 +145,9 @@ class ViSQOL:
 
 
 class Methods:
-    """Every method ``evaluate`` compares, built once: the waveform references (LSAR, always pasting
-    the best-matching stretch), the true-Mel ceiling, each inpainter's Mel pipeline alone, and what
-    ``batch`` does."""
+    """Every method ``evaluate`` compares, built once: the waveform references (LSAR up to
+    ``LSAR_MAX_S``, always pasting the best-matching stretch), the true-Mel ceiling, each
+    inpainter's Mel pipeline alone, and what ``batch`` does."""
 
     def __init__(self, inpainters: list[str], base: PipelineOptions):
         self.base = base
@@ -155,12 +155,17 @@ class Methods:
         self.engines = {name: build_engine(options) for name, options in self.pipelines.items()}
         # The ceiling of the Mel pipeline: each gap's true Mel frames through the same vocoder.
         self.perfect_mel = build_engine(replace(base, short_gap_ms=0.0, long_gap_ms=0.0), TrueMelEngine)
-        # Waveform references, applied to every gap: LSAR, and always pasting the best-matching stretch.
+        # Waveform references: LSAR (up to LSAR_MAX_S), and always pasting the best-matching stretch.
         self.references = {
             base.short_gap_repairer: get_registry().build("sample_repairers", base.short_gap_repairer),
             base.long_gap_repairer: get_registry().build("sample_repairers", base.long_gap_repairer, max_match_ratio=np.inf,
                                                           long_gap_max_match_ratio=np.inf),
         }
+
+    def runs_on(self, method: str, gap: Gap, rate: int) -> bool:
+        """Whether ``method`` repairs ``gap`` and is scored on it: every method every gap, but LSAR
+        only those up to ``LSAR_MAX_S``."""
+        return method != self.base.short_gap_repairer or gap.length <= LSAR_MAX_S * rate
 
     @property
     def names(self) -> list[str]:
@@ -176,8 +181,8 @@ class Methods:
         for method, repairer in self.references.items():
             fills = {}
             for g in gaps:
-                if method == self.base.short_gap_repairer and g.length > LSAR_MAX_S * rate:
-                    continue  # minutes of CPU for a fill that is silence by the gap's middle: left as zeros
+                if not self.runs_on(method, g, rate):
+                    continue  # minutes of CPU for a fill that is silence by the gap's middle: left as zeros, not scored
                 try:
                     fills[g] = repairer.repair(damaged, g.start, g.end, rate)
                 except ValueError as exc:  # e.g. too little audio around the gap: left as zeros
@@ -217,6 +222,7 @@ def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFA
     out_dir = Path(out_dir)
     methods = Methods(inpainters, base)
     rows, problems, files = [], [], {}
+    not_run = set()  # the lengths (ms) of gaps LSAR is not run on
     for source, name in report_names(find_audio_files(in_dir), in_dir).items():
         try:
             audio = read(source)
@@ -233,9 +239,13 @@ def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFA
         damaged_path = out_dir / "damaged" / name
         _write(damaged, rate, damaged_path, subtype)
         repaired, filled = methods.repair(clean, damaged, damaged_path, gaps, rate, name, out_dir, subtype, problems)
-        rows += _scores(name, clean, damaged, gaps, rate, repaired, filled, perceptual)
+        rows += _scores(name, clean, damaged, gaps, rate, repaired, filled, perceptual, methods.runs_on)
+        not_run |= {gap_ms(g, rate) for g in gaps if not methods.runs_on(base.short_gap_repairer, g, rate)}
         if on_file:
             on_file(name)
+    if not_run:
+        problems.append(f"{base.short_gap_repairer} is not scored beyond {1000 * LSAR_MAX_S:g} ms (minutes of CPU a gap, faded to "
+                        f"silence): its files leave the {', '.join(map(str, sorted(not_run)))} ms gaps silent")
     result = {"methods": methods.names, "gaps_ms": list(lengths_ms), "per_file": per_file, "seed": seed,
               "subtype": subtype, "files": files, "summary": summarise(rows), "problems": problems, "gaps": rows}
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -252,9 +262,10 @@ def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFA
 
 
 def _scores(name: str, clean: np.ndarray, damaged: np.ndarray, gaps: list[Gap], rate: int, repaired: dict,
-            filled: dict[str, set[Gap]], perceptual: "ViSQOL | None") -> list[dict]:
+            filled: dict[str, set[Gap]], perceptual: "ViSQOL | None", runs_on) -> list[dict]:
     """One row per method and gap of a file: the measures, whether ``batch`` found and filled the
-    gap, and how many samples outside the gaps the method changed."""
+    gap, and how many samples outside the gaps the method changed.  A gap the method is not run on
+    (``runs_on``) has no measures and no ``filled``."""
     outside = np.ones(clean.shape[1], dtype=bool)
     for g in gaps:
         outside[g.start : g.end] = False
@@ -263,6 +274,11 @@ def _scores(name: str, clean: np.ndarray, damaged: np.ndarray, gaps: list[Gap], 
         found = {(d["start"], d["end"]) for d in report.gaps} if report else set()
         changed = int(np.sum(np.any(estimate[:, outside] != damaged[:, outside], axis=0)))
         for g in gaps:
+            scored = runs_on(method, g, rate)
+            scores = dict.fromkeys(METRICS)
+            if scored:
+                scores.update(gap_metrics(clean, estimate, g.start, g.end, rate),
+                              visqol_mos=perceptual(clean, estimate, g.start, g.end, rate) if perceptual else None)
             rows.append(
                 {
                     "file": name,
@@ -271,10 +287,9 @@ def _scores(name: str, clean: np.ndarray, damaged: np.ndarray, gaps: list[Gap], 
                     "start": g.start,
                     "end": g.end,
                     "rate": rate,
-                    **gap_metrics(clean, estimate, g.start, g.end, rate),
-                    "visqol_mos": perceptual(clean, estimate, g.start, g.end, rate) if perceptual else None,
+                    **scores,
                     "detected": (g.start, g.end) in found if report else None,
-                    "filled": g in filled[method] if method in filled else None,
+                    "filled": g in filled[method] if method in filled and scored else None,
                     "changed_outside": changed,
                 }
             )

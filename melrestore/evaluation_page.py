@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio import read
-from .evaluate import FIGURE_GAPS, LABELS, METRICS, SNIPPET_S, TRUE_MEL, _write, clean_excerpt
+from .evaluate import FIGURE_GAPS, LABELS, LSAR_MAX_S, METRICS, SNIPPET_S, TRUE_MEL, _write, clean_excerpt
 from .pipeline import PipelineOptions
 
 HIGHER_IS_BETTER = {"snr_db", "visqol_mos"}
@@ -34,8 +34,9 @@ def method_help(method: str, base: PipelineOptions | None = None) -> str:
     base = base or PipelineOptions()
     known = {
         "zeros": "the damaged input: the gap left as digital silence (the floor).",
-        "lsar": "least-squares autoregressive interpolation of the waveform (Janssen et al. 1986) on every gap; "
-                "made for gaps of a few milliseconds.",
+        "lsar": "least-squares autoregressive interpolation of the waveform (Janssen et al. 1986), made for gaps of a few "
+                f"milliseconds: run and scored on the gaps up to {1000 * LSAR_MAX_S:g} ms (longer ones would cost it minutes "
+                "each, and it fades them to silence; they stay silent in its files).",
         "similarity": "copies the best-matching stretch of the same recording into every gap, however poor the match "
                       "(batch uses it only where the match is close).",
         TRUE_MEL: "each gap's own Mel frames, taken from the original, through the same vocoder: what a perfect Mel "

@@ -43,8 +43,11 @@ def test_every_method_is_scored_for_every_gap(evaluation):
     # Up to two gaps of each length in each of the three clips (the 4 s clip has room for fewer).
     assert all(4 <= stats["n"] <= 6 for stats in metrics["summary"]["interpolation"].values())
     for method, by_length in metrics["summary"].items():
-        for stats in by_length.values():
+        for length, stats in by_length.items():
             assert stats["changed_outside"] == 0, method
+            if method == "lsar" and int(length) > 1000 * LSAR_MAX_S:
+                assert all(stats[m] is None for m in METRICS)  # not run on these gaps
+                continue
             assert stats["visqol_mos"] is not None and 1 <= stats["visqol_mos"] <= 5
             if method in ("interpolation", "batch-default"):
                 assert stats["recall"] == 1.0
@@ -103,7 +106,7 @@ def test_a_16_bit_run_scores_what_16_bit_files_hold(tmp_path):
         damaged = audio_io.read(out / "damaged" / "lowpassed.wav").as_float()
         outside = np.r_[0 : row["start"], row["end"] : clean.shape[1]]
         assert np.array_equal(clean[:, outside], damaged[:, outside]) and damaged[:, row["start"] : row["end"]].max() == 0
-        scores[bits] = {r["method"]: r["lsd_db"] for r in metrics["gaps"]}
+        scores[bits] = {r["method"]: r["lsd_db"] for r in metrics["gaps"] if r["lsd_db"] is not None}  # (LSAR is not scored at 200 ms)
     # Same gaps, same fills but for the rounding, another frame: every score moves.
     assert all(scores["16"][m] != scores[None][m] for m in scores[None])
 
@@ -149,12 +152,12 @@ def test_the_page_has_tables_a_glossary_and_the_problems(evaluation):
     for term in ("LSD (dB)", "SNR (dB)", "log-Mel L1", "ViSQOL MOS-LQO"):
         assert f"<dt>{term}</dt>" in page
     # The short clips leave the similarity repair nothing to copy on some gaps: it says so, and
-    # those cells are marked, never ranked best.  (LSAR is not run on gaps above LSAR_MAX_S.)
-    declined = [r for r in metrics["gaps"] if r["filled"] is False
-                and not (r["method"] == "lsar" and r["gap_ms"] > 1000 * LSAR_MAX_S)]
+    # those cells are marked, never ranked best.  LSAR, not run on the 300 ms gaps, says so once.
+    declined = [r for r in metrics["gaps"] if r["filled"] is False]
     assert declined and {r["method"] for r in declined} == {"similarity"}
     problems = page.split("<h2>Problems</h2>")[1].split("<h2>")[0]
-    assert problems.count("<li>") == len(declined) and "similarity declined the" in problems
+    assert problems.count("<li>") == len(declined) + 1 and "similarity declined the" in problems
+    assert "lsar is not scored beyond 60 ms" in problems
     assert "left silent" in page and "class='unfilled'" in page
     rows = re.findall(r"<tr><th scope='row'><a href='#m-([^']+)'>.*?</tr>", page)
     best_rows = re.findall(r"<tr><th scope='row'><a href='#m-([^']+)'>(?:(?!</tr>).)*class='best'", page)
@@ -168,7 +171,7 @@ def test_the_page_has_tables_a_glossary_and_the_problems(evaluation):
         assert len(cells) == len(lengths)
         assert all("class='unfilled'" in cells[i] for i in unfilled)
     # The bold value is the best of the ranked methods in its column (LSD, 300 ms).
-    lsd = {m: metrics["summary"][m]["300"]["lsd_db"] for m in ("lsar", "interpolation", "batch-default")}
+    lsd = {m: metrics["summary"][m]["300"]["lsd_db"] for m in ("interpolation", "batch-default")}
     table = page.split("<table>")[1]
     best_method = min(lsd, key=lsd.get)
     assert re.search(rf"#m-{best_method}'>{best_method}</a></th><td[^>]*>[^<]*(<[^t][^>]*>[^<]*)*</td><td class='best'>", table)
@@ -292,3 +295,18 @@ def test_the_report_folder_must_not_overlap_the_recordings(tmp_path):
         result = CliRunner().invoke(cli, ["evaluate", str(tmp_path / "in"), "-o", str(out), "--no-visqol"])
         assert result.exit_code == 2 and refusal in result.output
         assert not (out / "metrics.json").exists() and not (out / "damaged").exists()
+
+
+def test_lsar_is_not_scored_beyond_60_ms_and_the_page_says_so(tmp_path):
+    write(tmp_path / "in" / "a.wav", chord(5.0, 22050), 22050)
+    result = _evaluate(tmp_path / "in", tmp_path / "out", "--gaps", "20,100")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    lsar = {r["gap_ms"]: r for r in metrics["gaps"] if r["method"] == "lsar"}
+    assert lsar[20]["filled"] and lsar[20]["lsd_db"] is not None
+    assert lsar[100]["filled"] is None and all(lsar[100][m] is None for m in METRICS)  # not run: no scores, not a failure
+    assert metrics["summary"]["lsar"]["100"]["unfilled"] == 0
+    page = (tmp_path / "out" / "index.html").read_text()
+    problems = page.split("<h2>Problems</h2>")[1].split("<h2>")[0]
+    assert "lsar is not scored beyond 60 ms" in problems and "its files leave the 100 ms gaps silent" in problems
+    assert "run and scored on the gaps up to 60 ms" in page.split("<dt id='m-lsar'>")[1].split("</dd>")[0]
