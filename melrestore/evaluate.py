@@ -32,6 +32,8 @@ LABELS = {
     "spectral_convergence": "spectral convergence (lower is better)",
     "visqol_mos": "ViSQOL MOS-LQO (higher is better)",
 }
+# metrics.csv: a row per method and gap (``_scores``), its header even where no gap fit
+COLUMNS = ("file", "method", "gap_ms", "start", "end", "rate", *METRICS, "detected", "filled", "changed_outside")
 TRUE_MEL = "true-mel"  # the method that fills each gap from its true Mel: a perfect inpainter
 FIGURE_GAPS = 4  # spectrogram figures and audio snippets for this many gaps
 SNIPPET_S = 1.0  # seconds each side of a gap in the snippets and the ViSQOL window
@@ -233,6 +235,10 @@ def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFA
         clean = clean_excerpt(audio, excerpt_s, subtype)
         rate = audio.sample_rate
         gaps = punch_gaps(clean.shape[1], rate, list(lengths_ms) * per_file, rng)
+        no_room = [ms for ms in lengths_ms if ms not in {gap_ms(g, rate) for g in gaps}]
+        if no_room:
+            problems.append(f"no room for a gap of {', '.join(map(str, no_room))} ms in {name} ({clean.shape[1] / rate:.2f} s; "
+                            "gaps keep a second from the edges and from each other)")
         damaged = clean.copy()
         for g in gaps:
             damaged[:, g.start : g.end] = 0.0
@@ -254,10 +260,9 @@ def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFA
 
     write_pictures_and_page(result, in_dir, out_dir, excerpt_s, base)
     with open(out_dir / "metrics.csv", "w", newline="") as f:
-        if rows:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
     return result
 
 

@@ -157,7 +157,7 @@ def write_pictures_and_page(result: dict, in_dir: Path, out_dir: Path, excerpt_s
             f"<div class='row'>{''.join(audio_tags)}</div>"
         )
 
-    n_files = len({r["file"] for r in result["gaps"]})
+    n_files = len(result["files"])  # read, whether or not a gap fit
     counts = {g: result["summary"].get("zeros", {}).get(str(g), {}).get("n", 0) for g in result["gaps_ms"]}
     problems = list(result["problems"])
     for method, by_length in result["summary"].items():
@@ -181,7 +181,7 @@ def write_pictures_and_page(result: dict, in_dir: Path, out_dir: Path, excerpt_s
     (out_dir / "index.html").write_text(
         "<!doctype html><html lang='en'><meta charset='utf-8'><title>melrestore evaluation</title>"
         f"<style>{PAGE_STYLE}</style><h1>melrestore evaluation</h1>"
-        f"<p>{n_files} clean files; gaps of {', '.join(map(str, result['gaps_ms']))} ms punched in at random places "
+        f"<p>{n_files} clean file{'' if n_files == 1 else 's'}; gaps of {', '.join(map(str, result['gaps_ms']))} ms punched in at random places "
         f"(seed {result['seed']}; gaps per length: {', '.join(f'{g} ms: {n}' for g, n in counts.items())}), each repaired "
         "by every method and scored inside the gap against the original. metrics.json and metrics.csv hold every gap; "
         "the repaired files are under repaired/.</p>"

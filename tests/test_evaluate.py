@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from conftest import EXAMPLES
 from melrestore import audio as audio_io
 from melrestore.cli import cli
-from melrestore.evaluate import LSAR_MAX_S, METRICS, TrueMelEngine
+from melrestore.evaluate import COLUMNS, LSAR_MAX_S, METRICS, TrueMelEngine
 from melrestore.evaluation_page import paired_differences
 from melrestore.figures import gap_spectrograms, metric_plot, paired_difference_plot
 from melrestore.gaps import Gap
@@ -310,3 +310,15 @@ def test_lsar_is_not_scored_beyond_60_ms_and_the_page_says_so(tmp_path):
     problems = page.split("<h2>Problems</h2>")[1].split("<h2>")[0]
     assert "lsar is not scored beyond 60 ms" in problems and "its files leave the 100 ms gaps silent" in problems
     assert "run and scored on the gaps up to 60 ms" in page.split("<dt id='m-lsar'>")[1].split("</dd>")[0]
+
+
+def test_a_gap_length_that_fits_in_no_file_is_a_problem_and_the_report_keeps_its_shape(tmp_path):
+    write(tmp_path / "in" / "a.wav", chord(5.0, 22050), 22050)
+    result = _evaluate(tmp_path / "in", tmp_path / "out", "--gaps", "10000")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["gaps"] == [] and metrics["files"] == {"a.wav": "a.wav"}
+    assert metrics["problems"] == ["no room for a gap of 10000 ms in a.wav (5.00 s; gaps keep a second from the edges and from each other)"]
+    assert (tmp_path / "out" / "metrics.csv").read_text().splitlines() == [",".join(COLUMNS)]
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert "<p>1 clean file;" in page and "no room for a gap of 10000 ms in a.wav" in page.split("<h2>Problems</h2>")[1].split("<h2>")[0]
