@@ -88,6 +88,12 @@ def report_names(sources: list[Path], in_dir: Path) -> dict[Path, str]:
     return names
 
 
+def covers(detection: dict, gap: Gap) -> bool:
+    """Whether a gap ``batch`` found (its report's entry) spans the punched ``gap`` whole: it may
+    reach further, over digital silence of the music's own next to it."""
+    return detection["start"] <= gap.start and gap.end <= detection["end"]
+
+
 def gap_ms(gap: Gap, rate: int) -> int:
     """The length (whole ms) a punched gap was drawn at (its samples are that length, rounded down)."""
     return round(1000 * gap.length / rate)
@@ -203,7 +209,7 @@ class Methods:
                 problems.append(f"{method} on {name}: {report.message}")
             _note_unfilled(problems, method, name, report.gaps)
             repaired[method] = (read(target).as_float() if target.exists() else damaged, report)
-            filled[method] = {g for g in gaps if any(d["start"] == g.start and d["status"] == "repaired" for d in report.gaps)}
+            filled[method] = {g for g in gaps if any(covers(d, g) and d["status"] == "repaired" for d in report.gaps)}
         return repaired, filled
 
 
@@ -276,7 +282,6 @@ def _scores(name: str, clean: np.ndarray, damaged: np.ndarray, gaps: list[Gap], 
         outside[g.start : g.end] = False
     rows = []
     for method, (estimate, report) in repaired.items():
-        found = {(d["start"], d["end"]) for d in report.gaps} if report else set()
         changed = int(np.sum(np.any(estimate[:, outside] != damaged[:, outside], axis=0)))
         for g in gaps:
             scored = runs_on(method, g, rate)
@@ -293,7 +298,7 @@ def _scores(name: str, clean: np.ndarray, damaged: np.ndarray, gaps: list[Gap], 
                     "end": g.end,
                     "rate": rate,
                     **scores,
-                    "detected": (g.start, g.end) in found if report else None,
+                    "detected": any(covers(d, g) for d in report.gaps) if report else None,
                     "filled": g in filled[method] if method in filled and scored else None,
                     "changed_outside": changed,
                 }

@@ -322,3 +322,17 @@ def test_a_gap_length_that_fits_in_no_file_is_a_problem_and_the_report_keeps_its
     assert (tmp_path / "out" / "metrics.csv").read_text().splitlines() == [",".join(COLUMNS)]
     page = (tmp_path / "out" / "index.html").read_text()
     assert "<p>1 clean file;" in page and "no room for a gap of 10000 ms in a.wav" in page.split("<h2>Problems</h2>")[1].split("<h2>")[0]
+
+
+def test_a_detection_wider_than_the_gap_over_the_music_s_own_silence_counts_as_found_and_filled(tmp_path):
+    # A half-wave rectified tone: half of every millisecond is digital silence (too short to be a
+    # gap), so a gap punched next to such a stretch is detected (and filled) a few samples wider.
+    rate = 22050
+    tone = np.maximum(0.5 * np.sin(2 * np.pi * 1000 * np.arange(6 * rate) / rate), 0)[None]
+    write(tmp_path / "in" / "a.wav", tone, rate)
+    result = _evaluate(tmp_path / "in", tmp_path / "out", "--gaps", "50,100")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    rows = [r for r in metrics["gaps"] if r["method"] in ("interpolation", "batch-default")]
+    assert any(tone[0, r["start"] - 1] == 0 for r in rows)  # this gap is found starting before it
+    assert all(r["detected"] and r["filled"] for r in rows)
