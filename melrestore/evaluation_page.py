@@ -138,7 +138,7 @@ def write_pictures_and_page(result: dict, in_dir: Path, out_dir: Path, excerpt_s
     sections = []
     for row in shown:
         name, start, end, rate = row["file"], row["start"], row["end"], row["rate"]
-        clean = clean_excerpt(read(in_dir / result["files"][name]), excerpt_s, result.get("subtype", "FLOAT"))
+        clean = clean_excerpt(read(in_dir / result["files"][name]), excerpt_s, result["subtype"])
         panels = {"original": clean, "damaged": read(out_dir / "damaged" / name).as_float()}
         default = methods[-1]
         panels[f"{default} (repaired)"] = read(out_dir / "repaired" / default / name).as_float()
@@ -149,7 +149,7 @@ def write_pictures_and_page(result: dict, in_dir: Path, out_dir: Path, excerpt_s
         for method in ["original", *methods]:
             audio = clean if method == "original" else (read(out_dir / "repaired" / method / name).as_float() if method != "zeros" else panels["damaged"])
             snippet = out_dir / "snippets" / tag / f"{method}.wav"
-            _write(audio[:, max(0, start - margin) : end + margin], rate, snippet)
+            _write(audio[:, max(0, start - margin) : end + margin], rate, snippet, result["subtype"])  # as deep as every file
             audio_tags.append(f"<div>{html.escape(method)}<br><audio controls preload='none' src='{snippet.relative_to(out_dir).as_posix()}'></audio></div>")
         sections.append(
             f"<h3>{html.escape(name)}: {row['gap_ms']} ms gap at {start / rate:.2f} s</h3>"

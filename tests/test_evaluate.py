@@ -94,7 +94,9 @@ def test_a_16_bit_run_scores_what_16_bit_files_hold(tmp_path):
         assert metrics["subtype"] == ("PCM_16" if bits else "FLOAT")
         files = [out / "damaged" / "lowpassed.wav"] + sorted((out / "repaired").glob("*/lowpassed.wav"))
         assert len(files) == 1 + len(metrics["methods"]) - 1  # every method but `zeros` wrote its file
-        assert {audio_io.read(f).subtype for f in files} == {metrics["subtype"]}
+        snippets = sorted((out / "snippets").glob("*/*.wav"))
+        assert len(snippets) == 1 + len(metrics["methods"])  # the original and every method, on the page
+        assert {audio_io.read(f).subtype for f in files + snippets} == {metrics["subtype"]}
         row = next(r for r in metrics["gaps"] if r["method"] == "batch-default")
         assert row["changed_outside"] == 0
         # The scores are those of the written files, against the excerpt rounded as they are.
