@@ -616,7 +616,7 @@ def _positive_ms(ctx, param, value: str) -> list[int]:
 @cli.command(context_settings=CONTEXT)
 @click.argument("in_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Report folder (index.html, metrics.json, metrics.csv, audio).")
-@click.option("--inpainter", "inpainters", multiple=True, help="Inpainter to score, each through the Mel pipeline alone; repeat for several [default: unet-onnx]. Always scored too: zeros, the waveform repairers on every gap (LSAR; similarity, always copying), the true-Mel ceiling, interpolation, and what `batch` does with the first inpainter.")
+@click.option("--inpainter", "inpainters", multiple=True, help="Inpainter to score, each through the Mel pipeline alone; repeat for several [default: unet-onnx]. Always scored too: zeros, the waveform repairers (LSAR on the gaps up to 60 ms; similarity, always copying, on every gap), the true-Mel ceiling, interpolation, and what `batch` does with the first inpainter.")
 @click.option("--gaps", "lengths", default="50,100,200,400,1000,2000,3000", show_default=True, callback=_positive_ms, help="Gap lengths in ms, comma-separated.")
 @click.option("--per-file", default=1, show_default=True, type=click.IntRange(min=1), help="Gaps of each length per file (as many as fit).")
 @click.option("--seed", default=0, show_default=True, help="Seed for the gap positions.")
@@ -637,6 +637,7 @@ def evaluate(in_dir, out_dir, inpainters, lengths, per_file, seed, excerpt_s, co
     from tqdm import tqdm
 
     from .audio import find_audio_files
+    from .batch import FolderError
     from .evaluate import LABELS, format_table
     from .evaluate import evaluate as run_evaluation
 
@@ -653,8 +654,11 @@ def evaluate(in_dir, out_dir, inpainters, lengths, per_file, seed, excerpt_s, co
                 bar.write(f"scored {name}", file=sys.stderr)
             bar.update(1)
 
-        result = run_evaluation(Path(in_dir), Path(out_dir), inpainters, lengths, seed, excerpt_s, base, on_file=on_file, visqol=visqol, per_file=per_file,
-                                bits=int(bits) if bits else None)
+        try:
+            result = run_evaluation(Path(in_dir), Path(out_dir), inpainters, lengths, seed, excerpt_s, base, on_file=on_file, visqol=visqol,
+                                    per_file=per_file, bits=int(bits) if bits else None)
+        except FolderError as exc:
+            raise click.UsageError(str(exc)) from None
     for line in result["problems"]:
         click.echo(f"problem: {line}", err=True)
     if quiet:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from .audio import Audio, AudioError, find_audio_files, quantise, read, to_float, write_atomic
-from .batch import repair_file
+from .batch import check_folders, repair_file
 from .engine import Engine, Window
 from .gaps import Gap
 from .metrics import gap_metrics
@@ -31,6 +32,8 @@ LABELS = {
     "spectral_convergence": "spectral convergence (lower is better)",
     "visqol_mos": "ViSQOL MOS-LQO (higher is better)",
 }
+# metrics.csv: a row per method and gap (``_scores``), its header even where no gap fit
+COLUMNS = ("file", "method", "gap_ms", "start", "end", "rate", *METRICS, "detected", "filled", "changed_outside")
 TRUE_MEL = "true-mel"  # the method that fills each gap from its true Mel: a perfect inpainter
 FIGURE_GAPS = 4  # spectrogram figures and audio snippets for this many gaps
 SNIPPET_S = 1.0  # seconds each side of a gap in the snippets and the ViSQOL window
@@ -72,6 +75,23 @@ def _excerpt(audio: Audio, seconds: float | None) -> np.ndarray:
         start = (x.shape[1] - n) // 2
         x = x[:, start : start + n]
     return x
+
+
+def report_names(sources: list[Path], in_dir: Path) -> dict[Path, str]:
+    """Each source's name in the report (its rows, its damaged and repaired files): its path below
+    ``in_dir`` as a .wav file, or, where sources would share that name (a.wav and a.flac), its
+    whole path with .wav added (a.wav.wav, a.flac.wav), which no other source has."""
+    paths = {source: source.relative_to(in_dir).as_posix() for source in sources}
+    names = {source: Path(path).with_suffix(".wav").as_posix() for source, path in paths.items()}
+    while shared := {name for name, count in Counter(names.values()).items() if count > 1}:
+        names.update({source: paths[source] + ".wav" for source, name in names.items() if name in shared})
+    return names
+
+
+def covers(detection: dict, gap: Gap) -> bool:
+    """Whether a gap ``batch`` found (its report's entry) spans the punched ``gap`` whole: it may
+    reach further, over digital silence of the music's own next to it."""
+    return detection["start"] <= gap.start and gap.end <= detection["end"]
 
 
 def gap_ms(gap: Gap, rate: int) -> int:
@@ -133,9 +153,9 @@ class ViSQOL:
 
 
 class Methods:
-    """Every method ``evaluate`` compares, built once: the waveform references (LSAR, always pasting
-    the best-matching stretch), the true-Mel ceiling, each inpainter's Mel pipeline alone, and what
-    ``batch`` does."""
+    """Every method ``evaluate`` compares, built once: the waveform references (LSAR up to
+    ``LSAR_MAX_S``, always pasting the best-matching stretch), the true-Mel ceiling, each
+    inpainter's Mel pipeline alone, and what ``batch`` does."""
 
     def __init__(self, inpainters: list[str], base: PipelineOptions):
         self.base = base
@@ -143,12 +163,17 @@ class Methods:
         self.engines = {name: build_engine(options) for name, options in self.pipelines.items()}
         # The ceiling of the Mel pipeline: each gap's true Mel frames through the same vocoder.
         self.perfect_mel = build_engine(replace(base, short_gap_ms=0.0, long_gap_ms=0.0), TrueMelEngine)
-        # Waveform references, applied to every gap: LSAR, and always pasting the best-matching stretch.
+        # Waveform references: LSAR (up to LSAR_MAX_S), and always pasting the best-matching stretch.
         self.references = {
             base.short_gap_repairer: get_registry().build("sample_repairers", base.short_gap_repairer),
             base.long_gap_repairer: get_registry().build("sample_repairers", base.long_gap_repairer, max_match_ratio=np.inf,
                                                           long_gap_max_match_ratio=np.inf),
         }
+
+    def runs_on(self, method: str, gap: Gap, rate: int) -> bool:
+        """Whether ``method`` repairs ``gap`` and is scored on it: every method every gap, but LSAR
+        only those up to ``LSAR_MAX_S``."""
+        return method != self.base.short_gap_repairer or gap.length <= LSAR_MAX_S * rate
 
     @property
     def names(self) -> list[str]:
@@ -164,8 +189,8 @@ class Methods:
         for method, repairer in self.references.items():
             fills = {}
             for g in gaps:
-                if method == self.base.short_gap_repairer and g.length > LSAR_MAX_S * rate:
-                    continue  # minutes of CPU for a fill that is silence by the gap's middle: left as zeros
+                if not self.runs_on(method, g, rate):
+                    continue  # minutes of CPU for a fill that is silence by the gap's middle: left as zeros, not scored
                 try:
                     fills[g] = repairer.repair(damaged, g.start, g.end, rate)
                 except ValueError as exc:  # e.g. too little audio around the gap: left as zeros
@@ -184,7 +209,7 @@ class Methods:
                 problems.append(f"{method} on {name}: {report.message}")
             _note_unfilled(problems, method, name, report.gaps)
             repaired[method] = (read(target).as_float() if target.exists() else damaged, report)
-            filled[method] = {g for g in gaps if any(d["start"] == g.start and d["status"] == "repaired" for d in report.gaps)}
+            filled[method] = {g for g in gaps if any(covers(d, g) and d["status"] == "repaired" for d in report.gaps)}
         return repaired, filled
 
 
@@ -195,60 +220,75 @@ def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFA
 
     ``bits`` (16 or 24): score as recordings of that PCM depth hold them: each excerpt rounded to
     it, every damaged and repaired file written in it (the pipelines keep it, as for any file).
-    None: 32-bit float, where a lossy codec's empty bins are exactly zero."""
+    None: 32-bit float, where a lossy codec's empty bins are exactly zero.  ``out_dir`` inside
+    ``in_dir`` (its files would be scored as clean recordings next time) or around it: FolderError."""
+    check_folders(in_dir, out_dir)
     subtype = f"PCM_{bits}" if bits else "FLOAT"
     base = base or PipelineOptions()
     perceptual = ViSQOL() if visqol else None
     rng = np.random.default_rng(seed)
     out_dir = Path(out_dir)
     methods = Methods(inpainters, base)
-    rows, problems = [], []
-    for source in find_audio_files(in_dir):
-        name = source.relative_to(in_dir).with_suffix(".wav").as_posix()
+    rows, problems, files = [], [], {}
+    not_run = set()  # the lengths (ms) of gaps LSAR is not run on
+    for source, name in report_names(find_audio_files(in_dir), in_dir).items():
         try:
             audio = read(source)
         except AudioError as exc:
             problems.append(f"{source}: {exc}")
             continue
+        files[name] = source.relative_to(in_dir).as_posix()
         clean = clean_excerpt(audio, excerpt_s, subtype)
         rate = audio.sample_rate
         gaps = punch_gaps(clean.shape[1], rate, list(lengths_ms) * per_file, rng)
+        no_room = [ms for ms in lengths_ms if ms not in {gap_ms(g, rate) for g in gaps}]
+        if no_room:
+            problems.append(f"no room for a gap of {', '.join(map(str, no_room))} ms in {name} ({clean.shape[1] / rate:.2f} s; "
+                            "gaps keep a second from the edges and from each other)")
         damaged = clean.copy()
         for g in gaps:
             damaged[:, g.start : g.end] = 0.0
         damaged_path = out_dir / "damaged" / name
         _write(damaged, rate, damaged_path, subtype)
         repaired, filled = methods.repair(clean, damaged, damaged_path, gaps, rate, name, out_dir, subtype, problems)
-        rows += _scores(name, clean, damaged, gaps, rate, repaired, filled, perceptual)
+        rows += _scores(name, clean, damaged, gaps, rate, repaired, filled, perceptual, methods.runs_on)
+        not_run |= {gap_ms(g, rate) for g in gaps if not methods.runs_on(base.short_gap_repairer, g, rate)}
         if on_file:
             on_file(name)
+    if not_run:
+        problems.append(f"{base.short_gap_repairer} is not scored beyond {1000 * LSAR_MAX_S:g} ms (minutes of CPU a gap, faded to "
+                        f"silence): its files leave the {', '.join(map(str, sorted(not_run)))} ms gaps silent")
     result = {"methods": methods.names, "gaps_ms": list(lengths_ms), "per_file": per_file, "seed": seed,
-              "subtype": subtype, "summary": summarise(rows), "problems": problems, "gaps": rows}
+              "subtype": subtype, "files": files, "summary": summarise(rows), "problems": problems, "gaps": rows}
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(result, indent=2))
     from .evaluation_page import write_pictures_and_page
 
     write_pictures_and_page(result, in_dir, out_dir, excerpt_s, base)
     with open(out_dir / "metrics.csv", "w", newline="") as f:
-        if rows:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
     return result
 
 
 def _scores(name: str, clean: np.ndarray, damaged: np.ndarray, gaps: list[Gap], rate: int, repaired: dict,
-            filled: dict[str, set[Gap]], perceptual: "ViSQOL | None") -> list[dict]:
+            filled: dict[str, set[Gap]], perceptual: "ViSQOL | None", runs_on) -> list[dict]:
     """One row per method and gap of a file: the measures, whether ``batch`` found and filled the
-    gap, and how many samples outside the gaps the method changed."""
+    gap, and how many samples outside the gaps the method changed.  A gap the method is not run on
+    (``runs_on``) has no measures and no ``filled``."""
     outside = np.ones(clean.shape[1], dtype=bool)
     for g in gaps:
         outside[g.start : g.end] = False
     rows = []
     for method, (estimate, report) in repaired.items():
-        found = {(d["start"], d["end"]) for d in report.gaps} if report else set()
         changed = int(np.sum(np.any(estimate[:, outside] != damaged[:, outside], axis=0)))
         for g in gaps:
+            scored = runs_on(method, g, rate)
+            scores = dict.fromkeys(METRICS)
+            if scored:
+                scores.update(gap_metrics(clean, estimate, g.start, g.end, rate),
+                              visqol_mos=perceptual(clean, estimate, g.start, g.end, rate) if perceptual else None)
             rows.append(
                 {
                     "file": name,
@@ -257,10 +297,9 @@ def _scores(name: str, clean: np.ndarray, damaged: np.ndarray, gaps: list[Gap], 
                     "start": g.start,
                     "end": g.end,
                     "rate": rate,
-                    **gap_metrics(clean, estimate, g.start, g.end, rate),
-                    "visqol_mos": perceptual(clean, estimate, g.start, g.end, rate) if perceptual else None,
-                    "detected": (g.start, g.end) in found if report else None,
-                    "filled": g in filled[method] if method in filled else None,
+                    **scores,
+                    "detected": any(covers(d, g) for d in report.gaps) if report else None,
+                    "filled": g in filled[method] if method in filled and scored else None,
                     "changed_outside": changed,
                 }
             )

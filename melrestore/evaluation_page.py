@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import find_audio_files, read
-from .evaluate import FIGURE_GAPS, LABELS, METRICS, SNIPPET_S, TRUE_MEL, _write, clean_excerpt
+from .audio import read
+from .evaluate import FIGURE_GAPS, LABELS, LSAR_MAX_S, METRICS, SNIPPET_S, TRUE_MEL, _write, clean_excerpt
 from .pipeline import PipelineOptions
 
 HIGHER_IS_BETTER = {"snr_db", "visqol_mos"}
@@ -34,8 +34,9 @@ def method_help(method: str, base: PipelineOptions | None = None) -> str:
     base = base or PipelineOptions()
     known = {
         "zeros": "the damaged input: the gap left as digital silence (the floor).",
-        "lsar": "least-squares autoregressive interpolation of the waveform (Janssen et al. 1986) on every gap; "
-                "made for gaps of a few milliseconds.",
+        "lsar": "least-squares autoregressive interpolation of the waveform (Janssen et al. 1986), made for gaps of a few "
+                f"milliseconds: run and scored on the gaps up to {1000 * LSAR_MAX_S:g} ms (longer ones would cost it minutes "
+                "each, and it fades them to silence; they stay silent in its files).",
         "similarity": "copies the best-matching stretch of the same recording into every gap, however poor the match "
                       "(batch uses it only where the match is close).",
         TRUE_MEL: "each gap's own Mel frames, taken from the original, through the same vocoder: what a perfect Mel "
@@ -137,8 +138,7 @@ def write_pictures_and_page(result: dict, in_dir: Path, out_dir: Path, excerpt_s
     sections = []
     for row in shown:
         name, start, end, rate = row["file"], row["start"], row["end"], row["rate"]
-        source = next(p for p in find_audio_files(in_dir) if p.relative_to(in_dir).with_suffix(".wav").as_posix() == name)
-        clean = clean_excerpt(read(source), excerpt_s, result.get("subtype", "FLOAT"))
+        clean = clean_excerpt(read(in_dir / result["files"][name]), excerpt_s, result["subtype"])
         panels = {"original": clean, "damaged": read(out_dir / "damaged" / name).as_float()}
         default = methods[-1]
         panels[f"{default} (repaired)"] = read(out_dir / "repaired" / default / name).as_float()
@@ -149,7 +149,7 @@ def write_pictures_and_page(result: dict, in_dir: Path, out_dir: Path, excerpt_s
         for method in ["original", *methods]:
             audio = clean if method == "original" else (read(out_dir / "repaired" / method / name).as_float() if method != "zeros" else panels["damaged"])
             snippet = out_dir / "snippets" / tag / f"{method}.wav"
-            _write(audio[:, max(0, start - margin) : end + margin], rate, snippet)
+            _write(audio[:, max(0, start - margin) : end + margin], rate, snippet, result["subtype"])  # as deep as every file
             audio_tags.append(f"<div>{html.escape(method)}<br><audio controls preload='none' src='{snippet.relative_to(out_dir).as_posix()}'></audio></div>")
         sections.append(
             f"<h3>{html.escape(name)}: {row['gap_ms']} ms gap at {start / rate:.2f} s</h3>"
@@ -157,7 +157,7 @@ def write_pictures_and_page(result: dict, in_dir: Path, out_dir: Path, excerpt_s
             f"<div class='row'>{''.join(audio_tags)}</div>"
         )
 
-    n_files = len({r["file"] for r in result["gaps"]})
+    n_files = len(result["files"])  # read, whether or not a gap fit
     counts = {g: result["summary"].get("zeros", {}).get(str(g), {}).get("n", 0) for g in result["gaps_ms"]}
     problems = list(result["problems"])
     for method, by_length in result["summary"].items():
@@ -181,7 +181,7 @@ def write_pictures_and_page(result: dict, in_dir: Path, out_dir: Path, excerpt_s
     (out_dir / "index.html").write_text(
         "<!doctype html><html lang='en'><meta charset='utf-8'><title>melrestore evaluation</title>"
         f"<style>{PAGE_STYLE}</style><h1>melrestore evaluation</h1>"
-        f"<p>{n_files} clean files; gaps of {', '.join(map(str, result['gaps_ms']))} ms punched in at random places "
+        f"<p>{n_files} clean file{'' if n_files == 1 else 's'}; gaps of {', '.join(map(str, result['gaps_ms']))} ms punched in at random places "
         f"(seed {result['seed']}; gaps per length: {', '.join(f'{g} ms: {n}' for g, n in counts.items())}), each repaired "
         "by every method and scored inside the gap against the original. metrics.json and metrics.csv hold every gap; "
         "the repaired files are under repaired/.</p>"

@@ -10,7 +10,11 @@ EPS = 1e-10
 
 
 def _spectra(x: np.ndarray, n_fft: int) -> np.ndarray:
-    """Power spectra of Hann-windowed frames (hop n_fft/4) of a 1-D signal."""
+    """Power spectra of Hann-windowed frames (hop n_fft/4) of a 1-D signal.  A signal shorter than
+    ``n_fft`` (a gap under 32 samples) is one frame, Hann-windowed over its own length and zero-padded."""
+    if len(x) < n_fft:
+        # The window one sample wider each side, so that no sample weighs zero (all of a 2-sample gap would).
+        return np.abs(np.fft.rfft(x * np.hanning(len(x) + 2)[1:-1], n_fft))[None] ** 2
     hop = n_fft // 4
     n_frames = 1 + (len(x) - n_fft) // hop
     frames = np.stack([x[i * hop : i * hop + n_fft] for i in range(n_frames)])
@@ -18,7 +22,8 @@ def _spectra(x: np.ndarray, n_fft: int) -> np.ndarray:
 
 
 def gap_fft_size(n_samples: int, largest: int = 2048) -> int:
-    """The largest power of two up to ``largest`` that fits in the gap (at least 32)."""
+    """The largest power of two up to ``largest`` that fits in the gap (at least 32: a shorter gap is
+    one frame, zero-padded to 32)."""
     return int(max(32, min(largest, 2 ** int(np.floor(np.log2(max(n_samples, 32)))))))
 
 

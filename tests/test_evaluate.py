@@ -4,6 +4,7 @@ import re
 import shutil
 import subprocess
 from dataclasses import replace
+from pathlib import Path
 
 import matplotlib.image
 import numpy as np
@@ -13,7 +14,7 @@ from click.testing import CliRunner
 from conftest import EXAMPLES
 from melrestore import audio as audio_io
 from melrestore.cli import cli
-from melrestore.evaluate import LSAR_MAX_S, METRICS, TrueMelEngine
+from melrestore.evaluate import COLUMNS, LSAR_MAX_S, METRICS, TrueMelEngine
 from melrestore.evaluation_page import paired_differences
 from melrestore.figures import gap_spectrograms, metric_plot, paired_difference_plot
 from melrestore.gaps import Gap
@@ -42,8 +43,11 @@ def test_every_method_is_scored_for_every_gap(evaluation):
     # Up to two gaps of each length in each of the three clips (the 4 s clip has room for fewer).
     assert all(4 <= stats["n"] <= 6 for stats in metrics["summary"]["interpolation"].values())
     for method, by_length in metrics["summary"].items():
-        for stats in by_length.values():
+        for length, stats in by_length.items():
             assert stats["changed_outside"] == 0, method
+            if method == "lsar" and int(length) > 1000 * LSAR_MAX_S:
+                assert all(stats[m] is None for m in METRICS)  # not run on these gaps
+                continue
             assert stats["visqol_mos"] is not None and 1 <= stats["visqol_mos"] <= 5
             if method in ("interpolation", "batch-default"):
                 assert stats["recall"] == 1.0
@@ -90,7 +94,9 @@ def test_a_16_bit_run_scores_what_16_bit_files_hold(tmp_path):
         assert metrics["subtype"] == ("PCM_16" if bits else "FLOAT")
         files = [out / "damaged" / "lowpassed.wav"] + sorted((out / "repaired").glob("*/lowpassed.wav"))
         assert len(files) == 1 + len(metrics["methods"]) - 1  # every method but `zeros` wrote its file
-        assert {audio_io.read(f).subtype for f in files} == {metrics["subtype"]}
+        snippets = sorted((out / "snippets").glob("*/*.wav"))
+        assert len(snippets) == 1 + len(metrics["methods"])  # the original and every method, on the page
+        assert {audio_io.read(f).subtype for f in files + snippets} == {metrics["subtype"]}
         row = next(r for r in metrics["gaps"] if r["method"] == "batch-default")
         assert row["changed_outside"] == 0
         # The scores are those of the written files, against the excerpt rounded as they are.
@@ -102,7 +108,7 @@ def test_a_16_bit_run_scores_what_16_bit_files_hold(tmp_path):
         damaged = audio_io.read(out / "damaged" / "lowpassed.wav").as_float()
         outside = np.r_[0 : row["start"], row["end"] : clean.shape[1]]
         assert np.array_equal(clean[:, outside], damaged[:, outside]) and damaged[:, row["start"] : row["end"]].max() == 0
-        scores[bits] = {r["method"]: r["lsd_db"] for r in metrics["gaps"]}
+        scores[bits] = {r["method"]: r["lsd_db"] for r in metrics["gaps"] if r["lsd_db"] is not None}  # (LSAR is not scored at 200 ms)
     # Same gaps, same fills but for the rounding, another frame: every score moves.
     assert all(scores["16"][m] != scores[None][m] for m in scores[None])
 
@@ -148,12 +154,12 @@ def test_the_page_has_tables_a_glossary_and_the_problems(evaluation):
     for term in ("LSD (dB)", "SNR (dB)", "log-Mel L1", "ViSQOL MOS-LQO"):
         assert f"<dt>{term}</dt>" in page
     # The short clips leave the similarity repair nothing to copy on some gaps: it says so, and
-    # those cells are marked, never ranked best.  (LSAR is not run on gaps above LSAR_MAX_S.)
-    declined = [r for r in metrics["gaps"] if r["filled"] is False
-                and not (r["method"] == "lsar" and r["gap_ms"] > 1000 * LSAR_MAX_S)]
+    # those cells are marked, never ranked best.  LSAR, not run on the 300 ms gaps, says so once.
+    declined = [r for r in metrics["gaps"] if r["filled"] is False]
     assert declined and {r["method"] for r in declined} == {"similarity"}
     problems = page.split("<h2>Problems</h2>")[1].split("<h2>")[0]
-    assert problems.count("<li>") == len(declined) and "similarity declined the" in problems
+    assert problems.count("<li>") == len(declined) + 1 and "similarity declined the" in problems
+    assert "lsar is not scored beyond 60 ms" in problems
     assert "left silent" in page and "class='unfilled'" in page
     rows = re.findall(r"<tr><th scope='row'><a href='#m-([^']+)'>.*?</tr>", page)
     best_rows = re.findall(r"<tr><th scope='row'><a href='#m-([^']+)'>(?:(?!</tr>).)*class='best'", page)
@@ -167,7 +173,7 @@ def test_the_page_has_tables_a_glossary_and_the_problems(evaluation):
         assert len(cells) == len(lengths)
         assert all("class='unfilled'" in cells[i] for i in unfilled)
     # The bold value is the best of the ranked methods in its column (LSD, 300 ms).
-    lsd = {m: metrics["summary"][m]["300"]["lsd_db"] for m in ("lsar", "interpolation", "batch-default")}
+    lsd = {m: metrics["summary"][m]["300"]["lsd_db"] for m in ("interpolation", "batch-default")}
     table = page.split("<table>")[1]
     best_method = min(lsd, key=lsd.get)
     assert re.search(rf"#m-{best_method}'>{best_method}</a></th><td[^>]*>[^<]*(<[^t][^>]*>[^<]*)*</td><td class='best'>", table)
@@ -256,3 +262,79 @@ def test_the_true_mel_ceiling_runs_without_the_extrapolated_edges():
     plain = build_engine(replace(mel_path, edge_extrapolation_ms=0.0)).repair(damaged, rate, [gap])[0][gap]
     edged = build_engine(mel_path).repair(damaged, rate, [gap])[0][gap]
     assert not np.array_equal(plain, edged)
+
+
+def _evaluate(in_dir, out, *options):
+    """A quick `melrestore evaluate` run (no ViSQOL, the interpolation alone): the CLI's result."""
+    return CliRunner().invoke(cli, ["evaluate", str(in_dir), "-o", str(out), "--inpainter", "interpolation", "--no-visqol", "-q", *options],
+                              catch_exceptions=False)
+
+
+def test_files_that_differ_only_in_their_extension_keep_their_own_names_rows_and_audio(tmp_path):
+    rate = 22050
+    write(tmp_path / "in" / "a.wav", chord(4.0, rate), rate)
+    write(tmp_path / "in" / "a.flac", chord(4.0, rate, freqs=(440.0, 554.4)), rate)
+    result = _evaluate(tmp_path / "in", tmp_path / "out", "--gaps", "50")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    rows = [r for r in metrics["gaps"] if r["method"] == "zeros"]
+    assert sorted(r["file"] for r in rows) == ["a.flac.wav", "a.wav.wav"]  # two files, told apart
+    assert metrics["files"] == {"a.flac.wav": "a.flac", "a.wav.wav": "a.wav"}
+    for row in rows:
+        clean = audio_io.read(tmp_path / "in" / metrics["files"][row["file"]]).as_float()
+        damaged = audio_io.read(tmp_path / "out" / "damaged" / row["file"]).as_float()
+        outside = np.r_[0 : row["start"], row["end"] : clean.shape[1]]
+        assert np.array_equal(damaged[:, outside], clean[:, outside])  # each file's damaged copy is its own
+        # The page plays each gap's own original.
+        snippet = audio_io.read(tmp_path / "out" / "snippets" / f"{Path(row['file']).stem}-{row['start']}" / "original.wav").as_float()
+        assert np.array_equal(snippet, clean[:, row["start"] - rate : row["end"] + rate])
+
+
+def test_the_report_folder_must_not_overlap_the_recordings(tmp_path):
+    # A report inside the input would be scored as clean recordings by the next run.
+    write(tmp_path / "in" / "a.wav", chord(4.0, 22050), 22050)
+    for out, refusal in ((tmp_path / "in" / "eval", "must not be IN_DIR or inside it"), (tmp_path, "must not be inside OUT")):
+        result = CliRunner().invoke(cli, ["evaluate", str(tmp_path / "in"), "-o", str(out), "--no-visqol"])
+        assert result.exit_code == 2 and refusal in result.output
+        assert not (out / "metrics.json").exists() and not (out / "damaged").exists()
+
+
+def test_lsar_is_not_scored_beyond_60_ms_and_the_page_says_so(tmp_path):
+    write(tmp_path / "in" / "a.wav", chord(5.0, 22050), 22050)
+    result = _evaluate(tmp_path / "in", tmp_path / "out", "--gaps", "20,100")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    lsar = {r["gap_ms"]: r for r in metrics["gaps"] if r["method"] == "lsar"}
+    assert lsar[20]["filled"] and lsar[20]["lsd_db"] is not None
+    assert lsar[100]["filled"] is None and all(lsar[100][m] is None for m in METRICS)  # not run: no scores, not a failure
+    assert metrics["summary"]["lsar"]["100"]["unfilled"] == 0
+    page = (tmp_path / "out" / "index.html").read_text()
+    problems = page.split("<h2>Problems</h2>")[1].split("<h2>")[0]
+    assert "lsar is not scored beyond 60 ms" in problems and "its files leave the 100 ms gaps silent" in problems
+    assert "run and scored on the gaps up to 60 ms" in page.split("<dt id='m-lsar'>")[1].split("</dd>")[0]
+
+
+def test_a_gap_length_that_fits_in_no_file_is_a_problem_and_the_report_keeps_its_shape(tmp_path):
+    write(tmp_path / "in" / "a.wav", chord(5.0, 22050), 22050)
+    result = _evaluate(tmp_path / "in", tmp_path / "out", "--gaps", "10000")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["gaps"] == [] and metrics["files"] == {"a.wav": "a.wav"}
+    assert metrics["problems"] == ["no room for a gap of 10000 ms in a.wav (5.00 s; gaps keep a second from the edges and from each other)"]
+    assert (tmp_path / "out" / "metrics.csv").read_text().splitlines() == [",".join(COLUMNS)]
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert "<p>1 clean file;" in page and "no room for a gap of 10000 ms in a.wav" in page.split("<h2>Problems</h2>")[1].split("<h2>")[0]
+
+
+def test_a_detection_wider_than_the_gap_over_the_music_s_own_silence_counts_as_found_and_filled(tmp_path):
+    # A half-wave rectified tone: half of every millisecond is digital silence (too short to be a
+    # gap), so a gap punched next to such a stretch is detected (and filled) a few samples wider.
+    rate = 22050
+    tone = np.maximum(0.5 * np.sin(2 * np.pi * 1000 * np.arange(6 * rate) / rate), 0)[None]
+    write(tmp_path / "in" / "a.wav", tone, rate)
+    result = _evaluate(tmp_path / "in", tmp_path / "out", "--gaps", "50,100")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    rows = [r for r in metrics["gaps"] if r["method"] in ("interpolation", "batch-default")]
+    assert any(tone[0, r["start"] - 1] == 0 for r in rows)  # this gap is found starting before it
+    assert all(r["detected"] and r["filled"] for r in rows)

@@ -23,6 +23,14 @@ def test_fft_size_follows_the_gap_length():
     assert gap_fft_size(10) == 32 and gap_fft_size(100_000) == 2048
 
 
+def test_a_gap_shorter_than_the_smallest_fft_is_scored_as_one_frame():
+    # 22 samples is a 1 ms gap at 22.05 kHz; no sample of even a 2-sample gap is windowed away.
+    x = np.random.default_rng(0).standard_normal(22)
+    for n in (22, 2, 1):
+        assert log_spectral_distance(x[:n], 2 * x[:n]) == pytest.approx(20 * np.log10(2), rel=1e-6)
+        assert spectral_convergence(x[:n], 0.5 * x[:n]) == pytest.approx(0.5, rel=1e-6)
+
+
 def test_log_spectral_distance_is_the_mean_over_frames_of_each_frame_s_rms_difference():
     # First frame 10x louder in every bin (20 dB), second frame the same (0 dB): the mean of the
     # per-frame RMS differences is 10 dB (an RMS over all bins at once would say 14.1 dB).
