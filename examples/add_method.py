@@ -26,7 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from melrestore.audio import find_audio_files, read
-from melrestore.evaluate import TrueMelEngine, _write, clean_excerpt
+from melrestore.evaluate import TrueMelEngine, _write, clean_excerpt, report_names
 from melrestore.gaps import Gap
 from melrestore.metrics import gap_metrics
 from melrestore.pipeline import PipelineOptions, build_engine
@@ -60,8 +60,7 @@ def main() -> None:
     subtype = result.get("subtype", "FLOAT")  # the bit depth the run scores in (evaluate --bits)
     reference_method = "interpolation"  # every method has the same gaps: the new rows start as copies of these
     rows = []
-    for source in find_audio_files(args.in_dir):
-        name = source.relative_to(args.in_dir).with_suffix(".wav").as_posix()
+    for source, name in report_names(find_audio_files(args.in_dir), args.in_dir).items():
         gaps = [row for row in result["gaps"] if row["file"] == name and row["method"] == reference_method]
         if not gaps:
             continue

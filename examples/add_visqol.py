@@ -17,7 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from melrestore.audio import find_audio_files, read
-from melrestore.evaluate import ViSQOL, clean_excerpt
+from melrestore.evaluate import ViSQOL, clean_excerpt, report_names
 
 _scorer = None
 
@@ -43,11 +43,12 @@ def main() -> None:
     args = parser.parse_args()
     metrics_path = args.report / "metrics.json"
     result = json.loads(metrics_path.read_text())
-    sources = {p.relative_to(args.in_dir).with_suffix(".wav").as_posix(): p for p in find_audio_files(args.in_dir)}
+    sources = {name: p for p, name in report_names(find_audio_files(args.in_dir), args.in_dir).items()}
     todo = {}
     for i, row in enumerate(result["gaps"]):
         long_enough = row["gap_ms"] >= args.min_gap_ms and (args.max_gap_ms is None or row["gap_ms"] <= args.max_gap_ms)
-        if row["method"] in args.method and long_enough and row.get("visqol_mos") is None:
+        scored = row.get("lsd_db") is not None  # not a gap the method is left out of (LSAR beyond 60 ms)
+        if row["method"] in args.method and long_enough and scored and row.get("visqol_mos") is None:
             todo.setdefault((row["file"], row["method"]), []).append(i)
     subtype = result.get("subtype", "FLOAT")  # the bit depth the run scores in (evaluate --bits)
     jobs = [(sources[f], args.report / "repaired" / m / f, args.excerpt, subtype,

@@ -29,7 +29,8 @@ def main() -> None:
     parser.add_argument("-o", "--out", type=Path, required=True)
     args = parser.parse_args()
     result = json.loads((args.report / "metrics.json").read_text())
-    name = args.source.with_suffix(".wav").name
+    # The source's name in the run (its "files" map; runs before it had one name the .wav alone).
+    name = next((n for n, path in result.get("files", {}).items() if Path(path).name == args.source.name), args.source.with_suffix(".wav").name)
     gap = next(r for r in result["gaps"] if r["file"] == name and r["gap_ms"] == args.gap_ms)
     panels = {"original": _excerpt(read(args.source), args.excerpt), "damaged": read(args.report / "damaged" / name).as_float()}
     for method in args.method or ["interpolation", "unet-onnx", "batch-default"]:

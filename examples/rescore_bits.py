@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from melrestore.audio import find_audio_files, read
-from melrestore.evaluate import _as_stored, clean_excerpt, summarise
+from melrestore.evaluate import _as_stored, clean_excerpt, report_names, summarise
 from melrestore.metrics import gap_metrics
 
 
@@ -32,7 +32,7 @@ def main() -> None:
     result = json.loads((args.report / "metrics.json").read_text())
     if result.get("subtype", "FLOAT") != "FLOAT":
         raise SystemExit(f"{args.report} was scored as {result['subtype']} already")
-    sources = {p.relative_to(args.in_dir).with_suffix(".wav").as_posix(): p for p in find_audio_files(args.in_dir)}
+    sources = {name: p for p, name in report_names(find_audio_files(args.in_dir), args.in_dir).items()}
     methods = set(args.method or result["methods"]) - {"zeros"}
     rows = []
     for name in sorted({row["file"] for row in result["gaps"]}):
@@ -44,7 +44,9 @@ def main() -> None:
             estimate = _as_stored(read(path).as_float(), subtype)
             for row in result["gaps"]:
                 if row["file"] == name and row["method"] == method:
-                    rows.append({**row, **gap_metrics(clean, estimate, row["start"], row["end"], row["rate"]), "visqol_mos": None})
+                    scored = row.get("lsd_db") is not None  # a gap the method is left out of stays unscored
+                    rows.append({**row, **(gap_metrics(clean, estimate, row["start"], row["end"], row["rate"]) if scored else {}),
+                                 "visqol_mos": None})
         print(name, flush=True)
     out = args.report / f"metrics-{args.bits}bit.json"
     rescored = {**result, "subtype": subtype, "methods": [m for m in result["methods"] if m in methods], "summary": summarise(rows), "gaps": rows}
