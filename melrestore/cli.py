@@ -95,18 +95,25 @@ def train(config_path, data, dataset, out_dir, resume):
     from .training import train as run_training
 
     try:
-        read_config(config)
+        _, train_config = read_config(config)
     except (TypeError, ValueError) as exc:
         raise click.UsageError(f"{config_path}: {exc}") from None
+    earlier = [name for name in ("last.pt", "best.pt") if (Path(out_dir) / name).exists()]
+    if earlier and not resume:
+        raise click.UsageError(f"{out_dir} holds a run ({', '.join(earlier)}): --resume to continue it, or give another -o")
+    # The folder's split by name follows the config's share; a plugin that takes none refuses it here.
+    split = {"validation_percent": train_config.validation_percent} if "validation_percent" in config["training"] else {}
     try:
-        data_set = get_registry().build("datasets", dataset, root=data)
+        data_set = get_registry().build("datasets", dataset, root=data, **split)
     except PluginError as exc:
         raise click.UsageError(str(exc)) from None
     n_train, n_validation = len(data_set.files("train")), len(data_set.files("validation"))
     found = f"{_plural(n_train + n_validation, 'audio file')} found below {data}: {n_train} for training, {n_validation} for validation"
     if not n_train or not n_validation:
         raise click.UsageError(f"too little data: {found} (split by file name); training needs at least one of each")
-    log = lambda line: click.echo(line, err=True)  # noqa: E731
+    from tqdm import tqdm
+
+    log = lambda line: tqdm.write(line, file=sys.stderr)  # noqa: E731  (above the progress bar, not glued to it)
     try:
         metrics = run_training(config, data_set, Path(out_dir), resume=resume, log=log, progress_factory=_Progress)
     except ValueError as exc:  # e.g. no track longer than the largest window

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from . import networks, states
-from .audio import AudioError, read
+from .audio import AudioError, atomic_target, read
 from .config import check_keys, check_type
 from .interpolate import interpolate_missing
 from .mel import MIN_CONTEXT_FRAMES, MelFrontend, MelSettings, resample, window_for_gap
@@ -81,6 +81,17 @@ class TrainConfig:
         check_keys("model", model, parameters)
         for key, value in model.items():
             check_type("model", key, value, type(parameters[key].default))
+
+
+# [training] keys that say how a run is carried out, not what it learns: they may change on --resume.
+RUN_KEYS = {"workers", "threads", "max_minutes", "validate_every", "init_from"}
+
+
+def _save(checkpoint: dict, path: Path) -> None:
+    """``torch.save`` through a temporary file renamed into place: a run killed while saving (or a
+    full disk) leaves the previous checkpoint whole."""
+    with atomic_target(path) as tmp:
+        torch.save(checkpoint, tmp)
 
 
 def _plain_type(hint) -> type:
@@ -482,7 +493,16 @@ class Trainer:
         return states.checkpoint_dict(meta, self.model, **extra)
 
     def resume(self, path: Path) -> None:
+        """Continue the run saved in ``path``; ValueError if this run's config or analysis settings
+        differ from those it was saved with (but for how it is run: ``RUN_KEYS``)."""
         checkpoint = states.load_checkpoint(path, weights_only=False)
+        saved = {k: v for k, v in checkpoint.extra.get("train_config", {}).items() if k not in RUN_KEYS}
+        changed = sorted(k for k, v in self.config.__dict__.items() if k not in RUN_KEYS and k in saved and saved[k] != v)
+        if checkpoint.meta.settings != self.settings:
+            changed.append("[mel]")
+        if changed:
+            raise ValueError(f"{path} was trained with other settings ({', '.join(changed)} differ): resume with its config, "
+                             "or start a new run with another -o")
         self.model.load_state_dict(checkpoint.state_dict)
         state = checkpoint.extra
         self.optimizer.load_state_dict(state["optimizer"])
@@ -552,8 +572,8 @@ class Trainer:
                 improved = metrics["loss"] < self.best
                 if improved:
                     self.best = metrics["loss"]
-                    torch.save(self.checkpoint(metrics, with_optimizer=False), self.out_dir / "best.pt")
-                torch.save(self.checkpoint(metrics, with_optimizer=True), self.out_dir / "last.pt")
+                    _save(self.checkpoint(metrics, with_optimizer=False), self.out_dir / "best.pt")
+                _save(self.checkpoint(metrics, with_optimizer=True), self.out_dir / "last.pt")
                 self.log(
                     f"step {self.step}: validation L1 {metrics['l1']:.4f} (interpolation {metrics['interp_l1']:.4f}),"
                     f" texture {metrics['texture']:.4f}"
@@ -608,6 +628,8 @@ def _train(config: dict, dataset, out_dir: Path, resume: bool, log, progress_fac
         log(f"training in {processes.world_size} processes ({torch.distributed.get_backend()}, {trainer.device.type})")
     if resume and (Path(out_dir) / "last.pt").exists():
         trainer.resume(Path(out_dir) / "last.pt")
+    elif resume:
+        log(f"no {Path(out_dir) / 'last.pt'} to resume from: starting afresh")
     progress = progress_factory(trainer.config.steps, trainer.step) if progress_factory else None
     try:
         metrics = trainer.run(progress)

@@ -424,6 +424,21 @@ def test_train_refuses_a_config_it_would_misread_in_one_line(tmp_path, change, m
     assert not (tmp_path / "run").exists()
 
 
+def test_train_splits_the_folder_by_the_configs_validation_percent(tmp_path):
+    from melrestore.plugins.datasets import split_of
+
+    names = [f"clip-{i}.wav" for i in range(200)]
+    train_only = [n for n in names if split_of(n, 15) == "train"]
+    chosen = [n for n in train_only if split_of(n, 90) == "validation"][:1] + [n for n in train_only if split_of(n, 90) == "train"][:1]
+    for name in chosen:
+        write(tmp_path / "data" / name, chord(2.0, 8000), 8000)
+    default = run("train", "--config", _config(tmp_path, SMALL_TRAINING_CONFIG), "--data", tmp_path / "data", "-o", tmp_path / "a")
+    assert default.exit_code == 2 and "2 for training, 0 for validation" in default.output
+    ninety = SMALL_TRAINING_CONFIG.replace("steps = 6", "steps = 6\nvalidation_percent = 90")
+    result = run("train", "--config", _config(tmp_path, ninety), "--data", tmp_path / "data", "-o", tmp_path / "b")
+    assert "0 for validation" not in result.output and "1 for training, 1 for validation" in result.output
+
+
 def test_export_onnx_refuses_a_file_that_is_not_a_checkpoint(tmp_path):
     for name, content in (("notes.pt", b"not a checkpoint"), ("song.wav", (EXAMPLES / "recordings" / "mutilated-mime-c.wav").read_bytes())):
         (tmp_path / name).write_bytes(content)

@@ -197,6 +197,13 @@ def test_train_export_and_use_a_model_from_the_command_line(tmp_path):
     metrics = json.loads(result.stdout)
     assert metrics["l1"] > 0 and "interp_l1" in metrics
     assert (tmp_path / "run" / "best.pt").is_file() and (tmp_path / "run" / "last.pt").is_file()
+    saved = (tmp_path / "run" / "last.pt").read_bytes()
+    again = run("train", "--config", tmp_path / "small.toml", "--data", data, "-o", tmp_path / "run")
+    assert again.exit_code == 2 and "holds a run (last.pt, best.pt): --resume to continue it" in again.output
+    assert (tmp_path / "run" / "last.pt").read_bytes() == saved  # not trained over
+    (tmp_path / "other.toml").write_text(SMALL_TRAINING_CONFIG.replace("steps = 6", "steps = 6\nseed = 3"))
+    other = run("train", "--config", tmp_path / "other.toml", "--data", data, "-o", tmp_path / "run", "--resume")
+    assert other.exit_code == 2 and "trained with other settings (seed differ)" in other.output
 
     models = tmp_path / "models"
     result = run("export-onnx", tmp_path / "run" / "best.pt", "-o", models / "unet-44k.onnx", "--example", data / chosen[0])

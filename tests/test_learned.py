@@ -1,3 +1,4 @@
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -39,9 +40,32 @@ def test_training_a_few_steps_beats_interpolation(tmp_path):
     meta = states.load_checkpoint(tmp_path / "run" / "best.pt").meta
     assert meta.settings.sample_rate == 8000 and meta.metrics["l1"] == min(h["l1"] for h in trainer.history)
 
-    resumed = Trainer(TrainConfig(**{**config.__dict__, "steps": 62}), SMALL, tracks[:2], tracks[2:], tmp_path / "run")
-    resumed.resume(tmp_path / "run" / "last.pt")
+    resumed = Trainer(TrainConfig(**{**config.__dict__, "workers": 1}), SMALL, tracks[:2], tracks[2:], tmp_path / "run")
+    resumed.resume(tmp_path / "run" / "last.pt")  # how the run is carried out may change
     assert resumed.step == 60
+    # What it learns may not: the learning-rate schedule is fitted to its steps, the data to its seed.
+    for changed in ({"steps": 62}, {"seed": 7}, {"learning_rate": 0.05}):
+        other = Trainer(TrainConfig(**{**config.__dict__, **changed}), SMALL, tracks[:2], tracks[2:], tmp_path / "run")
+        with pytest.raises(ValueError, match=f"trained with other settings \\({next(iter(changed))} differ"):
+            other.resume(tmp_path / "run" / "last.pt")
+
+
+def test_a_checkpoint_save_that_fails_midway_leaves_the_previous_one_whole(tmp_path, monkeypatch):
+    """A run killed while saving, or a full disk: last.pt and best.pt are written aside, then renamed."""
+    from melrestore import training
+
+    path = tmp_path / "last.pt"
+    training._save({"step": 4}, path)
+    before = path.read_bytes()
+
+    def half_written(obj, f):
+        Path(f).write_bytes(b"half a checkpoint")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(training.torch, "save", half_written)
+    with pytest.raises(OSError):
+        training._save({"step": 6}, path)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["last.pt"]
 
 
 def test_batches_drawn_by_worker_processes_train_the_same_weights(tmp_path):
@@ -106,8 +130,7 @@ def test_an_adversarial_run_saves_its_critic_and_resumes_it(tmp_path):
     trainer.run()
     trained = trainer.adversary.critic.state_dict()
     assert any(not torch.equal(a, b) for a, b in zip(start, trained.values()))
-    resumed = Trainer(TrainConfig(**{**config.__dict__, "steps": 6}), SMALL, tracks[:2], tracks[2:], tmp_path / "run",
-                      log=lambda _: None)
+    resumed = Trainer(config, SMALL, tracks[:2], tracks[2:], tmp_path / "run", log=lambda _: None)
     resumed.resume(tmp_path / "run" / "last.pt")
     assert all(torch.equal(trained[k], v) for k, v in resumed.adversary.critic.state_dict().items())
     assert resumed.adversary.optimizer.state_dict()["state"]  # Adam's moments came back too
