@@ -28,7 +28,19 @@ def _config(path) -> dict:
         raise click.UsageError(str(exc)) from None
 
 
-@click.group(context_settings=CONTEXT)
+class _Commands(click.Group):
+    """The command group: Ctrl-C at any moment exits 130, as the README says, not click's "Aborted!"
+    and 1 (which means a file failed): also while a command imports its modules or reads its inputs."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=_Commands, context_settings=CONTEXT)
 @click.version_option(package_name="melrestore")
 def cli():
     """Repair dropouts (gaps) in music recordings.

@@ -45,6 +45,19 @@ def test_batch_repairs_the_examples_and_reports(recordings, tmp_path):
     assert not list(recordings.rglob("melrestore-report.json"))
 
 
+def test_ctrl_c_while_the_inputs_are_read_exits_130(recordings, tmp_path, monkeypatch):
+    """Before the batch's own handler is in place (a large archive takes seconds to list): 130, not
+    click's "Aborted!" and 1, which means a file failed."""
+    from melrestore import batch
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(batch, "collect_inputs", interrupted)
+    result = run("batch", recordings, "-o", tmp_path / "out", *INTERP)
+    assert result.exit_code == 130 and "interrupted" in result.output and "Aborted" not in result.output
+
+
 def test_completed_outputs_are_kept_and_overwrite_redoes_them(recordings, tmp_path):
     out = tmp_path / "out"
     assert run("batch", recordings, "-o", out, *INTERP).exit_code == 0
