@@ -264,11 +264,14 @@ def claim_output(out_dir: Path, report_file: str = REPORT_NAME, owned: set[str] 
     it can be written, lock it, and remove the temporary files a killed run left (all of them, or
     with ``owned`` only those of these outputs: this shard's).
 
-    The lock (``fcntl.flock`` on a hidden file named after the run's report, which holds the
-    process id) stops a second run into the same OUT, a run started twice or an overlapping
-    scheduled job, before it touches anything: it would remove the first's temporaries mid-write
-    and do its files again.  The operating system drops the lock when its process dies, so a
-    killed run never blocks the next; where the file system has no locks, none is taken."""
+    Two locks (``fcntl.flock``) stop a second run into the same OUT, a run started twice or an
+    overlapping scheduled job, before it touches anything: it would remove the first's
+    temporaries mid-write and do its files again.  One is on OUT itself, held by a whole run
+    alone and by the shards of a sharded run together; the other on a hidden file named after
+    the run's report, which holds the process id, so that the same shard cannot run twice and a
+    refusal can say who holds OUT.  The operating system drops the locks when their process
+    dies, so a killed run never blocks the next; where the file system has no locks, none is
+    taken."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         handle, check = tempfile.mkstemp(prefix=f".{report_file}.", suffix=TEMP_SUFFIX, dir=out_dir)
@@ -276,8 +279,14 @@ def claim_output(out_dir: Path, report_file: str = REPORT_NAME, owned: set[str] 
         os.unlink(check)
     except OSError as exc:
         raise OutputError(f"cannot write to {out_dir}: {exc.strerror or exc}") from None
+    folder = _lock_folder(out_dir, shared=owned is not None)
     lock_path = out_dir / f".{report_file}.lock"
-    lock = _lock(lock_path)
+    try:
+        lock = _lock(lock_path)
+    except BaseException:
+        if folder is not None:
+            os.close(folder)
+        raise
     try:
         remove_stale_temporaries(out_dir, owned)
         yield
@@ -285,6 +294,26 @@ def claim_output(out_dir: Path, report_file: str = REPORT_NAME, owned: set[str] 
         if lock is not None:
             lock_path.unlink(missing_ok=True)  # before the release: a run that opened it meanwhile finds it gone
             os.close(lock)
+        if folder is not None:
+            os.close(folder)
+
+
+def _lock_folder(out_dir: Path, shared: bool) -> int | None:
+    """An open descriptor of ``out_dir`` locked for a whole run (exclusive) or for a shard (shared
+    with the other shards), or None where locks are not supported."""
+    handle = os.open(out_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(handle)
+        holders = [p.read_text(errors="replace").strip() for p in sorted(out_dir.glob(f".{REPORT_NAME.removesuffix('.json')}*.lock"))]
+        who = f" (process {', '.join(h for h in holders if h)})" if any(holders) else ""
+        raise OutputError(f"another melrestore batch{who} is writing into {out_dir}: wait for it to end, or choose another output "
+                          "folder (the shards of one sharded run may write there together, nothing else at the same time)") from None
+    except OSError:  # no locks on this file system (some network mounts)
+        os.close(handle)
+        return None
+    return handle
 
 
 def _lock(path: Path) -> int | None:

@@ -350,6 +350,24 @@ def test_a_second_run_into_the_same_output_stops_before_touching_it(tmp_path):
     assert (out / src.name).exists() and not any(p.name.endswith(".lock") for p in out.iterdir())
 
 
+def test_a_whole_run_and_a_sharded_one_never_write_into_one_output_at_once(tmp_path):
+    """The shards of one run write into OUT together; a whole run would remove their temporaries
+    mid-write (and they its files), so neither starts while the other writes."""
+    from melrestore.batch import report_name
+
+    src = _one_clip(tmp_path)
+    out = tmp_path / "out"
+    with claim_output(out, report_name("1-of-2"), owned=set()):  # shard 1 of 2, writing
+        whole = run("batch", src.parent, "-o", out, "--workers", "1", *INTERP)
+        assert whole.exit_code == 1 and f"(process {os.getpid()}) is writing into" in whole.output
+        assert not (out / src.name).exists()
+        other_shard = run("batch", src.parent, "-o", out, "--workers", "1", "--shard", "2/2", *INTERP)
+        assert other_shard.exit_code == 0, other_shard.output  # shards together are fine
+    with claim_output(out):  # a whole run, writing
+        shard = run("batch", src.parent, "-o", out, "--workers", "1", "--shard", "1/2", *INTERP)
+        assert shard.exit_code == 1 and "is writing into" in shard.output
+
+
 def test_a_rerun_redoes_failed_files_and_keeps_earlier_entries(tmp_path):
     folder = tmp_path / "in"
     shutil.copytree(EXAMPLES / "recordings", folder)
