@@ -9,6 +9,7 @@ together cover every file exactly once.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -16,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import __version__
-from .batch import (FileReport, journal_name, read_journal, report_name, summary_of,
+from .batch import (REPORT_NAME, FileReport, journal_name, read_journal, report_name, summary_of,
                     write_report)
 
 # The environment a scheduler runs each task of an array in.
@@ -53,6 +54,13 @@ class Shard:
     def tag(self) -> str:
         """The shard in file names: ``2-of-4``."""
         return f"{self.index}-of-{self.count}"
+
+    @staticmethod
+    def inputs_digest(sources: list[tuple[Path, str]], lookalikes: list[FileReport] = ()) -> str:
+        """A digest of what the split is made from (every name and size): shards that record the
+        same one split the same inputs, so together they cover them all."""
+        items = sorted([*((name, _size(source)) for source, name in sources), *((r.path, 0) for r in lookalikes)])
+        return hashlib.sha256(json.dumps(items).encode()).hexdigest()[:16]
 
     def select(self, sources: list[tuple[Path, str]], lookalikes: list[FileReport] = ()):
         """This shard's part of a batch: its ``(source, name)`` pairs (as ``batch.collect_inputs``
@@ -170,6 +178,17 @@ def merge_reports(out_dir: Path) -> dict:
             incomplete[index] = "interrupted (Ctrl-C or SIGTERM): rerun it to finish"
         else:
             complete.append(index)
+    # Shards that saw other inputs (files added, removed or changed between their runs) split them
+    # otherwise: together they may miss files, so none of them counts as complete.
+    seen = {r["shard"].get("inputs") for r in runs if "shard" in r} - {None}
+    if len(seen) > 1:
+        for index in complete:
+            incomplete[index] = "the shards saw different inputs (files added, removed or changed between their runs): rerun every shard"
+        complete = []
+    existing = _load(out_dir / REPORT_NAME)
+    if existing is not None and "shards" not in existing and (out_dir / REPORT_NAME).stat().st_mtime > newest[1].stat().st_mtime:
+        raise ShardError(f"{out_dir / REPORT_NAME} is a whole run's report, newer than the shards' reports: it already "
+                         "describes the tree, and merging the older shards' would replace it")
     files = [FileReport.from_dict(entries[path]) for path in sorted(entries)]
     first = runs[0] if runs else {}
     # wall_seconds: the shards' times added up, so realtime_factor is per process; a journal holds

@@ -185,3 +185,25 @@ def test_a_shard_leaves_the_temporaries_of_other_shards_alone(archive, tmp_path)
 def test_report_says_when_there_is_nothing_to_merge(tmp_path):
     result = run("report", tmp_path)
     assert result.exit_code == 2 and "no shard reports" in result.output
+
+
+def test_shards_that_saw_other_inputs_are_not_complete_together(archive, tmp_path):
+    """A file added between two shards' runs moves the split: together they may miss files."""
+    out, options = tmp_path / "out", PipelineOptions(inpainter="interpolation")
+    run_batch(archive, out, options, shard=Shard(1, 2))
+    write(archive / "studio" / "added.wav", chord(0.5, RATE, channels=1), RATE)
+    run_batch(archive, out, options, shard=Shard(2, 2))
+    result = run("report", out)
+    assert result.exit_code == 1 and "0 of 2 shards complete" in result.output
+    assert "the shards saw different inputs (files added, removed or changed between their runs): rerun every shard" in result.output
+
+
+def test_report_does_not_replace_a_newer_whole_runs_report(archive, tmp_path):
+    out, options = tmp_path / "out", PipelineOptions(inpainter="interpolation")
+    for index in (1, 2):
+        run_batch(archive, out, options, shard=Shard(index, 2))
+    write(archive / "studio" / "added.wav", chord(0.5, RATE, channels=1), RATE)
+    whole = run_batch(archive, out, options)  # a whole run since, over the grown folder
+    result = run("report", out)
+    assert result.exit_code == 2 and "is a whole run's report, newer than the shards' reports" in result.output
+    assert _report(out / REPORT_NAME)["files"] == whole["files"]
