@@ -112,12 +112,14 @@ def to_float(stored: np.ndarray) -> np.ndarray:
 
 
 def quantise(fill: np.ndarray, subtype: str) -> np.ndarray:
-    """A fill ``[channels, n]`` in [-1, 1] -> stored samples ``[n, channels]`` at the file's bit depth."""
-    fill = np.clip(np.ascontiguousarray(np.asarray(fill, dtype=np.float64).T), -1.0, 1.0)
+    """A fill ``[channels, n]`` -> stored samples ``[n, channels]`` at the file's bit depth: PCM
+    clipped to its range; float as it is (a float file may hold music beyond ±1, and its fill
+    must meet it)."""
+    fill = np.ascontiguousarray(np.asarray(fill, dtype=np.float64).T)
     dtype = stored_dtype(subtype)
     if dtype == "int32":
         step = 2.0 ** (32 - PCM_BITS[subtype])
-        q = np.round(fill * 2.0**31 / step) * step
+        q = np.round(np.clip(fill, -1.0, 1.0) * 2.0**31 / step) * step
         return np.clip(q, -(2.0**31), 2.0**31 - step).astype(np.int32)
     return fill.astype(dtype)
 

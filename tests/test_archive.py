@@ -560,6 +560,18 @@ def test_a_flac_cut_short_is_repaired_as_far_as_it_decodes(tmp_path):
     assert np.abs(repaired[GAP[0] : GAP[1]]).max() > 1000  # filled, not left silent
 
 
+def test_a_float_file_beyond_full_scale_gets_a_fill_that_meets_it(tmp_path, interp_engine):
+    """Float WAVs may hold music beyond ±1: a fill clipped to ±1 would step by 1.0 at each edge."""
+    rate = 44100
+    tone = (2.0 * np.sin(2 * np.pi * 100 * np.arange(2 * rate) / rate)).astype(np.float32)
+    start, end = rate // 2 + 110, rate // 2 + 110 + 220  # 5 ms from near a crest
+    tone[start:end] = 0.0
+    src = write(tmp_path / "loud.wav", np.stack([tone, tone]), rate, "FLOAT")
+    assert repair_file(interp_engine, src, tmp_path / "out.wav").status == "repaired"
+    out = audio_io.read(tmp_path / "out.wav").as_float()[0]
+    assert np.abs(np.diff(out[start - 5 : end + 5])).max() < 2 * np.abs(np.diff(tone[:start])).max()
+
+
 def test_a_chained_ogg_or_joined_mp3s_are_never_cut_to_their_first_part(tmp_path):
     """libsndfile decodes the first stream of a chained Ogg, and the first of MP3s joined with
     `cat` (its Xing header says where the stream ends): a repair would write that part alone."""
