@@ -78,16 +78,30 @@ class DigitalSilence:
             if start > 0 and end < n and end - start >= min_len:
                 (everywhere if row == every_row else some).append((row, start, end))
 
-        def cut_off(start, end, rows=slice(None)) -> bool:
-            before, after = audio[:, max(0, start - edge) : start][rows], audio[:, end : end + edge][rows]
-            return min(_rms(before), _rms(after)) >= self.min_level
-
         def widened(start, end, ms):  # over the encoder's faint smear, which belongs to the dropout
             return _through_faint(audio, start, end, round(ms * sample_rate / 1000), SMEAR_LSB / 32768)
 
         if mp3_rule:
             everywhere = [(row, *widened(start, end, self.mp3_smear_ms)) for row, start, end in everywhere]
             everywhere = [(row, start, end) for row, start, end in everywhere if start > 0 and end < n]
+        starts, ends = np.array([s for _, s, _ in everywhere], dtype=np.int64), np.array([e for _, _, e in everywhere], dtype=np.int64)
+
+        def level(lo: int, hi: int, rows) -> float:
+            """The RMS of ``lo:hi``, the samples of other runs silent everywhere left out: a dropout
+            a sample or two from another is cut off from the music of those samples alone."""
+            lo = max(0, lo)
+            block = audio[:, lo:hi][rows]
+            inside = range(np.searchsorted(ends, lo, side="right"), np.searchsorted(starts, hi))
+            if len(inside):
+                music = np.ones(block.shape[1], dtype=bool)
+                for i in inside:
+                    music[max(starts[i], lo) - lo : min(ends[i], hi) - lo] = False
+                block = block[:, music]
+            return _rms(block)
+
+        def cut_off(start, end, rows=slice(None)) -> bool:
+            return min(level(start - edge, start, rows), level(end, end + edge, rows)) >= self.min_level
+
         gaps = [Gap(start, end, "digital silence") for _, start, end in everywhere if cut_off(start, end)]
         if container in audio_io.LOSSY_FORMATS:  # (with the default level, a found dropout's edge stops it inside the file)
             spans = [widened(g.start, g.end, SMEAR_MS) for g in gaps]
@@ -97,7 +111,6 @@ class DigitalSilence:
         # ordinary dropout's, or one the other channels joined later) are the runs above, so the
         # channel's gap is the rest, where it is long enough (a sample of music that happens to
         # be zero beside a dropout is no gap).  Those runs are sorted and apart.
-        starts, ends = np.array([s for _, s, _ in everywhere], dtype=np.int64), np.array([e for _, _, e in everywhere], dtype=np.int64)
         for c, start, end in some:
             if not cut_off(start, end, slice(c, c + 1)):
                 continue

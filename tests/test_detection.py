@@ -85,6 +85,18 @@ def test_gaps_of_different_channels_merge_only_where_they_overlap():
     assert merge_gaps([Gap(10, 20, "a", (1,)), Gap(20, 30, "b", (1,))]) == [Gap(10, 30, "a; b", (1,))]
 
 
+def test_a_dropout_a_sample_from_others_is_found_by_the_music_beside_it():
+    """Its 20 ms edges are mostly the neighbouring dropouts' zeros: the level is that of the music
+    samples between them alone."""
+    audio = chord(3.0, RATE, channels=2)
+    long, short = int(0.1 * RATE), int(0.01 * RATE)
+    spans = [(40000, 40000 + long), (40001 + long, 40001 + long + short), (40002 + long + short, 40002 + 2 * long + short)]
+    for start, end in spans:
+        audio[:, start:end] = 0.0
+    audio[:, [spans[0][1], spans[1][1]]] = 0.02  # the music between them: one sample at -34 dBFS
+    assert [(g.start, g.end) for g in DigitalSilence().detect(audio, RATE)] == spans
+
+
 def test_tolerance_catches_near_zero_dropouts():
     audio = chord(2.0, RATE)
     audio[:, 20000:22000] = 1 / 32768  # one LSB of dither left in the dropout
