@@ -118,11 +118,13 @@ def train(config_path, data, dataset, out_dir, resume):
     try:
         data_set = get_registry().build("datasets", dataset, root=data, **split)
     except PluginError as exc:
-        raise click.UsageError(str(exc)) from None
+        came = " (validation_percent comes from the config's [training] table)" if split and "validation_percent" in str(exc) else ""
+        raise click.UsageError(f"{exc}{came}") from None
     n_train, n_validation = len(data_set.files("train")), len(data_set.files("validation"))
     found = f"{_plural(n_train + n_validation, 'audio file')} found below {data}: {n_train} for training, {n_validation} for validation"
     if not n_train or not n_validation:
-        raise click.UsageError(f"too little data: {found} (split by file name); training needs at least one of each")
+        how = " (split by file name)" if dataset == "folder" else ""
+        raise click.UsageError(f"too little data: {found}{how}; training needs at least one of each")
     from tqdm import tqdm
 
     log = lambda line: tqdm.write(line, file=sys.stderr)  # noqa: E731  (above the progress bar, not glued to it)

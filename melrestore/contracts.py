@@ -27,8 +27,9 @@ class GapDetector(Protocol):
     """Finds the gaps of a file (``register_gap_detectors``)."""
 
     def detect(self, audio: np.ndarray, sample_rate: int, path: Path | None) -> list[Gap]:
-        """``audio`` ``[channels, samples]`` at the file's own rate, ``path`` the file (for sidecar
-        files; may be None) -> the gaps, in samples of that file, each with a human ``reason``.
+        """``audio`` ``[channels, samples]`` at the file's own rate (an array, or in ``batch`` and
+        ``repair`` a file read on demand that ``audio[:, a:b]`` slices into one), ``path`` the file
+        (for sidecar files; may be None) -> the gaps, in samples of that file, each with a human ``reason``.
         Must not change ``audio``; raises ``melrestore.DetectionError`` for a bad sidecar file."""
 
 
@@ -134,14 +135,17 @@ class SampleRepairer(Protocol):
     """Fills a gap on the waveform directly, no Mel window (``register_sample_repairers``)."""
 
     def repair(self, audio: np.ndarray, start: int, end: int, sample_rate: int) -> np.ndarray:
-        """``audio`` ``[channels, samples]`` of the whole file with every gap zeroed, the gap
+        """``audio`` ``[channels, samples]`` of the whole file with every gap zeroed (an array, or in
+        ``batch`` and ``repair`` a file read on demand that ``audio[:, a:b]`` slices into one), the gap
         ``start:end`` -> the fill ``[channels, end - start]``.  Raises ValueError to decline (too
-        little audio around the gap, no close match): the Mel pipeline then takes the gap."""
+        little audio around the gap, no close match): the Mel pipeline then takes the gap.  Any other
+        exception, or a fill of another shape or with NaN, fails the gap."""
 
 
 @runtime_checkable
 class Dataset(Protocol):
-    """Training data (``register_datasets``); the factory is called as ``factory(root)``."""
+    """Training data (``register_datasets``); the factory is called as ``factory(root=DIR)``, with
+    ``validation_percent=`` too when the training config sets it."""
 
     problems: list[str]  # human-readable lines about what it skipped
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .gaps import Gap, mask_of, merge_gaps
+from .gaps import DetectionError, Gap, mask_of, merge_gaps
 from .interpolate import interpolate_missing
 from .mel import MIN_CONTEXT_FRAMES, MelFrontend, MelSettings, resample, window_for_gap
 from .pipeline import EDGE_EXTRAPOLATION_MS
@@ -165,11 +165,15 @@ class Engine:
     # -- the stages: detect, then repair runs the others in this order --------------------------
 
     def detect(self, audio: np.ndarray, sample_rate: int, path=None) -> list[Gap]:
-        """Union of every detector's gaps, merged.  ``audio`` is ``[channels, samples]``."""
+        """Union of every detector's gaps, cut to the file and merged.  ``audio`` is ``[channels,
+        samples]``.  DetectionError names a detector that returns anything but gaps."""
         found: list[Gap] = []
         with self.timed("detect"):
             for detector in self.detectors:
-                found.extend(detector.detect(audio, sample_rate, path))
+                for gap in detector.detect(audio, sample_rate, path):
+                    if not isinstance(gap, Gap) or gap.end < gap.start:  # a plugin's bug, said as such
+                        raise DetectionError(f"gap detector {type(detector).__name__} returned {gap!r}, not a Gap(start, end) with end >= start")
+                    found.append(gap)
         n = audio.shape[1]
         clipped = [replace(g, start=max(0, g.start), end=min(n, g.end)) for g in found]
         return merge_gaps([g for g in clipped if g.end > g.start])
@@ -198,7 +202,12 @@ class Engine:
         waiting: dict[int, list[Gap]] = {}  # the Mel pipeline's gaps, by window length (frames)
         for gap in gaps:
             plan = self.choose(gap, sample_rate)
-            fill = self.repair_by_samples(plan, audio, sample_rate, gaps)
+            try:
+                fill = self.repair_by_samples(plan, audio, sample_rate, gaps)
+            except Exception as exc:  # a repairer's bug, or a fill it should not have returned: that gap fails
+                results[gap].status, results[gap].message, results[gap].method = "failed", f"{plan.method} repairer error: {exc}", plan.method
+                count()
+                continue
             if fill is not None:
                 fills[gap], results[gap].method = fill, plan.method
                 count()
@@ -262,7 +271,8 @@ class Engine:
 
     def repair_by_samples(self, plan: Plan, audio: np.ndarray, sample_rate: int, all_gaps: list[Gap] = ()) -> np.ndarray | None:
         """The fill of the waveform method the plan names, or None when there is none or it declines
-        (the Mel pipeline then takes the gap)."""
+        (raises ValueError: the Mel pipeline then takes the gap).  A fill of the wrong shape or with
+        NaN is an error (ValueError raised here, not by the repairer)."""
         gap = plan.gap
         if plan.method == "other-channels":
             with self.timed(plan.method):
@@ -276,8 +286,10 @@ class Engine:
                 fill = np.asarray(repairer.repair(audio, gap.start, gap.end, sample_rate), dtype=np.float32)
             except ValueError:
                 return None
-        if fill.shape != (audio.shape[0], gap.length) or not np.isfinite(fill).all():
-            return None
+        if fill.shape != (audio.shape[0], gap.length):
+            raise ValueError(f"returned shape {fill.shape}, expected {(audio.shape[0], gap.length)}")
+        if not np.isfinite(fill).all():
+            raise ValueError("returned NaN or infinite samples")
         return fill
 
     def analyse(self, audio: np.ndarray, sample_rate: int, gap: Gap, all_gaps: list[Gap], n_frames: int) -> Window:

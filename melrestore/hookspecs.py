@@ -40,8 +40,10 @@ hookimpl = pluggy.HookimplMarker("melrestore")
 def register_gap_detectors(register):
     """Register gap detectors: objects with ``detect(audio, sample_rate, path) -> list[Gap]``
     (``melrestore.contracts.GapDetector``).  A ``Gap`` missing in some channels only names them
-    (``channels``, 0-based); only those are then replaced.  In ``batch``, ``audio`` is a file read
-    on demand: slice it (``audio[:, a:b]``) a block at a time; ``np.asarray(audio)`` reads it whole."""
+    (``channels``, 0-based); only those are then replaced.  In ``batch`` and ``repair``, ``audio`` is a
+    file read on demand, not an array: slice it (``audio[:, a:b]`` gives one) a block at a time;
+    ``np.asarray(audio)`` reads it whole.  Anything but ``Gap`` objects fails the file, naming the
+    detector; gaps past the file's end are cut to it."""
 
 
 @hookspec
@@ -73,11 +75,13 @@ def register_sample_repairers(register):
     """Register repair methods that work on the samples directly (no Mel window): objects with
     ``repair(audio, start, end, sample_rate) -> fill`` (``melrestore.contracts.SampleRepairer``).
     The engine gives them the gaps up to ``short_gap_ms`` and from ``long_gap_ms``; one that
-    declines (ValueError) leaves the gap to the Mel pipeline.  In ``batch``, ``audio`` is read on
-    demand: slice only what you need."""
+    declines (ValueError) leaves the gap to the Mel pipeline; any other exception, or a fill of the
+    wrong shape or with NaN, fails the gap.  In ``batch`` and ``repair``, ``audio`` is read on demand,
+    not an array: slice only what you need (``audio[:, a:b]`` gives an array)."""
 
 
 @hookspec
 def register_datasets(register):
-    """Register training data sets: the factory is called as ``factory(root)`` and returns an
-    object with ``files(split)`` and ``problems`` (``melrestore.contracts.Dataset``)."""
+    """Register training data sets: the factory is called as ``factory(root=DIR)`` (and with
+    ``validation_percent=`` when the training config sets it) and returns an object with
+    ``files(split)`` and ``problems`` (``melrestore.contracts.Dataset``)."""

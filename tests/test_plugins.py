@@ -148,6 +148,45 @@ def test_a_misbehaving_vocoder_fails_the_gap_not_the_file(tmp_path, vocoder, mes
     assert not (tmp_path / "out.wav").exists() or np.isfinite(audio_io.read(tmp_path / "out.wav").as_float()).all()
 
 
+class _RaisingRepairer:
+    def repair(self, audio, start, end, sample_rate):
+        raise RuntimeError("boom")
+
+
+class _LongRepairer:
+    def repair(self, audio, start, end, sample_rate):
+        return np.zeros((audio.shape[0], end - start + 7), dtype=np.float32)
+
+
+class _TupleDetector:
+    def detect(self, audio, sample_rate, path=None):
+        return [(40000, 42000)]
+
+
+@pytest.mark.parametrize("repairer,message", [(_RaisingRepairer(), "long-gap repairer error: boom"),
+                                              (_LongRepairer(), "long-gap repairer error: returned shape (2, 2007)")])
+def test_a_misbehaving_sample_repairer_fails_its_gap_with_the_reason(tmp_path, repairer, message):
+    """Not the whole file with no gap reported (a repairer's bug), nor a silent fall back to the Mel
+    pipeline (a fill of the wrong shape): declining is raising ValueError, as the contract says."""
+    from melrestore.plugins.detectors import DigitalSilence
+
+    damaged = chord(2.0, 44100, 2)
+    damaged[:, 40000:42000] = 0.0
+    src = write(tmp_path / "in.wav", damaged, 44100)
+    engine = Engine(Interpolation(), None, MelSettings(), detectors=[DigitalSilence()], long_gap_repairer=repairer, long_gap_ms=30)
+    report = repair_file(engine, src, tmp_path / "out.wav")
+    assert report.status == "failed" and [g["status"] for g in report.gaps] == ["failed"]
+    assert message in report.gaps[0]["message"] and not (tmp_path / "out.wav").exists()
+
+
+def test_a_detector_that_returns_no_gaps_fails_naming_itself(tmp_path):
+    damaged = chord(2.0, 44100, 2)
+    damaged[:, 40000:42000] = 0.0
+    src = write(tmp_path / "in.wav", damaged, 44100)
+    report = repair_file(Engine(Interpolation(), None, MelSettings(), detectors=[_TupleDetector()]), src, tmp_path / "out.wav")
+    assert report.status == "failed" and "gap detector _TupleDetector returned (40000, 42000), not a Gap" in report.message
+
+
 def test_the_builtin_vocoder_keeps_the_contract():
     from melrestore.plugins.griffinlim import ConstrainedGriffinLim
     from melrestore.testing import check_vocoder
