@@ -630,6 +630,10 @@ def _train(config: dict, dataset, out_dir: Path, resume: bool, log, progress_fac
         trainer.resume(Path(out_dir) / "last.pt")
     elif resume:
         log(f"no {Path(out_dir) / 'last.pt'} to resume from: starting afresh")
+    if trainer.step >= trainer.config.steps:  # resumed a finished run: its last validation, nothing trained
+        log(f"the run in {out_dir} is finished (step {trainer.step} of {trainer.config.steps}): nothing to train")
+        last = trainer.history[-1] if trainer.history else {}
+        return {k: v for k, v in last.items() if k != "step"} if processes.main else None
     progress = progress_factory(trainer.config.steps, trainer.step) if progress_factory else None
     try:
         metrics = trainer.run(progress)
