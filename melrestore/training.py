@@ -623,6 +623,9 @@ def _train(config: dict, dataset, out_dir: Path, resume: bool, log, progress_fac
     tracks = {split: load_tracks(files, settings, problems) for split, files in splits.items()}
     for line in problems:
         log(f"skipped {line}")
+    for split, loaded in tracks.items():
+        if not loaded:
+            raise ValueError(f"none of the {len(splits[split])} {split} files could be read (see the lines above)")
     trainer = Trainer(train_config, settings, tracks["train"], tracks["validation"], out_dir, log=log, processes=processes)
     if processes.distributed:
         log(f"training in {processes.world_size} processes ({torch.distributed.get_backend()}, {trainer.device.type})")

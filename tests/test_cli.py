@@ -417,6 +417,10 @@ def test_train_refuses_a_pipeline_config_and_too_little_data(tmp_path):
     result = run("train", "--config", config / "unet-44k.toml", "--data", data, "-o", tmp_path / "run")
     assert result.exit_code == 2 and "cannot train: no track is longer than" in result.output
     assert "(2 audio files found below" in result.output and not (tmp_path / "run").exists()
+    (data / "clip-5.wav").write_bytes(b"RIFF and nothing else")  # the one validation file, unreadable
+    result = run("train", "--config", config / "unet-44k.toml", "--data", data, "-o", tmp_path / "run")
+    assert result.exit_code == 2 and "cannot train: none of the 1 validation files could be read" in result.output
+    assert "skipped" in result.output and "clip-5.wav" in result.output
 
 
 @pytest.mark.parametrize("change, message", [
