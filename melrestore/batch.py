@@ -540,7 +540,7 @@ def run_batch(inputs, out_dir: Path | None, options: PipelineOptions, workers: i
     sources, lookalikes = _collect(inputs, out_dir)  # raises InputError, FolderError
     tag = None
     if shard is not None:
-        inputs = shard.inputs_digest(sources, lookalikes)  # before the split: what every shard must see alike
+        inputs_digest = shard.inputs_digest(sources, lookalikes)  # before the split: what every shard must see alike
         sources, lookalikes = shard.select(sources, lookalikes)
         tag = shard.tag
     # A shard removes only its own temporaries: the others' may be in the middle of being written.
@@ -572,7 +572,7 @@ def run_batch(inputs, out_dir: Path | None, options: PipelineOptions, workers: i
         reports.sort(key=lambda r: r.path)
         report = summarise(reports, inputs, out_dir, options, time.perf_counter() - started)
         if shard is not None:
-            report["shard"] = {"index": shard.index, "count": shard.count, "complete": interrupted is None, "inputs": inputs}
+            report["shard"] = {"index": shard.index, "count": shard.count, "complete": interrupted is None, "inputs": inputs_digest}
         if out_dir is not None:
             try:
                 write_report(out_dir, report, report_name(tag))

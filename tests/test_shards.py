@@ -193,6 +193,7 @@ def test_shards_that_saw_other_inputs_are_not_complete_together(archive, tmp_pat
     run_batch(archive, out, options, shard=Shard(1, 2))
     write(archive / "studio" / "added.wav", chord(0.5, RATE, channels=1), RATE)
     run_batch(archive, out, options, shard=Shard(2, 2))
+    assert _report(out / "melrestore-report.1-of-2.json")["input"] == str(archive)  # the inputs named, not their digest
     result = run("report", out)
     assert result.exit_code == 1 and "0 of 2 shards complete" in result.output
     assert "the shards saw different inputs (files added, removed or changed between their runs): rerun every shard" in result.output
