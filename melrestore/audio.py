@@ -25,11 +25,10 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from .container import TEMP_SUFFIX, can_patch, copy_tags, encoder_settings, mpeg_samples, ogg_links, patch_samples, pcm_layout
+from .container import SAMPLE_BYTES, TEMP_SUFFIX, can_patch, copy_tags, encoder_settings, mpeg_samples, ogg_links, patch_samples, pcm_layout
 from .formats import AUDIO_EXTENSIONS, FORMATS_BY_EXTENSION, UNREAD_AUDIO_EXTENSIONS
 
 PCM_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
-PCM_BYTES = {**{subtype: bits // 8 for subtype, bits in PCM_BITS.items()}, "FLOAT": 4, "DOUBLE": 8}
 # A RIFF data size of all ones: no length given, as a recorder writing a stream leaves it (read to the end).
 STREAMED_SIZE = 0xFFFFFFFF
 # An MP3's frames beyond what decodes are reported from this much on (a Xing header, encoder delay
@@ -223,7 +222,7 @@ class AudioFile(_Described):
                 f"truncated file: its header declares {layout.declared_bytes} bytes of samples, "
                 f"the file holds {layout.available_bytes} ({self.duration:.3f} s were read)"
             )
-        frame_bytes = sound.channels * PCM_BYTES.get(self.subtype, 0)
+        frame_bytes = sound.channels * SAMPLE_BYTES.get(self.subtype, 0)
         if layout is not None and frame_bytes and layout.unexplained_bytes >= UNEXPLAINED_TAIL_S * self.sample_rate * frame_bytes:
             self.warnings.append(
                 f"{layout.unexplained_bytes} bytes follow the {self.duration:.3f} s of samples its header declares, "

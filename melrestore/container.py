@@ -23,7 +23,7 @@ import numpy as np
 TEMP_SUFFIX = ".melrestore-tmp"
 
 # Sample encodings we can patch in place: subtype -> bytes per sample.
-_WIDTH = {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
+SAMPLE_BYTES = {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
 _AIFC_ENDIAN = {b"NONE": ">", b"twos": ">", b"sowt": "<", b"fl32": ">", b"FL32": ">", b"fl64": ">", b"FL64": ">"}
 
 
@@ -133,18 +133,18 @@ def _wave64_data(f) -> tuple[int, int, str] | None:
 def _encode(samples: np.ndarray, subtype: str, endian: str) -> bytes:
     """``samples`` as read by :class:`melrestore.audio.AudioFile` (int32 shifted up, or float) in the file's encoding."""
     if subtype in ("FLOAT", "DOUBLE"):
-        return samples.astype(f"{endian}f{_WIDTH[subtype]}").tobytes()
+        return samples.astype(f"{endian}f{SAMPLE_BYTES[subtype]}").tobytes()
     if subtype == "PCM_U8":
         return ((samples >> 24) + 128).astype(np.uint8).tobytes()
     if subtype == "PCM_24":
         wide = (samples >> 8).astype(f"{endian}i4").view(np.uint8).reshape(*samples.shape, 4)
         return (wide[..., :3] if endian == "<" else wide[..., 1:]).tobytes()
-    width = _WIDTH[subtype]
+    width = SAMPLE_BYTES[subtype]
     return (samples >> (32 - 8 * width)).astype(f"{endian}i{width}").tobytes()
 
 
 def can_patch(subtype: str, layout: PcmLayout | None) -> bool:
-    return layout is not None and subtype in _WIDTH
+    return layout is not None and subtype in SAMPLE_BYTES
 
 
 def patch_samples(path: str | Path, layout: PcmLayout, subtype: str, patches) -> None:
@@ -152,7 +152,7 @@ def patch_samples(path: str | Path, layout: PcmLayout, subtype: str, patches) ->
     :class:`melrestore.audio.AudioFile`) for each ``(start, samples)`` of ``patches``."""
     with open(path, "r+b") as f:
         for start, samples in patches:
-            f.seek(layout.data_offset + start * _WIDTH[subtype] * samples.shape[1])
+            f.seek(layout.data_offset + start * SAMPLE_BYTES[subtype] * samples.shape[1])
             f.write(_encode(samples, subtype, layout.endian))
 
 
@@ -219,14 +219,19 @@ def _copy_mp3_tag_blocks(source: str | Path, target: str | Path) -> None:
         raise
 
 
+def _id3v2_length(header: bytes) -> int:
+    """The bytes of the ID3v2 tag whose 10-byte header is ``header`` (its size in 7-bit bytes, and a
+    footer where its flags say so); 0 where ``header`` begins no tag."""
+    if len(header) < 10 or header[:3] != b"ID3":
+        return 0
+    return 10 + ((header[6] << 21) | (header[7] << 14) | (header[8] << 7) | header[9]) + (10 if header[5] & 0x10 else 0)
+
+
 def _mp3_tag_spans(f, size: int) -> tuple[int, int]:
     """Where an MP3's MPEG frames start and end, between its leading ID3v2 tag and its trailing
     APEv2 and ID3v1 tags (any of which may be absent)."""
     f.seek(0)
-    header = f.read(10)
-    start = 0
-    if len(header) == 10 and header[:3] == b"ID3":
-        start = 10 + ((header[6] << 21) | (header[7] << 14) | (header[8] << 7) | header[9]) + (10 if header[5] & 0x10 else 0)
+    start = _id3v2_length(f.read(10))
     end = size
     if end - 128 >= start:
         f.seek(end - 128)
@@ -376,9 +381,8 @@ def mpeg_samples(path: str | Path) -> int:
 def _count_mpeg_samples(data) -> int:
     total, pos, n = 0, 0, len(data)
     while pos + 4 <= n:
-        if data[pos : pos + 3] == b"ID3" and pos + 10 <= n:  # an ID3v2 tag: its size is in 7-bit bytes
-            size = (data[pos + 6] << 21) | (data[pos + 7] << 14) | (data[pos + 8] << 7) | data[pos + 9]
-            pos += 10 + size
+        if tag := _id3v2_length(data[pos : pos + 10]):  # an ID3v2 tag (MP3s joined together have several)
+            pos += tag
             continue
         frame = _mpeg_frame(data, pos)
         if frame is None:
