@@ -9,7 +9,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -279,23 +279,17 @@ def claim_output(out_dir: Path, report_file: str = REPORT_NAME, owned: set[str] 
         os.unlink(check)
     except OSError as exc:
         raise OutputError(f"cannot write to {out_dir}: {exc.strerror or exc}") from None
-    folder = _lock_folder(out_dir, shared=owned is not None)
-    lock_path = out_dir / f".{report_file}.lock"
-    try:
-        lock = _lock(lock_path)
-    except BaseException:
+    with ExitStack() as held:  # released in reverse: the run's own lock, then OUT's
+        folder = _lock_folder(out_dir, shared=owned is not None)
         if folder is not None:
-            os.close(folder)
-        raise
-    try:
+            held.callback(os.close, folder)
+        lock_path = out_dir / f".{report_file}.lock"
+        lock = _lock(lock_path)
+        if lock is not None:
+            held.callback(os.close, lock)
+            held.callback(lock_path.unlink, missing_ok=True)  # before the release: a run that opened it meanwhile finds it gone
         remove_stale_temporaries(out_dir, owned)
         yield
-    finally:
-        if lock is not None:
-            lock_path.unlink(missing_ok=True)  # before the release: a run that opened it meanwhile finds it gone
-            os.close(lock)
-        if folder is not None:
-            os.close(folder)
 
 
 def _lock_folder(out_dir: Path, shared: bool) -> int | None:
@@ -306,14 +300,20 @@ def _lock_folder(out_dir: Path, shared: bool) -> int | None:
         fcntl.flock(handle, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(handle)
-        holders = [p.read_text(errors="replace").strip() for p in sorted(out_dir.glob(f".{REPORT_NAME.removesuffix('.json')}*.lock"))]
-        who = f" (process {', '.join(h for h in holders if h)})" if any(holders) else ""
-        raise OutputError(f"another melrestore batch{who} is writing into {out_dir}: wait for it to end, or choose another output "
-                          "folder (the shards of one sharded run may write there together, nothing else at the same time)") from None
+        holders = [p.read_text(errors="replace") for p in sorted(out_dir.glob(f".{REPORT_NAME.removesuffix('.json')}*.lock"))]
+        raise _busy(out_dir, holders, " (the shards of one sharded run may write there together, nothing else at the same time)") from None
     except OSError:  # no locks on this file system (some network mounts)
         os.close(handle)
         return None
     return handle
+
+
+def _busy(out_dir: Path, holders: list[str], why: str = "") -> OutputError:
+    """The refusal of a run into ``out_dir`` while others (their process ids, as their lock files
+    hold them) write there."""
+    pids = [h.strip() for h in holders if h.strip()]
+    who = f" (process {', '.join(pids)})" if pids else ""
+    return OutputError(f"another melrestore batch{who} is writing into {out_dir}: wait for it to end, or choose another output folder{why}")
 
 
 def _lock(path: Path) -> int | None:
@@ -323,10 +323,9 @@ def _lock(path: Path) -> int | None:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            owner = os.pread(handle, 20, 0).decode(errors="replace").strip()
+            owner = os.pread(handle, 20, 0).decode(errors="replace")
             os.close(handle)
-            raise OutputError(f"another melrestore batch{f' (process {owner})' if owner else ''} is writing into "
-                              f"{path.parent}: wait for it to end, or choose another output folder") from None
+            raise _busy(path.parent, [owner]) from None
         except OSError:  # no locks on this file system (some network mounts)
             os.close(handle)
             path.unlink(missing_ok=True)
