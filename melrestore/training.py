@@ -497,7 +497,7 @@ class Trainer:
         differ from those it was saved with (but for how it is run: ``RUN_KEYS``)."""
         checkpoint = states.load_checkpoint(path, weights_only=False)
         saved = {k: v for k, v in checkpoint.extra.get("train_config", {}).items() if k not in RUN_KEYS}
-        changed = sorted(k for k, v in self.config.__dict__.items() if k not in RUN_KEYS and k in saved and saved[k] != v)
+        changed = sorted(k for k, v in self.config.__dict__.items() if k in saved and saved[k] != v)
         if checkpoint.meta.settings != self.settings:
             changed.append("[mel]")
         if changed:
