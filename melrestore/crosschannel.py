@@ -60,6 +60,7 @@ def fit_other_channels(audio, gap: Gap, sample_rate: int, all_gaps: list[Gap], t
     if not clean[in_gap].all() or in_gap.sum() != gap.length or fit.sum() < 4 * n_weights:
         return None
     x = windows[:, fit].transpose(1, 0, 2).reshape(-1, n_weights)  # the fitted rows only: the context
+    x = np.hstack([x, np.ones((len(x), 1))])  # and a constant: the channels' DC offsets may differ
     gram = x.T @ x
     if not np.trace(gram) > 0:
         return None  # the other channels are silent there: nothing to predict from
@@ -74,6 +75,6 @@ def fit_other_channels(audio, gap: Gap, sample_rate: int, all_gaps: list[Gap], t
         predicted = x @ weights
         sides = [side for side in (before, ~before) if side.sum() >= 2048]
         distances.append(float(np.mean([log_spectral_distance(target[side], predicted[side]) for side in sides])) if sides else np.inf)
-        taps_of = weights.reshape(len(others), 2 * taps + 1)
-        out[c] = sum(np.correlate(signal, w, mode="valid") for signal, w in zip(inputs, taps_of))
+        taps_of = weights[:-1].reshape(len(others), 2 * taps + 1)
+        out[c] = weights[-1] + sum(np.correlate(signal, w, mode="valid") for signal, w in zip(inputs, taps_of))
     return out, distances

@@ -107,6 +107,7 @@ class Window:
     file_start: int  # file sample where the window starts
     file_chunk: np.ndarray  # [channels, samples] of the file from there, gaps zeroed
     file_missing: np.ndarray  # [samples] bool, every gap in the chunk
+    offset: np.ndarray  # [channels]: the chunk's DC offset (mean of its known samples), kept out of the Mel path
     segment: np.ndarray  # [channels, samples] at the analysis rate, gaps zeroed
     missing: np.ndarray  # [samples] bool, every gap in the window
     missing_frames: np.ndarray  # [frames] bool
@@ -310,7 +311,8 @@ class Engine:
             file_missing = mask_of([Gap(g.start - start, g.end - start) for g in in_window], span)
             chunk[:, file_missing] = 0.0
             file_missing[n_file - start :] = True  # padding past the file's end is no neighbour either
-            segment = _padded(resample(chunk, sample_rate, s.sample_rate), length)
+            offset = _dc_offset(chunk, ~file_missing)
+            segment = _padded(resample(np.where(file_missing, 0.0, chunk - offset[:, None]), sample_rate, s.sample_rate), length)
             margin = 0 if ratio == 1 else RESAMPLE_MARGIN
 
             def in_segment(g: Gap) -> Gap:  # the samples of the segment that g leaves unknown
@@ -318,7 +320,7 @@ class Engine:
 
             missing = mask_of([in_segment(g) for g in in_window], length)
             segment[:, missing] = 0.0
-            return Window(gap, sample_rate, start, chunk, file_missing, segment, missing, self.frontend.missing_frames(missing),
+            return Window(gap, sample_rate, start, chunk, file_missing, offset, segment, missing, self.frontend.missing_frames(missing),
                           self.frontend.log_mel(segment), self.frontend.missing_frames(mask_of([in_segment(gap)], length)))
 
     def recording_features(self, audio: np.ndarray, sample_rate: int, gaps: list[Gap]) -> RecordingFeatures:
@@ -374,11 +376,12 @@ class Engine:
 
     def cut_like(self, w: Window, audio: np.ndarray, start: int) -> np.ndarray:
         """``audio``'s stretch from file sample ``start``, cut and brought to the analysis rate as
-        window ``w``'s segment was (zeros beyond the file's ends)."""
+        window ``w``'s segment was (its own DC offset removed, zeros beyond the file's ends)."""
         span, length = w.file_chunk.shape[1], w.segment.shape[1]
         chunk = np.zeros((audio.shape[0], span), dtype=np.float32)
         piece = audio[:, max(0, start) : start + span]
-        chunk[:, max(0, -start) : max(0, -start) + piece.shape[1]] = piece
+        inside = slice(max(0, -start), max(0, -start) + piece.shape[1])
+        chunk[:, inside] = piece - _dc_offset(piece)[:, None]
         return _padded(resample(chunk, w.sample_rate, self.settings.sample_rate), length)
 
     def inpaint(self, windows: list[Window]) -> None:
@@ -413,7 +416,7 @@ class Engine:
             out = np.where(w.missing[None], out, w.segment)
             back = resample(out, self.settings.sample_rate, w.sample_rate)
             start, end = w.gap.start - w.file_start, w.gap.end - w.file_start
-            fill = back[:, start:end]
+            fill = back[:, start:end] + w.offset[:, None]
             if fill.shape != (w.channels, w.gap.length):
                 raise ValueError("window did not cover the gap")
             if not np.isfinite(fill).all():
@@ -439,6 +442,14 @@ class Engine:
         for gap, fill in fills.items():
             rows = slice(None) if gap.channels is None else list(gap.channels)
             audio[rows, gap.start : gap.end] = fill[rows]
+
+
+def _dc_offset(chunk: np.ndarray, known: np.ndarray | None = None) -> np.ndarray:
+    """Each channel's mean over the ``known`` samples of ``chunk`` (all, when None; 0 if none are).
+    Music centres on it; a Mel fill, which carries no DC, is centred on zero and moved back to it."""
+    if known is not None:
+        chunk = chunk[:, known]
+    return chunk.mean(axis=1, dtype=np.float64).astype(np.float32) if chunk.shape[1] else np.zeros(chunk.shape[0], np.float32)
 
 
 def _known_beside(w: Window, start: int, end: int, most: int) -> tuple[np.ndarray, np.ndarray]:

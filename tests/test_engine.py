@@ -64,6 +64,26 @@ def test_fill_continues_the_music(interp_engine):
     assert 0.5 < np.sqrt(np.mean(fill**2)) / np.sqrt(np.mean(clean[0, 60000:66000] ** 2)) < 1.5
 
 
+@pytest.mark.parametrize("inpainter, gap_ms", [("interpolation", 1000), ("unet-onnx", 200), ("unet-onnx", 1000)])
+def test_a_mel_fill_keeps_the_music_s_dc_offset(inpainter, gap_ms):
+    """A chord riding on +0.3 in one channel and -0.2 in the other: the Mel fill rides on it too (it
+    used to centre on zero between its pinned ends, a dip of the offset's size inside the gap)."""
+    from melrestore.pipeline import PipelineOptions, build_engine
+
+    engine = build_engine(PipelineOptions(inpainter=inpainter, short_gap_ms=0, long_gap_ms=0))
+    rate = 44100
+    offset = np.array([[0.3], [-0.2]], dtype=np.float32)
+    clean = chord(6.0, rate, 2) + offset
+    a, b = rate * 2, rate * 2 + gap_ms * rate // 1000
+    damaged = clean.copy()
+    damaged[:, a:b] = 0.0
+    fills, results = engine.repair(damaged, rate, [Gap(a, b)])
+    assert results[0].method == "mel"
+    fill = fills[Gap(a, b)]
+    assert np.abs(fill.mean(axis=1) - offset[:, 0]).max() < 0.01
+    assert np.sqrt(np.mean((fill - offset) ** 2)) < 1.5 * np.sqrt(np.mean((clean - offset) ** 2))
+
+
 def _local_step(audio: np.ndarray, at: int) -> float:
     """The music's own sample-to-sample step around sample ``at`` (99th percentile over 128 samples)."""
     return float(np.percentile(np.abs(np.diff(audio[:, at - 64 : at + 64], axis=1)), 99))
@@ -130,6 +150,21 @@ def test_short_gaps_go_to_lsar_and_recover_the_waveform(interp_engine):
     truth = clean[:, short.start : short.end]
     snr = 10 * np.log10(np.sum(truth**2) / np.sum((truth - fills[short]) ** 2))
     assert snr > 30  # a sum of sines is exactly autoregressive: LSAR finds the waveform itself
+
+
+def test_a_dropout_of_one_channel_is_predicted_with_its_own_dc_offset(interp_engine):
+    """The channels ride on different offsets (+0.3 and -0.2): a filter of the other channel alone
+    cannot give the missing one its own, so the fit has a constant term too."""
+    rate = 44100
+    offset = np.array([[0.3], [-0.2]], dtype=np.float32)
+    clean = chord(4.0, rate, 2) + offset
+    gap = Gap(rate, rate + rate // 2, "channel 1", (0,))
+    damaged = clean.copy()
+    damaged[0, gap.start : gap.end] = 0.0
+    fills, results = interp_engine.repair(damaged, rate, [gap])
+    assert results[0].method == "other-channels"
+    truth = clean[0, gap.start : gap.end]
+    assert 10 * np.log10(np.sum((truth - 0.3) ** 2) / np.sum((truth - fills[gap][0]) ** 2)) > 15
 
 
 def test_a_dropout_of_one_channel_is_predicted_from_the_other_where_they_share_the_music(interp_engine):
