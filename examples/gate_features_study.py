@@ -86,7 +86,7 @@ def score_seed(job: tuple[Path, int, tuple[int, ...], bool]) -> list[dict]:
             shift = match.shift_samples
             before = correlation(mono[g.start - n : g.start], mono[g.start + shift - n : g.start + shift])
             after = correlation(mono[g.end : g.end + n], mono[g.end + shift : g.end + shift + n])
-            copy, mel_fill = copy_match(damaged, g.start, g.end, match), mel_fills[g]
+            copy, mel_fill = copy_match(damaged, g.start, g.end, match, rate), mel_fills[g]
             scores, truth = {}, clean[:, g.start : g.end]
             fills = {"copy": copy, "mel": mel_fill, **({"mix": MIX * copy + (1 - MIX) * mel_fill} if mix else {})}
             for method, fill in fills.items():

@@ -68,7 +68,7 @@ def score_gaps(args) -> list[dict]:
                 continue
             if matches:
                 found[g] = matches
-                fills["copy"][g] = copy_match(damaged, g.start, g.end, matches[0])
+                fills["copy"][g] = copy_match(damaged, g.start, g.end, matches[0], rate)
         old_accepts = {}
         if old is not None:
             fills["old"] = {}

@@ -146,7 +146,7 @@ def main() -> None:
                 except ValueError:
                     continue
                 if matches:
-                    fills[name] = copy_match(damaged, g.start, g.end, matches[0])
+                    fills[name] = copy_match(damaged, g.start, g.end, matches[0], rate)
             if old is not None:
                 try:
                     fills["old"] = old.repair(damaged, g.start, g.end, rate)

@@ -23,16 +23,16 @@ def ar_coefficients(pieces: list[np.ndarray], order: int) -> np.ndarray:
     return np.concatenate([[1.0], -a])
 
 
-def extrapolate(history: np.ndarray, n: int, order: int, fit=ar_coefficients) -> np.ndarray:
+def extrapolate(history: np.ndarray, n: int, order: int, fit=ar_coefficients, offset: float = 0.0) -> np.ndarray:
     """The ``n`` samples that continue the 1-D ``history`` under its own model of at most ``order``
-    (a quarter of the history at most; ``fit(pieces, order)`` makes it); zeros when the history is
-    too short to fit one."""
+    (a quarter of the history at most; ``fit(pieces, order)`` makes it) of the music around its
+    DC ``offset``; the offset alone when the history is too short to fit one."""
     order = min(order, len(history) // 4)
     if order < 8:
-        return np.zeros(n)
-    history = np.asarray(history, dtype=np.float64)
+        return np.full(n, offset)
+    history = np.asarray(history, dtype=np.float64) - offset
     predictor = -fit([history], order)[1:][::-1]  # weights of the last `order` samples, oldest first
     out = np.concatenate([history[-order:], np.zeros(n)])
     for t in range(order, order + n):  # a loop of dot products: faster than scipy.signal.lfilter here, and no import
         out[t] = predictor @ out[t - order : t]
-    return out[order:]
+    return offset + out[order:]

@@ -424,15 +424,16 @@ class Engine:
             before, after = _known_beside(w, start, end, max(2, round(EDGE_AR_CONTEXT_S * w.sample_rate)))
             if self.edge_extrapolation_ms > 0:  # the waveform carried on from each side, faded into the fill
                 edge = round(self.edge_extrapolation_ms * w.sample_rate / 1000)
-                fill = extrapolated_edges(fill, before, after, edge, EDGE_AR_ORDER)
+                fill = extrapolated_edges(fill, before, after, edge, EDGE_AR_ORDER, w.offset)
             # The fill must continue the file's own samples.  Griffin-Lim's output can jump right at the
             # edge of its hole, and after resampling the file's neighbours lie inside the samples the
             # vocoder made up (RESAMPLE_MARGIN), so neither the vocoder's own edge matching nor
             # `back` next to the gap can be trusted: pin the fill's end samples to the neighbours.
             fill = continue_known(fill, before[:, -2:], after[:, :2])
             # Nor may it be louder than the music around it (Griffin-Lim can overshoot near the edges).
-            peak = np.abs(w.file_chunk).max(axis=1, keepdims=True)
-            return np.clip(fill, -peak, peak)
+            offset = w.offset[:, None]
+            peak = np.abs(np.where(w.file_missing, 0.0, w.file_chunk - offset)).max(axis=1, keepdims=True)
+            return np.clip(fill, offset - peak, offset + peak)
 
     @staticmethod
     def splice(audio: np.ndarray, fills: dict[Gap, np.ndarray]) -> None:

@@ -5,6 +5,19 @@ from __future__ import annotations
 import numpy as np
 
 
+# A DC offset is the mean of this much audio on each side of a gap: a shorter span's mean is the
+# bass as much as the offset.
+OFFSET_SPAN_S = 1.0
+
+
+def offset_around(audio, start: int, end: int, sample_rate: int) -> np.ndarray:
+    """Each channel's DC offset around ``start:end`` of ``audio`` (``[channels, samples]``): the mean
+    of ``OFFSET_SPAN_S`` of samples on each side (float64, ``[channels]``)."""
+    around = round(OFFSET_SPAN_S * sample_rate)
+    sides = [audio[:, max(0, start - around) : start], audio[:, end : end + around]]
+    return np.concatenate(sides, axis=1).mean(axis=1, dtype=np.float64)
+
+
 def meet_edges(fill: np.ndarray, left_error, right_error, max_ramp: int = 1024) -> np.ndarray:
     """Add raised-cosine ramps to ``fill`` (``[channels, n]``) that cancel ``left_error`` at its first
     sample and ``right_error`` at its last, fading out over ``min(n, max_ramp)`` samples.
@@ -44,13 +57,15 @@ def continue_known(fill: np.ndarray, before: np.ndarray, after: np.ndarray) -> n
     return meet_edges(fill, error(before[:, ::-1], fill[:, 0]), error(after, fill[:, -1]))
 
 
-def extrapolated_edges(fill: np.ndarray, before: np.ndarray, after: np.ndarray, edge: int, order: int) -> np.ndarray:
+def extrapolated_edges(fill: np.ndarray, before: np.ndarray, after: np.ndarray, edge: int, order: int,
+                       offset: np.ndarray | None = None) -> np.ndarray:
     """``fill`` (``[channels, n]``) whose first and last ``edge`` samples fade (cosine-squared) from
     the music's own continuation: an autoregressive model of ``order`` fitted on the known samples
     ``before`` the gap and run forward, and one fitted on those ``after`` it and run backward (each
     ``[channels, k]``, the known run next to the gap; none at a file's end).  Near its edges the
     fill then carries on the waveform itself, which a vocoder's fill does not.  At most half the
-    fill is faded from each side."""
+    fill is faded from each side.  ``offset`` (``[channels]``): each channel's DC offset, which the
+    models continue around (none: 0)."""
     from .autoregressive import extrapolate
 
     out = np.array(fill, dtype=np.float32, copy=True)
@@ -58,10 +73,11 @@ def extrapolated_edges(fill: np.ndarray, before: np.ndarray, after: np.ndarray, 
     if edge == 0:
         return out
     weight = (np.cos(0.5 * np.pi * (np.arange(edge) + 0.5) / edge) ** 2).astype(np.float32)  # 1 at the known side
+    offset = np.zeros(out.shape[0]) if offset is None else offset
     for c in range(out.shape[0]):
         if before.shape[1]:
-            out[c, :edge] += weight * (extrapolate(before[c], edge, order) - out[c, :edge])
+            out[c, :edge] += weight * (extrapolate(before[c], edge, order, offset=offset[c]) - out[c, :edge])
         if after.shape[1]:
-            backward = extrapolate(after[c, ::-1], edge, order)[::-1]
+            backward = extrapolate(after[c, ::-1], edge, order, offset=offset[c])[::-1]
             out[c, -edge:] += weight[::-1] * (backward - out[c, -edge:])
     return out

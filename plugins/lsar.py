@@ -12,6 +12,7 @@ import numpy as np
 
 from melrestore import hookimpl
 from melrestore.autoregressive import ar_coefficients
+from melrestore.splice import offset_around
 
 BANDED_FROM = 4096  # gap length (samples) above which the banded solver takes over
 
@@ -33,8 +34,9 @@ class LSAR:
         context = max(self.context, 3 * order)
         lo, hi = max(0, start - context), min(audio.shape[1], end + context)
         out = np.empty((audio.shape[0], n), dtype=np.float32)
+        offsets = offset_around(audio, start, end, sample_rate)  # the model is of the music around it
         for c, channel in enumerate(np.asarray(audio[:, lo:hi], dtype=np.float64)):
-            out[c] = _interpolate(channel, start - lo, end - lo, order, self.iterations)
+            out[c] = offsets[c] + _interpolate(channel - offsets[c], start - lo, end - lo, order, self.iterations)
         return out
 
 

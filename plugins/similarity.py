@@ -18,7 +18,7 @@ import numpy as np
 
 from melrestore import hookimpl
 from melrestore.analysis import SEARCH_CONTEXT_S
-from melrestore.splice import meet_edges
+from melrestore.splice import meet_edges, offset_around
 
 if TYPE_CHECKING:
     from melrestore.search import Match, RecordingIndex
@@ -48,25 +48,30 @@ class SimilarityRepair:
             raise ValueError("no other stretch of the recording to copy from")
         if matches[0].ratio > self.limit(end - start, sample_rate):
             raise ValueError("no stretch of the recording matches the gap's surroundings closely enough")
-        return copy_match(audio, start, end, matches[0])
+        return copy_match(audio, start, end, matches[0], sample_rate)
 
     def limit(self, gap_samples: int, sample_rate: int) -> float:
         """The largest match ratio the gate accepts for a gap this long."""
         return self.long_gap_max_match_ratio if gap_samples >= self.long_gap_s * sample_rate else self.max_match_ratio
 
 
-def copy_match(audio: np.ndarray, start: int, end: int, match: Match, level_samples: int = 2048) -> np.ndarray:
+def copy_match(audio: np.ndarray, start: int, end: int, match: Match, sample_rate: int, level_samples: int = 2048) -> np.ndarray:
     """The matched stretch for ``start:end``, scaled to the loudness around the gap (within a factor
-    of two) and made to meet the known neighbours without a jump."""
+    of two) and made to meet the known neighbours without a jump.  The music is scaled around its
+    DC offset at each place (``splice.offset_around``), which the copy takes from the gap's."""
     shift = match.shift_samples
     n = level_samples
-    here = np.sqrt(np.mean(audio[:, max(0, start - n) : start] ** 2) + np.mean(audio[:, end : end + n] ** 2))
-    there = np.sqrt(np.mean(audio[:, max(0, start + shift - n) : start + shift] ** 2)
-                    + np.mean(audio[:, end + shift : end + shift + n] ** 2))
-    gain = float(np.clip(here / max(there, 1e-9), 0.5, 2.0))
-    source = gain * audio[:, start + shift : end + shift].astype(np.float32)
-    left = audio[:, start - 1] - gain * audio[:, start + shift - 1]
-    right = audio[:, end] - gain * audio[:, end + shift]
+    here = offset_around(audio, start, end, sample_rate)[:, None]
+    there = offset_around(audio, start + shift, end + shift, sample_rate)[:, None]
+
+    def level(lo: int, hi: int, offset: np.ndarray) -> float:
+        return np.sqrt(np.mean((audio[:, max(0, lo - n) : lo] - offset) ** 2) + np.mean((audio[:, hi : hi + n] - offset) ** 2))
+
+    gain = float(np.clip(level(start, end, here) / max(level(start + shift, end + shift, there), 1e-9), 0.5, 2.0))
+    scaled = lambda lo, hi: here + gain * (audio[:, lo:hi] - there)  # noqa: E731  (the source's samples lo:hi)
+    source = scaled(start + shift, end + shift).astype(np.float32)
+    left = audio[:, start - 1] - scaled(start + shift - 1, start + shift)[:, 0]
+    right = audio[:, end] - scaled(end + shift, end + shift + 1)[:, 0]
     return meet_edges(source, left, right)
 
 
