@@ -21,6 +21,10 @@ SMEAR_LSB, SMEAR_MS = 32.0, 40.0
 MP3_FLOOR_LSB = 1.0
 # A-law has no zero: digital silence decodes to its smallest magnitude, 8 16-bit steps.
 ALAW_FLOOR_LSB = 8.0
+# Sparse sound, not dropouts: at least SPARSE_RUNS silences in a row, each less than SPARSE_SOUND_S
+# of sound from the next, that together fill at least SPARSE_SHARE of their stretch (a click
+# track's silences between its clicks, or short hits in digital silence).
+SPARSE_RUNS, SPARSE_SOUND_S, SPARSE_SHARE = 8, 0.5, 0.75
 
 
 class DigitalSilence:
@@ -102,7 +106,8 @@ class DigitalSilence:
         def cut_off(start, end, rows=slice(None)) -> bool:
             return min(level(start - edge, start, rows), level(end, end + edge, rows)) >= self.min_level
 
-        gaps = [Gap(start, end, "digital silence") for _, start, end in everywhere if cut_off(start, end)]
+        gaps = _without_sparse_sound([Gap(start, end, "digital silence") for _, start, end in everywhere if cut_off(start, end)],
+                                     round(SPARSE_SOUND_S * sample_rate))
         if container in audio_io.LOSSY_FORMATS:  # (with the default level, a found dropout's edge stops it inside the file)
             spans = [widened(g.start, g.end, SMEAR_MS) for g in gaps]
             gaps = [Gap(start, end, g.reason) if start > 0 and end < n else g for g, (start, end) in zip(gaps, spans)]
@@ -119,6 +124,22 @@ class DigitalSilence:
             gaps += [Gap(int(a), int(b), f"digital silence in channel {c + 1}", (c,))
                      for a, b in zip(edges[::2], edges[1::2]) if b - a >= min_len]
         return sorted(gaps, key=lambda g: g.start)
+
+
+def _without_sparse_sound(gaps: list[Gap], sound: int) -> list[Gap]:
+    """``gaps`` (sorted, apart) less the silences of sparse sound: runs of ``SPARSE_RUNS`` or more,
+    each less than ``sound`` samples from the next, that fill ``SPARSE_SHARE`` of their stretch.
+    Each silence there is cut off by a click on both sides, but the clicks are the music."""
+    kept, run = [], []
+    for gap in [*gaps, None]:
+        if gap is not None and (not run or gap.start - run[-1].end < sound):
+            run.append(gap)
+            continue
+        share = sum(g.length for g in run) / (run[-1].end - run[0].start) if run else 0.0
+        if len(run) < SPARSE_RUNS or share < SPARSE_SHARE:
+            kept += run
+        run = [gap]
+    return kept
 
 
 def _format_of(path) -> tuple[str | None, str | None]:

@@ -191,3 +191,31 @@ def test_overlapping_gaps_merge():
     merged = merge_gaps([Gap(10, 20, "a"), Gap(15, 30, "b"), Gap(40, 50, "c"), Gap(30, 35, "a")])
     assert [(g.start, g.end) for g in merged] == [(10, 35), (40, 50)]
     assert merged[0].reason == "a; b"
+
+
+def _clicks(period_s: float, blip_samples: int, seconds: float = 8.0) -> np.ndarray:
+    """A stereo click track: a 1 kHz blip (``blip_samples`` long, cut off, not faded) every
+    ``period_s``, exact zeros between."""
+    audio = np.zeros((2, int(seconds * RATE)), dtype=np.float32)
+    t = np.arange(blip_samples) / RATE
+    blip = 0.5 * np.cos(2 * np.pi * 1000 * t) * np.exp(-200 * t)
+    for at in np.arange(0.1, seconds - 0.1, period_s):
+        audio[:, int(at * RATE) : int(at * RATE) + blip_samples] = blip
+    return audio
+
+
+@pytest.mark.parametrize("period_s, blip_samples", [(0.25, 1), (0.5, 1), (0.5, 882)])  # clicks of a sample, blips of 20 ms
+def test_the_silences_of_a_click_track_are_no_dropouts(period_s, blip_samples):
+    """Each silence is cut off by a click on both sides, as a dropout is by the music; but the clicks
+    are the music (they were filled with loud noise)."""
+    assert DigitalSilence().detect(_clicks(period_s, blip_samples), RATE) == []
+
+
+def test_dropouts_close_together_in_music_are_all_found():
+    """Lost packets: ten dropouts of 30 ms, one every 100 ms, are dropouts: the music fills most of
+    their stretch."""
+    audio = chord(3.0, RATE, channels=2)
+    spans = [(RATE // 2 + k * RATE // 10, RATE // 2 + k * RATE // 10 + int(0.03 * RATE)) for k in range(10)]
+    for start, end in spans:
+        audio[:, start:end] = 0.0
+    assert [(g.start, g.end) for g in DigitalSilence().detect(audio, RATE)] == spans
