@@ -34,14 +34,17 @@ def continue_known(fill: np.ndarray, before: np.ndarray, after: np.ndarray) -> n
     known samples a side, the fill's edge sample is pinned to their straight-line continuation,
     so the splice steps no more than the music did just before it; with one, to that sample.
     """
+    return meet_edges(fill, edge_error(before[:, ::-1], fill[:, 0]), edge_error(after, fill[:, -1]))
 
-    def error(known: np.ndarray, edge: np.ndarray):
-        if known.shape[1] == 0:
-            return None
-        expected = 2 * known[:, 0] - known[:, 1] if known.shape[1] >= 2 else known[:, 0]
-        return expected - edge
 
-    return meet_edges(fill, error(before[:, ::-1], fill[:, 0]), error(after, fill[:, -1]))
+def edge_error(known: np.ndarray, edge: np.ndarray) -> np.ndarray | None:
+    """What ``meet_edges`` cancels at a fill's ``edge`` sample (``[channels]``): the straight-line
+    continuation of the two ``known`` samples beside it (``[channels, k]``, nearest first), or the
+    one, less ``edge``; None with none."""
+    if known.shape[1] == 0:
+        return None
+    expected = 2 * known[:, 0] - known[:, 1] if known.shape[1] >= 2 else known[:, 0]
+    return expected - edge
 
 
 def extrapolated_edges(fill: np.ndarray, before: np.ndarray, after: np.ndarray, edge: int, order: int) -> np.ndarray:
