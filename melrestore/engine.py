@@ -26,7 +26,7 @@ from .contracts import reference_min_quality, references_wanted
 from .correlate import align_shift
 from .crosschannel import predict_from_other_channels
 from .retrieval import RecordingFeatures, find_references, nearest_offset
-from .splice import continue_known, extrapolated_edges
+from .splice import continue_known, extrapolated_edges, meet_at_seams
 
 # Samples at the analysis rate on each side of a gap that resampling smears
 # zeros into; they are treated as missing too (only when resampling).
@@ -182,7 +182,8 @@ class Engine:
     def repair(self, audio: np.ndarray, sample_rate: int, gaps: list[Gap],
                progress: Callable[[int, int], None] | None = None) -> tuple[dict[Gap, np.ndarray], list[GapResult]]:
         """Compute a fill ``[channels, gap.length]`` for each gap it can repair (``splice`` puts them in;
-        for a gap of some channels only, only those rows of its fill).
+        for a gap of some channels only, only those rows of its fill).  Fills of gaps that touch are
+        joined at their seam last (``meet_at_seams``).
 
         Returns the fills by gap and one result per gap, in order.  A failing inpainter fails the
         windows it was given, a failing vocoder the gap it was vocoding; the other gaps go on.
@@ -241,7 +242,7 @@ class Engine:
                     except Exception as exc:
                         results[w.gap].status, results[w.gap].message = "failed", f"vocoder error: {exc}"
                     count()
-        return fills, [results[g] for g in gaps]
+        return meet_at_seams(audio, gaps, fills), [results[g] for g in gaps]
 
     def choose(self, gap: Gap, sample_rate: int) -> Plan:
         """How this gap is taken: a waveform method first (the channels that still play for a dropout

@@ -1,8 +1,10 @@
-"""Making a fill meet the known samples on both sides without a jump."""
+"""Making a fill meet the known samples on both sides, and the fill of a gap it touches, without a jump."""
 
 from __future__ import annotations
 
 import numpy as np
+
+from .gaps import Gap
 
 
 # A DC offset is the mean of this much audio on each side of a gap: a shorter span's mean is the
@@ -47,14 +49,54 @@ def continue_known(fill: np.ndarray, before: np.ndarray, after: np.ndarray) -> n
     known samples a side, the fill's edge sample is pinned to their straight-line continuation,
     so the splice steps no more than the music did just before it; with one, to that sample.
     """
+    return meet_edges(fill, edge_error(before[:, ::-1], fill[:, 0]), edge_error(after, fill[:, -1]))
 
-    def error(known: np.ndarray, edge: np.ndarray):
-        if known.shape[1] == 0:
-            return None
-        expected = 2 * known[:, 0] - known[:, 1] if known.shape[1] >= 2 else known[:, 0]
-        return expected - edge
 
-    return meet_edges(fill, error(before[:, ::-1], fill[:, 0]), error(after, fill[:, -1]))
+def edge_error(known: np.ndarray, edge: np.ndarray) -> np.ndarray | None:
+    """What ``meet_edges`` cancels at a fill's ``edge`` sample (``[channels]``): the straight-line
+    continuation of the two ``known`` samples beside it (``[channels, k]``, nearest first), or the
+    one, less ``edge``; None with none."""
+    if known.shape[1] == 0:
+        return None
+    expected = 2 * known[:, 0] - known[:, 1] if known.shape[1] >= 2 else known[:, 0]
+    return expected - edge
+
+
+def meet_at_seams(audio, gaps: list[Gap], fills: dict[Gap, np.ndarray]) -> dict[Gap, np.ndarray]:
+    """``fills`` with those of gaps that touch (one ends where the next starts) joined at their seam.
+
+    A fill's edge at a seam has no known neighbour in its window (the other gap is missing there),
+    so ``continue_known`` left it loose.  In each of its channels the neighbour is now either the
+    other gap's fill, where both take that channel (each is shifted by half the error against the
+    other's continuation: they meet in the middle), or the file's own samples, where only this gap
+    takes it (pinned to them as ``continue_known`` does).  A channel whose neighbouring gap has no
+    fill (skipped or failed) is left as it is.  ``gaps`` as ``merge_gaps`` leaves them: apart in time."""
+    n = audio.shape[0]
+    errors: dict[Gap, np.ndarray] = {}  # by gap: [2, channels], the error at its first sample and at its last
+
+    def error(g: Gap) -> np.ndarray:
+        return errors.setdefault(g, np.zeros((2, n), dtype=np.float32))
+
+    ordered = sorted(gaps, key=lambda g: g.start)
+    for first, then in zip(ordered, ordered[1:]):
+        if first.end != then.start:
+            continue
+        seam, a, b = first.end, fills.get(first), fills.get(then)
+        in_first = range(n) if first.channels is None else first.channels
+        in_then = range(n) if then.channels is None else then.channels
+        before = np.asarray(audio[:, max(seam - 2, first.start) : seam], dtype=np.float32)[:, ::-1]  # nearest first
+        after = np.asarray(audio[:, seam : min(seam + 2, then.end)], dtype=np.float32)
+        for c in set(in_first) | set(in_then):
+            if c not in in_then:  # the file's own samples follow the first fill
+                if a is not None:
+                    error(first)[1, c] = edge_error(after[c : c + 1], a[c, -1:])[0]
+            elif c not in in_first:  # they precede the second
+                if b is not None:
+                    error(then)[0, c] = edge_error(before[c : c + 1], b[c, :1])[0]
+            elif a is not None and b is not None:  # both fill it: meet in the middle
+                error(first)[1, c] = 0.5 * edge_error(b[c : c + 1, :2], a[c, -1:])[0]
+                error(then)[0, c] = 0.5 * edge_error(a[c : c + 1, :-3:-1], b[c, :1])[0]
+    return {g: meet_edges(fill, *errors[g]) if g in errors else fill for g, fill in fills.items()}
 
 
 def extrapolated_edges(fill: np.ndarray, before: np.ndarray, after: np.ndarray, edge: int, order: int,

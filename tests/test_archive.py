@@ -139,6 +139,37 @@ def test_overlapping_dropouts_of_different_channels_fill_every_zero_and_nothing_
     assert (after[dropped] == 0).mean() < 0.02  # and nearly all of theirs are music now (a few cross zero)
 
 
+@pytest.mark.parametrize("dropouts, found", [
+    # channel 1 first, then both: at the seam channel 1's two fills meet, channel 2's fill meets its own music
+    ({0: (40000, 44410), 1: (42205, 44410)}, [(40000, 42205, [0]), (42205, 44410, None)]),
+    # both, then channel 1 alone
+    ({0: (40000, 44410), 1: (40000, 42205)}, [(40000, 42205, None), (42205, 44410, [0])]),
+    # channel 1, both, channel 1 again: two seams, the middle part's fill joined at both ends
+    ({0: (40000, 46000), 1: (42000, 44000)}, [(40000, 42000, [0]), (42000, 44000, None), (44000, 46000, [0])]),
+    # channel 1, then channel 2 alone: no channel shared, each fill meets the other channel's music
+    ({0: (40000, 42205), 1: (42205, 44410)}, [(40000, 42205, [0]), (42205, 44410, [1])]),
+])
+def test_touching_dropouts_of_different_channels_join_without_a_step(tmp_path, interp_engine, dropouts, found):
+    clean = chord(2.0, 44100, 2)
+    audio = clean.copy()
+    for channel, (start, end) in dropouts.items():
+        audio[channel, start:end] = 0.0
+    src = write(tmp_path / "in.wav", audio, 44100)
+    report = repair_file(interp_engine, src, tmp_path / "out.wav")
+    assert [(g["start"], g["end"], g["channels"]) for g in report.gaps] == found
+    assert all(g["status"] == "repaired" for g in report.gaps)
+    before, after = audio_io.read(src), audio_io.read(tmp_path / "out.wav")
+    dropped = before.samples == 0
+    assert not (before.samples != after.samples)[~dropped].any()  # no sample outside the dropouts changed
+    # At every edge of every part, in both channels, the repair steps no more than the chord ever does
+    # (plus a 16-bit step each side for rounding); before the parts were joined it stepped up to 0.13.
+    largest = np.abs(np.diff(clean, axis=1)).max(axis=1) + 2 / 32768
+    repaired = after.as_float()
+    for start, end, _ in found:
+        for edge in (start, end):
+            assert (np.abs(repaired[:, edge] - repaired[:, edge - 1]) <= largest).all(), (edge, repaired[:, edge - 1 : edge + 1])
+
+
 def _picture():
     from mutagen.flac import Picture
 

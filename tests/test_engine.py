@@ -213,6 +213,22 @@ def test_a_dropout_of_one_channel_the_other_does_not_explain_goes_to_the_mel_pip
     assert np.sqrt(np.mean(fills[gap][1] ** 2)) > 0.3 * np.sqrt(np.mean(right[gap.start : gap.end] ** 2))
 
 
+def test_fills_of_touching_gaps_meet_each_other_or_the_music_and_a_missing_fill_is_left_be():
+    from melrestore.splice import meet_at_seams
+
+    audio = np.zeros((2, 40), dtype=np.float32)
+    audio[1, :20] = 0.01 * np.arange(20)  # channel 2 plays up to the seam
+    first, then = Gap(10, 20, "", (0,)), Gap(20, 30)
+    a, b = np.full((2, 10), 0.5, np.float32), np.full((2, 10), -0.5, np.float32)
+    met = meet_at_seams(audio, [first, then], {first: a, then: b})
+    assert met[first][0, -1] == met[then][0, 0] == 0.0  # channel 1: both filled, they meet in the middle
+    assert met[then][1, 0] == pytest.approx(0.2)  # channel 2: the second fill carries on the music's line (0.18, 0.19)
+    assert np.array_equal(met[first][1], a[1])  # not the first gap's channel
+    alone = meet_at_seams(audio, [first, then], {then: b})  # the first gap failed: nothing to meet in channel 1
+    assert np.array_equal(alone[then][0], b[0]) and alone[then][1, 0] == pytest.approx(0.2)
+    assert meet_at_seams(audio, [first, then], {first: a})[first] is a
+
+
 def test_a_dropout_of_one_channel_longer_than_the_pipeline_fills_is_left_alone(interp_engine):
     rate = 44100
     damaged = chord(6.0, rate, 2)
