@@ -126,17 +126,24 @@ def test_a_dropout_of_one_channel_is_filled_in_that_channel_only(tmp_path, inter
     ({0: (40000, 42205), 1: (41000, 43205)}, [(40000, 41000, [0]), (41000, 42205, [0, 1]), (42205, 43205, [1])]),
 ])
 def test_overlapping_dropouts_of_different_channels_fill_every_zero_and_nothing_else(tmp_path, interp_engine, dropouts, found):
-    audio = chord(2.0, 44100, 3 if len(found) == 3 else 2)
+    before, after = _repaired_dropouts(tmp_path, interp_engine, chord(2.0, 44100, 3 if len(found) == 3 else 2), dropouts, found)
+    dropped = before.samples == 0
+    assert (after.samples[dropped] == 0).mean() < 0.02  # nearly all of the dropouts' samples are music now (a few cross zero)
+
+
+def _repaired_dropouts(tmp_path, engine, audio, dropouts, found):
+    """``audio`` with ``dropouts`` (channel: (start, end)) written and repaired as a file, which
+    must report the gaps ``found`` repaired and change no sample outside the dropouts: the input
+    and output as read."""
     for channel, (start, end) in dropouts.items():
         audio[channel, start:end] = 0.0
     src = write(tmp_path / "in.wav", audio, 44100)
-    report = repair_file(interp_engine, src, tmp_path / "out.wav")
+    report = repair_file(engine, src, tmp_path / "out.wav")
     assert [(g["start"], g["end"], g["channels"]) for g in report.gaps] == found
     assert all(g["status"] == "repaired" for g in report.gaps)
-    before, after = audio_io.read(src).samples, audio_io.read(tmp_path / "out.wav").samples
-    dropped = before == 0
-    assert not (before != after)[~dropped].any()  # no sample outside the dropouts changed
-    assert (after[dropped] == 0).mean() < 0.02  # and nearly all of theirs are music now (a few cross zero)
+    before, after = audio_io.read(src), audio_io.read(tmp_path / "out.wav")
+    assert not (before.samples != after.samples)[before.samples != 0].any()  # no sample outside the dropouts changed
+    return before, after
 
 
 @pytest.mark.parametrize("dropouts, found", [
@@ -151,16 +158,7 @@ def test_overlapping_dropouts_of_different_channels_fill_every_zero_and_nothing_
 ])
 def test_touching_dropouts_of_different_channels_join_without_a_step(tmp_path, interp_engine, dropouts, found):
     clean = chord(2.0, 44100, 2)
-    audio = clean.copy()
-    for channel, (start, end) in dropouts.items():
-        audio[channel, start:end] = 0.0
-    src = write(tmp_path / "in.wav", audio, 44100)
-    report = repair_file(interp_engine, src, tmp_path / "out.wav")
-    assert [(g["start"], g["end"], g["channels"]) for g in report.gaps] == found
-    assert all(g["status"] == "repaired" for g in report.gaps)
-    before, after = audio_io.read(src), audio_io.read(tmp_path / "out.wav")
-    dropped = before.samples == 0
-    assert not (before.samples != after.samples)[~dropped].any()  # no sample outside the dropouts changed
+    _, after = _repaired_dropouts(tmp_path, interp_engine, clean.copy(), dropouts, found)
     # At every edge of every part, in both channels, the repair steps no more than the chord ever does
     # (plus a 16-bit step each side for rounding); before the parts were joined it stepped up to 0.13.
     largest = np.abs(np.diff(clean, axis=1)).max(axis=1) + 2 / 32768
