@@ -10,7 +10,9 @@ class in ``melrestore.contracts`` (named in each hook below); the registry check
 every object it builds against it, and ``melrestore.testing`` (or
 ``melrestore check-plugin NAME``) runs the rest of the contract on real signals.
 
-A minimal plugin module::
+The shape of a plugin module (a skeleton: a vocoder that leaves its gaps silent keeps the
+signature, not the contract, and ``check_vocoder`` fails it; the README's "Writing a plugin" has
+a complete one, ``Mirror``, that passes)::
 
     from melrestore import hookimpl
 
