@@ -67,6 +67,10 @@ class TrainConfig:
         for key, hint in typing.get_type_hints(cls).items():
             if key in data and key != "model" and data[key] is not None:  # [model] is checked against the network
                 check_type("training", key, data[key], _plain_type(hint))
+        windows = data.get("windows")
+        if windows is not None and not _window_lengths(windows):
+            raise ValueError(f"[training] windows takes window lengths in frames, whole numbers above 0 in ascending order"
+                             f" (like [128, 256, 512]), not {windows!r}")
         config = cls(**data)
         config.check_model()
         return config
@@ -92,6 +96,13 @@ def _save(checkpoint: dict, path: Path) -> None:
     full disk) leaves the previous checkpoint whole."""
     with atomic_target(path) as tmp:
         torch.save(checkpoint, tmp)
+
+
+def _window_lengths(windows: list) -> bool:
+    """Whether ``windows`` is a non-empty list of ints above 0, ascending (the engine picks the first that fits)."""
+    if not windows or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in windows):
+        return False
+    return all(a < b for a, b in zip(windows, windows[1:]))
 
 
 def _plain_type(hint) -> type:

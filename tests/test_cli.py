@@ -429,6 +429,11 @@ def test_train_refuses_a_pipeline_config_and_too_little_data(tmp_path):
     (("depth = 2", "depth = 2.5"), "[model] depth takes a int, not 2.5"),
     (("steps = 6", 'steps = "6"'), "[training] steps takes a int, not '6'"),
     (("steps = 6", "steps = 6\nwindows = 64"), "[training] windows takes a list, not 64"),
+    *((("steps = 6", f"steps = 6\nwindows = {value}"), f"[training] windows takes window lengths in frames, whole numbers above 0"
+       f" in ascending order (like [128, 256, 512]), not {shown}")
+      for value, shown in (('[64, "x"]', "[64, 'x']"), ("[64.5]", "[64.5]"), ("[0]", "[0]"), ("[]", "[]"),
+                           ("[true]", "[True]"), ("[128, 64]", "[128, 64]"))),
+    (("steps = 6", "steps = 6\nwindows = [64, 128]"), None),
     (("learning_rate = 0.003", "learning_rate = 1"), None),  # an int where a float is expected: fine
 ])
 def test_train_refuses_a_config_it_would_misread_in_one_line(tmp_path, change, message):
