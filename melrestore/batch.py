@@ -486,12 +486,16 @@ class _Journal:
             self.close(remove=False)
 
     def close(self, remove: bool) -> None:
+        """Close it; remove it if asked, or if it is empty (nothing to keep for the next run)."""
         try:
             self.file.close()
         except OSError:
             pass
-        if remove:
-            self.path.unlink(missing_ok=True)
+        try:
+            if remove or self.path.stat().st_size == 0:
+                self.path.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 def _run_jobs(jobs: list[tuple], engine: Engine, options: PipelineOptions, workers: int, on_progress=None):

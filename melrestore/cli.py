@@ -87,7 +87,8 @@ def train(config_path, data, dataset, out_dir, resume):
     """Train an inpainter (U-Net or FC) on random gaps in real music.
 
     The folder data set splits the files by name: about 15 % are held out for validation, and
-    training needs at least one file in each part, longer than the largest window.
+    training needs at least one file in each part, longer than the largest window (shorter ones
+    and unreadable ones are skipped, each with a line saying why).
 
     Under torchrun it trains in several processes, on one machine or several (DistributedDataParallel:
     gloo on CPUs, NCCL on GPUs); the first process logs and saves.  --resume continues with any

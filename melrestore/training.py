@@ -67,6 +67,10 @@ class TrainConfig:
         for key, hint in typing.get_type_hints(cls).items():
             if key in data and key != "model" and data[key] is not None:  # [model] is checked against the network
                 check_type("training", key, data[key], _plain_type(hint))
+        windows = data.get("windows")
+        if windows is not None and not _window_lengths(windows):
+            raise ValueError(f"[training] windows takes window lengths in frames, whole numbers above 0 in ascending order"
+                             f" (like [128, 256, 512]), not {windows!r}")
         config = cls(**data)
         config.check_model()
         return config
@@ -92,6 +96,13 @@ def _save(checkpoint: dict, path: Path) -> None:
     full disk) leaves the previous checkpoint whole."""
     with atomic_target(path) as tmp:
         torch.save(checkpoint, tmp)
+
+
+def _window_lengths(windows: list) -> bool:
+    """Whether ``windows`` is a non-empty list of ints above 0, ascending (the engine picks the first that fits)."""
+    if not windows or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in windows):
+        return False
+    return all(a < b for a, b in zip(windows, windows[1:]))
 
 
 def _plain_type(hint) -> type:
@@ -129,6 +140,11 @@ def load_tracks(files: list[Path], settings: MelSettings, problems: list[str], p
     return tracks
 
 
+def long_enough(track: np.ndarray, settings: MelSettings, windows: tuple[int, ...]) -> bool:
+    """Whether ``track`` holds the longest window (the sampler draws no shorter track)."""
+    return track.shape[-1] > settings.samples_for(max(windows))
+
+
 def _as_float(samples: np.ndarray) -> np.ndarray:
     if samples.dtype == np.int16:
         return samples.astype(np.float32) / 32768.0
@@ -163,9 +179,9 @@ class WindowSampler:
         self.references = references
         self.shortest_window = min(windows)
         self.edge = context * settings.hop_length + settings.n_fft // 2  # off-centre gaps keep the context frames known
-        self.tracks = [t for t in tracks if t.shape[-1] > settings.samples_for(windows[-1])]
+        self.tracks = [t for t in tracks if long_enough(t, settings, windows)]
         if not self.tracks:
-            raise ValueError(f"no track is longer than {windows[-1]} frames")
+            raise ValueError(f"no track is longer than {max(windows)} frames")
         lengths = np.array([t.shape[-1] * t.shape[0] for t in self.tracks], dtype=np.float64)
         self.weights = lengths / lengths.sum()
         self._features: dict[int, RecordingFeatures] = {}
@@ -439,7 +455,8 @@ def _to_tensors(clean, damaged, missing, references, quality, planes: int):
 
 class Trainer:
     def __init__(self, config: TrainConfig, settings: MelSettings, train_tracks, validation_tracks, out_dir: Path, log=print,
-                 processes: Processes = Processes()):
+                 processes: Processes = Processes(), names: tuple[list, list] | None = None):
+        """``names``: the train and validation tracks' file names, to name those too short for a window."""
         self.config, self.settings, self.out_dir, self.log = config, settings, Path(out_dir), log
         self.processes = processes
         torch.manual_seed(config.seed)
@@ -456,6 +473,11 @@ class Trainer:
         if config.init_from:
             states.load_widening_inputs(self.model, states.load_checkpoint(config.init_from).state_dict)
         windows = tuple(config.windows or networks.window_frames(config.architecture, self.model_config))
+        for tracks, track_names in zip((train_tracks, validation_tracks), names or ()):
+            for track, name in zip(tracks, track_names):
+                if not long_enough(track, settings, windows):
+                    seconds = settings.samples_for(max(windows)) / settings.sample_rate
+                    log(f"skipped {name}: shorter than a {seconds:.1f} s window ({max(windows)} frames)")
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
         self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
             self.optimizer, max_lr=config.learning_rate, total_steps=config.steps, pct_start=0.05
@@ -620,13 +642,15 @@ def _train(config: dict, dataset, out_dir: Path, resume: bool, log, progress_fac
     if not splits["train"] or not splits["validation"]:
         raise ValueError("need at least one training and one validation file")
     problems: list[str] = []
-    tracks = {split: load_tracks(files, settings, problems) for split, files in splits.items()}
+    read_files = {split: [] for split in splits}  # progress gets each file read, in the order of the tracks
+    tracks = {split: load_tracks(files, settings, problems, progress=read_files[split].append) for split, files in splits.items()}
     for line in problems:
         log(f"skipped {line}")
     for split, loaded in tracks.items():
         if not loaded:
             raise ValueError(f"none of the {len(splits[split])} {split} files could be read (see the lines above)")
-    trainer = Trainer(train_config, settings, tracks["train"], tracks["validation"], out_dir, log=log, processes=processes)
+    trainer = Trainer(train_config, settings, tracks["train"], tracks["validation"], out_dir, log=log, processes=processes,
+                      names=(read_files["train"], read_files["validation"]))
     if processes.distributed:
         log(f"training in {processes.world_size} processes ({torch.distributed.get_backend()}, {trainer.device.type})")
     if resume and (Path(out_dir) / "last.pt").exists():

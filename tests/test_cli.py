@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from conftest import EXAMPLES, SMALL_TRAINING_CONFIG, chord, run, write
+from conftest import EXAMPLES, SMALL_TRAINING_CONFIG, chord, music_like, run, write
 from melrestore import audio as audio_io
 from melrestore.cli import cli
 
@@ -429,6 +429,11 @@ def test_train_refuses_a_pipeline_config_and_too_little_data(tmp_path):
     (("depth = 2", "depth = 2.5"), "[model] depth takes a int, not 2.5"),
     (("steps = 6", 'steps = "6"'), "[training] steps takes a int, not '6'"),
     (("steps = 6", "steps = 6\nwindows = 64"), "[training] windows takes a list, not 64"),
+    *((("steps = 6", f"steps = 6\nwindows = {value}"), f"[training] windows takes window lengths in frames, whole numbers above 0"
+       f" in ascending order (like [128, 256, 512]), not {shown}")
+      for value, shown in (('[64, "x"]', "[64, 'x']"), ("[64.5]", "[64.5]"), ("[0]", "[0]"), ("[]", "[]"),
+                           ("[true]", "[True]"), ("[128, 64]", "[128, 64]"))),
+    (("steps = 6", "steps = 6\nwindows = [64, 128]"), None),
     (("learning_rate = 0.003", "learning_rate = 1"), None),  # an int where a float is expected: fine
 ])
 def test_train_refuses_a_config_it_would_misread_in_one_line(tmp_path, change, message):
@@ -454,6 +459,30 @@ def test_train_splits_the_folder_by_the_configs_validation_percent(tmp_path):
     ninety = SMALL_TRAINING_CONFIG.replace("steps = 6", "steps = 6\nvalidation_percent = 90")
     result = run("train", "--config", _config(tmp_path, ninety), "--data", tmp_path / "data", "-o", tmp_path / "b")
     assert "0 for validation" not in result.output and "1 for training, 1 for validation" in result.output
+
+
+def test_train_names_each_file_too_short_for_a_window_and_trains_on_the_others(tmp_path):
+    from melrestore.plugins.datasets import split_of
+
+    names = [f"track{i}.wav" for i in range(40)]
+    validation = [n for n in names if split_of(n, 15) == "validation"][:1]
+    train = [n for n in names if split_of(n, 15) == "train"][:2]
+    data = tmp_path / "data"
+    for seed, name in enumerate(validation + train):
+        write(data / name, music_like(6, 8000, seed), 8000)
+    short = write(data / "track-short.wav", music_like(3, 8000, 9), 8000)  # the longest window, 512 frames, is 4.1 s
+    assert split_of(short.name, 15) == "train"
+    config = _config(tmp_path, SMALL_TRAINING_CONFIG.replace("steps = 6", "steps = 2"))
+    result = run("train", "--config", config, "--data", data, "-o", tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    skipped = [line for line in result.output.splitlines() if line.startswith("skipped")]
+    assert skipped == [f"skipped {short}: shorter than a 4.1 s window (512 frames)"], result.output
+    assert (tmp_path / "run" / "best.pt").is_file()
+    # Every validation file too short: each is named, and training stops as before.
+    write(data / validation[0], music_like(3, 8000, 0), 8000)
+    result = run("train", "--config", config, "--data", data, "-o", tmp_path / "again")
+    assert result.exit_code == 2 and "cannot train: no track is longer than 512 frames" in result.output
+    assert f"skipped {data / validation[0]}: shorter than a 4.1 s window (512 frames)" in result.output
 
 
 def test_export_onnx_refuses_a_file_that_is_not_a_checkpoint(tmp_path):

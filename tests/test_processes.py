@@ -19,9 +19,11 @@ from melrestore.pipeline import PipelineOptions, build_engine
 from melrestore.pool import PROGRESS_INTERVAL_S, WorkerPool, _progress_sender
 
 # A plugin, installed for the child processes only: a detector that dies the way the kernel's
-# out-of-memory killer kills (SIGKILL) on files named *poison*, and one that takes its time.
+# out-of-memory killer kills (SIGKILL) on files named *poison*, one that takes its time, and two
+# that hold a device one process at a time may open (a GPU in exclusive-process mode, or memory
+# for one copy of a model): the main process's engine gets it, a worker's raises or is killed.
 TESTKIT = '''
-import os, signal, time
+import fcntl, os, signal, time
 from pathlib import Path
 from melrestore import hookimpl
 
@@ -37,10 +39,24 @@ class Slow:
         time.sleep(120)
         return []
 
+class Exclusive:
+    def __init__(self, busy="raise"):
+        self.device = open(os.environ["TESTKIT_DEVICE"], "a")
+        try:
+            fcntl.lockf(self.device, fcntl.LOCK_EX | fcntl.LOCK_NB)  # not inherited by a fork
+        except OSError:
+            if busy == "kill":
+                os.kill(os.getpid(), signal.SIGKILL)
+            raise RuntimeError("all devices are busy or unavailable") from None
+
+    def detect(self, audio, sample_rate, path=None):
+        return []
+
 @hookimpl
 def register_gap_detectors(register):
     register("kill-on-poison", KillOnPoison)
     register("slow", Slow)
+    register("exclusive", Exclusive)
 '''
 
 
@@ -60,6 +76,7 @@ def env(tmp_path):
         "PYTHONPATH": os.pathsep.join([str(site), *sys.path]),
         "MELRESTORE_PLUGINS": "melrestore,melrestore-testkit",
         "TESTKIT_STARTED": str(started),
+        "TESTKIT_DEVICE": str(tmp_path / "device"),
     }
 
 
@@ -128,6 +145,22 @@ def test_a_killed_worker_fails_its_file_and_the_batch_goes_on(tmp_path, env):
     assert not (out / "poison.wav").exists()
     assert [files[n]["status"] for n in ("mutilated-mime-a.wav", "more/mutilated-mime-b.flac", "mutilated-mime-c.wav")] == [
         "repaired", "repaired", "unchanged"]
+
+
+@pytest.mark.parametrize("busy, problem", [
+    ("raise", "gap detector 'exclusive' failed to start: all devices are busy or unavailable"),
+    ("kill", "died while starting (killed by SIGKILL; the system may have run out of memory)"),
+])
+def test_a_worker_that_cannot_start_stops_the_batch_in_one_line_and_leaves_nothing(tmp_path, env, busy, problem):
+    folder = _recordings(tmp_path)
+    config = tmp_path / "pipeline.toml"
+    config.write_text(f'[pipeline.options.exclusive]\nbusy = "{busy}"\n')
+    out = tmp_path / "out"
+    proc = batch(env, folder, out, "--workers", "2", "--detector", "exclusive", "--config", config)
+    output, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 1, output
+    assert "Traceback" not in output and problem in output.splitlines()[-1], output
+    assert [p.name for p in out.rglob("*")] == [], "files left in OUT"
 
 
 def _busy_batch(tmp_path, env, out):
