@@ -98,6 +98,14 @@ class UNet(nn.Module):
     def multiple(self) -> int:
         return 2 ** self.config["depth"]
 
+    def fits(self, frames: int) -> bool:
+        """Whether the network runs on windows ``frames`` long (``window_rule`` says which do)."""
+        return frames % self.multiple == 0
+
+    @property
+    def window_rule(self) -> str:
+        return f"a multiple of {self.multiple} frames (2 ** depth)"
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skips = []
         for block in self.down:
@@ -130,6 +138,14 @@ class FCBaseline(nn.Module):
         self.expand = nn.Conv1d(frame_features, n_mels, 1)
         nn.init.zeros_(self.expand.weight)
         nn.init.zeros_(self.expand.bias)
+
+    def fits(self, frames: int) -> bool:
+        """Whether the network runs on windows ``frames`` long (``window_rule`` says which do)."""
+        return frames == self.config["frames"]
+
+    @property
+    def window_rule(self) -> str:
+        return f"{self.config['frames']} frames, its [model] frames"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, m, t = x.shape

@@ -196,6 +196,9 @@ class WindowSampler:
                 break
             self.gap_bounds[window] = (self.gap_bounds.get(window, (gap,))[0], gap)
         self.windows = tuple(self.gap_bounds)
+        if not self.windows:
+            raise ValueError(f"no window of {list(windows)} frames holds a 10 ms gap with {context} known frames each side: "
+                             "[training] windows needs a longer one")
         self.other_gaps_per_second = other_gaps_per_minute / 60
         self.other_gap_bounds = (round(0.01 * s.sample_rate), round(max_gap_seconds * s.sample_rate))
 
@@ -473,6 +476,9 @@ class Trainer:
         if config.init_from:
             states.load_widening_inputs(self.model, states.load_checkpoint(config.init_from).state_dict)
         windows = tuple(config.windows or networks.window_frames(config.architecture, self.model_config))
+        unfit = [w for w in windows if not self.model.fits(w)]
+        if unfit:
+            raise ValueError(f"[training] windows {unfit} do not fit the {config.architecture}, whose windows are {self.model.window_rule}")
         for tracks, track_names in zip((train_tracks, validation_tracks), names or ()):
             for track, name in zip(tracks, track_names):
                 if not long_enough(track, settings, windows):

@@ -594,3 +594,17 @@ def test_the_bars_move_within_a_file_as_its_gaps_are_done(recordings, tmp_path):
     code, shown = _in_a_terminal("repair", recordings / "mutilated-mime-a.wav", "-o", tmp_path / "a.wav", *INTERP)
     assert code == 0, shown
     assert "| 1/3 [" in shown and "| 3/3 [" in shown and "gap/s" in shown, shown
+
+
+@pytest.mark.parametrize("windows, message", [
+    ("[66]", "cannot train: [training] windows [66] do not fit the unet, whose windows are a multiple of 4 frames (2 ** depth)"),
+    ("[8]", "cannot train: no window of [8] frames holds a 10 ms gap with"),
+])
+def test_train_refuses_windows_its_network_or_its_gaps_cannot_use_in_one_line(tmp_path, windows, message):
+    """Windows the U-Net cannot run on (a traceback from inside it) or that no gap fits (an empty max())."""
+    data = tmp_path / "data"
+    for seed in range(4):
+        write(data / f"track{seed}.wav", music_like(6, 8000, seed), 8000)
+    config = _config(tmp_path, SMALL_TRAINING_CONFIG.replace("steps = 6", f"steps = 2\nwindows = {windows}"))
+    result = run("train", "--config", config, "--data", data, "-o", tmp_path / "run")
+    assert result.exit_code == 2 and message in result.output.splitlines()[-1] and "Traceback" not in result.output, result.output
