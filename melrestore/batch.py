@@ -373,6 +373,19 @@ def earlier_entries(out_dir: Path) -> dict[str, dict]:
     return entries
 
 
+def orphaned_outputs(out_dir: Path, names: set[str]) -> list[str]:
+    """The outputs in ``out_dir`` that earlier runs made or named orphaned (their reports' and
+    journals' entries, a report's ``orphaned``) whose input is not among ``names`` now (deleted,
+    renamed, not given this time): left as they are, but named, so the report still covers them."""
+    made = set(earlier_entries(out_dir))
+    for path in out_dir.glob("melrestore-report*.json"):
+        try:
+            made.update(json.loads(path.read_text(encoding="utf-8")).get("orphaned", []))
+        except (OSError, ValueError, AttributeError):
+            pass
+    return sorted(name for name in made if name not in names and (out_dir / name).is_file())
+
+
 def _age(path: Path) -> tuple:
     try:
         return path.stat().st_mtime, path.name
@@ -551,6 +564,9 @@ def run_batch(inputs, out_dir: Path | None, options: PipelineOptions, workers: i
     engine = build_engine(options)  # a bad plugin or option fails here, before any worker starts
     with claim_output(out_dir, report_name(tag), owned) if out_dir is not None else nullcontext():
         pipeline = options.fingerprint()
+        # (A shard sees only its part of the inputs: the whole run's report names the orphans.)
+        orphaned = orphaned_outputs(out_dir, {name for _, name in sources} | {r.path for r in lookalikes}) \
+            if out_dir is not None and shard is None else []
         jobs, reports = plan_jobs(sources, out_dir, overwrite, figures, lookalikes, pipeline)
         workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
         journal = _Journal(out_dir / journal_name(tag)) if out_dir is not None else None
@@ -574,6 +590,8 @@ def run_batch(inputs, out_dir: Path | None, options: PipelineOptions, workers: i
             restore_signals()
         reports.sort(key=lambda r: r.path)
         report = summarise(reports, inputs, out_dir, options, time.perf_counter() - started)
+        if orphaned:
+            report["orphaned"] = orphaned
         if shard is not None:
             report["shard"] = {"index": shard.index, "count": shard.count, "complete": interrupted is None, "inputs": inputs_digest}
         if out_dir is not None:
@@ -642,6 +660,10 @@ def human_summary(report: dict) -> str:
         else f"{s['audio_seconds']:.1f} s of audio"  # and how fast, when known (a shard's journal holds no times)
         + (f" in {s['wall_seconds']:.1f} s ({s['realtime_factor']}x real time)" if s["realtime_factor"] is not None else ""),
     ]
+    orphaned = report.get("orphaned", [])
+    if orphaned:
+        lines.append(f"{len(orphaned)} output{'s' if len(orphaned) > 1 else ''} of earlier runs with no input now (left as they are): "
+                     + ", ".join(orphaned[:3]) + (", ..." if len(orphaned) > 3 else ""))
     # Files skipped for one reason (an archive's thousands of .m4a files) are one line.
     skipped: dict[str, list[str]] = {}
     for f in report["files"]:

@@ -778,3 +778,24 @@ def test_a_rerun_redoes_a_file_whose_input_changed_since_its_output_was_made(tmp
     assert (out / "song.wav").read_bytes() == (folder / "song.wav").read_bytes()
     again = run_batch(folder, out, PipelineOptions(inpainter="interpolation"), workers=1)["files"][0]
     assert again["from_earlier_run"], "an input that did not change is still not redone"
+
+
+def test_outputs_whose_input_is_gone_are_left_and_named_run_after_run(tmp_path):
+    """An input deleted or renamed since an earlier run: its output stays (nothing in OUT is removed
+    that the user may want), and the report, which covers the whole output tree, names it, also in
+    the run after (it used to drop out of the report at once)."""
+    folder, out = tmp_path / "in", tmp_path / "out"
+    for name in ("a.wav", "b.wav", "c.wav"):
+        write(folder / name, _damaged_chord(1.5), 44100)
+    run_batch(folder, out, PipelineOptions(inpainter="interpolation"), workers=1)
+    (folder / "a.wav").unlink()
+    (folder / "b.wav").rename(folder / "b2.wav")
+    for _ in range(2):
+        report = run_batch(folder, out, PipelineOptions(inpainter="interpolation"), workers=1)
+        assert report["orphaned"] == ["a.wav", "b.wav"]
+        assert sorted(f["path"] for f in report["files"]) == ["b2.wav", "c.wav"]
+        assert (out / "a.wav").is_file() and (out / "b.wav").is_file()
+    result = run("batch", folder, "-o", out, *INTERP)
+    assert "2 outputs of earlier runs with no input now (left as they are): a.wav, b.wav" in result.output
+    (out / "a.wav").unlink()  # the user removes one: it is no longer named
+    assert run_batch(folder, out, PipelineOptions(inpainter="interpolation"), workers=1)["orphaned"] == ["b.wav"]
