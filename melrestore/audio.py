@@ -107,7 +107,11 @@ def to_float(stored: np.ndarray) -> np.ndarray:
     channel contiguous (a mean over the channels is then several times faster)."""
     if stored.dtype == np.int32:  # scaling by a power of two after rounding to float32 rounds alike
         return stored.T.astype(np.float32, order="C") * np.float32(2.0**-31)
-    return stored.T.astype(np.float32, order="C")
+    out = stored.T.astype(np.float32, order="C")
+    broken = ~np.isfinite(out)
+    if broken.any():  # a float file's NaN or infinite samples are no music: read as digital silence (stored as they are)
+        out[broken] = 0.0
+    return out
 
 
 def quantise(fill: np.ndarray, subtype: str) -> np.ndarray:

@@ -799,3 +799,22 @@ def test_outputs_whose_input_is_gone_are_left_and_named_run_after_run(tmp_path):
     assert "2 outputs of earlier runs with no input now (left as they are): a.wav, b.wav" in result.output
     (out / "a.wav").unlink()  # the user removes one: it is no longer named
     assert run_batch(folder, out, PipelineOptions(inpainter="interpolation"), workers=1)["orphaned"] == ["b.wav"]
+
+
+def test_nan_samples_in_a_float_file_are_read_as_silence_so_dropouts_beside_or_made_of_them_are_filled(tmp_path, interp_engine):
+    """A NaN beside a dropout hid it (the edge's level was NaN), and a run of NaN in the music was
+    no gap; both are filled now, and a lone NaN sample is left as it is stored, like all outside the gaps."""
+    audio = chord(3.0, 44100, 2)
+    audio[:, 30000:43230] = 0.0  # a 0.3 s dropout
+    audio[:, 29999] = np.nan  # with a NaN just before it
+    audio[:, 80000:80441] = np.nan  # 10 ms of NaN
+    audio[0, 100000] = np.inf  # one infinite sample in the music
+    src = write(tmp_path / "in.wav", audio, 44100, subtype="FLOAT")
+    report = repair_file(interp_engine, src, tmp_path / "out.wav")
+    assert report.status == "repaired"
+    assert [(g["start"], g["end"]) for g in report.gaps] == [(29999, 43230), (80000, 80441)]
+    before, after = sf.read(src, always_2d=True)[0].T, sf.read(tmp_path / "out.wav", always_2d=True)[0].T
+    assert np.isfinite(after[:, 29999:43230]).all() and np.isfinite(after[:, 80000:80441]).all()
+    outside = np.ones(before.shape[1], dtype=bool)
+    outside[29999:43230] = outside[80000:80441] = False
+    np.testing.assert_array_equal(before[:, outside], after[:, outside])  # the lone inf too
