@@ -133,7 +133,10 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
                     write_converted(audio, target, *output_format, patches)
             report.status = "repaired"
             if figures is not None:
-                _save_figures(figures, report.path, waveform, waveform.patched(patches), audio.sample_rate, fills, report.gaps)
+                try:
+                    _save_figures(figures, report.path, waveform, waveform.patched(patches), audio.sample_rate, fills, report.gaps)
+                except Exception as exc:  # the repair stands; the figure is what is missing
+                    report.warnings.append(f"no figure of its gaps: {_os_error_message(exc, source, None) if isinstance(exc, OSError) else exc}")
             if audio.is_lossy and output_format is None:  # (written as another format, repair says what changed)
                 report.message = f"{report.format} is lossy: re-encoding changes samples outside the gaps too"
         else:
@@ -204,13 +207,14 @@ def _remove_output(target: Path) -> None:
 def _save_figures(folder: Path, name: str, before, after, sample_rate: int, fills, results: list[dict]) -> None:
     from .figures import METHOD_NAMES, gap_spectrograms
 
-    stem = name.replace("/", "__")
+    stem = folder / name  # the output tree's folders, mirrored: a/b.wav and a__b.wav keep apart
+    stem.parent.mkdir(parents=True, exist_ok=True)
     methods = {r["start"]: r["method"] for r in results}
     for gap in sorted(fills, key=lambda g: g.start):
         at = gap.start / sample_rate
         how = METHOD_NAMES.get(methods.get(gap.start), methods.get(gap.start, ""))
         gap_spectrograms(
-            {"before": before, "after": after}, sample_rate, gap.start, gap.end, folder / f"{stem}-{at:09.3f}s.png",
+            {"before": before, "after": after}, sample_rate, gap.start, gap.end, stem.with_name(f"{stem.name}-{at:09.3f}s.png"),
             title=f"{name}: gap at {at:.3f} s, {1000 * gap.length / sample_rate:.1f} ms, {how}",
         )
 

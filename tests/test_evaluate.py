@@ -138,9 +138,31 @@ def test_batch_figures(tmp_path):
     result = CliRunner().invoke(cli, ["batch", str(EXAMPLES / "recordings"), "-o", str(tmp_path), "--inpainter", "interpolation",
                                       "--figures", "--workers", "1"])
     assert result.exit_code == 0, result.output
-    pictures = sorted((tmp_path / "melrestore-figures").glob("*.png"))
+    pictures = sorted((tmp_path / "melrestore-figures").rglob("*.png"))  # more/mutilated-mime-b.flac in more/
     assert len(pictures) == 6  # one per repaired gap
     assert matplotlib.image.imread(pictures[0]).ndim == 3
+
+
+def test_batch_figures_keep_the_tree_apart_and_a_figure_that_cannot_be_saved_is_a_warning(tmp_path):
+    """a/b.wav and a__b.wav each get their own figure (both were named a__b.wav-...); a figure that
+    cannot be written leaves the repair as it is, with a warning (it was a message the summary hid)."""
+    from melrestore.batch import FIGURES_DIR, human_summary, run_batch
+
+    clip = EXAMPLES / "recordings" / "mutilated-mime-a.wav"
+    for name in ("a/b.wav", "a__b.wav", "c/d.wav"):
+        (tmp_path / "in" / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(clip, tmp_path / "in" / name)
+    out = tmp_path / "out"
+    (out / FIGURES_DIR).mkdir(parents=True)
+    (out / FIGURES_DIR / "c").write_text("a file where the figures of c/ would go")
+    report = run_batch(tmp_path / "in", out, PipelineOptions(inpainter="interpolation"), workers=1, figures=True)
+    assert [f["status"] for f in report["files"]] == ["repaired"] * 3
+    gaps = len(report["files"][0]["gaps"])
+    assert len(list((out / FIGURES_DIR / "a").glob("b.wav-*.png"))) == gaps
+    assert len(list((out / FIGURES_DIR).glob("a__b.wav-*.png"))) == gaps
+    (blocked,) = [f for f in report["files"] if f["path"] == "c/d.wav"]
+    assert blocked["warnings"] and blocked["warnings"][0].startswith("no figure of its gaps:")
+    assert "WARNING c/d.wav: no figure of its gaps:" in human_summary(report)
 
 
 def test_the_page_has_tables_a_glossary_and_the_problems(evaluation):
