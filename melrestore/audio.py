@@ -12,7 +12,6 @@ copying the input with the repaired spans patched in: memory stays bounded whate
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from collections import OrderedDict
 from collections.abc import Collection
@@ -25,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from .container import SAMPLE_BYTES, TEMP_SUFFIX, can_patch, copy_tags, encoder_settings, mpeg_samples, ogg_links, patch_samples, pcm_layout
+from .container import SAMPLE_BYTES, TEMP_SUFFIX, _temporary_prefix, can_patch, copy_tags, encoder_settings, mpeg_samples, ogg_links, patch_samples, pcm_layout
 from .formats import AUDIO_EXTENSIONS, FORMATS_BY_EXTENSION, UNREAD_AUDIO_EXTENSIONS
 
 PCM_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
@@ -508,24 +507,7 @@ def remove_stale_temporaries(root: str | os.PathLike, owned: Collection[str] | N
     return stale
 
 
-# What a file name may hold (bytes) so that ``.NAME.`` + mkstemp's 8 random characters + TEMP_SUFFIX
-# still fit in the 255 bytes of a file name.
-_NAME_ROOM = 255 - 2 - 8 - len(TEMP_SUFFIX)
-
-
 def _prefix_of(temporary: Path) -> Path:
     """An ``atomic_target`` temporary (``PREFIX`` + mkstemp's random part + TEMP_SUFFIX) without its
     random part and suffix: the ``_temporary_prefix`` of the file it was to become, in its folder."""
     return temporary.with_name(temporary.name[: -len(TEMP_SUFFIX)].rsplit(".", 1)[0] + ".")
-
-
-def _temporary_prefix(name: str) -> str:
-    """How the temporaries of file ``name`` start: ``.NAME.``; a name too long for that is cut and
-    a digest of the whole name added, so that the temporaries of two long names stay apart."""
-    if len(os.fsencode(name)) <= _NAME_ROOM:
-        return f".{name}."
-    digest = hashlib.sha1(os.fsencode(name)).hexdigest()[:16]
-    cut = name
-    while len(os.fsencode(cut)) > _NAME_ROOM - 1 - len(digest):
-        cut = cut[:-1]
-    return f".{cut}~{digest}."

@@ -766,6 +766,35 @@ def test_a_file_name_near_the_systems_limit_is_written_and_its_stale_temporaries
     assert list(out.rglob("*melrestore-tmp*")) == [others]
 
 
+def test_names_of_the_full_255_bytes_are_repaired_detected_and_leave_no_temporaries(tmp_path):
+    """A sidecar named after such a file cannot exist (``NAME.gaps.json`` is over 255 bytes): there
+    is none, and the file is repaired; an MP3's tags are joined in a temporary with a name that fits."""
+    from mutagen.id3 import ID3, TIT2
+
+    folder, out = tmp_path / "in", tmp_path / "out"
+    names = {ext: "n" * (254 - len(ext)) + "." + ext for ext in ("wav", "flac", "mp3")}
+    assert {len(name.encode()) for name in names.values()} == {255}
+    audio = chord(2.0, 44100, 2)
+    audio[:, 40000:48000] = 0.0  # 181 ms: found in the MP3 too
+    write(folder / names["wav"], audio, 44100)
+    write(folder / names["flac"], audio, 44100)
+    mp3 = write(folder / names["mp3"], audio, 44100, fmt="MP3", subtype="MPEG_LAYER_III")
+    tags = ID3()
+    tags.add(TIT2(encoding=3, text="Mutilated Mime"))
+    tags.save(mp3)
+    result = run("batch", folder, "-o", out, "--workers", "1", *INTERP)
+    assert result.exit_code == 0, result.output
+    files = {f["path"]: f for f in json.loads((out / REPORT_NAME).read_text())["files"]}
+    assert {name: files[name]["status"] for name in names.values()} == dict.fromkeys(names.values(), "repaired")
+    assert ID3(out / names["mp3"])["TIT2"].text == ["Mutilated Mime"]
+    assert not list(out.rglob("*melrestore-tmp*"))
+    result = run("detect", folder / names["wav"])
+    assert result.exit_code == 0 and "1 gap in 1 file" in result.output, result.output
+    result = run("repair", folder / names["flac"], "-o", tmp_path / names["flac"], *INTERP)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([names["flac"], "in", "out"])
+
+
 def test_a_rerun_redoes_a_file_whose_input_changed_since_its_output_was_made(tmp_path):
     # Another folder with the same file names into the same OUT, or an input replaced by a better copy:
     # the earlier output is of other samples, and must not be kept as this input's repair.
