@@ -1,5 +1,6 @@
 """Safe with a real archive: tags and chunks kept, failures never hidden, folders and modes respected."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -377,6 +378,42 @@ def test_a_second_run_into_the_same_output_stops_before_touching_it(tmp_path):
     result = run("batch", src.parent, "-o", out, "--workers", "1", *INTERP)
     assert result.exit_code == 0, result.output
     assert (out / src.name).exists() and not any(p.name.endswith(".lock") for p in out.iterdir())
+
+
+@contextlib.contextmanager
+def _unwritable(path):
+    """``path`` readable but not writable by this process, as another user's file of mode 0644 is:
+    mode 0444, or as root, whom modes do not stop, the immutable attribute."""
+    if os.geteuid() != 0:
+        path.chmod(0o444)
+        yield
+        return
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", path], capture_output=True).returncode != 0:
+        pytest.skip("as root only the immutable attribute makes a file unwritable, and chattr +i fails here")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", path], check=True)
+
+
+def test_a_lock_or_journal_left_by_another_users_killed_run_is_no_traceback(tmp_path):
+    """The lock is taken on a read-only descriptor (flock needs no write access); a journal that
+    cannot be appended to is one line naming it."""
+    src = _one_clip(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir(mode=0o777)
+    lock = out / f".{REPORT_NAME}.lock"
+    lock.write_text("99999")
+    with _unwritable(lock):
+        result = run("batch", src.parent, "-o", out, "--workers", "1", *INTERP)
+        assert result.exit_code == 0 and result.exception is None, result.output
+        assert (out / src.name).is_file()
+    journal = out / ".melrestore-journal.jsonl"
+    journal.write_text("")
+    with _unwritable(journal):
+        result = run("batch", src.parent, "-o", out, "--workers", "1", "--overwrite", *INTERP)
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
+        assert result.output.strip().splitlines()[-1].startswith(f"Error: cannot write the journal {journal}: ")
 
 
 def test_a_whole_run_and_a_sharded_one_never_write_into_one_output_at_once(tmp_path):
