@@ -171,14 +171,16 @@ def _os_error_message(exc: OSError, source: Path, target: Path | None) -> str:
     concerned = Path(exc.filename2 or exc.filename) if (exc.filename2 or exc.filename) is not None else None
     if not exc.strerror or concerned is None:
         return str(exc)
+    absolute = Path(os.path.abspath(concerned))  # (mkstemp names its files absolutely, whatever OUT is)
     if target is not None:
         target = Path(target)
-        if concerned in target.parents:  # a folder on the way to it
+        on_the_way = {Path(os.path.abspath(folder)): folder for folder in target.parents}
+        if absolute in on_the_way:  # a folder on the way to it
             why = "is a file, not a folder" if concerned.is_file() else exc.strerror
-            return f"cannot write {target}: {concerned} {why}"
-        if concerned.parent == target.parent and (concerned == target or concerned.name.endswith(TEMP_SUFFIX)):
+            return f"cannot write {target}: {on_the_way[absolute]} {why}"
+        if absolute.parent == Path(os.path.abspath(target)).parent and (absolute.name == target.name or concerned.name.endswith(TEMP_SUFFIX)):
             return f"cannot write {target}: {exc.strerror}"
-    if concerned == Path(source):
+    if absolute == Path(os.path.abspath(source)):
         return f"cannot read {source}: {exc.strerror}"
     return str(exc)
 

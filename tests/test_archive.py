@@ -362,6 +362,21 @@ def test_a_file_that_cannot_be_written_repairs_none_of_its_gaps(tmp_path, interp
     assert (summary["gaps_found"], summary["gaps_repaired"], summary["gaps_failed"]) == (1, 0, 1)
 
 
+def test_a_write_error_names_the_output_not_its_temporary_when_out_is_relative(tmp_path, monkeypatch):
+    folder = tmp_path / "in" / "sub"
+    write(folder / "gap.wav", _damaged_chord(), 44100)
+    write(folder / "clean.wav", chord(2.0, 44100, 2), 44100)
+    (tmp_path / "out" / "sub").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    with _unwritable(tmp_path / "out" / "sub"):
+        result = run("batch", "in", "-o", "out", "--workers", "1", *INTERP)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    for name in ("clean.wav", "gap.wav"):  # copied, and repaired
+        line = next(line for line in result.output.splitlines() if line.startswith(f"FAILED sub/{name}: "))
+        assert line.startswith(f"FAILED sub/{name}: cannot write {os.path.join('out', 'sub', name)}: "), line
+        assert audio_io.TEMP_SUFFIX not in line and str(tmp_path) not in line, line
+
+
 def test_a_second_run_into_the_same_output_stops_before_touching_it(tmp_path):
     """A batch started twice (or an overlapping scheduled job) must not remove the first run's
     temporaries mid-write nor redo its files; a lock left by a killed run blocks nothing."""
@@ -382,11 +397,15 @@ def test_a_second_run_into_the_same_output_stops_before_touching_it(tmp_path):
 
 @contextlib.contextmanager
 def _unwritable(path):
-    """``path`` readable but not writable by this process, as another user's file of mode 0644 is:
-    mode 0444, or as root, whom modes do not stop, the immutable attribute."""
+    """``path`` readable but not writable by this process, as another user's file of mode 0644 (or
+    folder of 0755) is: mode 0444 (0555), or as root, whom modes do not stop, the immutable attribute."""
     if os.geteuid() != 0:
-        path.chmod(0o444)
-        yield
+        mode = path.stat().st_mode
+        path.chmod(0o555 if path.is_dir() else 0o444)
+        try:
+            yield
+        finally:
+            path.chmod(mode)
         return
     if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", path], capture_output=True).returncode != 0:
         pytest.skip("as root only the immutable attribute makes a file unwritable, and chattr +i fails here")
