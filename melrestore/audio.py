@@ -479,7 +479,7 @@ def find_audio_files(root: str | os.PathLike) -> list[Path]:
 
 
 def find_audio_lookalikes(root: str | os.PathLike) -> dict[Path, str]:
-    """What is named like audio below ``root`` but is no file (broken links, folders), or is audio in a
+    """What is named like audio below ``root`` but is no file (broken links, folders, linked folders), or is audio in a
     format melrestore does not read (``song.m4a``), with why it is left out."""
     found = {p: f"{p.suffix.lower()} is not a format melrestore reads ({', '.join(AUDIO_EXTENSIONS)}): convert it "
                 "to FLAC or WAV to have it checked for gaps"
@@ -487,6 +487,8 @@ def find_audio_lookalikes(root: str | os.PathLike) -> dict[Path, str]:
     for p in _named_like_audio(root):
         if p.is_symlink() and not p.exists():
             found[p] = f"broken symbolic link (to {os.readlink(p)})"
+        elif p.is_symlink() and p.is_dir():
+            found[p] = "a linked folder named like an audio file (linked folders are not entered: the files inside it are not processed)"
         elif p.is_dir():
             found[p] = "a folder named like an audio file (the files inside it are processed on their own)"
         elif not p.is_file():

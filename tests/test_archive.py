@@ -561,7 +561,7 @@ def test_a_bad_label_file_fails_the_file_clearly(tmp_path, labels, says):
     assert not (tmp_path / "out" / "song.wav").exists()
 
 
-def test_truncated_files_links_and_folders_named_like_audio_are_reported(tmp_path):
+def test_truncated_files_links_folders_and_linked_folders_named_like_audio_are_reported(tmp_path):
     src = _one_clip(tmp_path)
     data = src.read_bytes()
     (src.parent / "cut.wav").write_bytes(data[: len(data) * 2 // 3])
@@ -569,6 +569,9 @@ def test_truncated_files_links_and_folders_named_like_audio_are_reported(tmp_pat
     (src.parent / "gone.flac").symlink_to(tmp_path / "nowhere.flac")
     (src.parent / "album.wav").mkdir()
     shutil.copy(src, src.parent / "album.wav" / "inner.wav")
+    (tmp_path / "ext").mkdir()
+    shutil.copy(src, tmp_path / "ext" / "outer.wav")
+    (src.parent / "Live.wav").symlink_to("../ext")  # a linked folder: not entered
     result = run("batch", src.parent, "-o", tmp_path / "out", "--workers", "1", *INTERP)
     assert result.exit_code == 1  # the broken link and the empty file
     files = {f["path"]: f for f in json.loads((tmp_path / "out" / REPORT_NAME).read_text())["files"]}
@@ -577,6 +580,8 @@ def test_truncated_files_links_and_folders_named_like_audio_are_reported(tmp_pat
     assert files["gone.flac"]["status"] == "failed" and "broken symbolic link" in files["gone.flac"]["message"]
     assert files["album.wav"]["status"] == "skipped" and "folder" in files["album.wav"]["message"]
     assert files["album.wav/inner.wav"]["status"] == "repaired"
+    assert files["Live.wav"]["status"] == "skipped" and "linked folder" in files["Live.wav"]["message"]
+    assert "not processed" in files["Live.wav"]["message"] and "Live.wav/outer.wav" not in files
     assert "WARNING cut.wav: truncated" in result.output
 
 
