@@ -12,7 +12,9 @@ copying the input with the repaired spans patched in: memory stays bounded whate
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import re
 from collections import OrderedDict
 from collections.abc import Collection
 import shutil
@@ -507,6 +509,62 @@ def remove_stale_temporaries(root: str | os.PathLike, owned: Collection[str] | N
     for p in stale:
         p.unlink(missing_ok=True)
     return stale
+
+
+SCRATCH_PREFIX = ".melrestore-"
+_SCRATCH_NAME = re.compile(re.escape(SCRATCH_PREFIX) + r"[a-z0-9_]{8}")  # mkdtemp's random part
+
+
+class ScratchFolder:
+    """A new hidden folder ``.melrestore-XXXXXXXX`` in ``parent`` for one run's files, removed on
+    leaving the ``with`` block.  The run holds a shared flock on it, so a folder nobody holds (a
+    killed run's) is provably stale: those in ``parent`` are removed first."""
+
+    def __init__(self, parent: str | os.PathLike):
+        remove_stale_scratch_folders(parent)
+        while True:
+            self.path = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=parent))
+            self._handle = os.open(self.path, os.O_RDONLY)
+            with contextlib.suppress(OSError):  # no locks on this file system: nothing there is taken for stale either
+                fcntl.flock(self._handle, fcntl.LOCK_SH)
+            with contextlib.suppress(FileNotFoundError):
+                if os.path.samestat(os.fstat(self._handle), os.stat(self.path)):
+                    break
+            os.close(self._handle)  # removed by another run in the instant before it was locked
+
+    def __enter__(self) -> Path:
+        return self.path
+
+    def __exit__(self, *exc) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+        os.close(self._handle)
+
+
+def remove_stale_scratch_folders(parent: str | os.PathLike) -> list[Path]:
+    """Remove the ``ScratchFolder``s in ``parent`` that no run holds; returns them.  Only those that
+    hold nothing but what ``repair`` writes there (``repaired.*`` and temporaries)."""
+    removed = []
+    for folder in sorted(Path(parent).glob(SCRATCH_PREFIX + "*")):
+        if not _SCRATCH_NAME.fullmatch(folder.name) or folder.is_symlink() or not folder.is_dir():
+            continue
+        try:
+            handle = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # fails while its run holds it
+            inside = list(folder.iterdir())
+            if all(p.is_file() and not p.is_symlink() and (p.name.startswith("repaired.") or p.name.endswith(TEMP_SUFFIX))
+                   for p in inside):
+                for p in inside:
+                    p.unlink()
+                folder.rmdir()
+                removed.append(folder)
+        except OSError:
+            pass
+        finally:
+            os.close(handle)
+    return removed
 
 
 def _prefix_of(temporary: Path) -> Path:
