@@ -12,8 +12,9 @@ copying the input with the repaired spans patched in: memory stays bounded whate
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import fcntl
 import os
+import re
 from collections import OrderedDict
 from collections.abc import Collection
 import shutil
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from .container import SAMPLE_BYTES, TEMP_SUFFIX, can_patch, copy_tags, encoder_settings, mpeg_samples, ogg_links, patch_samples, pcm_layout
+from .container import SAMPLE_BYTES, TEMP_SUFFIX, _temporary_prefix, can_patch, copy_tags, encoder_settings, mpeg_samples, ogg_links, patch_samples, pcm_layout
 from .formats import AUDIO_EXTENSIONS, FORMATS_BY_EXTENSION, UNREAD_AUDIO_EXTENSIONS
 
 PCM_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
@@ -484,7 +485,7 @@ def find_audio_files(root: str | os.PathLike) -> list[Path]:
 
 
 def find_audio_lookalikes(root: str | os.PathLike) -> dict[Path, str]:
-    """What is named like audio below ``root`` but is no file (broken links, folders), or is audio in a
+    """What is named like audio below ``root`` but is no file (broken links, folders, linked folders), or is audio in a
     format melrestore does not read (``song.m4a``), with why it is left out."""
     found = {p: f"{p.suffix.lower()} is not a format melrestore reads ({', '.join(AUDIO_EXTENSIONS)}): convert it "
                 "to FLAC or WAV to have it checked for gaps"
@@ -492,6 +493,8 @@ def find_audio_lookalikes(root: str | os.PathLike) -> dict[Path, str]:
     for p in _named_like_audio(root):
         if p.is_symlink() and not p.exists():
             found[p] = f"broken symbolic link (to {os.readlink(p)})"
+        elif p.is_symlink() and p.is_dir():
+            found[p] = "a linked folder named like an audio file (linked folders are not entered: the files inside it are not processed)"
         elif p.is_dir():
             found[p] = "a folder named like an audio file (the files inside it are processed on their own)"
         elif not p.is_file():
@@ -512,24 +515,63 @@ def remove_stale_temporaries(root: str | os.PathLike, owned: Collection[str] | N
     return stale
 
 
-# What a file name may hold (bytes) so that ``.NAME.`` + mkstemp's 8 random characters + TEMP_SUFFIX
-# still fit in the 255 bytes of a file name.
-_NAME_ROOM = 255 - 2 - 8 - len(TEMP_SUFFIX)
+SCRATCH_PREFIX = ".melrestore-"
+_SCRATCH_NAME = re.compile(re.escape(SCRATCH_PREFIX) + r"[a-z0-9_]{8}")  # mkdtemp's random part
+
+
+class ScratchFolder:
+    """A new hidden folder ``.melrestore-XXXXXXXX`` in ``parent`` for one run's files, removed on
+    leaving the ``with`` block.  The run holds a shared flock on it, so a folder nobody holds (a
+    killed run's) is provably stale: those in ``parent`` are removed first."""
+
+    def __init__(self, parent: str | os.PathLike):
+        remove_stale_scratch_folders(parent)
+        while True:
+            self.path = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=parent))
+            self._handle = os.open(self.path, os.O_RDONLY)
+            with contextlib.suppress(OSError):  # no locks on this file system: nothing there is taken for stale either
+                fcntl.flock(self._handle, fcntl.LOCK_SH)
+            with contextlib.suppress(FileNotFoundError):
+                if os.path.samestat(os.fstat(self._handle), os.stat(self.path)):
+                    break
+            os.close(self._handle)  # removed by another run in the instant before it was locked
+
+    def __enter__(self) -> Path:
+        return self.path
+
+    def __exit__(self, *exc) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+        os.close(self._handle)
+
+
+def remove_stale_scratch_folders(parent: str | os.PathLike) -> list[Path]:
+    """Remove the ``ScratchFolder``s in ``parent`` that no run holds; returns them.  Only those that
+    hold nothing but what ``repair`` writes there (``repaired.*`` and temporaries)."""
+    removed = []
+    for folder in sorted(Path(parent).glob(SCRATCH_PREFIX + "*")):
+        if not _SCRATCH_NAME.fullmatch(folder.name) or folder.is_symlink() or not folder.is_dir():
+            continue
+        try:
+            handle = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # fails while its run holds it
+            inside = list(folder.iterdir())
+            if all(p.is_file() and not p.is_symlink() and (p.name.startswith("repaired.") or p.name.endswith(TEMP_SUFFIX))
+                   for p in inside):
+                for p in inside:
+                    p.unlink()
+                folder.rmdir()
+                removed.append(folder)
+        except OSError:
+            pass
+        finally:
+            os.close(handle)
+    return removed
 
 
 def _prefix_of(temporary: Path) -> Path:
     """An ``atomic_target`` temporary (``PREFIX`` + mkstemp's random part + TEMP_SUFFIX) without its
     random part and suffix: the ``_temporary_prefix`` of the file it was to become, in its folder."""
     return temporary.with_name(temporary.name[: -len(TEMP_SUFFIX)].rsplit(".", 1)[0] + ".")
-
-
-def _temporary_prefix(name: str) -> str:
-    """How the temporaries of file ``name`` start: ``.NAME.``; a name too long for that is cut and
-    a digest of the whole name added, so that the temporaries of two long names stay apart."""
-    if len(os.fsencode(name)) <= _NAME_ROOM:
-        return f".{name}."
-    digest = hashlib.sha1(os.fsencode(name)).hexdigest()[:16]
-    cut = name
-    while len(os.fsencode(cut)) > _NAME_ROOM - 1 - len(digest):
-        cut = cut[:-1]
-    return f".{cut}~{digest}."

@@ -174,14 +174,16 @@ def _os_error_message(exc: OSError, source: Path, target: Path | None) -> str:
     concerned = Path(exc.filename2 or exc.filename) if (exc.filename2 or exc.filename) is not None else None
     if not exc.strerror or concerned is None:
         return str(exc)
+    absolute = Path(os.path.abspath(concerned))  # (mkstemp names its files absolutely, whatever OUT is)
     if target is not None:
         target = Path(target)
-        if concerned in target.parents:  # a folder on the way to it
+        on_the_way = {Path(os.path.abspath(folder)): folder for folder in target.parents}
+        if absolute in on_the_way:  # a folder on the way to it
             why = "is a file, not a folder" if concerned.is_file() else exc.strerror
-            return f"cannot write {target}: {concerned} {why}"
-        if concerned.parent == target.parent and (concerned == target or concerned.name.endswith(TEMP_SUFFIX)):
+            return f"cannot write {target}: {on_the_way[absolute]} {why}"
+        if absolute.parent == Path(os.path.abspath(target)).parent and (absolute.name == target.name or concerned.name.endswith(TEMP_SUFFIX)):
             return f"cannot write {target}: {exc.strerror}"
-    if concerned == Path(source):
+    if absolute == Path(os.path.abspath(source)):
         return f"cannot read {source}: {exc.strerror}"
     return str(exc)
 
@@ -291,7 +293,7 @@ def claim_output(out_dir: Path, report_file: str = REPORT_NAME, owned: set[str] 
         lock = _lock(lock_path)
         if lock is not None:
             held.callback(os.close, lock)
-            held.callback(lock_path.unlink, missing_ok=True)  # before the release: a run that opened it meanwhile finds it gone
+            held.callback(_unlink, lock_path)  # before the release: a run that opened it meanwhile finds it gone
         remove_stale_temporaries(out_dir, owned)
         yield
 
@@ -321,9 +323,19 @@ def _busy(out_dir: Path, holders: list[str], why: str = "") -> OutputError:
 
 
 def _lock(path: Path) -> int | None:
-    """An open descriptor of ``path`` holding an exclusive lock, or None where locks are not supported."""
+    """An open descriptor of ``path`` holding an exclusive lock, or None where locks are not supported.
+
+    A file this process may not write (a killed run's, of another user) is locked read-only, which
+    flock allows, and then replaced by one of its own where the folder lets it."""
     while True:
-        handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        writable = True
+        try:
+            handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except PermissionError:
+            try:
+                handle, writable = os.open(path, os.O_RDONLY), False
+            except OSError as exc:
+                raise OutputError(f"cannot open the lock file {path}: {exc.strerror or exc}") from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -332,17 +344,27 @@ def _lock(path: Path) -> int | None:
             raise _busy(path.parent, [owner]) from None
         except OSError:  # no locks on this file system (some network mounts)
             os.close(handle)
-            path.unlink(missing_ok=True)
+            _unlink(path)
             return None
         try:
-            if os.stat(path).st_ino == os.fstat(handle).st_ino:
+            if os.stat(path).st_ino == os.fstat(handle).st_ino and (writable or not _unlink(path)):
                 break
         except FileNotFoundError:
             pass
-        os.close(handle)  # removed by the run that held it as this one opened it: lock the new file
-    os.ftruncate(handle, 0)
-    os.write(handle, str(os.getpid()).encode())
+        os.close(handle)  # removed by the run that held it as this one opened it (or by this one): lock the new file
+    if writable:
+        os.ftruncate(handle, 0)
+        os.write(handle, str(os.getpid()).encode())
     return handle
+
+
+def _unlink(path: Path) -> bool:
+    """Remove ``path`` if allowed; whether it was."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        return False
+    return True
 
 
 def read_journal(path: Path) -> dict[str, dict]:
@@ -490,7 +512,10 @@ def _same_input(entry: dict, source: Path) -> bool:
 class _Journal:
     def __init__(self, path: Path):
         self.path = path
-        self.file = open(self.path, "a", encoding="utf-8")
+        try:
+            self.file = open(self.path, "a", encoding="utf-8")
+        except OSError as exc:  # a killed run's, of another user
+            raise OutputError(f"cannot write the journal {path}: {exc.strerror or exc}") from None
 
     def add(self, report: FileReport) -> None:
         if self.file.closed:

@@ -503,11 +503,9 @@ def repair(source, target, overwrite, quiet, verbose, **flags):
       melrestore repair take3.wav -o take3-fixed.wav
       melrestore repair take3.wav -o take3-fixed.flac --inpainter fc-onnx
     """
-    import tempfile
-
     import soundfile as sf
 
-    from .audio import sound_path
+    from .audio import ScratchFolder, sound_path
     from .batch import repair_file
     from .pipeline import build_engine
 
@@ -531,22 +529,22 @@ def repair(source, target, overwrite, quiet, verbose, **flags):
         bar.update(done - bar.n)
 
     try:
-        scratch = tempfile.TemporaryDirectory(prefix=".melrestore-", dir=Path(target).resolve().parent)
+        scratch = ScratchFolder(Path(target).resolve().parent)  # (a killed repair's there are removed)
     except OSError as exc:
         raise click.ClickException(f"cannot write to {Path(target).parent}: {exc.strerror or exc}") from None
     with scratch as tmp:
-        # Written as the extension asks, in one encoding from the decoded samples.  An OUT_FILE that
-        # exists (--overwrite) is replaced only by a repaired file: a failed file gets no output,
-        # and that must not take the earlier one with it.
-        in_place = not Path(target).exists()
-        written = Path(target) if in_place else Path(tmp) / f"repaired{Path(target).suffix}"
+        # Written as the extension asks, in one encoding from the decoded samples, into the scratch
+        # folder, then renamed into place.  An OUT_FILE that exists (--overwrite) is replaced only by
+        # a repaired file: a failed file gets no output, and that must not take the earlier one with it.
+        written = tmp / f"repaired{Path(target).suffix}"
         try:
             report = repair_file(engine, Path(source), written, progress=on_gaps, output_format=(fmt, subtype) if converted else None)
         finally:
             if bar is not None:
                 bar.close()
+        report.message = report.message.replace(str(written), str(target))  # the file as the user named it
         try:
-            if not in_place and written.exists():
+            if written.exists():
                 os.replace(written, target)
         except OSError as exc:
             raise click.ClickException(f"cannot write {target}: {exc.strerror or exc}") from None

@@ -9,6 +9,7 @@ over with mutagen.
 from __future__ import annotations
 
 import functools
+import hashlib
 import mmap
 import os
 import re
@@ -21,6 +22,9 @@ import numpy as np
 
 # Every temporary file melrestore writes ends so; a later run removes the ones a killed run left.
 TEMP_SUFFIX = ".melrestore-tmp"
+# What a file name may hold (bytes) so that ``.NAME.`` + mkstemp's 8 random characters + TEMP_SUFFIX
+# still fit in the 255 bytes of a file name.
+_NAME_ROOM = 255 - 2 - 8 - len(TEMP_SUFFIX)
 
 # Sample encodings we can patch in place: subtype -> bytes per sample.
 SAMPLE_BYTES = {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
@@ -202,7 +206,7 @@ def _copy_mp3_tag_blocks(source: str | Path, target: str | Path) -> None:
     if not head and not tail:
         return
     target = Path(target)
-    handle, joined = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent)
+    handle, joined = tempfile.mkstemp(prefix=_temporary_prefix(target.name), suffix=TEMP_SUFFIX, dir=target.parent)
     try:
         with open(handle, "wb") as out, open(target, "rb") as frames:
             frames_start, frames_end = _mp3_tag_spans(frames, os.fstat(frames.fileno()).st_size)
@@ -217,6 +221,18 @@ def _copy_mp3_tag_blocks(source: str | Path, target: str | Path) -> None:
     except BaseException:
         Path(joined).unlink(missing_ok=True)
         raise
+
+
+def _temporary_prefix(name: str) -> str:
+    """How the temporaries of file ``name`` start: ``.NAME.``; a name too long for that is cut and
+    a digest of the whole name added, so that the temporaries of two long names stay apart."""
+    if len(os.fsencode(name)) <= _NAME_ROOM:
+        return f".{name}."
+    digest = hashlib.sha1(os.fsencode(name)).hexdigest()[:16]
+    cut = name
+    while len(os.fsencode(cut)) > _NAME_ROOM - 1 - len(digest):
+        cut = cut[:-1]
+    return f".{cut}~{digest}."
 
 
 def _id3v2_length(header: bytes) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 from pathlib import Path
@@ -180,10 +181,10 @@ class LabelFile:
         path = Path(path)
         spans = []
         labels = path.with_suffix(".txt")
-        if labels.is_file():
+        if _is_file(labels):
             spans += [(labels, s, e, f"label {text!r}" if text else "label") for s, e, text in read_audacity_labels(labels)]
         sidecar = path.with_name(path.stem + ".gaps.json")
-        if sidecar.is_file():
+        if _is_file(sidecar):
             spans += [(sidecar, s, e, "sidecar") for s, e in read_json_sidecar(sidecar)]
         duration = audio.shape[-1] / sample_rate
         for source, start, end, _ in spans:
@@ -195,6 +196,16 @@ class LabelFile:
     @staticmethod
     def _gap(start_s, end_s, sample_rate, reason):
         return Gap(round(start_s * sample_rate), round(end_s * sample_rate), reason)
+
+
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, False where the name is too long to exist (a sidecar of a 250-byte name)."""
+    try:
+        return path.is_file()
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            return False
+        raise
 
 
 def read_audacity_labels(path: Path) -> list[tuple[float, float, str]]:

@@ -1,5 +1,6 @@
 """Safe with a real archive: tags and chunks kept, failures never hidden, folders and modes respected."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -361,6 +362,21 @@ def test_a_file_that_cannot_be_written_repairs_none_of_its_gaps(tmp_path, interp
     assert (summary["gaps_found"], summary["gaps_repaired"], summary["gaps_failed"]) == (1, 0, 1)
 
 
+def test_a_write_error_names_the_output_not_its_temporary_when_out_is_relative(tmp_path, monkeypatch):
+    folder = tmp_path / "in" / "sub"
+    write(folder / "gap.wav", _damaged_chord(), 44100)
+    write(folder / "clean.wav", chord(2.0, 44100, 2), 44100)
+    (tmp_path / "out" / "sub").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    with _unwritable(tmp_path / "out" / "sub"):
+        result = run("batch", "in", "-o", "out", "--workers", "1", *INTERP)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    for name in ("clean.wav", "gap.wav"):  # copied, and repaired
+        line = next(line for line in result.output.splitlines() if line.startswith(f"FAILED sub/{name}: "))
+        assert line.startswith(f"FAILED sub/{name}: cannot write {os.path.join('out', 'sub', name)}: "), line
+        assert audio_io.TEMP_SUFFIX not in line and str(tmp_path) not in line, line
+
+
 def test_a_second_run_into_the_same_output_stops_before_touching_it(tmp_path):
     """A batch started twice (or an overlapping scheduled job) must not remove the first run's
     temporaries mid-write nor redo its files; a lock left by a killed run blocks nothing."""
@@ -377,6 +393,46 @@ def test_a_second_run_into_the_same_output_stops_before_touching_it(tmp_path):
     result = run("batch", src.parent, "-o", out, "--workers", "1", *INTERP)
     assert result.exit_code == 0, result.output
     assert (out / src.name).exists() and not any(p.name.endswith(".lock") for p in out.iterdir())
+
+
+@contextlib.contextmanager
+def _unwritable(path):
+    """``path`` readable but not writable by this process, as another user's file of mode 0644 (or
+    folder of 0755) is: mode 0444 (0555), or as root, whom modes do not stop, the immutable attribute."""
+    if os.geteuid() != 0:
+        mode = path.stat().st_mode
+        path.chmod(0o555 if path.is_dir() else 0o444)
+        try:
+            yield
+        finally:
+            path.chmod(mode)
+        return
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", path], capture_output=True).returncode != 0:
+        pytest.skip("as root only the immutable attribute makes a file unwritable, and chattr +i fails here")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", path], check=True)
+
+
+def test_a_lock_or_journal_left_by_another_users_killed_run_is_no_traceback(tmp_path):
+    """The lock is taken on a read-only descriptor (flock needs no write access); a journal that
+    cannot be appended to is one line naming it."""
+    src = _one_clip(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir(mode=0o777)
+    lock = out / f".{REPORT_NAME}.lock"
+    lock.write_text("99999")
+    with _unwritable(lock):
+        result = run("batch", src.parent, "-o", out, "--workers", "1", *INTERP)
+        assert result.exit_code == 0 and result.exception is None, result.output
+        assert (out / src.name).is_file()
+    journal = out / ".melrestore-journal.jsonl"
+    journal.write_text("")
+    with _unwritable(journal):
+        result = run("batch", src.parent, "-o", out, "--workers", "1", "--overwrite", *INTERP)
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
+        assert result.output.strip().splitlines()[-1].startswith(f"Error: cannot write the journal {journal}: ")
 
 
 def test_a_whole_run_and_a_sharded_one_never_write_into_one_output_at_once(tmp_path):
@@ -505,7 +561,7 @@ def test_a_bad_label_file_fails_the_file_clearly(tmp_path, labels, says):
     assert not (tmp_path / "out" / "song.wav").exists()
 
 
-def test_truncated_files_links_and_folders_named_like_audio_are_reported(tmp_path):
+def test_truncated_files_links_folders_and_linked_folders_named_like_audio_are_reported(tmp_path):
     src = _one_clip(tmp_path)
     data = src.read_bytes()
     (src.parent / "cut.wav").write_bytes(data[: len(data) * 2 // 3])
@@ -513,6 +569,9 @@ def test_truncated_files_links_and_folders_named_like_audio_are_reported(tmp_pat
     (src.parent / "gone.flac").symlink_to(tmp_path / "nowhere.flac")
     (src.parent / "album.wav").mkdir()
     shutil.copy(src, src.parent / "album.wav" / "inner.wav")
+    (tmp_path / "ext").mkdir()
+    shutil.copy(src, tmp_path / "ext" / "outer.wav")
+    (src.parent / "Live.wav").symlink_to("../ext")  # a linked folder: not entered
     result = run("batch", src.parent, "-o", tmp_path / "out", "--workers", "1", *INTERP)
     assert result.exit_code == 1  # the broken link and the empty file
     files = {f["path"]: f for f in json.loads((tmp_path / "out" / REPORT_NAME).read_text())["files"]}
@@ -521,6 +580,8 @@ def test_truncated_files_links_and_folders_named_like_audio_are_reported(tmp_pat
     assert files["gone.flac"]["status"] == "failed" and "broken symbolic link" in files["gone.flac"]["message"]
     assert files["album.wav"]["status"] == "skipped" and "folder" in files["album.wav"]["message"]
     assert files["album.wav/inner.wav"]["status"] == "repaired"
+    assert files["Live.wav"]["status"] == "skipped" and "linked folder" in files["Live.wav"]["message"]
+    assert "not processed" in files["Live.wav"]["message"] and "Live.wav/outer.wav" not in files
     assert "WARNING cut.wav: truncated" in result.output
 
 
@@ -764,6 +825,35 @@ def test_a_file_name_near_the_systems_limit_is_written_and_its_stale_temporaries
     others.write_bytes(b"")
     run_batch(folder, out, PipelineOptions(inpainter="interpolation"), workers=1, overwrite=True, shard=Shard(1, 1))
     assert list(out.rglob("*melrestore-tmp*")) == [others]
+
+
+def test_names_of_the_full_255_bytes_are_repaired_detected_and_leave_no_temporaries(tmp_path):
+    """A sidecar named after such a file cannot exist (``NAME.gaps.json`` is over 255 bytes): there
+    is none, and the file is repaired; an MP3's tags are joined in a temporary with a name that fits."""
+    from mutagen.id3 import ID3, TIT2
+
+    folder, out = tmp_path / "in", tmp_path / "out"
+    names = {ext: "n" * (254 - len(ext)) + "." + ext for ext in ("wav", "flac", "mp3")}
+    assert {len(name.encode()) for name in names.values()} == {255}
+    audio = chord(2.0, 44100, 2)
+    audio[:, 40000:48000] = 0.0  # 181 ms: found in the MP3 too
+    write(folder / names["wav"], audio, 44100)
+    write(folder / names["flac"], audio, 44100)
+    mp3 = write(folder / names["mp3"], audio, 44100, fmt="MP3", subtype="MPEG_LAYER_III")
+    tags = ID3()
+    tags.add(TIT2(encoding=3, text="Mutilated Mime"))
+    tags.save(mp3)
+    result = run("batch", folder, "-o", out, "--workers", "1", *INTERP)
+    assert result.exit_code == 0, result.output
+    files = {f["path"]: f for f in json.loads((out / REPORT_NAME).read_text())["files"]}
+    assert {name: files[name]["status"] for name in names.values()} == dict.fromkeys(names.values(), "repaired")
+    assert ID3(out / names["mp3"])["TIT2"].text == ["Mutilated Mime"]
+    assert not list(out.rglob("*melrestore-tmp*"))
+    result = run("detect", folder / names["wav"])
+    assert result.exit_code == 0 and "1 gap in 1 file" in result.output, result.output
+    result = run("repair", folder / names["flac"], "-o", tmp_path / names["flac"], *INTERP)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([names["flac"], "in", "out"])
 
 
 def test_a_rerun_redoes_a_file_whose_input_changed_since_its_output_was_made(tmp_path):

@@ -557,6 +557,27 @@ def test_repair_overwrite_of_a_file_that_fails_keeps_the_existing_output(tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["song.wav", "song.txt", target.name])
 
 
+@pytest.mark.parametrize("existing", [False, True])
+def test_repair_that_cannot_write_names_out_file_not_its_scratch(tmp_path, monkeypatch, existing):
+    """A full disk while OUT_FILE is written (in a scratch folder beside it): the error names OUT_FILE."""
+    import errno
+
+    src = write(tmp_path / "song.wav", chord(2.0, 44100, 2), 44100)  # no gap: copied
+    target = tmp_path / "song-fixed.wav"
+    if existing:
+        target.write_bytes(b"the repair of an earlier day")
+
+    def full_disk(source, destination, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(destination))
+
+    monkeypatch.setattr(audio_io.shutil, "copy2", full_disk)
+    monkeypatch.chdir(tmp_path)
+    result = run("repair", "song.wav", "-o", "song-fixed.wav", "--overwrite", *INTERP)
+    assert result.exit_code == 1 and "cannot write song-fixed.wav: No space left on device" in result.output, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["song.wav"] + ["song-fixed.wav"] * existing)
+    assert not existing or target.read_bytes() == b"the repair of an earlier day"
+
+
 def _in_a_terminal(*args) -> tuple[int, str]:
     """The command line run with its stderr on a terminal (100 columns), as a user sees it: exit
     status and what went to stderr.  tqdm redraws at every move (TQDM_MININTERVAL, TQDM_MINITERS)."""

@@ -309,3 +309,39 @@ def test_a_batch_reports_how_much_of_each_file_is_done_before_the_file_itself(tm
         assert fractions and fractions == sorted(fractions) and 0 <= fractions[0] and fractions[-1] == 1.0, events
         assert events.index(name) > max(i for i, e in enumerate(events) if isinstance(e, tuple) and e[0] == name)
     assert sorted(e for e in events if isinstance(e, str)) == ["one.wav", "two.wav"]
+
+
+def test_a_killed_repairs_scratch_folder_is_removed_by_the_next_repair_and_a_running_ones_kept(tmp_path, env):
+    """``repair`` writes in a hidden folder beside OUT_FILE that its process holds locked: the next
+    repair into that folder removes those of killed repairs, never one still being written."""
+    source = write(tmp_path / "in" / "song.wav", chord(2.0, 44100, 2), 44100)
+    out = tmp_path / "out"
+    out.mkdir()
+
+    def slow_repair(name):
+        command = [sys.executable, "-c", "from melrestore.cli import cli; cli()", "repair", str(source), "-o", str(out / name),
+                   "--inpainter", "interpolation", "--detector", "slow"]
+        return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    started = Path(env["TESTKIT_STARTED"])
+    scratch = lambda: sorted(p for p in out.iterdir() if p.name.startswith(".melrestore-"))  # noqa: E731
+    killed = slow_repair("killed.wav")
+    running = None
+    try:
+        assert wait_until(lambda: len(list(started.iterdir())) == 1, 120), "the repair never started"
+        killed.kill()
+        killed.wait()
+        [left] = scratch()
+        running = slow_repair("running.wav")
+        assert wait_until(lambda: len(list(started.iterdir())) == 2, 120), "the second repair never started"
+        [kept] = [p for p in scratch() if p != left]
+        result = subprocess.run([sys.executable, "-c", "from melrestore.cli import cli; cli()", "repair", str(source),
+                                 "-o", str(out / "song.wav"), "--inpainter", "interpolation"],
+                                env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert scratch() == [kept] and (out / "song.wav").is_file()
+    finally:
+        _reap([killed.pid] + ([running.pid] if running else []))
+        killed.wait()
+        if running:
+            running.wait()
