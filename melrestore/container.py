@@ -1,14 +1,15 @@
 """Keeping everything of a file but the repaired samples: tags, chunks and metadata.
 
-PCM WAV (RIFF, RF64/BW64, Wave64) and AIFF files are repaired by patching the gap samples
-into a byte copy of the original, so every other byte (LIST/INFO, ID3, cue, BEXT chunks, headers) is kept.
-Other formats are rewritten by libsndfile; their tags and pictures are then copied
-over with mutagen.
+PCM, float, A-law and u-law WAV (RIFF, RF64/BW64, Wave64) and AIFF files are repaired by patching
+the gap samples into a byte copy of the original, so every other byte (LIST/INFO, ID3, cue, BEXT
+chunks, headers) is kept.  Other formats are rewritten by libsndfile; their tags and pictures are
+then copied over with mutagen.
 """
 
 from __future__ import annotations
 
 import functools
+import io
 import mmap
 import os
 import re
@@ -22,9 +23,13 @@ import numpy as np
 # Every temporary file melrestore writes ends so; a later run removes the ones a killed run left.
 TEMP_SUFFIX = ".melrestore-tmp"
 
-# Sample encodings we can patch in place: subtype -> bytes per sample.
-SAMPLE_BYTES = {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
-_AIFC_ENDIAN = {b"NONE": ">", b"twos": ">", b"sowt": "<", b"fl32": ">", b"FL32": ">", b"fl64": ">", b"FL64": ">"}
+# Sample encodings we can patch in place: subtype -> bytes per sample.  A-law and u-law (G.711)
+# encode each sample alone in one byte, so they are patched like PCM.
+SAMPLE_BYTES = {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8,
+                "ALAW": 1, "ULAW": 1}
+G711 = ("ALAW", "ULAW")
+_AIFC_ENDIAN = {b"NONE": ">", b"twos": ">", b"sowt": "<", b"fl32": ">", b"FL32": ">", b"fl64": ">", b"FL64": ">",
+                b"ulaw": ">", b"ULAW": ">", b"alaw": ">", b"ALAW": ">"}  # G.711: one byte, no byte order
 
 
 @dataclass
@@ -130,8 +135,33 @@ def _wave64_data(f) -> tuple[int, int, str] | None:
         f.seek(f.tell() - 24 + chunk_size + (-chunk_size % 8))
 
 
+def g711_bytes(samples: np.ndarray, subtype: str) -> bytes:
+    """Float ``samples`` (``[n, channels]``) as A-law or u-law bytes, encoded by libsndfile itself
+    (clipped to [-1, 1] first: libsndfile 1.2 encodes a float past full scale to a wrong
+    code, 1.01 in A-law to -0.17, and crashes on NaN)."""
+    import soundfile as sf
+
+    encoded = io.BytesIO()
+    samples = np.clip(np.nan_to_num(np.asarray(samples, np.float32)), -1.0, 1.0)
+    sf.write(encoded, samples, 8000, format="RAW", subtype=subtype)
+    return encoded.getvalue()
+
+
+def g711_round(samples: np.ndarray, subtype: str) -> np.ndarray:
+    """Float ``samples`` (``[n, channels]``) as an A-law or u-law file stores them: encoded, then
+    decoded again, as float32."""
+    import soundfile as sf
+
+    samples = np.asarray(samples)
+    decoded, _ = sf.read(io.BytesIO(g711_bytes(samples, subtype)), dtype="float32", always_2d=True,
+                         format="RAW", subtype=subtype, samplerate=8000, channels=samples.shape[1])
+    return decoded
+
+
 def _encode(samples: np.ndarray, subtype: str, endian: str) -> bytes:
     """``samples`` as read by :class:`melrestore.audio.AudioFile` (int32 shifted up, or float) in the file's encoding."""
+    if subtype in G711:
+        return g711_bytes(samples, subtype)
     if subtype in ("FLOAT", "DOUBLE"):
         return samples.astype(f"{endian}f{SAMPLE_BYTES[subtype]}").tobytes()
     if subtype == "PCM_U8":

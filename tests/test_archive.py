@@ -324,6 +324,45 @@ def test_adpcm_is_reported_lossy_and_gsm_is_read_in_order(tmp_path):
     assert files["gsm.wav"]["status"] in ("repaired", "unchanged")  # read, where it used to fail on a seek
 
 
+def _with_id3(path, title="ID3 Title"):
+    """``path`` with an ID3 chunk added (``id3 `` in a WAV, ``ID3 `` in an AIFF), as taggers add it."""
+    import mutagen
+    from mutagen.id3 import TIT2, TXXX
+
+    tagged = mutagen.File(path)
+    tagged.add_tags()
+    tagged.tags.add(TIT2(encoding=3, text=title))
+    tagged.tags.add(TXXX(encoding=3, desc="REPLAYGAIN_TRACK_GAIN", text="-3.2 dB"))
+    tagged.save()
+    return path
+
+
+@pytest.mark.parametrize("fmt,subtype,ext,id3", [
+    ("WAV", "ALAW", "wav", True), ("WAV", "ULAW", "wav", True), ("WAV", "ULAW", "wav", False),
+    ("AIFF", "ULAW", "aifc", True), ("AIFF", "ALAW", "aifc", False),
+])
+def test_a_law_and_u_law_files_are_patched_in_place_keeping_every_chunk(tmp_path, interp_engine, fmt, subtype, ext, id3):
+    """G.711 encodes each sample alone in a byte: the gap's bytes are patched like PCM, every other
+    byte (LIST/INFO or NAME/AUTH, an iXML or ANNO chunk, ID3) is kept.  They were re-encoded, and
+    their tags were lost, or the file failed on its ID3 chunk."""
+    src = _tagged(tmp_path / f"in.{ext}", fmt, subtype)
+    if id3:
+        _with_id3(src)
+    out = tmp_path / f"out.{ext}"
+    _repair_and_check_only_the_gap_changed(interp_engine, src, out)
+    assert sf.info(out).subtype == subtype
+    with sf.SoundFile(out) as f:
+        assert (f.title, f.artist) == ("Mutilated Mime", "Muldjord")
+
+
+@pytest.mark.parametrize("subtype", ["ALAW", "ULAW"])
+def test_a_law_and_u_law_fills_are_clipped_to_full_scale(subtype):
+    """libsndfile 1.2 encodes a float past full scale to a wrong code (1.01 in A-law: a negative
+    sample) and crashes on NaN; the fill is clipped, then rounded to a code."""
+    codes = audio_io.quantise(np.array([[1.2, -1.2, 1.0, -1.0, np.nan]]), subtype)[:, 0]
+    assert codes[0] == codes[2] > 0.9 and codes[1] == codes[3] < -0.9 and codes[4] == audio_io.quantise(np.zeros((1, 1)), subtype)[0, 0]
+
+
 # -- 2. failures are never hidden -----------------------------------------------
 
 
