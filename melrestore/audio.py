@@ -405,7 +405,7 @@ def write_repaired(audio: AudioFile, path: str | os.PathLike, patches) -> None:
 
     PCM, float, A-law and u-law WAV/Wave64/AIFF: the patches go into a byte copy of the file, which
     keeps every chunk and tag.  Other formats are rewritten block by block by libsndfile and get the
-    file's tags copied over.
+    file's tags (chunks, metadata blocks) copied over.
     Atomic: a killed run never leaves a half-written file.
     """
     layout = pcm_layout(audio.path)

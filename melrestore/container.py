@@ -2,8 +2,9 @@
 
 PCM, float, A-law and u-law WAV (RIFF, RF64/BW64, Wave64) and AIFF files are repaired by patching
 the gap samples into a byte copy of the original, so every other byte (LIST/INFO, ID3, cue, BEXT
-chunks, headers) is kept.  Other formats are rewritten by libsndfile; their tags and pictures are
-then copied over with mutagen.
+chunks, headers) is kept.  Other formats are rewritten by libsndfile; then the input's chunks
+(ADPCM WAV and AIFF) or tags (MP3) are copied over byte for byte, and the tags and pictures of
+FLAC and Ogg files with mutagen.
 """
 
 from __future__ import annotations
@@ -187,14 +188,20 @@ def patch_samples(path: str | Path, layout: PcmLayout, subtype: str, patches) ->
 
 
 def copy_tags(source: str | Path, target: str | Path, format: str | None = None) -> None:
-    """Copy the tags (and FLAC pictures and other metadata blocks) of ``source`` onto ``target``,
-    both files of libsndfile's ``format`` (``"FLAC"``, ``"OGG"``, ``"MP3"``; read by their contents,
-    not their names: a FLAC file named ``.wav`` is FLAC)."""
+    """Copy the tags, and the chunks or metadata blocks that are not the audio's, of ``source``
+    onto ``target``, both files of libsndfile's ``format`` (``"FLAC"``, ``"OGG"``, ``"MP3"``, or a
+    WAV or AIFF re-encoded: ADPCM, GSM 6.10; read by their contents, not their names: a FLAC file
+    named ``.wav`` is FLAC)."""
     import mutagen
     from mutagen.flac import FLAC
 
     if format == "MP3":
         _copy_mp3_tag_blocks(source, target)
+        return
+    with open(source, "rb") as f:
+        head = f.read(12)
+    if head[:4] in _IFF_SIZE_ORDER and head[8:12] in _AUDIO_CHUNKS:
+        _copy_iff_chunks(source, target)
         return
     options = _tag_types(format)
     src = mutagen.File(source, options=options)
@@ -216,6 +223,83 @@ def copy_tags(source: str | Path, target: str | Path, format: str | None = None)
     dst.tags.clear()
     dst.tags.extend(src.tags)
     dst.save()
+
+
+def _copy_span(f, out, start: int, length: int) -> None:
+    """``length`` bytes of ``f`` from ``start`` on, onto ``out``, a MiB at a time."""
+    f.seek(start)
+    while length > 0 and (block := f.read(min(length, 1 << 20))):
+        out.write(block)
+        length -= len(block)
+
+
+def _replace_with(target: Path, write) -> None:
+    """Write a new ``target`` with ``write(out)`` into a temporary file beside it, then rename it
+    over ``target``."""
+    handle, joined = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent)
+    try:
+        with open(handle, "wb") as out:
+            write(out)
+        os.replace(joined, target)
+    except BaseException:
+        Path(joined).unlink(missing_ok=True)
+        raise
+
+
+# RIFF (WAV) and AIFF files re-encoded by libsndfile (ADPCM, GSM 6.10): the byte order of their
+# chunk sizes, and the chunks that describe or hold the samples (the sample data last), which
+# libsndfile writes anew.  Every other chunk (LIST, id3, bext, cue, smpl, iXML, NAME, ANNO, MARK,
+# ...) is the input's, byte for byte.  (libsndfile writes no ADPCM in RF64; a Wave64 file's
+# GUID-named chunks are not carried over.)
+_IFF_SIZE_ORDER = {b"RIFF": "<", b"RIFX": ">", b"FORM": ">"}
+_AUDIO_CHUNKS = {b"WAVE": (b"fmt ", b"fact", b"data"), b"AIFF": (b"COMM", b"SSND"), b"AIFC": (b"FVER", b"COMM", b"SSND")}
+
+
+def _iff_chunks(f, size: int, order: str) -> list[tuple[bytes, int, int]]:
+    """``(id, offset, length)`` of each chunk of a RIFF or AIFF file of ``size`` bytes (the length
+    with its 8-byte header and pad byte, cut at the end of the file)."""
+    chunks, pos = [], 12
+    while pos + 8 <= size:
+        f.seek(pos)
+        header = f.read(8)
+        length = 8 + struct.unpack(order + "I", header[4:])[0]
+        length += length & 1
+        chunks.append((header[:4], pos, min(length, size - pos)))
+        pos += length
+    return chunks
+
+
+def _copy_iff_chunks(source: str | Path, target: str | Path) -> None:
+    """The chunks of the source WAV or AIFF that are not its audio's, byte for byte, into the
+    target libsndfile wrote (its own format and sample chunks kept), each on the side of the
+    sample data it was on."""
+    target = Path(target)
+    with open(source, "rb") as f, open(target, "rb") as new:
+        head, new_head = f.read(12), new.read(12)
+        if (head[:4], head[8:12]) != (new_head[:4], new_head[8:12]):
+            raise ValueError(f"libsndfile wrote a {new_head[:4]!r}/{new_head[8:12]!r} file for a {head[:4]!r}/{head[8:12]!r} one: "
+                             "its chunks cannot be carried over")
+        order, audio_ids = _IFF_SIZE_ORDER[head[:4]], _AUDIO_CHUNKS[head[8:12]]
+        chunks = _iff_chunks(f, os.fstat(f.fileno()).st_size, order)
+        data_at = next((i for i, c in enumerate(chunks) if c[0] == audio_ids[-1]), len(chunks))
+        before = [c for c in chunks[:data_at] if c[0] not in audio_ids]
+        after = [c for c in chunks[data_at:] if c[0] not in audio_ids]
+        if not before and not after:
+            return
+        new_chunks = _iff_chunks(new, os.fstat(new.fileno()).st_size, order)
+        described = [c for c in new_chunks if c[0] in audio_ids[:-1]]
+        samples = [c for c in new_chunks if c[0] == audio_ids[-1]][:1]
+        size = 4 + sum(length for _, _, length in described + before + samples + after)
+        if size > 0xFFFFFFFF:
+            raise ValueError("the repaired file with its chunks would be over 4 GB, more than a RIFF or AIFF file holds")
+
+        def write(out):
+            out.write(head[:4] + struct.pack(order + "I", size) + head[8:12])
+            for (_, start, length), file in ([(c, new) for c in described] + [(c, f) for c in before]
+                                             + [(c, new) for c in samples] + [(c, f) for c in after]):
+                _copy_span(file, out, start, length)
+
+        _replace_with(target, write)
 
 
 def _copy_mp3_tag_blocks(source: str | Path, target: str | Path) -> None:

@@ -337,6 +337,19 @@ def _with_id3(path, title="ID3 Title"):
     return path
 
 
+def _chunks(path):
+    """``(id, the whole chunk's bytes)`` of each chunk of a RIFF WAV or an AIFF file, in order."""
+    data = path.read_bytes()
+    order = "<" if data[:4] == b"RIFF" else ">"
+    chunks, pos = [], 12
+    while pos + 8 <= len(data):
+        end = pos + 8 + struct.unpack(order + "I", data[pos + 4 : pos + 8])[0]
+        end += end & 1
+        chunks.append((data[pos : pos + 4], data[pos:end]))
+        pos = end
+    return chunks
+
+
 @pytest.mark.parametrize("fmt,subtype,ext,id3", [
     ("WAV", "ALAW", "wav", True), ("WAV", "ULAW", "wav", True), ("WAV", "ULAW", "wav", False),
     ("AIFF", "ULAW", "aifc", True), ("AIFF", "ALAW", "aifc", False),
@@ -361,6 +374,39 @@ def test_a_law_and_u_law_fills_are_clipped_to_full_scale(subtype):
     sample) and crashes on NaN; the fill is clipped, then rounded to a code."""
     codes = audio_io.quantise(np.array([[1.2, -1.2, 1.0, -1.0, np.nan]]), subtype)[:, 0]
     assert codes[0] == codes[2] > 0.9 and codes[1] == codes[3] < -0.9 and codes[4] == audio_io.quantise(np.zeros((1, 1)), subtype)[0, 0]
+
+
+@pytest.mark.parametrize("fmt,subtype,ext", [("WAV", "IMA_ADPCM", "wav"), ("WAV", "MS_ADPCM", "wav"), ("AIFF", "IMA_ADPCM", "aifc")])
+def test_an_adpcm_file_keeps_every_chunk_around_its_reencoded_samples(tmp_path, interp_engine, fmt, subtype, ext):
+    """ADPCM is coded in blocks and written again by libsndfile: the input's chunks that are not
+    the audio's (LIST/INFO or NAME/AUTH/ANNO before the samples, an iXML or APPL chunk and ID3
+    after them) are carried over byte for byte, in their places.  The file failed on its ID3
+    chunk, and without one lost the others."""
+    import mutagen
+
+    audio = _damaged_chord()
+    src = tmp_path / f"in.{ext}"
+    with sf.SoundFile(src, "w", 44100, 2, subtype=subtype, format=fmt) as f:
+        f.title, f.artist, f.comment = "Mutilated Mime", "Muldjord", "Info Comment"
+        f.write(audio.T)
+    _add_chunk(src, *((b"iXML", b"<note>kept</note>") if fmt == "WAV" else (b"APPL", b"mlrs<note>kept</note>")))
+    _with_id3(src)
+    out = tmp_path / f"out.{ext}"
+    report = repair_file(interp_engine, src, out)
+    assert report.status == "repaired", report.message
+    audio_chunks = {b"fmt ", b"fact", b"data", b"FVER", b"COMM", b"SSND"}
+    kept = [(i, c) for i, c in _chunks(src) if i not in audio_chunks]
+    assert len(kept) >= 3 and [(i, c) for i, c in _chunks(out) if i not in audio_chunks] == kept
+    assert [i for i, _ in _chunks(out)] == [i for i, _ in _chunks(src)]  # each on its side of the samples
+    with sf.SoundFile(out) as f:
+        assert (f.title, f.artist, f.comment) == ("Mutilated Mime", "Muldjord", "Info Comment")
+    assert mutagen.File(out).tags["TIT2"].text == ["ID3 Title"]
+    before, after = sf.read(src, dtype="float32")[0], sf.read(out, dtype="float32")[0]
+    keep = np.ones(len(before), bool)
+    keep[GAP[0] : GAP[1]] = False
+    assert sf.info(out).subtype == subtype and len(after) == len(before)
+    assert np.sqrt(np.mean((after[keep] - before[keep]) ** 2)) < 0.01  # lossy: close, not exact
+    assert np.sqrt(np.mean(after[GAP[0] : GAP[1]] ** 2)) > 0.02  # the gap really got music
 
 
 # -- 2. failures are never hidden -----------------------------------------------
