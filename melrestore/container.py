@@ -3,8 +3,8 @@
 PCM, float, A-law and u-law WAV (RIFF, RF64/BW64, Wave64) and AIFF files are repaired by patching
 the gap samples into a byte copy of the original, so every other byte (LIST/INFO, ID3, cue, BEXT
 chunks, headers) is kept.  Other formats are rewritten by libsndfile; then the input's chunks
-(ADPCM WAV and AIFF) or tags (MP3) are copied over byte for byte, and the tags and pictures of
-FLAC and Ogg files with mutagen.
+(ADPCM WAV and AIFF), metadata blocks and leading ID3v2 tag (FLAC) or tags (MP3) are copied
+over byte for byte, and Ogg files' Vorbis comments with mutagen.
 """
 
 from __future__ import annotations
@@ -193,29 +193,23 @@ def copy_tags(source: str | Path, target: str | Path, format: str | None = None)
     WAV or AIFF re-encoded: ADPCM, GSM 6.10; read by their contents, not their names: a FLAC file
     named ``.wav`` is FLAC)."""
     import mutagen
-    from mutagen.flac import FLAC
 
     if format == "MP3":
         _copy_mp3_tag_blocks(source, target)
         return
     with open(source, "rb") as f:
         head = f.read(12)
+        f.seek(_id3v2_length(head[:10]))
+        is_flac = f.read(4) == b"fLaC"
+    if is_flac:
+        _copy_flac_metadata(source, target)
+        return
     if head[:4] in _IFF_SIZE_ORDER and head[8:12] in _AUDIO_CHUNKS:
         _copy_iff_chunks(source, target)
         return
     options = _tag_types(format)
     src = mutagen.File(source, options=options)
-    if src is None:
-        return
-    if isinstance(src, FLAC):
-        dst = FLAC(target)
-        # Everything but the stream's own description (STREAMINFO, SEEKTABLE) and padding.
-        kept = [b for b in src.metadata_blocks if b.code not in (0, 1, 3)]
-        dst.metadata_blocks = [b for b in dst.metadata_blocks if b.code in (0, 3)] + kept
-        dst.tags = next((b for b in kept if b.code == 4), None)
-        dst.save()
-        return
-    if src.tags is None:
+    if src is None or src.tags is None:
         return
     dst = mutagen.File(target, options=options)  # Vorbis comments (OGG): key/value pairs
     if dst.tags is None:
@@ -298,6 +292,49 @@ def _copy_iff_chunks(source: str | Path, target: str | Path) -> None:
             for (_, start, length), file in ([(c, new) for c in described] + [(c, f) for c in before]
                                              + [(c, new) for c in samples] + [(c, f) for c in after]):
                 _copy_span(file, out, start, length)
+
+        _replace_with(target, write)
+
+
+def _flac_metadata(f) -> tuple[int, list[tuple[int, int, int]], int]:
+    """A FLAC file's leading ID3v2 tag's length (0 without one), ``(type, offset, length)`` of
+    each of its metadata blocks (the 4-byte header included), and where its frames start."""
+    id3 = _id3v2_length(f.read(10))
+    f.seek(id3)
+    if f.read(4) != b"fLaC":
+        raise ValueError("not a FLAC file")
+    blocks, last = [], False
+    while not last:
+        header = f.read(4)
+        if len(header) < 4:
+            raise ValueError("a FLAC file that ends in its metadata")
+        last, length = bool(header[0] & 0x80), 4 + int.from_bytes(header[1:], "big")
+        blocks.append((header[0] & 0x7F, f.tell() - 4, length))
+        f.seek(length - 4, 1)
+    return id3, blocks, f.tell()
+
+
+def _copy_flac_metadata(source: str | Path, target: str | Path) -> None:
+    """The source FLAC's leading ID3v2 tag and its metadata blocks but the stream's own
+    description (STREAMINFO, SEEKTABLE: the target's), byte for byte, around the target's frames.
+    (mutagen would write its Vorbis comments anew, with a U+FFFD for each byte that is not
+    UTF-8, and drop the ID3v2 tag.)"""
+    target = Path(target)
+    with open(source, "rb") as f, open(target, "rb") as new:
+        id3, blocks, _ = _flac_metadata(f)
+        _, new_blocks, frames = _flac_metadata(new)
+        own = [(new, b) for b in new_blocks if b[0] in (0, 3)]  # STREAMINFO first, then SEEKTABLE
+        kept = own + [(f, b) for b in blocks if b[0] not in (0, 3)]
+
+        def write(out):
+            _copy_span(f, out, 0, id3)
+            out.write(b"fLaC")
+            for i, (file, (kind, start, length)) in enumerate(kept):
+                file.seek(start)
+                header = file.read(4)
+                out.write(bytes([kind | (0x80 if i == len(kept) - 1 else 0)]) + header[1:])
+                _copy_span(file, out, start + 4, length - 4)
+            _copy_span(new, out, frames, os.fstat(new.fileno()).st_size - frames)
 
         _replace_with(target, write)
 

@@ -409,6 +409,58 @@ def test_an_adpcm_file_keeps_every_chunk_around_its_reencoded_samples(tmp_path, 
     assert np.sqrt(np.mean(after[GAP[0] : GAP[1]] ** 2)) > 0.02  # the gap really got music
 
 
+def _flac_parts(data: bytes):
+    """A FLAC file's leading ID3v2 tag (b"" without one) and its metadata blocks ``(type, body)``."""
+    id3 = 0
+    if data[:3] == b"ID3":
+        id3 = 10 + ((data[6] << 21) | (data[7] << 14) | (data[8] << 7) | data[9])
+    assert data[id3 : id3 + 4] == b"fLaC"
+    blocks, pos, last = [], id3 + 4, False
+    while not last:
+        last, kind, size = bool(data[pos] & 0x80), data[pos] & 0x7F, int.from_bytes(data[pos + 1 : pos + 4], "big")
+        blocks.append((kind, data[pos + 4 : pos + 4 + size]))
+        pos += 4 + size
+    return data[:id3], blocks
+
+
+def test_a_flac_keeps_its_metadata_blocks_and_leading_id3_tag_byte_for_byte(tmp_path, interp_engine):
+    """A Vorbis comment that is not UTF-8 (Latin-1, as old taggers wrote it) came out with U+FFFD in
+    place of each such byte, written anew by mutagen, and an ID3v2 tag in front was dropped."""
+    from mutagen.flac import FLAC
+    from mutagen.id3 import ID3, TIT2, TXXX
+
+    src = write(tmp_path / "in.flac", _damaged_chord(), 44100, "PCM_16")
+    tagged = FLAC(src)
+    tagged["artist"] = "Muldjord"
+    tagged.add_picture(_picture())
+    tagged.save()
+    head, blocks = _flac_parts(src.read_bytes())
+    vendor, comments = b"reference libFLAC", [b"title=Caf\xe9!!", b"artist=Muldjord"]
+    latin1 = (struct.pack("<I", len(vendor)) + vendor + struct.pack("<I", len(comments))
+              + b"".join(struct.pack("<I", len(c)) + c for c in comments))
+    data = bytearray(src.read_bytes())
+    at = data.index(next(body for kind, body in blocks if kind == 4)) - 4
+    data[at : at + 4 + len(next(body for kind, body in blocks if kind == 4))] = bytes([data[at]]) + len(latin1).to_bytes(3, "big") + latin1
+    src.write_bytes(bytes(data))
+    id3 = ID3()
+    id3.add(TIT2(encoding=3, text="ID3 Title"))
+    id3.add(TXXX(encoding=3, desc="REPLAYGAIN_TRACK_GAIN", text="-3.2 dB"))
+    id3.save(src, v2_version=3)  # in front of the FLAC stream
+    out = tmp_path / "out.flac"
+    report = repair_file(interp_engine, src, out)
+    assert report.status == "repaired", report.message
+    (head, blocks), (out_head, out_blocks) = _flac_parts(src.read_bytes()), _flac_parts(out.read_bytes())
+    assert head.startswith(b"ID3\x03") and out_head == head
+    own = (0, 3)  # STREAMINFO, SEEKTABLE: the new stream's own
+    assert [b for b in out_blocks if b[0] not in own] == [b for b in blocks if b[0] not in own]
+    assert b"title=Caf\xe9!!" in out.read_bytes() and {4, 6} <= {kind for kind, _ in out_blocks}
+    before, after = audio_io.read(src), audio_io.read(out)
+    keep = np.ones(before.frames, bool)
+    keep[GAP[0] : GAP[1]] = False
+    assert np.array_equal(before.samples[keep], after.samples[keep])
+    assert np.sqrt(np.mean(after.as_float()[:, GAP[0] : GAP[1]] ** 2)) > 0.02  # the gap really got music
+
+
 # -- 2. failures are never hidden -----------------------------------------------
 
 
