@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from .container import SAMPLE_BYTES, TEMP_SUFFIX, _temporary_prefix, can_patch, copy_tags, encoder_settings, mpeg_samples, ogg_links, patch_samples, pcm_layout
+from .container import (G711, SAMPLE_BYTES, TEMP_SUFFIX, _temporary_prefix, can_patch, copy_tags, encoder_settings, g711_round,
+                        mpeg_samples, ogg_links, patch_samples, pcm_layout)
 from .formats import AUDIO_EXTENSIONS, FORMATS_BY_EXTENSION, UNREAD_AUDIO_EXTENSIONS
 
 PCM_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
@@ -40,7 +41,7 @@ UNEXPLAINED_TAIL_S = 0.01
 LOSSY_FORMATS = {"OGG", "MP3"}
 REPAIRED_FORMATS = {format for formats in FORMATS_BY_EXTENSION.values() for format in formats}
 # Encodings inside a WAV or AIFF that libsndfile re-encodes lossily (decoded, then encoded again, an
-# ADPCM block's samples move by up to thousands of 16-bit steps); A-law and u-law come back exact.
+# ADPCM block's samples move by up to thousands of 16-bit steps); A-law and u-law are patched in place.
 LOSSY_SUBTYPES = {"IMA_ADPCM", "MS_ADPCM", "GSM610", "VOX_ADPCM", "G721_32", "G723_24", "G723_40",
                   "NMS_ADPCM_16", "NMS_ADPCM_24", "NMS_ADPCM_32"}
 # libsndfile's seeking in Ogg and MP3 files is not always sample-exact (a read after a seek can differ
@@ -117,14 +118,16 @@ def to_float(stored: np.ndarray) -> np.ndarray:
 
 def quantise(fill: np.ndarray, subtype: str) -> np.ndarray:
     """A fill ``[channels, n]`` -> stored samples ``[n, channels]`` at the file's bit depth: PCM
-    clipped to its range; float as it is (a float file may hold music beyond ±1, and its fill
-    must meet it)."""
+    clipped to its range; A-law and u-law clipped and rounded to their codes (read as float);
+    float as it is (a float file may hold music beyond ±1, and its fill must meet it)."""
     fill = np.ascontiguousarray(np.asarray(fill, dtype=np.float64).T)
     dtype = stored_dtype(subtype)
     if dtype == "int32":
         step = 2.0 ** (32 - PCM_BITS[subtype])
         q = np.round(np.clip(fill, -1.0, 1.0) * 2.0**31 / step) * step
         return np.clip(q, -(2.0**31), 2.0**31 - step).astype(np.int32)
+    if subtype in G711:
+        return g711_round(fill, subtype)
     return fill.astype(dtype)
 
 
@@ -405,8 +408,9 @@ def write_repaired(audio: AudioFile, path: str | os.PathLike, patches) -> None:
     """Write ``audio``'s file to ``path`` with ``patches`` (``(start, stored samples [n, channels])``
     pairs, from :func:`quantise`) in place of its samples there; every other sample is kept.
 
-    PCM WAV/Wave64/AIFF: the patches go into a byte copy of the file, which keeps every chunk and tag.
-    Other formats are rewritten block by block by libsndfile and get the file's tags copied over.
+    PCM, float, A-law and u-law WAV/Wave64/AIFF: the patches go into a byte copy of the file, which
+    keeps every chunk and tag.  Other formats are rewritten block by block by libsndfile and get the
+    file's tags (chunks, metadata blocks) copied over.
     Atomic: a killed run never leaves a half-written file.
     """
     layout = pcm_layout(audio.path)

@@ -1,15 +1,17 @@
 """Keeping everything of a file but the repaired samples: tags, chunks and metadata.
 
-PCM WAV (RIFF, RF64/BW64, Wave64) and AIFF files are repaired by patching the gap samples
-into a byte copy of the original, so every other byte (LIST/INFO, ID3, cue, BEXT chunks, headers) is kept.
-Other formats are rewritten by libsndfile; their tags and pictures are then copied
-over with mutagen.
+PCM, float, A-law and u-law WAV (RIFF, RF64/BW64, Wave64) and AIFF files are repaired by patching
+the gap samples into a byte copy of the original, so every other byte (LIST/INFO, ID3, cue, BEXT
+chunks, headers) is kept.  Other formats are rewritten by libsndfile; then the input's chunks
+(ADPCM WAV and AIFF), metadata blocks and leading ID3v2 tag (FLAC) or tags (MP3) are copied
+over byte for byte, and Ogg files' Vorbis comments with mutagen.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import mmap
 import os
 import re
@@ -26,9 +28,13 @@ TEMP_SUFFIX = ".melrestore-tmp"
 # still fit in the 255 bytes of a file name.
 _NAME_ROOM = 255 - 2 - 8 - len(TEMP_SUFFIX)
 
-# Sample encodings we can patch in place: subtype -> bytes per sample.
-SAMPLE_BYTES = {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
-_AIFC_ENDIAN = {b"NONE": ">", b"twos": ">", b"sowt": "<", b"fl32": ">", b"FL32": ">", b"fl64": ">", b"FL64": ">"}
+# Sample encodings we can patch in place: subtype -> bytes per sample.  A-law and u-law (G.711)
+# encode each sample alone in one byte, so they are patched like PCM.
+SAMPLE_BYTES = {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8,
+                "ALAW": 1, "ULAW": 1}
+G711 = ("ALAW", "ULAW")
+_AIFC_ENDIAN = {b"NONE": ">", b"twos": ">", b"sowt": "<", b"fl32": ">", b"FL32": ">", b"fl64": ">", b"FL64": ">",
+                b"ulaw": ">", b"ULAW": ">", b"alaw": ">", b"ALAW": ">"}  # G.711: one byte, no byte order
 
 
 @dataclass
@@ -134,8 +140,33 @@ def _wave64_data(f) -> tuple[int, int, str] | None:
         f.seek(f.tell() - 24 + chunk_size + (-chunk_size % 8))
 
 
+def g711_bytes(samples: np.ndarray, subtype: str) -> bytes:
+    """Float ``samples`` (``[n, channels]``) as A-law or u-law bytes, encoded by libsndfile itself
+    (clipped to [-1, 1] first: libsndfile 1.2 encodes a float past full scale to a wrong
+    code, 1.01 in A-law to -0.17, and crashes on NaN)."""
+    import soundfile as sf
+
+    encoded = io.BytesIO()
+    samples = np.clip(np.nan_to_num(np.asarray(samples, np.float32)), -1.0, 1.0)
+    sf.write(encoded, samples, 8000, format="RAW", subtype=subtype)
+    return encoded.getvalue()
+
+
+def g711_round(samples: np.ndarray, subtype: str) -> np.ndarray:
+    """Float ``samples`` (``[n, channels]``) as an A-law or u-law file stores them: encoded, then
+    decoded again, as float32."""
+    import soundfile as sf
+
+    samples = np.asarray(samples)
+    decoded, _ = sf.read(io.BytesIO(g711_bytes(samples, subtype)), dtype="float32", always_2d=True,
+                         format="RAW", subtype=subtype, samplerate=8000, channels=samples.shape[1])
+    return decoded
+
+
 def _encode(samples: np.ndarray, subtype: str, endian: str) -> bytes:
     """``samples`` as read by :class:`melrestore.audio.AudioFile` (int32 shifted up, or float) in the file's encoding."""
+    if subtype in G711:
+        return g711_bytes(samples, subtype)
     if subtype in ("FLOAT", "DOUBLE"):
         return samples.astype(f"{endian}f{SAMPLE_BYTES[subtype]}").tobytes()
     if subtype == "PCM_U8":
@@ -161,28 +192,28 @@ def patch_samples(path: str | Path, layout: PcmLayout, subtype: str, patches) ->
 
 
 def copy_tags(source: str | Path, target: str | Path, format: str | None = None) -> None:
-    """Copy the tags (and FLAC pictures and other metadata blocks) of ``source`` onto ``target``,
-    both files of libsndfile's ``format`` (``"FLAC"``, ``"OGG"``, ``"MP3"``; read by their contents,
-    not their names: a FLAC file named ``.wav`` is FLAC)."""
+    """Copy the tags, and the chunks or metadata blocks that are not the audio's, of ``source``
+    onto ``target``, both files of libsndfile's ``format`` (``"FLAC"``, ``"OGG"``, ``"MP3"``, or a
+    WAV or AIFF re-encoded: ADPCM, GSM 6.10; read by their contents, not their names: a FLAC file
+    named ``.wav`` is FLAC)."""
     import mutagen
-    from mutagen.flac import FLAC
 
     if format == "MP3":
         _copy_mp3_tag_blocks(source, target)
         return
+    with open(source, "rb") as f:
+        head = f.read(12)
+        f.seek(_id3v2_length(head[:10]))
+        is_flac = f.read(4) == b"fLaC"
+    if is_flac:
+        _copy_flac_metadata(source, target)
+        return
+    if head[:4] in _IFF_SIZE_ORDER and head[8:12] in _AUDIO_CHUNKS:
+        _copy_iff_chunks(source, target)
+        return
     options = _tag_types(format)
     src = mutagen.File(source, options=options)
-    if src is None:
-        return
-    if isinstance(src, FLAC):
-        dst = FLAC(target)
-        # Everything but the stream's own description (STREAMINFO, SEEKTABLE) and padding.
-        kept = [b for b in src.metadata_blocks if b.code not in (0, 1, 3)]
-        dst.metadata_blocks = [b for b in dst.metadata_blocks if b.code in (0, 3)] + kept
-        dst.tags = next((b for b in kept if b.code == 4), None)
-        dst.save()
-        return
-    if src.tags is None:
+    if src is None or src.tags is None:
         return
     dst = mutagen.File(target, options=options)  # Vorbis comments (OGG): key/value pairs
     if dst.tags is None:
@@ -190,6 +221,126 @@ def copy_tags(source: str | Path, target: str | Path, format: str | None = None)
     dst.tags.clear()
     dst.tags.extend(src.tags)
     dst.save()
+
+
+def _copy_span(f, out, start: int, length: int) -> None:
+    """``length`` bytes of ``f`` from ``start`` on, onto ``out``, a MiB at a time."""
+    f.seek(start)
+    while length > 0 and (block := f.read(min(length, 1 << 20))):
+        out.write(block)
+        length -= len(block)
+
+
+def _replace_with(target: Path, write) -> None:
+    """Write a new ``target`` with ``write(out)`` into a temporary file beside it, then rename it
+    over ``target``."""
+    handle, joined = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent)
+    try:
+        with open(handle, "wb") as out:
+            write(out)
+        os.replace(joined, target)
+    except BaseException:
+        Path(joined).unlink(missing_ok=True)
+        raise
+
+
+# RIFF (WAV) and AIFF files re-encoded by libsndfile (ADPCM, GSM 6.10): the byte order of their
+# chunk sizes, and the chunks that describe or hold the samples (the sample data last), which
+# libsndfile writes anew.  Every other chunk (LIST, id3, bext, cue, smpl, iXML, NAME, ANNO, MARK,
+# ...) is the input's, byte for byte.  (libsndfile writes no ADPCM in RF64; a Wave64 file's
+# GUID-named chunks are not carried over.)
+_IFF_SIZE_ORDER = {b"RIFF": "<", b"RIFX": ">", b"FORM": ">"}
+_AUDIO_CHUNKS = {b"WAVE": (b"fmt ", b"fact", b"data"), b"AIFF": (b"COMM", b"SSND"), b"AIFC": (b"FVER", b"COMM", b"SSND")}
+
+
+def _iff_chunks(f, size: int, order: str) -> list[tuple[bytes, int, int]]:
+    """``(id, offset, length)`` of each chunk of a RIFF or AIFF file of ``size`` bytes (the length
+    with its 8-byte header and pad byte, cut at the end of the file)."""
+    chunks, pos = [], 12
+    while pos + 8 <= size:
+        f.seek(pos)
+        header = f.read(8)
+        length = 8 + struct.unpack(order + "I", header[4:])[0]
+        length += length & 1
+        chunks.append((header[:4], pos, min(length, size - pos)))
+        pos += length
+    return chunks
+
+
+def _copy_iff_chunks(source: str | Path, target: str | Path) -> None:
+    """The chunks of the source WAV or AIFF that are not its audio's, byte for byte, into the
+    target libsndfile wrote (its own format and sample chunks kept), each on the side of the
+    sample data it was on."""
+    target = Path(target)
+    with open(source, "rb") as f, open(target, "rb") as new:
+        head, new_head = f.read(12), new.read(12)
+        if (head[:4], head[8:12]) != (new_head[:4], new_head[8:12]):
+            raise ValueError(f"libsndfile wrote a {new_head[:4]!r}/{new_head[8:12]!r} file for a {head[:4]!r}/{head[8:12]!r} one: "
+                             "its chunks cannot be carried over")
+        order, audio_ids = _IFF_SIZE_ORDER[head[:4]], _AUDIO_CHUNKS[head[8:12]]
+        chunks = _iff_chunks(f, os.fstat(f.fileno()).st_size, order)
+        data_at = next((i for i, c in enumerate(chunks) if c[0] == audio_ids[-1]), len(chunks))
+        before = [c for c in chunks[:data_at] if c[0] not in audio_ids]
+        after = [c for c in chunks[data_at:] if c[0] not in audio_ids]
+        if not before and not after:
+            return
+        new_chunks = _iff_chunks(new, os.fstat(new.fileno()).st_size, order)
+        described = [c for c in new_chunks if c[0] in audio_ids[:-1]]
+        samples = [c for c in new_chunks if c[0] == audio_ids[-1]][:1]
+        size = 4 + sum(length for _, _, length in described + before + samples + after)
+        if size > 0xFFFFFFFF:
+            raise ValueError("the repaired file with its chunks would be over 4 GB, more than a RIFF or AIFF file holds")
+
+        def write(out):
+            out.write(head[:4] + struct.pack(order + "I", size) + head[8:12])
+            for (_, start, length), file in ([(c, new) for c in described] + [(c, f) for c in before]
+                                             + [(c, new) for c in samples] + [(c, f) for c in after]):
+                _copy_span(file, out, start, length)
+
+        _replace_with(target, write)
+
+
+def _flac_metadata(f) -> tuple[int, list[tuple[int, int, int]], int]:
+    """A FLAC file's leading ID3v2 tag's length (0 without one), ``(type, offset, length)`` of
+    each of its metadata blocks (the 4-byte header included), and where its frames start."""
+    id3 = _id3v2_length(f.read(10))
+    f.seek(id3)
+    if f.read(4) != b"fLaC":
+        raise ValueError("not a FLAC file")
+    blocks, last = [], False
+    while not last:
+        header = f.read(4)
+        if len(header) < 4:
+            raise ValueError("a FLAC file that ends in its metadata")
+        last, length = bool(header[0] & 0x80), 4 + int.from_bytes(header[1:], "big")
+        blocks.append((header[0] & 0x7F, f.tell() - 4, length))
+        f.seek(length - 4, 1)
+    return id3, blocks, f.tell()
+
+
+def _copy_flac_metadata(source: str | Path, target: str | Path) -> None:
+    """The source FLAC's leading ID3v2 tag and its metadata blocks but the stream's own
+    description (STREAMINFO, SEEKTABLE: the target's), byte for byte, around the target's frames.
+    (mutagen would write its Vorbis comments anew, with a U+FFFD for each byte that is not
+    UTF-8, and drop the ID3v2 tag.)"""
+    target = Path(target)
+    with open(source, "rb") as f, open(target, "rb") as new:
+        id3, blocks, _ = _flac_metadata(f)
+        _, new_blocks, frames = _flac_metadata(new)
+        own = [(new, b) for b in new_blocks if b[0] in (0, 3)]  # STREAMINFO first, then SEEKTABLE
+        kept = own + [(f, b) for b in blocks if b[0] not in (0, 3)]
+
+        def write(out):
+            _copy_span(f, out, 0, id3)
+            out.write(b"fLaC")
+            for i, (file, (kind, start, length)) in enumerate(kept):
+                file.seek(start)
+                header = file.read(4)
+                out.write(bytes([kind | (0x80 if i == len(kept) - 1 else 0)]) + header[1:])
+                _copy_span(file, out, start + 4, length - 4)
+            _copy_span(new, out, frames, os.fstat(new.fileno()).st_size - frames)
+
+        _replace_with(target, write)
 
 
 def _copy_mp3_tag_blocks(source: str | Path, target: str | Path) -> None:

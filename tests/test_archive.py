@@ -325,6 +325,143 @@ def test_adpcm_is_reported_lossy_and_gsm_is_read_in_order(tmp_path):
     assert files["gsm.wav"]["status"] in ("repaired", "unchanged")  # read, where it used to fail on a seek
 
 
+def _with_id3(path, title="ID3 Title"):
+    """``path`` with an ID3 chunk added (``id3 `` in a WAV, ``ID3 `` in an AIFF), as taggers add it."""
+    import mutagen
+    from mutagen.id3 import TIT2, TXXX
+
+    tagged = mutagen.File(path)
+    tagged.add_tags()
+    tagged.tags.add(TIT2(encoding=3, text=title))
+    tagged.tags.add(TXXX(encoding=3, desc="REPLAYGAIN_TRACK_GAIN", text="-3.2 dB"))
+    tagged.save()
+    return path
+
+
+def _chunks(path):
+    """``(id, the whole chunk's bytes)`` of each chunk of a RIFF WAV or an AIFF file, in order."""
+    data = path.read_bytes()
+    order = "<" if data[:4] == b"RIFF" else ">"
+    chunks, pos = [], 12
+    while pos + 8 <= len(data):
+        end = pos + 8 + struct.unpack(order + "I", data[pos + 4 : pos + 8])[0]
+        end += end & 1
+        chunks.append((data[pos : pos + 4], data[pos:end]))
+        pos = end
+    return chunks
+
+
+@pytest.mark.parametrize("fmt,subtype,ext,id3", [
+    ("WAV", "ALAW", "wav", True), ("WAV", "ULAW", "wav", True), ("WAV", "ULAW", "wav", False),
+    ("AIFF", "ULAW", "aifc", True), ("AIFF", "ALAW", "aifc", False),
+])
+def test_a_law_and_u_law_files_are_patched_in_place_keeping_every_chunk(tmp_path, interp_engine, fmt, subtype, ext, id3):
+    """G.711 encodes each sample alone in a byte: the gap's bytes are patched like PCM, every other
+    byte (LIST/INFO or NAME/AUTH, an iXML or ANNO chunk, ID3) is kept.  They were re-encoded, and
+    their tags were lost, or the file failed on its ID3 chunk."""
+    src = _tagged(tmp_path / f"in.{ext}", fmt, subtype)
+    if id3:
+        _with_id3(src)
+    out = tmp_path / f"out.{ext}"
+    _repair_and_check_only_the_gap_changed(interp_engine, src, out)
+    assert sf.info(out).subtype == subtype
+    with sf.SoundFile(out) as f:
+        assert (f.title, f.artist) == ("Mutilated Mime", "Muldjord")
+
+
+@pytest.mark.parametrize("subtype", ["ALAW", "ULAW"])
+def test_a_law_and_u_law_fills_are_clipped_to_full_scale(subtype):
+    """libsndfile 1.2 encodes a float past full scale to a wrong code (1.01 in A-law: a negative
+    sample) and crashes on NaN; the fill is clipped, then rounded to a code."""
+    codes = audio_io.quantise(np.array([[1.2, -1.2, 1.0, -1.0, np.nan]]), subtype)[:, 0]
+    assert codes[0] == codes[2] > 0.9 and codes[1] == codes[3] < -0.9 and codes[4] == audio_io.quantise(np.zeros((1, 1)), subtype)[0, 0]
+
+
+@pytest.mark.parametrize("fmt,subtype,ext", [("WAV", "IMA_ADPCM", "wav"), ("WAV", "MS_ADPCM", "wav"), ("AIFF", "IMA_ADPCM", "aifc")])
+def test_an_adpcm_file_keeps_every_chunk_around_its_reencoded_samples(tmp_path, interp_engine, fmt, subtype, ext):
+    """ADPCM is coded in blocks and written again by libsndfile: the input's chunks that are not
+    the audio's (LIST/INFO or NAME/AUTH/ANNO before the samples, an iXML or APPL chunk and ID3
+    after them) are carried over byte for byte, in their places.  The file failed on its ID3
+    chunk, and without one lost the others."""
+    import mutagen
+
+    audio = _damaged_chord()
+    src = tmp_path / f"in.{ext}"
+    with sf.SoundFile(src, "w", 44100, 2, subtype=subtype, format=fmt) as f:
+        f.title, f.artist, f.comment = "Mutilated Mime", "Muldjord", "Info Comment"
+        f.write(audio.T)
+    _add_chunk(src, *((b"iXML", b"<note>kept</note>") if fmt == "WAV" else (b"APPL", b"mlrs<note>kept</note>")))
+    _with_id3(src)
+    out = tmp_path / f"out.{ext}"
+    report = repair_file(interp_engine, src, out)
+    assert report.status == "repaired", report.message
+    audio_chunks = {b"fmt ", b"fact", b"data", b"FVER", b"COMM", b"SSND"}
+    kept = [(i, c) for i, c in _chunks(src) if i not in audio_chunks]
+    assert len(kept) >= 3 and [(i, c) for i, c in _chunks(out) if i not in audio_chunks] == kept
+    assert [i for i, _ in _chunks(out)] == [i for i, _ in _chunks(src)]  # each on its side of the samples
+    with sf.SoundFile(out) as f:
+        assert (f.title, f.artist, f.comment) == ("Mutilated Mime", "Muldjord", "Info Comment")
+    assert mutagen.File(out).tags["TIT2"].text == ["ID3 Title"]
+    before, after = sf.read(src, dtype="float32")[0], sf.read(out, dtype="float32")[0]
+    keep = np.ones(len(before), bool)
+    keep[GAP[0] : GAP[1]] = False
+    assert sf.info(out).subtype == subtype and len(after) == len(before)
+    assert np.sqrt(np.mean((after[keep] - before[keep]) ** 2)) < 0.01  # lossy: close, not exact
+    assert np.sqrt(np.mean(after[GAP[0] : GAP[1]] ** 2)) > 0.02  # the gap really got music
+
+
+def _flac_parts(data: bytes):
+    """A FLAC file's leading ID3v2 tag (b"" without one) and its metadata blocks ``(type, body)``."""
+    id3 = 0
+    if data[:3] == b"ID3":
+        id3 = 10 + ((data[6] << 21) | (data[7] << 14) | (data[8] << 7) | data[9])
+    assert data[id3 : id3 + 4] == b"fLaC"
+    blocks, pos, last = [], id3 + 4, False
+    while not last:
+        last, kind, size = bool(data[pos] & 0x80), data[pos] & 0x7F, int.from_bytes(data[pos + 1 : pos + 4], "big")
+        blocks.append((kind, data[pos + 4 : pos + 4 + size]))
+        pos += 4 + size
+    return data[:id3], blocks
+
+
+def test_a_flac_keeps_its_metadata_blocks_and_leading_id3_tag_byte_for_byte(tmp_path, interp_engine):
+    """A Vorbis comment that is not UTF-8 (Latin-1, as old taggers wrote it) came out with U+FFFD in
+    place of each such byte, written anew by mutagen, and an ID3v2 tag in front was dropped."""
+    from mutagen.flac import FLAC
+    from mutagen.id3 import ID3, TIT2, TXXX
+
+    src = write(tmp_path / "in.flac", _damaged_chord(), 44100, "PCM_16")
+    tagged = FLAC(src)
+    tagged["artist"] = "Muldjord"
+    tagged.add_picture(_picture())
+    tagged.save()
+    head, blocks = _flac_parts(src.read_bytes())
+    vendor, comments = b"reference libFLAC", [b"title=Caf\xe9!!", b"artist=Muldjord"]
+    latin1 = (struct.pack("<I", len(vendor)) + vendor + struct.pack("<I", len(comments))
+              + b"".join(struct.pack("<I", len(c)) + c for c in comments))
+    data = bytearray(src.read_bytes())
+    at = data.index(next(body for kind, body in blocks if kind == 4)) - 4
+    data[at : at + 4 + len(next(body for kind, body in blocks if kind == 4))] = bytes([data[at]]) + len(latin1).to_bytes(3, "big") + latin1
+    src.write_bytes(bytes(data))
+    id3 = ID3()
+    id3.add(TIT2(encoding=3, text="ID3 Title"))
+    id3.add(TXXX(encoding=3, desc="REPLAYGAIN_TRACK_GAIN", text="-3.2 dB"))
+    id3.save(src, v2_version=3)  # in front of the FLAC stream
+    out = tmp_path / "out.flac"
+    report = repair_file(interp_engine, src, out)
+    assert report.status == "repaired", report.message
+    (head, blocks), (out_head, out_blocks) = _flac_parts(src.read_bytes()), _flac_parts(out.read_bytes())
+    assert head.startswith(b"ID3\x03") and out_head == head
+    own = (0, 3)  # STREAMINFO, SEEKTABLE: the new stream's own
+    assert [b for b in out_blocks if b[0] not in own] == [b for b in blocks if b[0] not in own]
+    assert b"title=Caf\xe9!!" in out.read_bytes() and {4, 6} <= {kind for kind, _ in out_blocks}
+    before, after = audio_io.read(src), audio_io.read(out)
+    keep = np.ones(before.frames, bool)
+    keep[GAP[0] : GAP[1]] = False
+    assert np.array_equal(before.samples[keep], after.samples[keep])
+    assert np.sqrt(np.mean(after.as_float()[:, GAP[0] : GAP[1]] ** 2)) > 0.02  # the gap really got music
+
+
 # -- 2. failures are never hidden -----------------------------------------------
 
 
