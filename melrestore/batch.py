@@ -115,7 +115,7 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
             report.gaps = [engine.choose(g, audio.sample_rate).as_found().to_dict(audio.sample_rate) for g in gaps]
             return report
         if not gaps:
-            _write_unchanged(audio, target, output_format)
+            _write_unchanged(audio, target, output_format, stat)
             report.status = "unchanged"
             return report
         fills, results = engine.repair(waveform, audio.sample_rate, gaps, progress)
@@ -128,16 +128,16 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
             patches = [(gap.start, _patch(audio, gap, fill)) for gap, fill in fills.items()]
             with engine.timed("write"):
                 if output_format is None:
-                    write_repaired(audio, target, patches)
+                    write_repaired(audio, target, patches, source_stat=stat)
                 else:
-                    write_converted(audio, target, *output_format, patches)
+                    write_converted(audio, target, *output_format, patches, source_stat=stat)
             report.status = "repaired"
             if figures is not None:
                 _save_figures(figures, report.path, waveform, waveform.patched(patches), audio.sample_rate, fills, report.gaps)
             if audio.is_lossy and output_format is None:  # (written as another format, repair says what changed)
                 report.message = f"{report.format} is lossy: re-encoding changes samples outside the gaps too"
         else:
-            _write_unchanged(audio, target, output_format)
+            _write_unchanged(audio, target, output_format, stat)
             report.status = "unchanged"
     except (AudioError, DetectionError) as exc:
         report.message = str(exc)
@@ -157,12 +157,13 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
     return report
 
 
-def _write_unchanged(audio: AudioFile, target: Path, output_format: tuple[str, str] | None) -> None:
-    """A file with nothing filled: copied as it is, or written as ``output_format``."""
+def _write_unchanged(audio: AudioFile, target: Path, output_format: tuple[str, str] | None, stat: os.stat_result) -> None:
+    """A file with nothing filled: copied as it is, or written as ``output_format`` (either only if
+    it is still the file ``stat`` describes)."""
     if output_format is None:
-        copy_atomic(audio.path, target)
+        copy_atomic(audio.path, target, source_stat=stat)
     else:
-        write_converted(audio, target, *output_format)
+        write_converted(audio, target, *output_format, source_stat=stat)
 
 
 def _os_error_message(exc: OSError, source: Path, target: Path | None) -> str:

@@ -361,6 +361,36 @@ def test_a_file_that_cannot_be_written_repairs_none_of_its_gaps(tmp_path, interp
     assert (summary["gaps_found"], summary["gaps_repaired"], summary["gaps_failed"]) == (1, 0, 1)
 
 
+@pytest.mark.parametrize("ext", ["wav", "flac"])
+@pytest.mark.parametrize("change", ["replaced", "truncated", "replaced, no gap filled"])
+def test_an_input_that_changes_while_it_is_repaired_fails_and_gets_no_output(tmp_path, ext, change):
+    """The output is written from the input by name (a byte copy, its layout and tags): an input
+    replaced or cut short meanwhile must not give a mix of two files reported as repaired."""
+    folder, out = tmp_path / "in", tmp_path / "out"
+    song = write(folder / f"song.{ext}", _damaged_chord(2.0), 44100)
+    newer = _damaged_chord(3.0)
+    newer[:, 90000:92000] = 0.0
+    newer = write(tmp_path / f"newer.{ext}", newer, 44100)
+    # With gaps longer than max_gap_seconds skipped, nothing is filled and the input is copied unchanged.
+    options = PipelineOptions(inpainter="interpolation", max_gap_seconds=0.01 if "no gap" in change else 3.0)
+
+    def meanwhile(name, fraction):  # called as the gaps are repaired, after the input was read
+        if fraction == 0 and change.startswith("replaced"):
+            os.replace(newer, song)
+        elif fraction == 0:
+            with open(song, "r+b") as f:
+                f.truncate(song.stat().st_size // 2)
+
+    entry = run_batch(folder, out, options, workers=1, on_progress=meanwhile)["files"][0]
+    assert entry["status"] == "failed"
+    assert entry["message"] == f"{song} changed while it was being repaired: run again"
+    assert sorted(p.name for p in out.iterdir()) == [REPORT_NAME]
+    if change == "replaced":  # as it says: run again, and the file now there is repaired
+        again = run_batch(folder, out, options, workers=1)["files"][0]
+        assert again["status"] == "repaired" and [g["start"] for g in again["gaps"]] == [GAP[0], 90000]
+        assert audio_io.read(out / f"song.{ext}").frames == 3 * 44100
+
+
 def test_a_second_run_into_the_same_output_stops_before_touching_it(tmp_path):
     """A batch started twice (or an overlapping scheduled job) must not remove the first run's
     temporaries mid-write nor redo its files; a lock left by a killed run blocks nothing."""
