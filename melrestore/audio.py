@@ -493,21 +493,27 @@ def _source(path: str | os.PathLike, stat: os.stat_result | None) -> tuple | Non
     return None if stat is None else (path, stat)
 
 
-def _named_like_audio(root: str | os.PathLike, extensions=AUDIO_EXTENSIONS) -> list[Path]:
+def _named_like_audio(root: str | os.PathLike, extensions=AUDIO_EXTENSIONS, unlisted: dict[Path, str] | None = None) -> list[Path]:
     """Everything below ``root`` named with one of ``extensions``, sorted; hidden files and folders (a
     leading dot: macOS's ``._song.wav``, Netatalk's ``.AppleDouble/song.wav``, a trash folder) left
-    out, and linked folders not entered."""
+    out, and linked folders not entered.  The folders that cannot be listed (``root`` included: no
+    permission, removed meanwhile) go into ``unlisted``, with the system's reason."""
+    def note(error: OSError) -> None:
+        if unlisted is not None:
+            unlisted[Path(error.filename if error.filename is not None else root)] = error.strerror or str(error)
+
     found = []
-    for folder, folders, files in os.walk(root):
+    for folder, folders, files in os.walk(root, onerror=note):
         folders[:] = [name for name in folders if not name.startswith(".")]
         found += [Path(folder) / name for name in folders + files
                   if not name.startswith(".") and Path(name).suffix.lower() in extensions]
     return sorted(found)
 
 
-def find_audio_files(root: str | os.PathLike) -> list[Path]:
-    """Audio files below ``root`` (recursive, sorted, hidden files and folders skipped)."""
-    return [p for p in _named_like_audio(root) if p.is_file()]
+def find_audio_files(root: str | os.PathLike, unlisted: dict[Path, str] | None = None) -> list[Path]:
+    """Audio files below ``root`` (recursive, sorted, hidden files and folders skipped); the folders
+    that cannot be listed go into ``unlisted``, with the system's reason (their files are not found)."""
+    return [p for p in _named_like_audio(root, unlisted=unlisted) if p.is_file()]
 
 
 def find_audio_lookalikes(root: str | os.PathLike) -> dict[Path, str]:

@@ -395,16 +395,22 @@ def _expand(pattern: str) -> list[Path]:
     return [Path(m) for m in matches]
 
 
-def collect_inputs(inputs, out_dir: Path | None = None) -> list[tuple[Path, str]]:
+def collect_inputs(inputs, out_dir: Path | None = None, entries: list[FileReport] | None = None) -> list[tuple[Path, str]]:
     """The audio files that ``inputs`` (files, folders searched recursively, glob patterns) name, each
     with its path below the output folder, as ``cp -r`` lays them out: a single folder's files keep
     their path below it; with several inputs each folder's files go below the folder's own name and
-    each file keeps its name.  A folder input must not overlap ``out_dir`` (FolderError)."""
-    return _collect(inputs, out_dir)[0]
+    each file keeps its name.  A folder input must not overlap ``out_dir`` (FolderError).  With
+    ``entries`` (a list), the report entries of what is found but not processed are added to it:
+    things named like audio that are no file, and folders that cannot be listed (failed)."""
+    sources, found = _collect(inputs, out_dir)
+    if entries is not None:
+        entries += found
+    return sources
 
 
 def _collect(inputs, out_dir: Path | None = None) -> tuple[list[tuple[Path, str]], list[FileReport]]:
-    """``collect_inputs``, plus an entry for each thing in a folder input named like audio that is no file."""
+    """``collect_inputs``, plus an entry for each thing in a folder input named like audio that is no
+    file, and a failed one for each folder that cannot be listed (named as the input when it is one)."""
     paths = [path for item in ([inputs] if isinstance(inputs, (str, Path)) else inputs) for path in _expand(str(item))]
     if not paths:
         raise InputError("no input given")
@@ -415,7 +421,12 @@ def _collect(inputs, out_dir: Path | None = None) -> tuple[list[tuple[Path, str]
             if out_dir is not None:
                 check_folders(path, out_dir)
             prefix = "" if len(paths) == 1 else f"{path.resolve().name}/"
-            found = [(f, prefix + f.relative_to(path).as_posix()) for f in find_audio_files(path)]
+            unlisted: dict[Path, str] = {}
+            found = [(f, prefix + f.relative_to(path).as_posix()) for f in find_audio_files(path, unlisted)]
+            for folder, why in unlisted.items():
+                below = folder.relative_to(path).as_posix()
+                lookalikes.append(FileReport(path=prefix + below if below != "." else prefix.rstrip("/") or str(path),
+                                             status="failed", message=f"cannot read the folder: {why} (no file in it was checked)"))
             for thing, reason in find_audio_lookalikes(path).items():
                 lookalikes.append(FileReport(path=prefix + thing.relative_to(path).as_posix(),
                                              status="failed" if not thing.exists() else "skipped", message=reason))

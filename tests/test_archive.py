@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -472,6 +473,54 @@ def test_out_inside_in_and_in_inside_out_are_refused(tmp_path):
     result = run("batch", folder / "more", "-o", folder, *INTERP)
     assert result.exit_code == 2 and "inside" in result.output
     assert sorted(folder.rglob("*")) == before
+
+
+def _without_root(folder):
+    """A command prefix under which ``folder`` (mode 000) cannot be listed, as for any user but root:
+    none for a user; for root, a user namespace in which it is uid 1000 without root's capabilities
+    (``unshare``), or else the user nobody (``setpriv``); None if neither stops it here."""
+    if os.geteuid() != 0:
+        return []
+    candidates = [["unshare", "--user", "--map-user=1000"], ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]]
+    for prefix in candidates:
+        if shutil.which(prefix[0]) is None:
+            continue
+        probe = subprocess.run([*prefix, sys.executable, "-c", "import os, sys, melrestore; os.listdir(sys.argv[1])", str(folder)],
+                               capture_output=True, text=True)
+        if "PermissionError" in probe.stderr:
+            return prefix
+    return None
+
+
+def test_a_folder_that_cannot_be_read_fails_naming_it_and_the_run_exits_1():
+    # Not tmp_path: the user nobody (setpriv) could not enter root's pytest folder.
+    with tempfile.TemporaryDirectory() as base:
+        os.chmod(base, 0o777)
+        folder = Path(base) / "in"
+        write(folder / "good.wav", _damaged_chord(), 44100)
+        write(folder / "locked" / "x.wav", _damaged_chord(), 44100)
+        (folder / "locked").chmod(0)
+        try:
+            prefix = _without_root(folder / "locked")
+            if prefix is None:
+                pytest.skip("running as root, and neither unshare --user nor setpriv (as nobody) can take root's rights away here")
+
+            def batch(*args):
+                command = [*prefix, sys.executable, "-c", "from melrestore.cli import cli; cli()", "batch", *map(str, args), *INTERP]
+                return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+            result = batch(folder, "-o", Path(base) / "out")
+            assert result.returncode == 1, result.stdout + result.stderr
+            assert "FAILED locked: cannot read the folder: Permission denied (no file in it was checked)" in result.stdout
+            report = json.loads((Path(base) / "out" / REPORT_NAME).read_text())
+            assert [(f["path"], f["status"]) for f in report["files"]] == [("good.wav", "repaired"), ("locked", "failed")]
+            assert report["summary"]["failed"] == 1
+            # The input folder itself: not "no audio files in ...", which it cannot know.
+            result = batch(folder / "locked", "-o", Path(base) / "out2")
+            assert result.returncode == 1, result.stdout + result.stderr
+            assert f"FAILED {folder / 'locked'}: cannot read the folder: Permission denied" in result.stdout
+        finally:
+            (folder / "locked").chmod(0o755)
 
 
 # -- 7. errors outside one file -------------------------------------------------
