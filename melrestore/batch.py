@@ -389,10 +389,67 @@ def _expand(pattern: str) -> list[Path]:
     """An existing path as is; otherwise a glob pattern's matches (``**`` included), sorted."""
     if Path(pattern).exists() or not glob.has_magic(pattern):
         return [Path(pattern)]
-    matches = sorted(glob.glob(pattern, recursive=True))
+    matches = sorted(m for m in _glob(pattern) if m)
     if not matches:
         raise InputError(f"{pattern!r} matches nothing")
     return [Path(m) for m in matches]
+
+
+def _glob(pattern: str, root: str | None = None) -> list[str]:
+    """``glob.glob(pattern, recursive=True)`` (below the folder ``root``, joined to it, when given),
+    except that ``**`` neither matches nor enters a linked folder, as a folder input's walk does not
+    enter one: glob follows them, and a link to a folder above (``up -> ..``) made it run for ever.
+    (pathlib's recurse_symlinks is Python 3.13's.)  The parts of the pattern around each ``**`` are
+    globbed by glob itself, the rest of the pattern below each folder the ``**`` matches."""
+    parts = pattern.split("/")
+    if "**" not in parts:
+        if root is None:
+            return glob.glob(pattern)
+        if not pattern:  # after a "**/" that ends the pattern: folders only
+            return [os.path.join(root, "")] if os.path.isdir(root or os.curdir) else []
+        return [os.path.join(root, m) for m in glob.glob(pattern, root_dir=root)]
+    at = parts.index("**")
+    head = "/".join(parts[:at]) or ("/" if at else "")
+    rest = "/".join(parts[at + 1 :]) if at + 1 < len(parts) else None
+    # As glob does: a literal head is taken as it is (below a "**", if it exists); one with wildcards
+    # in its last part matches folders only.
+    if not glob.has_magic(head):
+        heads = [head] if root is None or os.path.lexists(os.path.join(root, head) or os.curdir) else []
+    else:
+        heads = glob.glob(head, root_dir=root)
+        if glob.has_magic(os.path.basename(head)):
+            heads = [h for h in heads if os.path.isdir(os.path.join(root or "", h))]
+    matches = []
+    for top in heads:
+        top = os.path.join(root, top) if root is not None else top
+        # What "**" matches below top: nothing ("top/"), then, with more pattern to come, its
+        # folders at every depth, and at the pattern's end everything below it.
+        for below in ["", *_below(top, folders_only=rest is not None)]:
+            found = os.path.join(top, below)
+            matches += [found] if rest is None else _glob(rest, found)
+    return matches
+
+
+def _below(folder: str, folders_only: bool):
+    """The names below ``folder`` as glob's ``**`` lists them (hidden ones left out), relative to it,
+    but without linked folders: neither listed nor entered."""
+    try:
+        with os.scandir(folder or os.curdir) as listing:
+            entries = list(listing)
+    except OSError:
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        try:
+            real_folder = entry.is_dir(follow_symlinks=False)
+            if not real_folder and (folders_only or entry.is_symlink() and entry.is_dir()):
+                continue
+        except OSError:
+            continue
+        yield entry.name
+        if real_folder:
+            yield from (os.path.join(entry.name, name) for name in _below(os.path.join(folder, entry.name), folders_only))
 
 
 def collect_inputs(inputs, out_dir: Path | None = None, entries: list[FileReport] | None = None) -> list[tuple[Path, str]]:
