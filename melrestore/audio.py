@@ -381,11 +381,14 @@ def read(path: str | os.PathLike) -> Audio:
 
 
 @contextlib.contextmanager
-def atomic_target(path: str | os.PathLike, mode_of: str | os.PathLike | None = None):
+def atomic_target(path: str | os.PathLike, mode_of: str | os.PathLike | None = None,
+                  source: tuple[str | os.PathLike, os.stat_result] | None = None):
     """Yield a temporary path beside ``path``; rename it into place only if the block succeeds.
 
     The file gets ``mode_of``'s permission bits, or without it the usual ones (0666 less the
-    umask), never mkstemp's 0600."""
+    umask), never mkstemp's 0600.  With ``source`` (a path and its ``os.stat`` from when it was
+    read), the rename is made only if that path is still the same file, unchanged
+    (:func:`check_unchanged`): what was written from it by name is then of the samples read."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(path.name), suffix=TEMP_SUFFIX, dir=path.parent)
@@ -393,9 +396,27 @@ def atomic_target(path: str | os.PathLike, mode_of: str | os.PathLike | None = N
     try:
         yield tmp
         os.chmod(tmp, os.stat(mode_of).st_mode & 0o7777 if mode_of is not None else _default_mode())
+        if source is not None:
+            check_unchanged(*source)
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def check_unchanged(path: str | os.PathLike, stat: os.stat_result) -> None:
+    """Raise :class:`AudioError` unless ``path`` is still the file ``stat`` describes: the same
+    file (device and inode), size and modification time.  An input replaced (``mv``, a sync tool),
+    cut short or written to while it was repaired fails instead of giving an output that mixes two files."""
+    try:
+        now = os.stat(path)
+    except OSError:
+        now = None
+    if now is None or _identity(now) != _identity(stat):
+        raise AudioError(f"{path} changed while it was being repaired: run again")
+
+
+def _identity(stat: os.stat_result) -> tuple:
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
 def _default_mode() -> int:
@@ -404,17 +425,19 @@ def _default_mode() -> int:
     return 0o666 & ~umask
 
 
-def write_repaired(audio: AudioFile, path: str | os.PathLike, patches) -> None:
+def write_repaired(audio: AudioFile, path: str | os.PathLike, patches, source_stat: os.stat_result | None = None) -> None:
     """Write ``audio``'s file to ``path`` with ``patches`` (``(start, stored samples [n, channels])``
     pairs, from :func:`quantise`) in place of its samples there; every other sample is kept.
 
     PCM, float, A-law and u-law WAV/Wave64/AIFF: the patches go into a byte copy of the file, which
     keeps every chunk and tag.  Other formats are rewritten block by block by libsndfile and get the
     file's tags (chunks, metadata blocks) copied over.
-    Atomic: a killed run never leaves a half-written file.
+    Atomic: a killed run never leaves a half-written file.  The copy, the layout and the tags are
+    read from the file by name: with ``source_stat`` (its ``os.stat`` before it was read), nothing
+    is written if it is no longer that file (:func:`check_unchanged`).
     """
     layout = pcm_layout(audio.path)
-    with atomic_target(path, mode_of=audio.path) as tmp:
+    with atomic_target(path, mode_of=audio.path, source=_source(audio.path, source_stat)) as tmp:
         if can_patch(audio.subtype, layout):
             shutil.copyfile(audio.path, tmp)
             patch_samples(tmp, layout, audio.subtype, patches)
@@ -455,37 +478,51 @@ def write_atomic(audio: Audio, path: str | os.PathLike) -> None:
         sf.write(sound_path(tmp), audio.samples, audio.sample_rate, format=audio.format, subtype=audio.subtype, endian=audio.endian)
 
 
-def write_converted(audio: AudioFile, path: str | os.PathLike, format: str, subtype: str, patches=()) -> None:
+def write_converted(audio: AudioFile, path: str | os.PathLike, format: str, subtype: str, patches=(),
+                    source_stat: os.stat_result | None = None) -> None:
     """``audio``'s decoded samples, ``patches`` laid over them, written to ``path`` as
     ``format``/``subtype`` in one encoding (never through the file's own format first: a lossy file
     would lose twice), a block at a time, atomically.  The tags libsndfile reads as text (title,
-    artist, album, ...) are carried over; pictures and other tags are not."""
+    artist, album, ...) are carried over; pictures and other tags are not.  ``source_stat``: as
+    :func:`write_repaired`'s."""
     with sf.SoundFile(sound_path(audio.path)) as source:
         text_tags = {key: value for key, value in source.copy_metadata().items() if value}
-    with atomic_target(path) as tmp:
+    with atomic_target(path, source=_source(audio.path, source_stat)) as tmp:
         write_blocks(audio, tmp, patches, format=format, subtype=subtype, text_tags=text_tags)
 
 
-def copy_atomic(source: str | os.PathLike, path: str | os.PathLike) -> None:
-    with atomic_target(path, mode_of=source) as tmp:
+def copy_atomic(source: str | os.PathLike, path: str | os.PathLike, source_stat: os.stat_result | None = None) -> None:
+    """``source`` copied to ``path`` with its times and mode, atomically; ``source_stat``: as
+    :func:`write_repaired`'s."""
+    with atomic_target(path, mode_of=source, source=_source(source, source_stat)) as tmp:
         shutil.copy2(source, tmp)
 
 
-def _named_like_audio(root: str | os.PathLike, extensions=AUDIO_EXTENSIONS) -> list[Path]:
+def _source(path: str | os.PathLike, stat: os.stat_result | None) -> tuple | None:
+    return None if stat is None else (path, stat)
+
+
+def _named_like_audio(root: str | os.PathLike, extensions=AUDIO_EXTENSIONS, unlisted: dict[Path, str] | None = None) -> list[Path]:
     """Everything below ``root`` named with one of ``extensions``, sorted; hidden files and folders (a
     leading dot: macOS's ``._song.wav``, Netatalk's ``.AppleDouble/song.wav``, a trash folder) left
-    out, and linked folders not entered."""
+    out, and linked folders not entered.  The folders that cannot be listed (``root`` included: no
+    permission, removed meanwhile) go into ``unlisted``, with the system's reason."""
+    def note(error: OSError) -> None:
+        if unlisted is not None:
+            unlisted[Path(error.filename if error.filename is not None else root)] = error.strerror or str(error)
+
     found = []
-    for folder, folders, files in os.walk(root):
+    for folder, folders, files in os.walk(root, onerror=note):
         folders[:] = [name for name in folders if not name.startswith(".")]
         found += [Path(folder) / name for name in folders + files
                   if not name.startswith(".") and Path(name).suffix.lower() in extensions]
     return sorted(found)
 
 
-def find_audio_files(root: str | os.PathLike) -> list[Path]:
-    """Audio files below ``root`` (recursive, sorted, hidden files and folders skipped)."""
-    return [p for p in _named_like_audio(root) if p.is_file()]
+def find_audio_files(root: str | os.PathLike, unlisted: dict[Path, str] | None = None) -> list[Path]:
+    """Audio files below ``root`` (recursive, sorted, hidden files and folders skipped); the folders
+    that cannot be listed go into ``unlisted``, with the system's reason (their files are not found)."""
+    return [p for p in _named_like_audio(root, unlisted=unlisted) if p.is_file()]
 
 
 def find_audio_lookalikes(root: str | os.PathLike) -> dict[Path, str]:

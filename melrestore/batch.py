@@ -115,7 +115,7 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
             report.gaps = [engine.choose(g, audio.sample_rate).as_found().to_dict(audio.sample_rate) for g in gaps]
             return report
         if not gaps:
-            _write_unchanged(audio, target, output_format)
+            _write_unchanged(audio, target, output_format, stat)
             report.status = "unchanged"
             return report
         fills, results = engine.repair(waveform, audio.sample_rate, gaps, progress)
@@ -128,9 +128,9 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
             patches = [(gap.start, _patch(audio, gap, fill)) for gap, fill in fills.items()]
             with engine.timed("write"):
                 if output_format is None:
-                    write_repaired(audio, target, patches)
+                    write_repaired(audio, target, patches, source_stat=stat)
                 else:
-                    write_converted(audio, target, *output_format, patches)
+                    write_converted(audio, target, *output_format, patches, source_stat=stat)
             report.status = "repaired"
             if figures is not None:
                 try:
@@ -140,7 +140,7 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
             if audio.is_lossy and output_format is None:  # (written as another format, repair says what changed)
                 report.message = f"{report.format} is lossy: re-encoding changes samples outside the gaps too"
         else:
-            _write_unchanged(audio, target, output_format)
+            _write_unchanged(audio, target, output_format, stat)
             report.status = "unchanged"
     except (AudioError, DetectionError) as exc:
         report.message = str(exc)
@@ -160,12 +160,13 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
     return report
 
 
-def _write_unchanged(audio: AudioFile, target: Path, output_format: tuple[str, str] | None) -> None:
-    """A file with nothing filled: copied as it is, or written as ``output_format``."""
+def _write_unchanged(audio: AudioFile, target: Path, output_format: tuple[str, str] | None, stat: os.stat_result) -> None:
+    """A file with nothing filled: copied as it is, or written as ``output_format`` (either only if
+    it is still the file ``stat`` describes)."""
     if output_format is None:
-        copy_atomic(audio.path, target)
+        copy_atomic(audio.path, target, source_stat=stat)
     else:
-        write_converted(audio, target, *output_format)
+        write_converted(audio, target, *output_format, source_stat=stat)
 
 
 def _os_error_message(exc: OSError, source: Path, target: Path | None) -> str:
@@ -427,22 +428,85 @@ def _expand(pattern: str) -> list[Path]:
     """An existing path as is; otherwise a glob pattern's matches (``**`` included), sorted."""
     if Path(pattern).exists() or not glob.has_magic(pattern):
         return [Path(pattern)]
-    matches = sorted(glob.glob(pattern, recursive=True))
+    matches = sorted(m for m in _glob(pattern) if m)
     if not matches:
         raise InputError(f"{pattern!r} matches nothing")
     return [Path(m) for m in matches]
 
 
-def collect_inputs(inputs, out_dir: Path | None = None) -> list[tuple[Path, str]]:
+def _glob(pattern: str, root: str | None = None) -> list[str]:
+    """``glob.glob(pattern, recursive=True)`` (below the folder ``root``, joined to it, when given),
+    except that ``**`` neither matches nor enters a linked folder, as a folder input's walk does not
+    enter one: glob follows them, and a link to a folder above (``up -> ..``) made it run for ever.
+    (pathlib's recurse_symlinks is Python 3.13's.)  The parts of the pattern around each ``**`` are
+    globbed by glob itself, the rest of the pattern below each folder the ``**`` matches."""
+    parts = pattern.split("/")
+    if "**" not in parts:
+        if root is None:
+            return glob.glob(pattern)
+        if not pattern:  # after a "**/" that ends the pattern: folders only
+            return [os.path.join(root, "")] if os.path.isdir(root or os.curdir) else []
+        return [os.path.join(root, m) for m in glob.glob(pattern, root_dir=root)]
+    at = parts.index("**")
+    head = "/".join(parts[:at]) or ("/" if at else "")
+    rest = "/".join(parts[at + 1 :]) if at + 1 < len(parts) else None
+    # As glob does: a literal head is taken as it is (below a "**", if it exists); one with wildcards
+    # in its last part matches folders only.
+    if not glob.has_magic(head):
+        heads = [head] if root is None or os.path.lexists(os.path.join(root, head) or os.curdir) else []
+    else:
+        heads = glob.glob(head, root_dir=root)
+        if glob.has_magic(os.path.basename(head)):
+            heads = [h for h in heads if os.path.isdir(os.path.join(root or "", h))]
+    matches = []
+    for top in heads:
+        top = os.path.join(root, top) if root is not None else top
+        # What "**" matches below top: nothing ("top/"), then, with more pattern to come, its
+        # folders at every depth, and at the pattern's end everything below it.
+        for below in ["", *_below(top, folders_only=rest is not None)]:
+            found = os.path.join(top, below)
+            matches += [found] if rest is None else _glob(rest, found)
+    return matches
+
+
+def _below(folder: str, folders_only: bool):
+    """The names below ``folder`` as glob's ``**`` lists them (hidden ones left out), relative to it,
+    but without linked folders: neither listed nor entered."""
+    try:
+        with os.scandir(folder or os.curdir) as listing:
+            entries = list(listing)
+    except OSError:
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        try:
+            real_folder = entry.is_dir(follow_symlinks=False)
+            if not real_folder and (folders_only or entry.is_symlink() and entry.is_dir()):
+                continue
+        except OSError:
+            continue
+        yield entry.name
+        if real_folder:
+            yield from (os.path.join(entry.name, name) for name in _below(os.path.join(folder, entry.name), folders_only))
+
+
+def collect_inputs(inputs, out_dir: Path | None = None, entries: list[FileReport] | None = None) -> list[tuple[Path, str]]:
     """The audio files that ``inputs`` (files, folders searched recursively, glob patterns) name, each
     with its path below the output folder, as ``cp -r`` lays them out: a single folder's files keep
     their path below it; with several inputs each folder's files go below the folder's own name and
-    each file keeps its name.  A folder input must not overlap ``out_dir`` (FolderError)."""
-    return _collect(inputs, out_dir)[0]
+    each file keeps its name.  A folder input must not overlap ``out_dir`` (FolderError).  With
+    ``entries`` (a list), the report entries of what is found but not processed are added to it:
+    things named like audio that are no file, and folders that cannot be listed (failed)."""
+    sources, found = _collect(inputs, out_dir)
+    if entries is not None:
+        entries += found
+    return sources
 
 
 def _collect(inputs, out_dir: Path | None = None) -> tuple[list[tuple[Path, str]], list[FileReport]]:
-    """``collect_inputs``, plus an entry for each thing in a folder input named like audio that is no file."""
+    """``collect_inputs``, plus an entry for each thing in a folder input named like audio that is no
+    file, and a failed one for each folder that cannot be listed (named as the input when it is one)."""
     paths = [path for item in ([inputs] if isinstance(inputs, (str, Path)) else inputs) for path in _expand(str(item))]
     if not paths:
         raise InputError("no input given")
@@ -453,7 +517,12 @@ def _collect(inputs, out_dir: Path | None = None) -> tuple[list[tuple[Path, str]
             if out_dir is not None:
                 check_folders(path, out_dir)
             prefix = "" if len(paths) == 1 else f"{path.resolve().name}/"
-            found = [(f, prefix + f.relative_to(path).as_posix()) for f in find_audio_files(path)]
+            unlisted: dict[Path, str] = {}
+            found = [(f, prefix + f.relative_to(path).as_posix()) for f in find_audio_files(path, unlisted)]
+            for folder, why in unlisted.items():
+                below = folder.relative_to(path).as_posix()
+                lookalikes.append(FileReport(path=prefix + below if below != "." else prefix.rstrip("/") or str(path),
+                                             status="failed", message=f"cannot read the folder: {why} (no file in it was checked)"))
             for thing, reason in find_audio_lookalikes(path).items():
                 lookalikes.append(FileReport(path=prefix + thing.relative_to(path).as_posix(),
                                              status="failed" if not thing.exists() else "skipped", message=reason))

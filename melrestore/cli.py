@@ -195,10 +195,11 @@ def _run(inputs, out_dir, options, workers, overwrite, figures=False, quiet=Fals
     _check_plugins(options)
     out = Path(out_dir) if out_dir else None
     try:
-        sources = collect_inputs(inputs, out)
+        entries = []
+        sources = collect_inputs(inputs, out, entries)
     except (InputError, FolderError) as exc:
         raise click.UsageError(str(exc)) from None
-    if not sources:
+    if not sources and not any(e.status == "failed" for e in entries):  # a folder that cannot be read, a broken link: reported as failed
         raise click.UsageError(f"no audio files in {', '.join(inputs)} (melrestore reads {', '.join(AUDIO_EXTENSIONS)})")
     if shard is not None:
         total = len(sources)

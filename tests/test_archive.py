@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -514,6 +515,36 @@ def test_a_write_error_names_the_output_not_its_temporary_when_out_is_relative(t
         assert audio_io.TEMP_SUFFIX not in line and str(tmp_path) not in line, line
 
 
+@pytest.mark.parametrize("ext", ["wav", "flac"])
+@pytest.mark.parametrize("change", ["replaced", "truncated", "replaced, no gap filled"])
+def test_an_input_that_changes_while_it_is_repaired_fails_and_gets_no_output(tmp_path, ext, change):
+    """The output is written from the input by name (a byte copy, its layout and tags): an input
+    replaced or cut short meanwhile must not give a mix of two files reported as repaired."""
+    folder, out = tmp_path / "in", tmp_path / "out"
+    song = write(folder / f"song.{ext}", _damaged_chord(2.0), 44100)
+    newer = _damaged_chord(3.0)
+    newer[:, 90000:92000] = 0.0
+    newer = write(tmp_path / f"newer.{ext}", newer, 44100)
+    # With gaps longer than max_gap_seconds skipped, nothing is filled and the input is copied unchanged.
+    options = PipelineOptions(inpainter="interpolation", max_gap_seconds=0.01 if "no gap" in change else 3.0)
+
+    def meanwhile(name, fraction):  # called as the gaps are repaired, after the input was read
+        if fraction == 0 and change.startswith("replaced"):
+            os.replace(newer, song)
+        elif fraction == 0:
+            with open(song, "r+b") as f:
+                f.truncate(song.stat().st_size // 2)
+
+    entry = run_batch(folder, out, options, workers=1, on_progress=meanwhile)["files"][0]
+    assert entry["status"] == "failed"
+    assert entry["message"] == f"{song} changed while it was being repaired: run again"
+    assert sorted(p.name for p in out.iterdir()) == [REPORT_NAME]
+    if change == "replaced":  # as it says: run again, and the file now there is repaired
+        again = run_batch(folder, out, options, workers=1)["files"][0]
+        assert again["status"] == "repaired" and [g["start"] for g in again["gaps"]] == [GAP[0], 90000]
+        assert audio_io.read(out / f"song.{ext}").frames == 3 * 44100
+
+
 def test_a_second_run_into_the_same_output_stops_before_touching_it(tmp_path):
     """A batch started twice (or an overlapping scheduled job) must not remove the first run's
     temporaries mid-write nor redo its files; a lock left by a killed run blocks nothing."""
@@ -635,6 +666,54 @@ def test_out_inside_in_and_in_inside_out_are_refused(tmp_path):
     result = run("batch", folder / "more", "-o", folder, *INTERP)
     assert result.exit_code == 2 and "inside" in result.output
     assert sorted(folder.rglob("*")) == before
+
+
+def _without_root(folder):
+    """A command prefix under which ``folder`` (mode 000) cannot be listed, as for any user but root:
+    none for a user; for root, a user namespace in which it is uid 1000 without root's capabilities
+    (``unshare``), or else the user nobody (``setpriv``); None if neither stops it here."""
+    if os.geteuid() != 0:
+        return []
+    candidates = [["unshare", "--user", "--map-user=1000"], ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]]
+    for prefix in candidates:
+        if shutil.which(prefix[0]) is None:
+            continue
+        probe = subprocess.run([*prefix, sys.executable, "-c", "import os, sys, melrestore; os.listdir(sys.argv[1])", str(folder)],
+                               capture_output=True, text=True)
+        if "PermissionError" in probe.stderr:
+            return prefix
+    return None
+
+
+def test_a_folder_that_cannot_be_read_fails_naming_it_and_the_run_exits_1():
+    # Not tmp_path: the user nobody (setpriv) could not enter root's pytest folder.
+    with tempfile.TemporaryDirectory() as base:
+        os.chmod(base, 0o777)
+        folder = Path(base) / "in"
+        write(folder / "good.wav", _damaged_chord(), 44100)
+        write(folder / "locked" / "x.wav", _damaged_chord(), 44100)
+        (folder / "locked").chmod(0)
+        try:
+            prefix = _without_root(folder / "locked")
+            if prefix is None:
+                pytest.skip("running as root, and neither unshare --user nor setpriv (as nobody) can take root's rights away here")
+
+            def batch(*args):
+                command = [*prefix, sys.executable, "-c", "from melrestore.cli import cli; cli()", "batch", *map(str, args), *INTERP]
+                return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+            result = batch(folder, "-o", Path(base) / "out")
+            assert result.returncode == 1, result.stdout + result.stderr
+            assert "FAILED locked: cannot read the folder: Permission denied (no file in it was checked)" in result.stdout
+            report = json.loads((Path(base) / "out" / REPORT_NAME).read_text())
+            assert [(f["path"], f["status"]) for f in report["files"]] == [("good.wav", "repaired"), ("locked", "failed")]
+            assert report["summary"]["failed"] == 1
+            # The input folder itself: not "no audio files in ...", which it cannot know.
+            result = batch(folder / "locked", "-o", Path(base) / "out2")
+            assert result.returncode == 1, result.stdout + result.stderr
+            assert f"FAILED {folder / 'locked'}: cannot read the folder: Permission denied" in result.stdout
+        finally:
+            (folder / "locked").chmod(0o755)
 
 
 # -- 7. errors outside one file -------------------------------------------------

@@ -1,9 +1,11 @@
+import glob
 import inspect
 import json
 import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -250,6 +252,44 @@ def test_batch_takes_files_folders_and_globs_and_mirrors_each_input(recordings, 
     gaps = next(f["gaps"] for f in report["files"] if f["path"] == "more/mutilated-mime-b.flac")
     assert len(gaps) == 3 and _outside_gaps_equal(before, after, gaps)
     assert len(report["input"]) == 3
+
+
+def test_a_double_star_glob_enters_no_linked_folder(tmp_path):
+    """As a folder input's walk: glob's "**" follows links, and two links up (a/up, b/up -> ..) made
+    it run for ever; a linked folder elsewhere (b/ext) is left out too."""
+    damaged = chord(2.0, 44100, 2)
+    damaged[:, 40000:42000] = 0.0
+    write(tmp_path / "live" / "a" / "x.wav", damaged, 44100)
+    write(tmp_path / "other" / "y.wav", damaged, 44100)
+    (tmp_path / "live" / "b").mkdir()
+    for link, to in (("a/up", ".."), ("b/up", ".."), ("b/ext", "../../other")):
+        (tmp_path / "live" / link).symlink_to(to)
+    command = [sys.executable, "-c", "from melrestore.cli import cli; cli()", "batch", "live/**/*.wav", "-o", "out", *INTERP]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((tmp_path / "out" / "melrestore-report.json").read_text())
+    assert [(f["path"], f["status"]) for f in report["files"]] == [("x.wav", "repaired")]
+    from melrestore.batch import _expand
+
+    assert _expand(str(tmp_path / "live" / "**")) == [tmp_path / "live", *(tmp_path / "live" / n for n in ("a", "a/x.wav", "b"))]
+
+
+@pytest.mark.parametrize("pattern", [
+    "live/**/*.wav", "live/**", "live/**/", "**/*.wav", "**", "**/", "live/*/**/*.wav", "live/**/**/*.wav", "live/**/deep/**",
+    "*/**/*.wav", "l*/**/*.?av", "live/.hidden/**/*.wav", "live/**/.hidden/*.wav", "live/.*/**", "nonexist/**",
+    "live/b[[]1]/**/*.wav", "live/**/*/", "live/*/**", "live/x[*]y/**/*.wav", "live/**.wav", "live/**/top.wav/**",
+    "l*/top.wav/**", "**/deep/**/", "**/**", "{tmp}/live/**/*.flac",
+])
+def test_a_double_star_glob_matches_what_glob_matches_in_a_tree_without_links(tmp_path, monkeypatch, pattern):
+    from melrestore.batch import _expand
+
+    for name in ("live/top.wav", "live/a/x.wav", "live/a/deep/d.wav", "live/a/deep/er/e.flac", "live/b[1]/b.wav", "live/b[1]/c/c.wav",
+                 "live/.hidden/s.wav", "live/.hidden/h/t.wav", "live/a/.dot.wav", "other/o.wav", "live/x*y/z.wav", "live/f.wav2"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    pattern = pattern.format(tmp=tmp_path)
+    assert _expand(pattern) == [Path(m) for m in sorted(glob.glob(pattern, recursive=True)) if m]
 
 
 def test_an_output_folder_inside_an_input_is_refused_and_a_rerun_keeps_what_is_done(recordings, tmp_path):
