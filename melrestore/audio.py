@@ -522,7 +522,18 @@ def _named_like_audio(root: str | os.PathLike, extensions=AUDIO_EXTENSIONS, unli
 def find_audio_files(root: str | os.PathLike, unlisted: dict[Path, str] | None = None) -> list[Path]:
     """Audio files below ``root`` (recursive, sorted, hidden files and folders skipped); the folders
     that cannot be listed go into ``unlisted``, with the system's reason (their files are not found)."""
-    return [p for p in _named_like_audio(root, unlisted=unlisted) if p.is_file()]
+    return [p for p in _named_like_audio(root, unlisted=unlisted) if _is_file(p, unlisted)]
+
+
+def _is_file(path: Path, unlisted: dict[Path, str] | None = None) -> bool:
+    """``path.is_file()``; where its folder can be listed but not entered (read without execute
+    permission), False, and the folder goes into ``unlisted`` with the system's reason."""
+    try:
+        return path.is_file()
+    except OSError as exc:
+        if unlisted is not None:
+            unlisted.setdefault(path.parent, exc.strerror or str(exc))
+        return False
 
 
 def find_audio_lookalikes(root: str | os.PathLike) -> dict[Path, str]:
@@ -530,8 +541,12 @@ def find_audio_lookalikes(root: str | os.PathLike) -> dict[Path, str]:
     format melrestore does not read (``song.m4a``), with why it is left out."""
     found = {p: f"{p.suffix.lower()} is not a format melrestore reads ({', '.join(AUDIO_EXTENSIONS)}): convert it "
                 "to FLAC or WAV to have it checked for gaps"
-             for p in _named_like_audio(root, UNREAD_AUDIO_EXTENSIONS) if p.is_file()}
+             for p in _named_like_audio(root, UNREAD_AUDIO_EXTENSIONS) if _is_file(p)}
     for p in _named_like_audio(root):
+        try:
+            p.lstat()
+        except OSError:  # in a folder that cannot be entered: find_audio_files reports the folder
+            continue
         if p.is_symlink() and not p.exists():
             found[p] = f"broken symbolic link (to {os.readlink(p)})"
         elif p.is_symlink() and p.is_dir():

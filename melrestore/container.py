@@ -234,7 +234,7 @@ def _copy_span(f, out, start: int, length: int) -> None:
 def _replace_with(target: Path, write) -> None:
     """Write a new ``target`` with ``write(out)`` into a temporary file beside it, then rename it
     over ``target``."""
-    handle, joined = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent)
+    handle, joined = tempfile.mkstemp(prefix=_temporary_prefix(target.name), suffix=TEMP_SUFFIX, dir=target.parent)
     try:
         with open(handle, "wb") as out:
             write(out)
@@ -357,21 +357,15 @@ def _copy_mp3_tag_blocks(source: str | Path, target: str | Path) -> None:
     if not head and not tail:
         return
     target = Path(target)
-    handle, joined = tempfile.mkstemp(prefix=_temporary_prefix(target.name), suffix=TEMP_SUFFIX, dir=target.parent)
-    try:
-        with open(handle, "wb") as out, open(target, "rb") as frames:
-            frames_start, frames_end = _mp3_tag_spans(frames, os.fstat(frames.fileno()).st_size)
+    with open(target, "rb") as frames:
+        frames_start, frames_end = _mp3_tag_spans(frames, os.fstat(frames.fileno()).st_size)
+
+        def write(out):
             out.write(head)
-            frames.seek(frames_start)
-            remaining = frames_end - frames_start
-            while remaining > 0 and (block := frames.read(min(remaining, 1 << 20))):
-                out.write(block)
-                remaining -= len(block)
+            _copy_span(frames, out, frames_start, frames_end - frames_start)
             out.write(tail)
-        os.replace(joined, target)
-    except BaseException:
-        Path(joined).unlink(missing_ok=True)
-        raise
+
+        _replace_with(target, write)
 
 
 def _temporary_prefix(name: str) -> str:

@@ -669,7 +669,7 @@ def test_out_inside_in_and_in_inside_out_are_refused(tmp_path):
 
 
 def _without_root(folder):
-    """A command prefix under which ``folder`` (mode 000) cannot be listed, as for any user but root:
+    """A command prefix under which ``folder`` (mode 000, or 644) cannot be listed or entered, as for any user but root:
     none for a user; for root, a user namespace in which it is uid 1000 without root's capabilities
     (``unshare``), or else the user nobody (``setpriv``); None if neither stops it here."""
     if os.geteuid() != 0:
@@ -678,21 +678,24 @@ def _without_root(folder):
     for prefix in candidates:
         if shutil.which(prefix[0]) is None:
             continue
-        probe = subprocess.run([*prefix, sys.executable, "-c", "import os, sys, melrestore; os.listdir(sys.argv[1])", str(folder)],
+        probe = subprocess.run([*prefix, sys.executable, "-c", "import os, sys, melrestore; d = sys.argv[1]; "
+                                "[os.stat(os.path.join(d, n)) for n in os.listdir(d)]", str(folder)],
                                capture_output=True, text=True)
         if "PermissionError" in probe.stderr:
             return prefix
     return None
 
 
-def test_a_folder_that_cannot_be_read_fails_naming_it_and_the_run_exits_1():
+@pytest.mark.parametrize("mode", [0o000, 0o644])  # 644: listed, but not entered (a traceback from is_file)
+def test_a_folder_that_cannot_be_read_fails_naming_it_and_the_run_exits_1(mode):
     # Not tmp_path: the user nobody (setpriv) could not enter root's pytest folder.
     with tempfile.TemporaryDirectory() as base:
         os.chmod(base, 0o777)
         folder = Path(base) / "in"
         write(folder / "good.wav", _damaged_chord(), 44100)
         write(folder / "locked" / "x.wav", _damaged_chord(), 44100)
-        (folder / "locked").chmod(0)
+        write(folder / "locked" / "y.m4a", _damaged_chord(), 44100, fmt="WAV")  # named like audio it does not read
+        (folder / "locked").chmod(mode)
         try:
             prefix = _without_root(folder / "locked")
             if prefix is None:
