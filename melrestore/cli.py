@@ -125,7 +125,8 @@ def train(config_path, data, dataset, out_dir, resume):
     found = f"{_plural(n_train + n_validation, 'audio file')} found below {data}: {n_train} for training, {n_validation} for validation"
     if not n_train or not n_validation:
         how = " (split by file name)" if dataset == "folder" else ""
-        raise click.UsageError(f"too little data: {found}{how}; training needs at least one of each")
+        problems = "".join(f"; {line}" for line in data_set.problems[:3])
+        raise click.UsageError(f"too little data: {found}{how}; training needs at least one of each{problems}")
     from tqdm import tqdm
 
     log = lambda line: tqdm.write(line, file=sys.stderr)  # noqa: E731  (above the progress bar, not glued to it)
@@ -666,7 +667,11 @@ def evaluate(in_dir, out_dir, inpainters, lengths, per_file, seed, excerpt_s, co
     inpainters = list(inpainters) or [base.inpainter]
     for name in inpainters:
         _check_plugins(type(base)(**{**base.to_dict(), "inpainter": name}))
-    total = len(find_audio_files(in_dir))
+    unlisted = {}
+    total = len(find_audio_files(in_dir, unlisted))
+    if unlisted:  # scores of part of the folder would pass for the whole's
+        folder, reason = next(iter(unlisted.items()))
+        raise click.UsageError(f"cannot read the folder {folder}: {reason}")
     if not total:
         raise click.UsageError(f"no audio files below {in_dir}")
     with tqdm(total=total, unit="file", file=sys.stderr, disable=True if quiet else None) as bar:

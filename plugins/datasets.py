@@ -18,6 +18,10 @@ def split_of(key: str, validation_percent: int) -> str:
     return "validation" if zlib.crc32(key.encode("utf-8")) % 100 < validation_percent else "train"
 
 
+def _unread_folders(unlisted: dict[Path, str]) -> list[str]:
+    return [f"cannot read the folder {folder}: {reason} (no file in it is used)" for folder, reason in sorted(unlisted.items())]
+
+
 class AudioFolder:
     """Every audio file below ``root`` (recursive), split by relative path."""
 
@@ -26,8 +30,9 @@ class AudioFolder:
         if not self.root.is_dir():
             raise FileNotFoundError(f"{self.root} is not a folder")
         self.validation_percent = validation_percent
-        self.problems: list[str] = []
-        self._files = find_audio_files(self.root)
+        unlisted: dict[Path, str] = {}
+        self._files = find_audio_files(self.root, unlisted)
+        self.problems = _unread_folders(unlisted)
 
     def files(self, split: str) -> list[Path]:
         return [p for p in self._files if split_of(p.relative_to(self.root).as_posix(), self.validation_percent) == split]
@@ -47,12 +52,12 @@ class CAL500:
             raise FileNotFoundError(f"no songNames.txt below {self.root}: is this a CAL500 copy?")
         self.ids = [line.strip() for line in names[0].read_text(encoding="utf-8").splitlines() if line.strip()]
         self.validation_percent = validation_percent
-        audio = {}
-        for path in find_audio_files(self.root):
+        audio, unlisted = {}, {}
+        for path in find_audio_files(self.root, unlisted):
             audio.setdefault(path.stem, path)
         known = set(self.ids)
         self.audio = {song: audio[song] for song in self.ids if song in audio}
-        self.problems = [f"no audio for id {song!r}" for song in self.ids if song not in audio]
+        self.problems = _unread_folders(unlisted) + [f"no audio for id {song!r}" for song in self.ids if song not in audio]
         self.problems += [f"audio without an id: {path}" for stem, path in sorted(audio.items()) if stem not in known]
 
     def files(self, split: str) -> list[Path]:

@@ -719,6 +719,36 @@ def test_a_folder_that_cannot_be_read_fails_naming_it_and_the_run_exits_1(mode):
             (folder / "locked").chmod(0o755)
 
 
+def test_evaluate_and_train_say_which_folder_they_cannot_read():
+    """Scores or a model from part of a folder would pass for the whole's: evaluate refuses (exit 2),
+    train names it among its data problems (here with its "too little data")."""
+    from conftest import SMALL_TRAINING_CONFIG
+
+    with tempfile.TemporaryDirectory() as base:
+        os.chmod(base, 0o777)
+        folder = Path(base) / "in"
+        write(folder / "good.wav", chord(3.0, 44100, 2), 44100)
+        write(folder / "locked" / "x.wav", chord(3.0, 44100, 2), 44100)
+        (folder / "locked").chmod(0)
+        config = Path(base) / "small.toml"
+        config.write_text(SMALL_TRAINING_CONFIG)
+        try:
+            prefix = _without_root(folder / "locked")
+            if prefix is None:
+                pytest.skip("running as root, and neither unshare --user nor setpriv (as nobody) can take root's rights away here")
+
+            def melrestore(*args):
+                command = [*prefix, sys.executable, "-c", "from melrestore.cli import cli; cli()", *map(str, args)]
+                return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+            result = melrestore("evaluate", folder, "-o", Path(base) / "eval", "--no-visqol", "--gaps", "100")
+            assert result.returncode == 2 and f"cannot read the folder {folder / 'locked'}: Permission denied" in result.stderr, result.stderr
+            result = melrestore("train", "--config", config, "--data", folder, "-o", Path(base) / "run")
+            assert f"cannot read the folder {folder / 'locked'}: Permission denied (no file in it is used)" in result.stderr, result.stderr
+        finally:
+            (folder / "locked").chmod(0o755)
+
+
 # -- 7. errors outside one file -------------------------------------------------
 
 
