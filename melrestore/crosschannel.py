@@ -62,9 +62,10 @@ def fit_other_channels(audio, gap: Gap, sample_rate: int, all_gaps: list[Gap], t
     x = windows[:, fit].transpose(1, 0, 2).reshape(-1, n_weights)  # the fitted rows only: the context
     x = np.hstack([x, np.ones((len(x), 1))])  # and a constant: the channels' DC offsets may differ
     gram = x.T @ x
-    if not np.trace(gram) > 0:
+    energy = np.trace(gram[:-1, :-1]) / n_weights  # per tap (the constant's column is not the music's)
+    if not energy > 0:
         return None  # the other channels are silent there: nothing to predict from
-    gram[np.diag_indices_from(gram)] += RIDGE * np.trace(gram) / len(gram)
+    gram[np.diag_indices_from(gram)] += RIDGE * energy
     out = np.asarray(audio[:, gap.start : gap.end], dtype=np.float32).copy()
     distances = []
     before = (at < gap.start - lo)[fit]  # the fitted rows before the gap (the others are after it)

@@ -188,6 +188,23 @@ def test_a_dropout_of_one_channel_is_predicted_with_its_own_dc_offset(interp_eng
     assert 10 * np.log10(np.sum((truth - 0.3) ** 2) / np.sum((truth - fills[gap][0]) ** 2)) > 15
 
 
+@pytest.mark.parametrize("level_db", [0, -40, -60])
+def test_a_dropout_of_one_channel_in_quiet_music_is_predicted_as_well_as_in_loud(interp_engine, level_db):
+    """The constant term must not weigh on the fit: its regularisation is the taps' energy alone (taken
+    from every column, it grew as the music got quieter: a -40 dB tone's channel was refused)."""
+    rate = 44100
+    rng = np.random.default_rng(0)
+    left = 10 ** (level_db / 20) * (0.5 * chord(2.0, rate, 1)[0] + 0.003 * rng.standard_normal(2 * rate).astype(np.float32))
+    clean = np.stack([left, 0.8 * left])
+    gap = Gap(rate, rate + rate // 20, "channel 2", (1,))
+    damaged = clean.copy()
+    damaged[1, gap.start : gap.end] = 0.0
+    fills, results = interp_engine.repair(damaged, rate, [gap])
+    assert results[0].method == "other-channels"
+    truth = clean[1, gap.start : gap.end]
+    assert np.sqrt(np.mean((fills[gap][1] - truth) ** 2)) < 1e-3 * np.sqrt(np.mean(truth**2))
+
+
 def test_a_dropout_of_one_channel_is_predicted_from_the_other_where_they_share_the_music(interp_engine):
     music, rate = music_excerpt()  # a stereo mix: the channels share most of it
     damaged = music.copy()
