@@ -23,9 +23,10 @@ MP3_FLOOR_LSB = 1.0
 # A-law has no zero: digital silence decodes to its smallest magnitude, 8 16-bit steps.
 ALAW_FLOOR_LSB = 8.0
 # Sparse sound, not dropouts: at least SPARSE_RUNS silences in a row, each less than SPARSE_SOUND_S
-# of sound from the next, that together fill at least SPARSE_SHARE of their stretch (a click
-# track's silences between its clicks, or short hits in digital silence).
-SPARSE_RUNS, SPARSE_SOUND_S, SPARSE_SHARE = 8, 0.5, 0.75
+# of sound from the next, that together fill at least SPARSE_SHARE of their stretch, with sounds
+# between them of SPARSE_HIT_S or less (the median): a click track's silences between its clicks,
+# or short hits in digital silence.  Music cut that often keeps longer stretches between the cuts.
+SPARSE_RUNS, SPARSE_SOUND_S, SPARSE_SHARE, SPARSE_HIT_S = 8, 0.5, 0.75, 0.03
 
 
 class DigitalSilence:
@@ -107,8 +108,8 @@ class DigitalSilence:
         def cut_off(start, end, rows=slice(None)) -> bool:
             return min(level(start - edge, start, rows), level(end, end + edge, rows)) >= self.min_level
 
-        gaps = _without_sparse_sound([Gap(start, end, "digital silence") for _, start, end in everywhere if cut_off(start, end)],
-                                     round(SPARSE_SOUND_S * sample_rate))
+        sparse = functools.partial(_without_sparse_sound, sound=round(SPARSE_SOUND_S * sample_rate), hit=round(SPARSE_HIT_S * sample_rate))
+        gaps = sparse([Gap(start, end, "digital silence") for _, start, end in everywhere if cut_off(start, end)])
         if container in audio_io.LOSSY_FORMATS:  # (with the default level, a found dropout's edge stops it inside the file)
             spans = [widened(g.start, g.end, SMEAR_MS) for g in gaps]
             gaps = [Gap(start, end, g.reason) if start > 0 and end < n else g for g, (start, end) in zip(gaps, spans)]
@@ -117,28 +118,34 @@ class DigitalSilence:
         # ordinary dropout's, or one the other channels joined later) are the runs above, so the
         # channel's gap is the rest, where it is long enough (a sample of music that happens to
         # be zero beside a dropout is no gap).  Those runs are sorted and apart.
+        by_channel: dict[int, list[Gap]] = {}
         for c, start, end in some:
             if not cut_off(start, end, slice(c, c + 1)):
                 continue
             inside = range(np.searchsorted(ends, start, side="right"), np.searchsorted(starts, end))
             edges = [start, *(edge for i in inside for edge in (starts[i], ends[i])), end]
-            gaps += [Gap(int(a), int(b), f"digital silence in channel {c + 1}", (c,))
-                     for a, b in zip(edges[::2], edges[1::2]) if b - a >= min_len]
+            by_channel.setdefault(c, []).extend(Gap(int(a), int(b), f"digital silence in channel {c + 1}", (c,))
+                                                for a, b in zip(edges[::2], edges[1::2]) if b - a >= min_len)
+        for own in by_channel.values():  # a click track in one channel, beside music in the others
+            gaps += sparse(sorted(own, key=lambda g: g.start))
         return sorted(gaps, key=lambda g: g.start)
 
 
-def _without_sparse_sound(gaps: list[Gap], sound: int) -> list[Gap]:
+def _without_sparse_sound(gaps: list[Gap], sound: int, hit: int) -> list[Gap]:
     """``gaps`` (sorted, apart) less the silences of sparse sound: runs of ``SPARSE_RUNS`` or more,
-    each less than ``sound`` samples from the next, that fill ``SPARSE_SHARE`` of their stretch.
-    Each silence there is cut off by a click on both sides, but the clicks are the music."""
+    each less than ``sound`` samples from the next, that fill ``SPARSE_SHARE`` of their stretch,
+    with sounds of ``hit`` samples or less between them (the median).  Each silence there is cut
+    off by a click on both sides, but the clicks are the music."""
     kept, run = [], []
     for gap in [*gaps, None]:
         if gap is not None and (not run or gap.start - run[-1].end < sound):
             run.append(gap)
             continue
-        share = sum(g.length for g in run) / (run[-1].end - run[0].start) if run else 0.0
-        if len(run) < SPARSE_RUNS or share < SPARSE_SHARE:
-            kept += run
+        if run:
+            share = sum(g.length for g in run) / (run[-1].end - run[0].start)
+            hits = [b.start - a.end for a, b in zip(run, run[1:])]
+            if len(run) < SPARSE_RUNS or share < SPARSE_SHARE or np.median(hits) > hit:
+                kept += run
         run = [gap]
     return kept
 

@@ -209,13 +209,18 @@ def test_the_silences_of_a_click_track_are_no_dropouts(period_s, blip_samples):
     """Each silence is cut off by a click on both sides, as a dropout is by the music; but the clicks
     are the music (they were filled with loud noise)."""
     assert DigitalSilence().detect(_clicks(period_s, blip_samples), RATE) == []
+    beside_music = _clicks(period_s, blip_samples)
+    beside_music[0] = chord(8.0, RATE)[0]  # the click track in one channel, music in the other
+    assert DigitalSilence().detect(beside_music, RATE) == []
 
 
-def test_dropouts_close_together_in_music_are_all_found():
+@pytest.mark.parametrize("every_ms, lost_ms", [(100, 30), (200, 150)])
+def test_dropouts_close_together_in_music_are_all_found(every_ms, lost_ms):
     """Lost packets: ten dropouts of 30 ms, one every 100 ms, are dropouts: the music fills most of
-    their stretch."""
+    their stretch; and an underrun's 150 ms of every 200, where the music between is longer than a click."""
     audio = chord(3.0, RATE, channels=2)
-    spans = [(RATE // 2 + k * RATE // 10, RATE // 2 + k * RATE // 10 + int(0.03 * RATE)) for k in range(10)]
+    every, lost = every_ms * RATE // 1000, lost_ms * RATE // 1000
+    spans = [(RATE // 2 + k * every, RATE // 2 + k * every + lost) for k in range(10)]
     for start, end in spans:
         audio[:, start:end] = 0.0
     assert [(g.start, g.end) for g in DigitalSilence().detect(audio, RATE)] == spans
