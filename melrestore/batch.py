@@ -8,10 +8,11 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from stat import S_ISDIR, S_ISREG
 
 import numpy as np
 
@@ -400,17 +401,19 @@ def earlier_entries(out_dir: Path) -> dict[str, dict]:
     return entries
 
 
-def orphaned_outputs(out_dir: Path, names: set[str]) -> list[str]:
+def orphaned_outputs(out_dir: Path, names: set[str], unread: Collection[str] = ()) -> list[str]:
     """The outputs in ``out_dir`` that earlier runs made or named orphaned (their reports' and
     journals' entries, a report's ``orphaned``) whose input is not among ``names`` now (deleted,
-    renamed, not given this time): left as they are, but named, so the report still covers them."""
+    renamed, not given this time): left as they are, but named, so the report still covers them.
+    Those below a folder of ``unread`` (that could not be read this time) may still have their input."""
     made = set(earlier_entries(out_dir))
     for path in out_dir.glob("melrestore-report*.json"):
         try:
             made.update(json.loads(path.read_text(encoding="utf-8")).get("orphaned", []))
         except (OSError, ValueError, AttributeError):
             pass
-    return sorted(name for name in made if name not in names and (out_dir / name).is_file())
+    below_unread = lambda name: any(name.startswith(f"{folder}/") for folder in unread)  # noqa: E731
+    return sorted(name for name in made if name not in names and not below_unread(name) and (out_dir / name).is_file())
 
 
 def _age(path: Path) -> tuple:
@@ -424,22 +427,24 @@ class InputError(ValueError):
     """The inputs named on the command line cannot be used as given."""
 
 
-def _expand(pattern: str) -> list[Path]:
-    """An existing path as is; otherwise a glob pattern's matches (``**`` included), sorted."""
-    if Path(pattern).exists() or not glob.has_magic(pattern):
+def _expand(pattern: str, unlisted: dict[str, str] | None = None) -> list[Path]:
+    """An existing path as is; otherwise a glob pattern's matches (``**`` included), sorted (the
+    folders it cannot list go into ``unlisted``, with the system's reason)."""
+    if os.path.lexists(pattern) or not glob.has_magic(pattern):
         return [Path(pattern)]
-    matches = sorted(m for m in _glob(pattern) if m)
+    matches = sorted(m for m in _glob(pattern, unlisted=unlisted) if m)
     if not matches:
         raise InputError(f"{pattern!r} matches nothing")
     return [Path(m) for m in matches]
 
 
-def _glob(pattern: str, root: str | None = None) -> list[str]:
+def _glob(pattern: str, root: str | None = None, unlisted: dict[str, str] | None = None) -> list[str]:
     """``glob.glob(pattern, recursive=True)`` (below the folder ``root``, joined to it, when given),
     except that ``**`` neither matches nor enters a linked folder, as a folder input's walk does not
     enter one: glob follows them, and a link to a folder above (``up -> ..``) made it run for ever.
     (pathlib's recurse_symlinks is Python 3.13's.)  The parts of the pattern around each ``**`` are
-    globbed by glob itself, the rest of the pattern below each folder the ``**`` matches."""
+    globbed by glob itself, the rest of the pattern below each folder the ``**`` matches.  The
+    folders ``**`` cannot list go into ``unlisted``."""
     parts = pattern.split("/")
     if "**" not in parts:
         if root is None:
@@ -463,19 +468,22 @@ def _glob(pattern: str, root: str | None = None) -> list[str]:
         top = os.path.join(root, top) if root is not None else top
         # What "**" matches below top: nothing ("top/"), then, with more pattern to come, its
         # folders at every depth, and at the pattern's end everything below it.
-        for below in ["", *_below(top, folders_only=rest is not None)]:
+        for below in ["", *_below(top, rest is not None, unlisted)]:
             found = os.path.join(top, below)
-            matches += [found] if rest is None else _glob(rest, found)
+            matches += [found] if rest is None else _glob(rest, found, unlisted)
     return matches
 
 
-def _below(folder: str, folders_only: bool):
+def _below(folder: str, folders_only: bool, unlisted: dict[str, str] | None = None):
     """The names below ``folder`` as glob's ``**`` lists them (hidden ones left out), relative to it,
-    but without linked folders: neither listed nor entered."""
+    but without linked folders: neither listed nor entered.  A folder it cannot list goes into
+    ``unlisted``."""
     try:
         with os.scandir(folder or os.curdir) as listing:
             entries = list(listing)
-    except OSError:
+    except OSError as exc:
+        if unlisted is not None:
+            unlisted[folder or os.curdir] = exc.strerror or str(exc)
         return
     for entry in entries:
         if entry.name.startswith("."):
@@ -488,7 +496,7 @@ def _below(folder: str, folders_only: bool):
             continue
         yield entry.name
         if real_folder:
-            yield from (os.path.join(entry.name, name) for name in _below(os.path.join(folder, entry.name), folders_only))
+            yield from (os.path.join(entry.name, name) for name in _below(os.path.join(folder, entry.name), folders_only, unlisted))
 
 
 def collect_inputs(inputs, out_dir: Path | None = None, entries: list[FileReport] | None = None) -> list[tuple[Path, str]]:
@@ -507,33 +515,50 @@ def collect_inputs(inputs, out_dir: Path | None = None, entries: list[FileReport
 def _collect(inputs, out_dir: Path | None = None) -> tuple[list[tuple[Path, str]], list[FileReport]]:
     """``collect_inputs``, plus an entry for each thing in a folder input named like audio that is no
     file, and a failed one for each folder that cannot be listed (named as the input when it is one)."""
-    paths = [path for item in ([inputs] if isinstance(inputs, (str, Path)) else inputs) for path in _expand(str(item))]
+    unlisted: dict[str, str] = {}  # the folders a glob could not list or enter
+    paths, matched = [], set()
+    for item in [inputs] if isinstance(inputs, (str, Path)) else inputs:
+        expanded = _expand(str(item), unlisted)
+        paths += expanded
+        if expanded != [Path(item)]:
+            matched.update(expanded)
     if not paths:
         raise InputError("no input given")
     sources: dict[str, Path] = {}
-    lookalikes: list[FileReport] = []
+    kinds = {}
     for path in paths:
-        if path.is_dir():
+        try:
+            kinds[path] = path.stat().st_mode
+        except FileNotFoundError:
+            raise InputError(f"{path} does not exist") from None
+        except OSError as exc:  # a folder on the way that cannot be entered
+            if path not in matched:
+                raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+            unlisted.setdefault(str(path.parent), exc.strerror or str(exc))  # listed by the glob, not entered
+    lookalikes = [FileReport(path=folder, status="failed", message=f"cannot read the folder: {why} (no file in it was checked)")
+                  for folder, why in unlisted.items()]
+    for path, kind in kinds.items():
+        if S_ISDIR(kind):
             if out_dir is not None:
                 check_folders(path, out_dir)
             prefix = "" if len(paths) == 1 else f"{path.resolve().name}/"
-            unlisted: dict[Path, str] = {}
-            found = [(f, prefix + f.relative_to(path).as_posix()) for f in find_audio_files(path, unlisted)]
-            for folder, why in unlisted.items():
+            unreadable: dict[Path, str] = {}
+            found = [(f, prefix + f.relative_to(path).as_posix()) for f in find_audio_files(path, unreadable)]
+            for folder, why in unreadable.items():
                 below = folder.relative_to(path).as_posix()
                 lookalikes.append(FileReport(path=prefix + below if below != "." else prefix.rstrip("/") or str(path),
                                              status="failed", message=f"cannot read the folder: {why} (no file in it was checked)"))
             for thing, reason in find_audio_lookalikes(path).items():
                 lookalikes.append(FileReport(path=prefix + thing.relative_to(path).as_posix(),
                                              status="failed" if not thing.exists() else "skipped", message=reason))
-        elif path.is_file():
+        elif S_ISREG(kind):
             if path.suffix.lower() not in AUDIO_EXTENSIONS:
                 raise InputError(f"{path} is not an audio file (melrestore reads {', '.join(AUDIO_EXTENSIONS)})")
             if out_dir is not None and Path(out_dir).resolve() in path.resolve().parents:
                 raise FolderError(f"{path} is inside OUT ({out_dir}): melrestore never writes into its input")
             found = [(path, path.name)]
         else:
-            raise InputError(f"{path} does not exist")
+            raise InputError(f"{path} is neither a file nor a folder")
         for source, name in found:
             if name in sources and sources[name].resolve() != source.resolve():
                 raise InputError(f"{sources[name]} and {source} would both be written to {name}: rename one or repair them separately")
@@ -663,8 +688,8 @@ def run_batch(inputs, out_dir: Path | None, options: PipelineOptions, workers: i
     with claim_output(out_dir, report_name(tag), owned) if out_dir is not None else nullcontext():
         pipeline = options.fingerprint()
         # (A shard sees only its part of the inputs: the whole run's report names the orphans.)
-        orphaned = orphaned_outputs(out_dir, {name for _, name in sources} | {r.path for r in lookalikes}) \
-            if out_dir is not None and shard is None else []
+        orphaned = orphaned_outputs(out_dir, {name for _, name in sources} | {r.path for r in lookalikes},
+                                    [r.path for r in lookalikes if r.status == "failed"]) if out_dir is not None and shard is None else []
         jobs, reports = plan_jobs(sources, out_dir, overwrite, figures, lookalikes, pipeline)
         workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
         journal = _Journal(out_dir / journal_name(tag)) if out_dir is not None else None

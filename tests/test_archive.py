@@ -695,6 +695,9 @@ def test_a_folder_that_cannot_be_read_fails_naming_it_and_the_run_exits_1(mode):
         write(folder / "good.wav", _damaged_chord(), 44100)
         write(folder / "locked" / "x.wav", _damaged_chord(), 44100)
         write(folder / "locked" / "y.m4a", _damaged_chord(), 44100, fmt="WAV")  # named like audio it does not read
+        run("batch", folder, "-o", Path(base) / "out", *INTERP)  # while it could be read: locked/x.wav's output is made
+        for made in [Path(base) / "out", *(Path(base) / "out").rglob("*")]:
+            made.chmod(0o777)
         (folder / "locked").chmod(mode)
         try:
             prefix = _without_root(folder / "locked")
@@ -711,6 +714,12 @@ def test_a_folder_that_cannot_be_read_fails_naming_it_and_the_run_exits_1(mode):
             report = json.loads((Path(base) / "out" / REPORT_NAME).read_text())
             assert [(f["path"], f["status"]) for f in report["files"]] == [("good.wav", "repaired"), ("locked", "failed")]
             assert report["summary"]["failed"] == 1
+            assert "orphaned" not in report  # its input may well be there still
+            # A glob's ** says so too; a path through the folder is refused in one line.
+            result = batch(f"{folder}/**/*.wav", "-o", Path(base) / "out3")
+            assert result.returncode == 1 and f"FAILED {folder / 'locked'}: cannot read the folder" in result.stdout, result.stdout
+            result = batch(folder / "locked" / "x.wav", "-o", Path(base) / "out4")
+            assert result.returncode == 2 and f"cannot read {folder / 'locked' / 'x.wav'}: Permission denied" in result.stderr, result.stderr
             # The input folder itself: not "no audio files in ...", which it cannot know.
             result = batch(folder / "locked", "-o", Path(base) / "out2")
             assert result.returncode == 1, result.stdout + result.stderr
