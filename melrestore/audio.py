@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from .container import (G711, SAMPLE_BYTES, TEMP_SUFFIX, _temporary_prefix, can_patch, copy_tags, encoder_settings, g711_round,
-                        mpeg_samples, ogg_links, patch_samples, pcm_layout)
+from .container import (G711, SAMPLE_BYTES, TEMP_SUFFIX, can_patch, copy_tags, encoder_settings, g711_round,
+                        mpeg_samples, ogg_links, patch_samples, pcm_layout, replaced_atomically, temporary_prefix)
 from .formats import AUDIO_EXTENSIONS, FORMATS_BY_EXTENSION, UNREAD_AUDIO_EXTENSIONS
 
 PCM_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
@@ -391,16 +391,14 @@ def atomic_target(path: str | os.PathLike, mode_of: str | os.PathLike | None = N
     (:func:`check_unchanged`): what was written from it by name is then of the samples read."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(path.name), suffix=TEMP_SUFFIX, dir=path.parent)
-    os.close(fd)
-    try:
-        yield tmp
+
+    def finish(tmp: str) -> None:
         os.chmod(tmp, os.stat(mode_of).st_mode & 0o7777 if mode_of is not None else _default_mode())
         if source is not None:
             check_unchanged(*source)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+
+    with replaced_atomically(path, finish) as tmp:
+        yield tmp
 
 
 def check_unchanged(path: str | os.PathLike, stat: os.stat_result) -> None:
@@ -522,10 +520,10 @@ def _named_like_audio(root: str | os.PathLike, extensions=AUDIO_EXTENSIONS, unli
 def find_audio_files(root: str | os.PathLike, unlisted: dict[Path, str] | None = None) -> list[Path]:
     """Audio files below ``root`` (recursive, sorted, hidden files and folders skipped); the folders
     that cannot be listed go into ``unlisted``, with the system's reason (their files are not found)."""
-    return [p for p in _named_like_audio(root, unlisted=unlisted) if _is_file(p, unlisted)]
+    return [p for p in _named_like_audio(root, unlisted=unlisted) if _is_file_noting_unlisted(p, unlisted)]
 
 
-def _is_file(path: Path, unlisted: dict[Path, str] | None = None) -> bool:
+def _is_file_noting_unlisted(path: Path, unlisted: dict[Path, str] | None = None) -> bool:
     """``path.is_file()``; where its folder can be listed but not entered (read without execute
     permission), False, and the folder goes into ``unlisted`` with the system's reason."""
     try:
@@ -541,7 +539,7 @@ def find_audio_lookalikes(root: str | os.PathLike) -> dict[Path, str]:
     format melrestore does not read (``song.m4a``), with why it is left out."""
     found = {p: f"{p.suffix.lower()} is not a format melrestore reads ({', '.join(AUDIO_EXTENSIONS)}): convert it "
                 "to FLAC or WAV to have it checked for gaps"
-             for p in _named_like_audio(root, UNREAD_AUDIO_EXTENSIONS) if _is_file(p)}
+             for p in _named_like_audio(root, UNREAD_AUDIO_EXTENSIONS) if _is_file_noting_unlisted(p)}
     for p in _named_like_audio(root):
         try:
             p.lstat()
@@ -564,7 +562,7 @@ def remove_stale_temporaries(root: str | os.PathLike, owned: Collection[str] | N
     another process writing into the same tree (a shard of the same batch)."""
     stale = [p for p in Path(root).rglob(f".*{TEMP_SUFFIX}") if p.is_file()]
     if owned is not None:
-        prefixes = {Path(root, name).with_name(_temporary_prefix(Path(name).name)) for name in owned}
+        prefixes = {Path(root, name).with_name(temporary_prefix(Path(name).name)) for name in owned}
         stale = [p for p in stale if _prefix_of(p) in prefixes]
     for p in stale:
         p.unlink(missing_ok=True)
@@ -629,5 +627,10 @@ def remove_stale_scratch_folders(parent: str | os.PathLike) -> list[Path]:
 
 def _prefix_of(temporary: Path) -> Path:
     """An ``atomic_target`` temporary (``PREFIX`` + mkstemp's random part + TEMP_SUFFIX) without its
-    random part and suffix: the ``_temporary_prefix`` of the file it was to become, in its folder."""
-    return temporary.with_name(temporary.name[: -len(TEMP_SUFFIX)].rsplit(".", 1)[0] + ".")
+    random part and suffix: the ``temporary_prefix`` of the file it was to become, in its folder.
+    A temporary of a temporary (tags joined onto a file being written) is the outer one's."""
+    prefix = temporary.name[: -len(TEMP_SUFFIX)].rsplit(".", 1)[0] + "."
+    outer = prefix[1:-1]
+    if outer.startswith(".") and outer.endswith(TEMP_SUFFIX):
+        return _prefix_of(temporary.with_name(outer))
+    return temporary.with_name(prefix)

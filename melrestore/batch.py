@@ -349,11 +349,14 @@ def _lock(path: Path) -> int | None:
             _unlink(path)
             return None
         try:
-            if os.stat(path).st_ino == os.fstat(handle).st_ino and (writable or not _unlink(path)):
-                break
+            current = os.stat(path).st_ino == os.fstat(handle).st_ino
         except FileNotFoundError:
-            pass
-        os.close(handle)  # removed by the run that held it as this one opened it (or by this one): lock the new file
+            current = False  # removed by the run that held it as this one opened it
+        if current and not writable and _unlink(path):
+            current = False  # another user's stale lock file, removed: make this run's own
+        if current:
+            break
+        os.close(handle)  # lock the file now at that path
     if writable:
         os.ftruncate(handle, 0)
         os.write(handle, str(os.getpid()).encode())

@@ -9,6 +9,7 @@ over byte for byte, and Ogg files' Vorbis comments with mutagen.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import io
@@ -234,14 +235,24 @@ def _copy_span(f, out, start: int, length: int) -> None:
 def _replace_with(target: Path, write) -> None:
     """Write a new ``target`` with ``write(out)`` into a temporary file beside it, then rename it
     over ``target``."""
-    handle, joined = tempfile.mkstemp(prefix=_temporary_prefix(target.name), suffix=TEMP_SUFFIX, dir=target.parent)
+    with replaced_atomically(target) as tmp, open(tmp, "wb") as out:
+        write(out)
+
+
+@contextlib.contextmanager
+def replaced_atomically(path: Path, before_rename=None):
+    """Yield a temporary path beside ``path`` (``temporary_prefix``, mkstemp's random part,
+    ``TEMP_SUFFIX``); when the block succeeds, call ``before_rename(tmp)`` if given, and rename the
+    temporary over ``path``.  The temporary never stays, whatever happens."""
+    fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(path.name), suffix=TEMP_SUFFIX, dir=path.parent)
+    os.close(fd)
     try:
-        with open(handle, "wb") as out:
-            write(out)
-        os.replace(joined, target)
-    except BaseException:
-        Path(joined).unlink(missing_ok=True)
-        raise
+        yield tmp
+        if before_rename is not None:
+            before_rename(tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 # RIFF (WAV) and AIFF files re-encoded by libsndfile (ADPCM, GSM 6.10): the byte order of their
@@ -368,7 +379,7 @@ def _copy_mp3_tag_blocks(source: str | Path, target: str | Path) -> None:
         _replace_with(target, write)
 
 
-def _temporary_prefix(name: str) -> str:
+def temporary_prefix(name: str) -> str:
     """How the temporaries of file ``name`` start: ``.NAME.``; a name too long for that is cut and
     a digest of the whole name added, so that the temporaries of two long names stay apart."""
     if len(os.fsencode(name)) <= _NAME_ROOM:

@@ -26,7 +26,7 @@ from .contracts import reference_min_quality, references_wanted
 from .correlate import align_shift
 from .crosschannel import predict_from_other_channels
 from .retrieval import RecordingFeatures, find_references, nearest_offset
-from .splice import continue_known, extrapolated_edges, meet_at_seams
+from .splice import continue_known, dc_offset, extrapolated_edges, meet_at_seams
 
 # Samples at the analysis rate on each side of a gap that resampling smears
 # zeros into; they are treated as missing too (only when resampling).
@@ -312,7 +312,7 @@ class Engine:
             file_missing = mask_of([Gap(g.start - start, g.end - start) for g in in_window], span)
             chunk[:, file_missing] = 0.0
             file_missing[n_file - start :] = True  # padding past the file's end is no neighbour either
-            offset = _dc_offset(chunk, ~file_missing)
+            offset = dc_offset(chunk, ~file_missing)
             segment = _padded(resample(np.where(file_missing, 0.0, chunk - offset[:, None]), sample_rate, s.sample_rate), length)
             margin = 0 if ratio == 1 else RESAMPLE_MARGIN
 
@@ -382,7 +382,7 @@ class Engine:
         chunk = np.zeros((audio.shape[0], span), dtype=np.float32)
         piece = audio[:, max(0, start) : start + span]
         inside = slice(max(0, -start), max(0, -start) + piece.shape[1])
-        chunk[:, inside] = piece - _dc_offset(piece)[:, None]
+        chunk[:, inside] = piece - dc_offset(piece)[:, None]
         return _padded(resample(chunk, w.sample_rate, self.settings.sample_rate), length)
 
     def inpaint(self, windows: list[Window]) -> None:
@@ -444,14 +444,6 @@ class Engine:
         for gap, fill in fills.items():
             rows = slice(None) if gap.channels is None else list(gap.channels)
             audio[rows, gap.start : gap.end] = fill[rows]
-
-
-def _dc_offset(chunk: np.ndarray, known: np.ndarray | None = None) -> np.ndarray:
-    """Each channel's mean over the ``known`` samples of ``chunk`` (all, when None; 0 if none are).
-    Music centres on it; a Mel fill, which carries no DC, is centred on zero and moved back to it."""
-    if known is not None:
-        chunk = chunk[:, known]
-    return chunk.mean(axis=1, dtype=np.float64).astype(np.float32) if chunk.shape[1] else np.zeros(chunk.shape[0], np.float32)
 
 
 def _known_beside(w: Window, start: int, end: int, most: int) -> tuple[np.ndarray, np.ndarray]:

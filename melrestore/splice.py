@@ -1,4 +1,4 @@
-"""Making a fill meet the known samples on both sides, and the fill of a gap it touches, without a jump."""
+"""Making a fill meet the known samples on both sides, and the fill of a gap it touches, without a jump, around the music's DC offset."""
 
 from __future__ import annotations
 
@@ -7,17 +7,28 @@ import numpy as np
 from .gaps import Gap
 
 
-# A DC offset is the mean of this much audio on each side of a gap: a shorter span's mean is the
-# bass as much as the offset.
+# A DC offset around a gap is the mean of this much audio on each side: a shorter span's mean is
+# the bass as much as the offset.
 OFFSET_SPAN_S = 1.0
 
 
+def dc_offset(samples: np.ndarray, known: np.ndarray | None = None) -> np.ndarray:
+    """Each channel's DC offset in ``samples`` (``[channels, n]``): the mean of its ``known`` samples
+    (``[n]`` bool; all when None), float32 ``[channels]``; 0 where there are none.  Music centres on
+    it; a Mel fill, which carries no DC, and the waveform models are made around it."""
+    if known is not None:
+        samples = samples[:, known]
+    if not samples.shape[1]:
+        return np.zeros(samples.shape[0], dtype=np.float32)
+    return samples.mean(axis=1, dtype=np.float64).astype(np.float32)
+
+
 def offset_around(audio, start: int, end: int, sample_rate: int) -> np.ndarray:
-    """Each channel's DC offset around ``start:end`` of ``audio`` (``[channels, samples]``): the mean
-    of ``OFFSET_SPAN_S`` of samples on each side (float64, ``[channels]``)."""
+    """Each channel's DC offset around ``start:end`` of ``audio`` (``[channels, samples]``):
+    ``dc_offset`` of ``OFFSET_SPAN_S`` of samples on each side."""
     around = round(OFFSET_SPAN_S * sample_rate)
     sides = [audio[:, max(0, start - around) : start], audio[:, end : end + around]]
-    return np.concatenate(sides, axis=1).mean(axis=1, dtype=np.float64)
+    return dc_offset(np.concatenate(sides, axis=1))
 
 
 def meet_edges(fill: np.ndarray, left_error, right_error, max_ramp: int = 1024) -> np.ndarray:

@@ -188,10 +188,10 @@ class LabelFile:
         path = Path(path)
         spans = []
         labels = path.with_suffix(".txt")
-        if _is_file(labels):
+        if _is_file_or_too_long(labels):
             spans += [(labels, s, e, f"label {text!r}" if text else "label") for s, e, text in read_audacity_labels(labels)]
         sidecar = path.with_name(path.stem + ".gaps.json")
-        if _is_file(sidecar):
+        if _is_file_or_too_long(sidecar):
             spans += [(sidecar, s, e, "sidecar") for s, e in read_json_sidecar(sidecar)]
         duration = audio.shape[-1] / sample_rate
         for source, start, end, _ in spans:
@@ -205,7 +205,7 @@ class LabelFile:
         return Gap(round(start_s * sample_rate), round(end_s * sample_rate), reason)
 
 
-def _is_file(path: Path) -> bool:
+def _is_file_or_too_long(path: Path) -> bool:
     """``path.is_file()``, False where the name is too long to exist (a sidecar of a 250-byte name)."""
     try:
         return path.is_file()

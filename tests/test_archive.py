@@ -1064,6 +1064,22 @@ def test_a_file_name_in_another_encoding_than_the_systems_is_repaired(tmp_path, 
     assert np.array_equal(before[outside], after[outside]) and np.abs(after[GAP[0] : GAP[1]]).max() > 0
 
 
+def test_a_shard_removes_its_files_stale_temporaries_of_temporaries(tmp_path):
+    """A FLAC's or MP3's tags are joined onto its output in a temporary of the output's temporary:
+    a shard killed then left it, and the next run of the shard did not know it for its own."""
+    from melrestore.shards import Shard
+
+    folder, out = tmp_path / "in", tmp_path / "out"
+    write(folder / "song.flac", _damaged_chord(), 44100)
+    out.mkdir()
+    nested = out / "..song.flac.abcd1234.melrestore-tmp.efgh5678.melrestore-tmp"
+    nested.write_bytes(b"")
+    others = out / "..other.flac.abcd1234.melrestore-tmp.efgh5678.melrestore-tmp"  # another shard's, being written
+    others.write_bytes(b"")
+    run_batch(folder, out, PipelineOptions(inpainter="interpolation"), workers=1, shard=Shard(1, 1))
+    assert list(out.rglob("*melrestore-tmp*")) == [others]
+
+
 def test_a_file_name_near_the_systems_limit_is_written_and_its_stale_temporaries_removed(tmp_path):
     from melrestore.shards import Shard
 
@@ -1077,7 +1093,7 @@ def test_a_file_name_near_the_systems_limit_is_written_and_its_stale_temporaries
     assert audio_io.read(out / long_name).frames == 88200
     assert not list(out.rglob("*melrestore-tmp*"))
     # A shard removes the stale temporaries of its own files only; a long name's are its own too.
-    handle, stale = tempfile.mkstemp(prefix=audio_io._temporary_prefix(long_name), suffix=audio_io.TEMP_SUFFIX, dir=out)
+    handle, stale = tempfile.mkstemp(prefix=audio_io.temporary_prefix(long_name), suffix=audio_io.TEMP_SUFFIX, dir=out)
     os.close(handle)
     others = out / ".other.wav.abcd1234.melrestore-tmp"  # another shard's file, being written
     others.write_bytes(b"")
