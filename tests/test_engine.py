@@ -179,13 +179,19 @@ def test_a_dropout_of_one_channel_is_predicted_with_its_own_dc_offset(interp_eng
     rate = 44100
     offset = np.array([[0.3], [-0.2]], dtype=np.float32)
     clean = chord(4.0, rate, 2) + offset
-    gap = Gap(rate, rate + rate // 2, "channel 1", (0,))
+    fill, truth = _predicted_channel(interp_engine, clean, rate, Gap(rate, rate + rate // 2, "channel 1", (0,)))
+    assert 10 * np.log10(np.sum((truth - 0.3) ** 2) / np.sum((truth - fill) ** 2)) > 15
+
+
+def _predicted_channel(engine, clean: np.ndarray, rate: int, gap: Gap) -> tuple[np.ndarray, np.ndarray]:
+    """``gap`` (of one channel) punched into ``clean`` and filled from the other channel: the fill
+    of that channel and the truth."""
+    (channel,) = gap.channels
     damaged = clean.copy()
-    damaged[0, gap.start : gap.end] = 0.0
-    fills, results = interp_engine.repair(damaged, rate, [gap])
+    damaged[channel, gap.start : gap.end] = 0.0
+    fills, results = engine.repair(damaged, rate, [gap])
     assert results[0].method == "other-channels"
-    truth = clean[0, gap.start : gap.end]
-    assert 10 * np.log10(np.sum((truth - 0.3) ** 2) / np.sum((truth - fills[gap][0]) ** 2)) > 15
+    return fills[gap][channel], clean[channel, gap.start : gap.end]
 
 
 @pytest.mark.parametrize("level_db", [0, -40, -60])
@@ -196,13 +202,8 @@ def test_a_dropout_of_one_channel_in_quiet_music_is_predicted_as_well_as_in_loud
     rng = np.random.default_rng(0)
     left = 10 ** (level_db / 20) * (0.5 * chord(2.0, rate, 1)[0] + 0.003 * rng.standard_normal(2 * rate).astype(np.float32))
     clean = np.stack([left, 0.8 * left])
-    gap = Gap(rate, rate + rate // 20, "channel 2", (1,))
-    damaged = clean.copy()
-    damaged[1, gap.start : gap.end] = 0.0
-    fills, results = interp_engine.repair(damaged, rate, [gap])
-    assert results[0].method == "other-channels"
-    truth = clean[1, gap.start : gap.end]
-    assert np.sqrt(np.mean((fills[gap][1] - truth) ** 2)) < 1e-3 * np.sqrt(np.mean(truth**2))
+    fill, truth = _predicted_channel(interp_engine, clean, rate, Gap(rate, rate + rate // 20, "channel 2", (1,)))
+    assert np.sqrt(np.mean((fill - truth) ** 2)) < 1e-3 * np.sqrt(np.mean(truth**2))
 
 
 def test_a_dropout_of_one_channel_is_predicted_from_the_other_where_they_share_the_music(interp_engine):
