@@ -235,8 +235,11 @@ def _run(inputs, out_dir, options, workers, overwrite, figures=False, quiet=Fals
                                on_progress)
         except PluginError as exc:  # the engine is built before any file: a bad plugin option
             raise click.UsageError(str(exc)) from None
-        except (OutputError, WorkerStartError) as exc:
+        except OutputError as exc:
             raise click.ClickException(str(exc)) from None
+        except WorkerStartError as exc:  # this process built the same pipeline before the workers started
+            raise click.ClickException(f"a worker process could not start: {exc}; with --workers 1 this process, "
+                                       "which could, repairs the files itself") from None
         except (KeyboardInterrupt, Stopped) as exc:
             bar.close()
             click.echo("interrupted: finished files are kept and in the report; run again to continue", err=True)

@@ -160,6 +160,7 @@ def test_a_worker_that_cannot_start_stops_the_batch_in_one_line_and_leaves_nothi
     output, _ = proc.communicate(timeout=300)
     assert proc.returncode == 1, output
     assert "Traceback" not in output and problem in output.splitlines()[-1], output
+    assert output.splitlines()[-1].startswith("Error: a worker process could not start: ") and "--workers 1" in output, output
     assert [p.name for p in out.rglob("*")] == [], "files left in OUT"
 
 
