@@ -62,7 +62,8 @@ def fit_other_channels(audio, gap: Gap, sample_rate: int, all_gaps: list[Gap], t
     x = windows[:, fit].transpose(1, 0, 2).reshape(-1, n_weights)  # the fitted rows only: the context
     x = np.hstack([x, np.ones((len(x), 1))])  # and a constant: the channels' DC offsets may differ
     gram = x.T @ x
-    energy = np.trace(gram[:-1, :-1]) / n_weights  # per tap (the constant's column is not the music's)
+    # Per tap, about the taps' means: neither the constant's column nor a DC offset is music.
+    energy = (np.trace(gram[:-1, :-1]) - np.sum(gram[-1, :-1] ** 2) / len(x)) / n_weights
     if not energy > 0:
         return None  # the other channels are silent there: nothing to predict from
     gram[np.diag_indices_from(gram)] += RIDGE * energy

@@ -25,10 +25,11 @@ def dc_offset(samples: np.ndarray, known: np.ndarray | None = None) -> np.ndarra
 
 def offset_around(audio, start: int, end: int, sample_rate: int) -> np.ndarray:
     """Each channel's DC offset around ``start:end`` of ``audio`` (``[channels, samples]``):
-    ``dc_offset`` of ``OFFSET_SPAN_S`` of samples on each side."""
+    ``dc_offset`` of ``OFFSET_SPAN_S`` of samples on each side, those zero in every channel (other
+    dropouts) left out."""
     around = round(OFFSET_SPAN_S * sample_rate)
-    sides = [audio[:, max(0, start - around) : start], audio[:, end : end + around]]
-    return dc_offset(np.concatenate(sides, axis=1))
+    sides = np.concatenate([audio[:, max(0, start - around) : start], audio[:, end : end + around]], axis=1)
+    return dc_offset(sides, (sides != 0).any(axis=0))
 
 
 def meet_edges(fill: np.ndarray, left_error, right_error, max_ramp: int = 1024) -> np.ndarray:

@@ -22,11 +22,11 @@ SMEAR_LSB, SMEAR_MS = 32.0, 40.0
 MP3_FLOOR_LSB = 1.0
 # A-law has no zero: digital silence decodes to its smallest magnitude, 8 16-bit steps.
 ALAW_FLOOR_LSB = 8.0
-# Sparse sound, not dropouts: at least SPARSE_RUNS silences in a row, each less than SPARSE_SOUND_S
-# of sound from the next, that together fill at least SPARSE_SHARE of their stretch, with sounds
-# between them of SPARSE_HIT_S or less (the median): a click track's silences between its clicks,
-# or short hits in digital silence.  Music cut that often keeps longer stretches between the cuts.
-SPARSE_RUNS, SPARSE_SOUND_S, SPARSE_SHARE, SPARSE_HIT_S = 8, 0.5, 0.75, 0.03
+# Sparse sound, not dropouts: a channel's silences, at least SPARSE_RUNS in a row with sounds of
+# SPARSE_HIT_S or less between them, that fill at least SPARSE_SHARE of their stretch: a click
+# track's silences between its clicks, or short hits in digital silence.  Music cut that often
+# keeps longer stretches between the cuts.
+SPARSE_RUNS, SPARSE_SHARE, SPARSE_HIT_S = 8, 0.75, 0.03
 
 
 class DigitalSilence:
@@ -108,8 +108,7 @@ class DigitalSilence:
         def cut_off(start, end, rows=slice(None)) -> bool:
             return min(level(start - edge, start, rows), level(end, end + edge, rows)) >= self.min_level
 
-        sparse = functools.partial(_without_sparse_sound, sound=round(SPARSE_SOUND_S * sample_rate), hit=round(SPARSE_HIT_S * sample_rate))
-        gaps = sparse([Gap(start, end, "digital silence") for _, start, end in everywhere if cut_off(start, end)])
+        gaps = [Gap(start, end, "digital silence") for _, start, end in everywhere if cut_off(start, end)]
         if container in audio_io.LOSSY_FORMATS:  # (with the default level, a found dropout's edge stops it inside the file)
             spans = [widened(g.start, g.end, SMEAR_MS) for g in gaps]
             gaps = [Gap(start, end, g.reason) if start > 0 and end < n else g for g, (start, end) in zip(gaps, spans)]
@@ -118,36 +117,54 @@ class DigitalSilence:
         # ordinary dropout's, or one the other channels joined later) are the runs above, so the
         # channel's gap is the rest, where it is long enough (a sample of music that happens to
         # be zero beside a dropout is no gap).  Those runs are sorted and apart.
-        by_channel: dict[int, list[Gap]] = {}
         for c, start, end in some:
             if not cut_off(start, end, slice(c, c + 1)):
                 continue
             inside = range(np.searchsorted(ends, start, side="right"), np.searchsorted(starts, end))
             edges = [start, *(edge for i in inside for edge in (starts[i], ends[i])), end]
-            by_channel.setdefault(c, []).extend(Gap(int(a), int(b), f"digital silence in channel {c + 1}", (c,))
-                                                for a, b in zip(edges[::2], edges[1::2]) if b - a >= min_len)
-        for own in by_channel.values():  # a click track in one channel, beside music in the others
-            gaps += sparse(sorted(own, key=lambda g: g.start))
+            gaps += [Gap(int(a), int(b), f"digital silence in channel {c + 1}", (c,))
+                     for a, b in zip(edges[::2], edges[1::2]) if b - a >= min_len]
+        # Each channel's own silences (all of them, wherever the others are silent too) tell its sparse sound.
+        silences = {c: [(s, e) for r, s, e in some if r == c] for c in range(channels)} if channels > 1 else \
+            {0: [(s, e) for _, s, e in everywhere]}
+        sparse = {c: _sparse_spans(runs, round(SPARSE_HIT_S * sample_rate)) for c, runs in silences.items()}
+        if any(sparse.values()):
+            def dropout_in(gap: Gap, c: int) -> bool:  # channel c's own silence around the gap is cut off by its music
+                own = next(((s, e) for s, e in silences[c] if s <= gap.start and gap.end <= e), None)
+                return own is not None and cut_off(*own, slice(c, c + 1))
+
+            gaps = [kept for g in gaps if (kept := _without_sparse_channels(g, sparse, dropout_in))]
         return sorted(gaps, key=lambda g: g.start)
 
 
-def _without_sparse_sound(gaps: list[Gap], sound: int, hit: int) -> list[Gap]:
-    """``gaps`` (sorted, apart) less the silences of sparse sound: runs of ``SPARSE_RUNS`` or more,
-    each less than ``sound`` samples from the next, that fill ``SPARSE_SHARE`` of their stretch,
-    with sounds of ``hit`` samples or less between them (the median).  Each silence there is cut
-    off by a click on both sides, but the clicks are the music."""
-    kept, run = [], []
-    for gap in [*gaps, None]:
-        if gap is not None and (not run or gap.start - run[-1].end < sound):
-            run.append(gap)
+def _sparse_spans(silences: list[tuple[int, int]], hit: int) -> list[tuple[int, int]]:
+    """The stretches of sparse sound among a channel's ``silences`` (sorted ``(start, end)``): runs of
+    ``SPARSE_RUNS`` or more silences, each at most ``hit`` samples of sound from the next, that
+    fill ``SPARSE_SHARE`` of their stretch.  Each silence there is cut off by a click on both
+    sides, but the clicks are the music."""
+    spans, run = [], []
+    for silence in [*silences, None]:
+        if silence is not None and (not run or silence[0] - run[-1][1] <= hit):
+            run.append(silence)
             continue
-        if run:
-            share = sum(g.length for g in run) / (run[-1].end - run[0].start)
-            hits = [b.start - a.end for a, b in zip(run, run[1:])]
-            if len(run) < SPARSE_RUNS or share < SPARSE_SHARE or np.median(hits) > hit:
-                kept += run
-        run = [gap]
-    return kept
+        if len(run) >= SPARSE_RUNS and sum(e - s for s, e in run) >= SPARSE_SHARE * (run[-1][1] - run[0][0]):
+            spans.append((run[0][0], run[-1][1]))
+        run = [silence]
+    return spans
+
+
+def _without_sparse_channels(gap: Gap, sparse: dict[int, list[tuple[int, int]]], dropout_in) -> Gap | None:
+    """``gap`` less the channels in which it lies in sparse sound (``sparse``: each channel's spans),
+    and, once one is, less those whose own silence there is no dropout (``dropout_in(gap, c)``
+    false: the leading silence beside a click track); None when no channel is left."""
+    channels = range(len(sparse)) if gap.channels is None else gap.channels
+    inside = {c for c in channels if any(s <= gap.start and gap.end <= e for s, e in sparse.get(c, ()))}
+    if not inside:
+        return gap
+    left = tuple(c for c in channels if c not in inside and dropout_in(gap, c))
+    if not left:
+        return None
+    return Gap(gap.start, gap.end, f"digital silence in channel{'s' if len(left) > 1 else ''} {', '.join(str(c + 1) for c in left)}", left)
 
 
 def _format_of(path) -> tuple[str | None, str | None]:

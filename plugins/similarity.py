@@ -57,18 +57,18 @@ class SimilarityRepair:
 
 def copy_match(audio: np.ndarray, start: int, end: int, match: Match, sample_rate: int, level_samples: int = 2048) -> np.ndarray:
     """The matched stretch for ``start:end``, scaled to the loudness around the gap (within a factor
-    of two) and made to meet the known neighbours without a jump.  The music is scaled around its
-    DC offset at each place (``splice.offset_around``), which the copy takes from the gap's."""
+    of two) and made to meet the known neighbours without a jump.  The music is scaled around the
+    DC offset around the gap (``splice.offset_around``): a gain other than 1 moves no offset, and
+    an exact repeat is copied as it is, whatever the offsets."""
     shift = match.shift_samples
     n = level_samples
-    here = offset_around(audio, start, end, sample_rate)[:, None]
-    there = offset_around(audio, start + shift, end + shift, sample_rate)[:, None]
+    offset = offset_around(audio, start, end, sample_rate)[:, None]
 
-    def level(lo: int, hi: int, offset: np.ndarray) -> float:
+    def level(lo: int, hi: int) -> float:
         return np.sqrt(np.mean((audio[:, max(0, lo - n) : lo] - offset) ** 2) + np.mean((audio[:, hi : hi + n] - offset) ** 2))
 
-    gain = float(np.clip(level(start, end, here) / max(level(start + shift, end + shift, there), 1e-9), 0.5, 2.0))
-    scaled = lambda lo, hi: here + gain * (audio[:, lo:hi] - there)  # noqa: E731  (the source's samples lo:hi)
+    gain = float(np.clip(level(start, end) / max(level(start + shift, end + shift), 1e-9), 0.5, 2.0))
+    scaled = lambda lo, hi: offset + gain * (audio[:, lo:hi] - offset)  # noqa: E731  (the source's samples lo:hi)
     source = scaled(start + shift, end + shift).astype(np.float32)
     left = audio[:, start - 1] - scaled(start + shift - 1, start + shift)[:, 0]
     right = audio[:, end] - scaled(end + shift, end + shift + 1)[:, 0]

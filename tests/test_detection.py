@@ -224,3 +224,26 @@ def test_dropouts_close_together_in_music_are_all_found(every_ms, lost_ms):
     for start, end in spans:
         audio[:, start:end] = 0.0
     assert [(g.start, g.end) for g in DigitalSilence().detect(audio, RATE)] == spans
+
+
+def test_a_click_track_beside_a_late_entry_or_a_stop_of_the_music_in_the_other_channel():
+    """A click track in channel 1; channel 2 silent until the music comes in, then stopping for a
+    second.  The silence before the entry is no dropout (it was filled in both channels, loud), and
+    the stop is one dropout of channel 2 alone (the clicks' silences stay as they are)."""
+    clicks = _clicks(0.25, 220, seconds=8.0)[0]
+    music = chord(8.0, RATE)[0]
+    music[: int(1.25 * RATE)] = 0.0  # comes in late
+    music[4 * RATE : 5 * RATE] = 0.0  # and stops for a second
+    gaps = merge_gaps(DigitalSilence().detect(np.stack([clicks, music]), RATE))  # (in pieces, between the clicks)
+    assert [(g.start, g.end, g.channels) for g in gaps] == [(4 * RATE, 5 * RATE, (1,))]
+
+
+@pytest.mark.parametrize("into_s", [0.2, 0.45])
+def test_a_dropout_soon_after_a_click_track_intro_is_found(into_s):
+    """The music after the intro ends the clicks' run of silences: a dropout 0.2 s into it was taken
+    for one more silence of the click track."""
+    intro = _clicks(0.25, 220, seconds=3.0)
+    audio = np.concatenate([intro, chord(3.0, RATE, channels=2)], axis=1)
+    start = 3 * RATE + int(into_s * RATE)
+    audio[:, start : start + 2205] = 0.0
+    assert [(g.start, g.end) for g in DigitalSilence().detect(audio, RATE)] == [(start, start + 2205)]

@@ -194,16 +194,17 @@ def _predicted_channel(engine, clean: np.ndarray, rate: int, gap: Gap) -> tuple[
     return fills[gap][channel], clean[channel, gap.start : gap.end]
 
 
-@pytest.mark.parametrize("level_db", [0, -40, -60])
-def test_a_dropout_of_one_channel_in_quiet_music_is_predicted_as_well_as_in_loud(interp_engine, level_db):
-    """The constant term must not weigh on the fit: its regularisation is the taps' energy alone (taken
-    from every column, it grew as the music got quieter: a -40 dB tone's channel was refused)."""
+@pytest.mark.parametrize("level_db, offset", [(0, 0.0), (-40, 0.0), (-60, 0.0), (-40, 0.5)])
+def test_a_dropout_of_one_channel_in_quiet_music_is_predicted_as_well_as_in_loud(interp_engine, level_db, offset):
+    """The constant term must not weigh on the fit: its regularisation is the taps' energy alone, about
+    their mean (taken from every column, or with a DC offset in it, it grew as the music got quieter:
+    a -40 dB tone's channel was refused)."""
     rate = 44100
     rng = np.random.default_rng(0)
     left = 10 ** (level_db / 20) * (0.5 * chord(2.0, rate, 1)[0] + 0.003 * rng.standard_normal(2 * rate).astype(np.float32))
-    clean = np.stack([left, 0.8 * left])
+    clean = np.stack([left, 0.8 * left]) + offset
     fill, truth = _predicted_channel(interp_engine, clean, rate, Gap(rate, rate + rate // 20, "channel 2", (1,)))
-    assert np.sqrt(np.mean((fill - truth) ** 2)) < 1e-3 * np.sqrt(np.mean(truth**2))
+    assert np.sqrt(np.mean((fill - truth) ** 2)) < 1e-3 * np.sqrt(np.mean((truth - offset) ** 2))
 
 
 def test_a_dropout_of_one_channel_is_predicted_from_the_other_where_they_share_the_music(interp_engine):
@@ -265,11 +266,15 @@ def test_lsar_at_the_very_start_falls_back_to_the_mel_pipeline(interp_engine):
 
 
 @pytest.mark.parametrize("gap_s", [0.05, 0.4])  # the default pipeline copies from 30 ms on
-def test_gaps_in_repetitive_music_are_copied_from_a_matching_stretch(gap_s):
+@pytest.mark.parametrize("step", [0.0, 0.3])
+def test_gaps_in_repetitive_music_are_copied_from_a_matching_stretch(gap_s, step):
+    """Also where the DC offset steps by 0.3 (takes edited together) 0.1 s after the gap: the copy
+    of an exact repeat is exact whatever the offsets (scaled about each place's offset, it was not)."""
     from melrestore.pipeline import PipelineOptions, build_engine
 
     rate = 22050
     clean = loop(12.0, rate)
+    clean[:, 5 * rate + 1234 + int(gap_s * rate) + rate // 10 :] += step
     damaged = clean.copy()
     gap = Gap(5 * rate + 1234, 5 * rate + 1234 + int(gap_s * rate))
     damaged[:, gap.start : gap.end] = 0.0
@@ -407,3 +412,15 @@ def test_the_python_example_in_the_readme_runs(tmp_path, monkeypatch):
     outside = ~mask_of([Gap(a, b) for a, b in expected], repaired.shape[1])
     assert np.array_equal(repaired[:, outside], damaged[:, outside])
     assert all(np.abs(repaired[:, a:b]).max() > 0.01 for a, b in expected)
+
+
+def test_the_offset_around_a_gap_leaves_other_dropouts_out():
+    """Dense dropouts (5 ms of every 30) in music on +0.5: their zeros are no samples of the offset
+    (counted, they gave 0.44, and LSAR's fills were made around that)."""
+    from melrestore.splice import offset_around
+
+    music, rate = music_excerpt()
+    audio = 0.3 * music[:, rate : 4 * rate] + 0.5
+    for start in range(30000, 100000, 1323):
+        audio[:, start : start + 220] = 0.0
+    assert np.abs(offset_around(audio, 60000, 60220, rate) - 0.5).max() < 0.01
