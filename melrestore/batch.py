@@ -69,7 +69,9 @@ class FileReport:
     from_earlier_run: bool = False  # output kept from an earlier run; this entry is that run's
     source_size: int | None = None  # the input's size and modification time when it was processed:
     source_mtime_ns: int | None = None  # a rerun keeps the output only for the same input,
-    pipeline: str | None = None  # and the same pipeline settings (PipelineOptions.fingerprint)
+    pipeline: str | None = None  # and the same pipeline settings (PipelineOptions.fingerprint),
+    output_size: int | None = None  # and only while the output is still the file this run wrote
+    output_mtime_ns: int | None = None  # (another run's may have replaced it since)
 
     def count(self, status: str) -> int:
         return sum(1 for g in self.gaps if g["status"] == status)
@@ -153,12 +155,23 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
         if audio is not None:
             audio.close()
         report.seconds = round(time.perf_counter() - started, 3)
+        if report.status in DONE and target is not None:
+            _record_output(report, target)
         if report.status == "failed" and target is not None:
             _remove_output(target)
             for g in report.gaps:  # a fill that never reached a file repaired nothing
                 if g["status"] == "repaired":
                     g["status"], g["message"] = "failed", "filled, but the file was not written"
     return report
+
+
+def _record_output(report: FileReport, target: Path) -> None:
+    """The size and modification time of the output as it was moved into place."""
+    try:
+        stat = os.stat(target)
+    except OSError:
+        return
+    report.output_size, report.output_mtime_ns = stat.st_size, stat.st_mtime_ns
 
 
 def _write_unchanged(audio: AudioFile, target: Path, output_format: tuple[str, str] | None, stat: os.stat_result) -> None:
@@ -576,8 +589,9 @@ def plan_jobs(sources: list[tuple[Path, str]], out_dir: Path | None, overwrite: 
 
     An output is kept only when an earlier run's report (or journal) says it was completed, from
     an input of the same size and modification time, with the same pipeline settings (``pipeline``,
-    their fingerprint; a record without one, of an older version, is taken at its word); a file that
-    failed, whose input or settings changed since, or whose output no record vouches for, is done again."""
+    their fingerprint; a record without one, of an older version, is taken at its word), and the
+    output is still the file that run wrote (same size and modification time); a file that failed,
+    whose input, settings or output changed since, or whose output no record vouches for, is done again."""
     jobs, kept = [], list(lookalikes)
     earlier = earlier_entries(out_dir) if out_dir is not None and not overwrite else {}
     for source, name in sources:
@@ -586,7 +600,7 @@ def plan_jobs(sources: list[tuple[Path, str]], out_dir: Path | None, overwrite: 
             continue
         target = out_dir / name
         entry = earlier.get(name)
-        if (entry is not None and entry.get("status") in DONE and target.is_file() and _same_input(entry, source)
+        if (entry is not None and entry.get("status") in DONE and _same_output(entry, target) and _same_input(entry, source)
                 and entry.get("pipeline") in (None, pipeline)):
             kept.append(replace(FileReport.from_dict(entry), from_earlier_run=True))
         else:
@@ -604,6 +618,18 @@ def _same_input(entry: dict, source: Path) -> bool:
     except OSError:
         return False
     return (stat.st_size, stat.st_mtime_ns) == (entry["source_size"], entry.get("source_mtime_ns"))
+
+
+def _same_output(entry: dict, target: Path) -> bool:
+    """Whether ``target`` is still the output an earlier run's ``entry`` records (a record without
+    the output's size and time, of an older version, is taken at its word if the output exists)."""
+    try:
+        stat = os.stat(target)
+    except OSError:
+        return False
+    if not S_ISREG(stat.st_mode):
+        return False
+    return entry.get("output_size") is None or (stat.st_size, stat.st_mtime_ns) == (entry["output_size"], entry.get("output_mtime_ns"))
 
 
 class _Journal:

@@ -1182,3 +1182,49 @@ def test_nan_samples_in_a_float_file_are_read_as_silence_so_dropouts_beside_or_m
     outside = np.ones(before.shape[1], dtype=bool)
     outside[29999:43230] = outside[80000:80441] = False
     np.testing.assert_array_equal(before[:, outside], after[:, outside])  # the lone inf too
+
+
+# -- what a rerun keeps: outputs and the records that vouch for them ---------------------------
+
+SMALL_RATE = 16000
+
+
+def _small(path, freq=220.0, damaged=True):
+    """A 1 s clip at 16 kHz, 16-bit, with a 5 ms run of zeros when ``damaged``."""
+    audio = chord(1.0, SMALL_RATE, 1, freqs=(freq, 1.5 * freq))
+    if damaged:
+        audio[:, 6000:6080] = 0.0
+    return write(path, audio, SMALL_RATE)
+
+
+def _batch(inputs, out, shard=None):
+    return run_batch(inputs, out, PipelineOptions(inpainter="interpolation"), workers=1, shard=shard)
+
+
+def _entry(report, name):
+    return next(f for f in report["files"] if f["path"] == name)
+
+
+def test_a_rerun_keeps_no_output_that_another_input_has_replaced_since(tmp_path):
+    """A shard's report recorded a.wav from input V1; a whole run then made it from V2, and a.wav's
+    input went away: when V1 comes back (same size and time), the old record must not vouch for V2's output."""
+    from melrestore.shards import Shard
+
+    folder, out = tmp_path / "in", tmp_path / "out"
+    _small(folder / "a.wav", 220.0)
+    _small(folder / "b.wav", 300.0)
+    _batch(folder, out)
+    v1_output = (out / "a.wav").read_bytes()
+    for index in (1, 2):
+        _batch(folder, out, Shard(index, 2))
+    shutil.copy2(folder / "a.wav", tmp_path / "v1.wav")
+    _small(folder / "a.wav", 260.0)  # V2: the same size, other samples
+    os.utime(folder / "a.wav", ns=(1, 1_000_000_000))
+    assert not _entry(_batch(folder, out), "a.wav")["from_earlier_run"]
+    assert (out / "a.wav").read_bytes() != v1_output
+    (folder / "a.wav").unlink()
+    assert _batch(folder, out)["orphaned"] == ["a.wav"]
+    shutil.copy2(tmp_path / "v1.wav", folder / "a.wav")
+    entry = _entry(_batch(folder, out), "a.wav")
+    assert entry["status"] == "repaired" and not entry["from_earlier_run"]
+    assert (out / "a.wav").read_bytes() == v1_output
