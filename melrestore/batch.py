@@ -38,6 +38,10 @@ def report_name(shard_tag: str | None = None) -> str:
 def journal_name(shard_tag: str | None = None) -> str:
     return JOURNAL_NAME if shard_tag is None else f".melrestore-journal.{shard_tag}.jsonl"
 DONE = ("repaired", "unchanged")  # statuses whose output is complete
+# A report's entries of earlier runs for outputs whose input it did not see (orphaned, or below a
+# folder it could not read), carried on so that a later run that sees the input again can keep them.
+CARRIED = "carried_entries"
+UNREAD_FOLDER = "cannot read the folder"  # how the failed entry of a folder that could not be listed begins
 
 
 class FolderError(ValueError):
@@ -411,25 +415,30 @@ def earlier_entries(out_dir: Path) -> dict[str, dict]:
             entries.update(read_journal(path))
             continue
         try:
-            entries.update((f["path"], f) for f in json.loads(path.read_text(encoding="utf-8"))["files"])
-        except (OSError, ValueError, KeyError, TypeError):
+            entries.update(report_entries(json.loads(path.read_text(encoding="utf-8"))))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass  # not ours: the outputs only it vouches for are redone
     return entries
 
 
-def orphaned_outputs(out_dir: Path, names: set[str], unread: Collection[str] = ()) -> list[str]:
+def report_entries(report: dict) -> dict[str, dict]:
+    """A saved report's entries by path: those it carried on, then its files' (which win)."""
+    return {f["path"]: f for f in [*report.get(CARRIED, []), *report["files"]]}
+
+
+def orphaned_outputs(out_dir: Path, names: Collection[str]) -> dict[str, dict | None]:
     """The outputs in ``out_dir`` that earlier runs made or named orphaned (their reports' and
     journals' entries, a report's ``orphaned``) whose input is not among ``names`` now (deleted,
-    renamed, not given this time): left as they are, but named, so the report still covers them.
-    Those below a folder of ``unread`` (that could not be read this time) may still have their input."""
-    made = set(earlier_entries(out_dir))
+    renamed, not given this time, or below a folder that could not be read), each with the latest
+    entry that records it (None where a report only names it)."""
+    made: dict[str, dict | None] = {}
     for path in out_dir.glob("melrestore-report*.json"):
         try:
-            made.update(json.loads(path.read_text(encoding="utf-8")).get("orphaned", []))
-        except (OSError, ValueError, AttributeError):
+            made.update(dict.fromkeys(json.loads(path.read_text(encoding="utf-8")).get("orphaned", [])))
+        except (OSError, ValueError, AttributeError, TypeError):
             pass
-    below_unread = lambda name: any(name.startswith(f"{folder}/") for folder in unread)  # noqa: E731
-    return sorted(name for name in made if name not in names and not below_unread(name) and (out_dir / name).is_file())
+    made.update(earlier_entries(out_dir))
+    return {name: made[name] for name in sorted(made) if name not in names and (out_dir / name).is_file()}
 
 
 def _age(path: Path) -> tuple:
@@ -551,7 +560,7 @@ def _collect(inputs, out_dir: Path | None = None) -> tuple[list[tuple[Path, str]
             if path not in matched:
                 raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
             unlisted.setdefault(str(path.parent), exc.strerror or str(exc))  # listed by the glob, not entered
-    lookalikes = [FileReport(path=folder, status="failed", message=f"cannot read the folder: {why} (no file in it was checked)")
+    lookalikes = [FileReport(path=folder, status="failed", message=f"{UNREAD_FOLDER}: {why} (no file in it was checked)")
                   for folder, why in unlisted.items()]
     for path, kind in kinds.items():
         if S_ISDIR(kind):
@@ -563,7 +572,7 @@ def _collect(inputs, out_dir: Path | None = None) -> tuple[list[tuple[Path, str]
             for folder, why in unreadable.items():
                 below = folder.relative_to(path).as_posix()
                 lookalikes.append(FileReport(path=prefix + below if below != "." else prefix.rstrip("/") or str(path),
-                                             status="failed", message=f"cannot read the folder: {why} (no file in it was checked)"))
+                                             status="failed", message=f"{UNREAD_FOLDER}: {why} (no file in it was checked)"))
             for thing, reason in find_audio_lookalikes(path).items():
                 lookalikes.append(FileReport(path=prefix + thing.relative_to(path).as_posix(),
                                              status="failed" if not thing.exists() else "skipped", message=reason))
@@ -706,6 +715,10 @@ def run_batch(inputs, out_dir: Path | None, options: PipelineOptions, workers: i
     """
     started = time.perf_counter()
     sources, lookalikes = _collect(inputs, out_dir)  # raises InputError, FolderError
+    # Orphans are outputs whose input none of the real sources is now (not a lookalike of the same
+    # name, which gets no output); a shard sees all of the sources before it takes its part.
+    all_names = {name for _, name in sources}
+    unread = any(r.status == "failed" and r.message.startswith(UNREAD_FOLDER) for r in lookalikes)
     tag = None
     if shard is not None:
         inputs_digest = shard.inputs_digest(sources, lookalikes)  # before the split: what every shard must see alike
@@ -716,9 +729,7 @@ def run_batch(inputs, out_dir: Path | None, options: PipelineOptions, workers: i
     engine = build_engine(options)  # a bad plugin or option fails here, before any worker starts
     with claim_output(out_dir, report_name(tag), owned) if out_dir is not None else nullcontext():
         pipeline = options.fingerprint()
-        # (A shard sees only its part of the inputs: the whole run's report names the orphans.)
-        orphaned = orphaned_outputs(out_dir, {name for _, name in sources} | {r.path for r in lookalikes},
-                                    [r.path for r in lookalikes if r.status == "failed"]) if out_dir is not None and shard is None else []
+        orphaned = orphaned_outputs(out_dir, all_names) if out_dir is not None else {}
         jobs, reports = plan_jobs(sources, out_dir, overwrite, figures, lookalikes, pipeline)
         workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
         journal = _Journal(out_dir / journal_name(tag)) if out_dir is not None else None
@@ -742,8 +753,10 @@ def run_batch(inputs, out_dir: Path | None, options: PipelineOptions, workers: i
             restore_signals()
         reports.sort(key=lambda r: r.path)
         report = summarise(reports, inputs, out_dir, options, time.perf_counter() - started)
-        if orphaned:
-            report["orphaned"] = orphaned
+        if orphaned and not unread:  # with a folder unread, their inputs may be there still: none is named
+            report["orphaned"] = list(orphaned)
+        if any(orphaned.values()):
+            report[CARRIED] = [entry for entry in orphaned.values() if entry is not None]
         if shard is not None:
             report["shard"] = {"index": shard.index, "count": shard.count, "complete": interrupted is None, "inputs": inputs_digest}
         if out_dir is not None:

@@ -1228,3 +1228,78 @@ def test_a_rerun_keeps_no_output_that_another_input_has_replaced_since(tmp_path)
     entry = _entry(_batch(folder, out), "a.wav")
     assert entry["status"] == "repaired" and not entry["from_earlier_run"]
     assert (out / "a.wav").read_bytes() == v1_output
+
+
+def test_records_of_outputs_a_run_did_not_handle_are_carried_on(tmp_path):
+    """`batch in in2 -o out; batch in -o out; batch in in2 -o out`: the second run orphans every
+    output of the first (its names are a.wav, not in/a.wav), and its report must still carry their
+    records, or the third redoes all of them."""
+    _small(tmp_path / "in" / "a.wav", 220.0)
+    _small(tmp_path / "in2" / "x.wav", 300.0)
+    inputs, out = [tmp_path / "in", tmp_path / "in2"], tmp_path / "out"
+    _batch(inputs, out)
+    second = _batch(tmp_path / "in", out)
+    assert second["orphaned"] == ["in/a.wav", "in2/x.wav"]
+    assert sorted(e["path"] for e in second["carried_entries"]) == ["in/a.wav", "in2/x.wav"]
+    third = _batch(inputs, out)
+    assert [(f["path"], f["from_earlier_run"]) for f in third["files"]] == [("in/a.wav", True), ("in2/x.wav", True)]
+    assert third["orphaned"] == ["a.wav"]
+
+
+def test_a_shard_names_the_outputs_whose_input_is_gone(tmp_path):
+    from melrestore.shards import Shard
+
+    folder, out = tmp_path / "in", tmp_path / "out"
+    for name, freq in (("a.wav", 220.0), ("b.wav", 260.0), ("c.wav", 300.0)):
+        _small(folder / name, freq)
+    _batch(folder, out)
+    (folder / "a.wav").unlink()
+    for index in (1, 2):  # each shard sees every input before it takes its part
+        report = _batch(folder, out, Shard(index, 2))
+        assert report["orphaned"] == ["a.wav"] and [e["path"] for e in report["carried_entries"]] == ["a.wav"]
+
+
+@pytest.mark.parametrize("lookalike", ["broken link", "folder"])
+def test_an_old_output_beside_an_entry_that_now_fails_or_is_skipped_is_named_orphaned(tmp_path, lookalike):
+    folder, out = tmp_path / "in", tmp_path / "out"
+    _small(folder / "a.wav", 220.0)
+    _small(folder / "b.wav", 260.0)
+    _batch(folder, out)
+    (folder / "b.wav").unlink()
+    if lookalike == "broken link":
+        (folder / "b.wav").symlink_to(folder / "gone.wav")
+    else:
+        (folder / "b.wav").mkdir()
+    report = _batch(folder, out)
+    assert _entry(report, "b.wav")["status"] == ("failed" if lookalike == "broken link" else "skipped")
+    assert report["orphaned"] == ["b.wav"] and (out / "b.wav").is_file()
+
+
+def test_an_input_folder_that_cannot_be_read_names_no_output_orphaned_but_keeps_their_records():
+    # Not tmp_path: the user nobody (setpriv) could not enter root's pytest folder.
+    with tempfile.TemporaryDirectory() as base:
+        os.chmod(base, 0o777)
+        folder, out = Path(base) / "in", Path(base) / "out"
+        _small(folder / "a.wav", 220.0)
+        _small(folder / "sub" / "b.wav", 260.0)
+        _batch(folder, out)
+        for made in [out, *out.rglob("*")]:
+            made.chmod(0o777)
+        # The input folder itself, or a folder a glob's ** cannot enter (its names are flat: b.wav's is sub/b.wav).
+        for locked, inputs in ((folder, [folder]), (folder / "sub", [f"{folder}/**/*.wav"])):
+            locked.chmod(0o000)
+            try:
+                prefix = _without_root(locked)
+                if prefix is None:
+                    pytest.skip("running as root, and neither unshare --user nor setpriv (as nobody) can take root's rights away here")
+                command = [*prefix, sys.executable, "-c", "from melrestore.cli import cli; cli()", "batch", *map(str, inputs),
+                           "-o", str(out), *INTERP]
+                result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+                assert result.returncode == 1, result.stdout + result.stderr
+                assert "no input now" not in result.stdout, result.stdout
+                report = json.loads((out / REPORT_NAME).read_text())
+                assert "orphaned" not in report
+                assert {e["path"] for e in report["carried_entries"]} >= {"sub/b.wav"}
+            finally:
+                locked.chmod(0o755)
+        assert [f["from_earlier_run"] for f in _batch(folder, out)["files"]] == [True, True]
