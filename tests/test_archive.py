@@ -1247,7 +1247,7 @@ def test_records_of_outputs_a_run_did_not_handle_are_carried_on(tmp_path):
 
 
 def test_a_shard_names_the_outputs_whose_input_is_gone(tmp_path):
-    from melrestore.shards import Shard
+    from melrestore.shards import Shard, merge_reports
 
     folder, out = tmp_path / "in", tmp_path / "out"
     for name, freq in (("a.wav", 220.0), ("b.wav", 260.0), ("c.wav", 300.0)):
@@ -1257,6 +1257,9 @@ def test_a_shard_names_the_outputs_whose_input_is_gone(tmp_path):
     for index in (1, 2):  # each shard sees every input before it takes its part
         report = _batch(folder, out, Shard(index, 2))
         assert report["orphaned"] == ["a.wav"] and [e["path"] for e in report["carried_entries"]] == ["a.wav"]
+    merged = merge_reports(out)  # laid over the whole run's report, which still lists a.wav
+    assert merged["orphaned"] == ["a.wav"] and [e["path"] for e in merged["carried_entries"]] == ["a.wav"]
+    assert [f["path"] for f in merged["files"]] == ["b.wav", "c.wav"]
 
 
 @pytest.mark.parametrize("lookalike", ["broken link", "folder"])
