@@ -1306,3 +1306,21 @@ def test_an_input_folder_that_cannot_be_read_names_no_output_orphaned_but_keeps_
             finally:
                 locked.chmod(0o755)
         assert [f["from_earlier_run"] for f in _batch(folder, out)["files"]] == [True, True]
+
+
+def test_a_batch_into_a_folder_leaves_a_running_repairs_temporary_alone(tmp_path):
+    """`repair` writes in a hidden scratch folder it holds (ScratchFolder); a batch into the same
+    folder removed the temporary it was writing."""
+    folder, out = tmp_path / "in", tmp_path / "out"
+    _small(folder / "a.wav")
+    out.mkdir()
+    with audio_io.ScratchFolder(out) as scratch:
+        temporary = scratch / f".repaired.wav.abc123{audio_io.TEMP_SUFFIX}"
+        temporary.write_bytes(b"being written")
+        _batch(folder, out)
+        assert temporary.read_bytes() == b"being written"
+    stale = out / "sub" / f".a.wav.abc123{audio_io.TEMP_SUFFIX}"  # a killed run's, elsewhere: still removed
+    stale.parent.mkdir()
+    stale.write_bytes(b"")
+    _batch(folder, out)
+    assert not stale.exists()
