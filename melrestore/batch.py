@@ -814,20 +814,25 @@ def summary_of(reports: list[FileReport], wall_s: float) -> dict:
     }
 
 
+def _counted(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def human_summary(report: dict) -> str:
     s = report["summary"]
     lines = [
-        f"{s['files']} files: {s['repaired']} repaired, {s['unchanged']} copied unchanged, {s['failed']} failed"
+        f"{_counted(s['files'], 'file')}: {s['repaired']} repaired, {s['unchanged']} copied unchanged, {s['failed']} failed"
         + (f", {s['skipped']} skipped" if s["skipped"] else "")
         + (f" ({s['existing_kept']} done by an earlier run)" if s["existing_kept"] else ""),
-        f"{s['gaps_found']} gaps: {s['gaps_repaired']} repaired, {s['gaps_skipped']} skipped, {s['gaps_failed']} failed",
-        "no file needed work: the outputs of an earlier run were kept" if s["existing_kept"] and not s["audio_seconds"]
+        f"{_counted(s['gaps_found'], 'gap')}: {s['gaps_repaired']} repaired, {s['gaps_skipped']} skipped, {s['gaps_failed']} failed",
+        # (a file that failed, unread, counts no audio, but it did need work)
+        "no file needed work: the outputs of an earlier run were kept" if s["existing_kept"] and not s["audio_seconds"] and not s["failed"]
         else f"{s['audio_seconds']:.1f} s of audio"  # and how fast, when known (a shard's journal holds no times)
         + (f" in {s['wall_seconds']:.1f} s ({s['realtime_factor']}x real time)" if s["realtime_factor"] is not None else ""),
     ]
     orphaned = report.get("orphaned", [])
     if orphaned:
-        lines.append(f"{len(orphaned)} output{'s' if len(orphaned) > 1 else ''} of earlier runs with no input now (left as they are): "
+        lines.append(f"{_counted(len(orphaned), 'output')} of earlier runs with no input now (left as they are): "
                      + ", ".join(orphaned[:3]) + (", ..." if len(orphaned) > 3 else ""))
     # Files skipped for one reason (an archive's thousands of .m4a files) are one line.
     skipped: dict[str, list[str]] = {}
