@@ -559,8 +559,12 @@ def find_audio_lookalikes(root: str | os.PathLike) -> dict[Path, str]:
 def remove_stale_temporaries(root: str | os.PathLike, owned: Collection[str] | None = None) -> list[Path]:
     """Delete the temporary files a killed run left below ``root``; returns them.  With ``owned``
     (paths below ``root``), only the temporaries of those files: those of the others may belong to
-    another process writing into the same tree (a shard of the same batch)."""
-    stale = [p for p in Path(root).rglob(f".*{TEMP_SUFFIX}") if p.is_file()]
+    another process writing into the same tree (a shard of the same batch).  A ``ScratchFolder``
+    is not entered: a running ``repair`` may be writing there, and it cleans its own."""
+    stale = []
+    for folder, folders, files in os.walk(root):
+        folders[:] = [f for f in folders if not _SCRATCH_NAME.fullmatch(f)]
+        stale += [p for p in (Path(folder, f) for f in files if f.startswith(".") and f.endswith(TEMP_SUFFIX)) if p.is_file()]
     if owned is not None:
         prefixes = {Path(root, name).with_name(temporary_prefix(Path(name).name)) for name in owned}
         stale = [p for p in stale if _prefix_of(p) in prefixes]

@@ -38,6 +38,10 @@ def report_name(shard_tag: str | None = None) -> str:
 def journal_name(shard_tag: str | None = None) -> str:
     return JOURNAL_NAME if shard_tag is None else f".melrestore-journal.{shard_tag}.jsonl"
 DONE = ("repaired", "unchanged")  # statuses whose output is complete
+# A report's entries of earlier runs for outputs whose input it did not see (orphaned, or below a
+# folder it could not read), carried on so that a later run that sees the input again can keep them.
+CARRIED = "carried_entries"
+UNREAD_FOLDER = "cannot read the folder"  # how the failed entry of a folder that could not be listed begins
 
 
 class FolderError(ValueError):
@@ -69,7 +73,9 @@ class FileReport:
     from_earlier_run: bool = False  # output kept from an earlier run; this entry is that run's
     source_size: int | None = None  # the input's size and modification time when it was processed:
     source_mtime_ns: int | None = None  # a rerun keeps the output only for the same input,
-    pipeline: str | None = None  # and the same pipeline settings (PipelineOptions.fingerprint)
+    pipeline: str | None = None  # and the same pipeline settings (PipelineOptions.fingerprint),
+    output_size: int | None = None  # and only while the output is still the file this run wrote
+    output_mtime_ns: int | None = None  # (another run's may have replaced it since)
 
     def count(self, status: str) -> int:
         return sum(1 for g in self.gaps if g["status"] == status)
@@ -153,12 +159,23 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
         if audio is not None:
             audio.close()
         report.seconds = round(time.perf_counter() - started, 3)
+        if report.status in DONE and target is not None:
+            _record_output(report, target)
         if report.status == "failed" and target is not None:
             _remove_output(target)
             for g in report.gaps:  # a fill that never reached a file repaired nothing
                 if g["status"] == "repaired":
                     g["status"], g["message"] = "failed", "filled, but the file was not written"
     return report
+
+
+def _record_output(report: FileReport, target: Path) -> None:
+    """The size and modification time of the output as it was moved into place."""
+    try:
+        stat = os.stat(target)
+    except OSError:
+        return
+    report.output_size, report.output_mtime_ns = stat.st_size, stat.st_mtime_ns
 
 
 def _write_unchanged(audio: AudioFile, target: Path, output_format: tuple[str, str] | None, stat: os.stat_result) -> None:
@@ -398,25 +415,30 @@ def earlier_entries(out_dir: Path) -> dict[str, dict]:
             entries.update(read_journal(path))
             continue
         try:
-            entries.update((f["path"], f) for f in json.loads(path.read_text(encoding="utf-8"))["files"])
-        except (OSError, ValueError, KeyError, TypeError):
+            entries.update(report_entries(json.loads(path.read_text(encoding="utf-8"))))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass  # not ours: the outputs only it vouches for are redone
     return entries
 
 
-def orphaned_outputs(out_dir: Path, names: set[str], unread: Collection[str] = ()) -> list[str]:
+def report_entries(report: dict) -> dict[str, dict]:
+    """A saved report's entries by path: those it carried on, then its files' (which win)."""
+    return {f["path"]: f for f in [*report.get(CARRIED, []), *report["files"]]}
+
+
+def orphaned_outputs(out_dir: Path, names: Collection[str]) -> dict[str, dict | None]:
     """The outputs in ``out_dir`` that earlier runs made or named orphaned (their reports' and
     journals' entries, a report's ``orphaned``) whose input is not among ``names`` now (deleted,
-    renamed, not given this time): left as they are, but named, so the report still covers them.
-    Those below a folder of ``unread`` (that could not be read this time) may still have their input."""
-    made = set(earlier_entries(out_dir))
+    renamed, not given this time, or below a folder that could not be read), each with the latest
+    entry that records it (None where a report only names it)."""
+    made: dict[str, dict | None] = {}
     for path in out_dir.glob("melrestore-report*.json"):
         try:
-            made.update(json.loads(path.read_text(encoding="utf-8")).get("orphaned", []))
-        except (OSError, ValueError, AttributeError):
+            made.update(dict.fromkeys(json.loads(path.read_text(encoding="utf-8")).get("orphaned", [])))
+        except (OSError, ValueError, AttributeError, TypeError):
             pass
-    below_unread = lambda name: any(name.startswith(f"{folder}/") for folder in unread)  # noqa: E731
-    return sorted(name for name in made if name not in names and not below_unread(name) and (out_dir / name).is_file())
+    made.update(earlier_entries(out_dir))
+    return {name: made[name] for name in sorted(made) if name not in names and (out_dir / name).is_file()}
 
 
 def _age(path: Path) -> tuple:
@@ -538,7 +560,7 @@ def _collect(inputs, out_dir: Path | None = None) -> tuple[list[tuple[Path, str]
             if path not in matched:
                 raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
             unlisted.setdefault(str(path.parent), exc.strerror or str(exc))  # listed by the glob, not entered
-    lookalikes = [FileReport(path=folder, status="failed", message=f"cannot read the folder: {why} (no file in it was checked)")
+    lookalikes = [FileReport(path=folder, status="failed", message=f"{UNREAD_FOLDER}: {why} (no file in it was checked)")
                   for folder, why in unlisted.items()]
     for path, kind in kinds.items():
         if S_ISDIR(kind):
@@ -550,7 +572,7 @@ def _collect(inputs, out_dir: Path | None = None) -> tuple[list[tuple[Path, str]
             for folder, why in unreadable.items():
                 below = folder.relative_to(path).as_posix()
                 lookalikes.append(FileReport(path=prefix + below if below != "." else prefix.rstrip("/") or str(path),
-                                             status="failed", message=f"cannot read the folder: {why} (no file in it was checked)"))
+                                             status="failed", message=f"{UNREAD_FOLDER}: {why} (no file in it was checked)"))
             for thing, reason in find_audio_lookalikes(path).items():
                 lookalikes.append(FileReport(path=prefix + thing.relative_to(path).as_posix(),
                                              status="failed" if not thing.exists() else "skipped", message=reason))
@@ -576,8 +598,9 @@ def plan_jobs(sources: list[tuple[Path, str]], out_dir: Path | None, overwrite: 
 
     An output is kept only when an earlier run's report (or journal) says it was completed, from
     an input of the same size and modification time, with the same pipeline settings (``pipeline``,
-    their fingerprint; a record without one, of an older version, is taken at its word); a file that
-    failed, whose input or settings changed since, or whose output no record vouches for, is done again."""
+    their fingerprint; a record without one, of an older version, is taken at its word), and the
+    output is still the file that run wrote (same size and modification time); a file that failed,
+    whose input, settings or output changed since, or whose output no record vouches for, is done again."""
     jobs, kept = [], list(lookalikes)
     earlier = earlier_entries(out_dir) if out_dir is not None and not overwrite else {}
     for source, name in sources:
@@ -586,7 +609,7 @@ def plan_jobs(sources: list[tuple[Path, str]], out_dir: Path | None, overwrite: 
             continue
         target = out_dir / name
         entry = earlier.get(name)
-        if (entry is not None and entry.get("status") in DONE and target.is_file() and _same_input(entry, source)
+        if (entry is not None and entry.get("status") in DONE and _same_output(entry, target) and _same_input(entry, source)
                 and entry.get("pipeline") in (None, pipeline)):
             kept.append(replace(FileReport.from_dict(entry), from_earlier_run=True))
         else:
@@ -604,6 +627,18 @@ def _same_input(entry: dict, source: Path) -> bool:
     except OSError:
         return False
     return (stat.st_size, stat.st_mtime_ns) == (entry["source_size"], entry.get("source_mtime_ns"))
+
+
+def _same_output(entry: dict, target: Path) -> bool:
+    """Whether ``target`` is still the output an earlier run's ``entry`` records (a record without
+    the output's size and time, of an older version, is taken at its word if the output exists)."""
+    try:
+        stat = os.stat(target)
+    except OSError:
+        return False
+    if not S_ISREG(stat.st_mode):
+        return False
+    return entry.get("output_size") is None or (stat.st_size, stat.st_mtime_ns) == (entry["output_size"], entry.get("output_mtime_ns"))
 
 
 class _Journal:
@@ -680,6 +715,10 @@ def run_batch(inputs, out_dir: Path | None, options: PipelineOptions, workers: i
     """
     started = time.perf_counter()
     sources, lookalikes = _collect(inputs, out_dir)  # raises InputError, FolderError
+    # Orphans are outputs whose input none of the real sources is now (not a lookalike of the same
+    # name, which gets no output); a shard sees all of the sources before it takes its part.
+    all_names = {name for _, name in sources}
+    unread = any(r.status == "failed" and r.message.startswith(UNREAD_FOLDER) for r in lookalikes)
     tag = None
     if shard is not None:
         inputs_digest = shard.inputs_digest(sources, lookalikes)  # before the split: what every shard must see alike
@@ -690,9 +729,7 @@ def run_batch(inputs, out_dir: Path | None, options: PipelineOptions, workers: i
     engine = build_engine(options)  # a bad plugin or option fails here, before any worker starts
     with claim_output(out_dir, report_name(tag), owned) if out_dir is not None else nullcontext():
         pipeline = options.fingerprint()
-        # (A shard sees only its part of the inputs: the whole run's report names the orphans.)
-        orphaned = orphaned_outputs(out_dir, {name for _, name in sources} | {r.path for r in lookalikes},
-                                    [r.path for r in lookalikes if r.status == "failed"]) if out_dir is not None and shard is None else []
+        orphaned = orphaned_outputs(out_dir, all_names) if out_dir is not None else {}
         jobs, reports = plan_jobs(sources, out_dir, overwrite, figures, lookalikes, pipeline)
         workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
         journal = _Journal(out_dir / journal_name(tag)) if out_dir is not None else None
@@ -716,8 +753,10 @@ def run_batch(inputs, out_dir: Path | None, options: PipelineOptions, workers: i
             restore_signals()
         reports.sort(key=lambda r: r.path)
         report = summarise(reports, inputs, out_dir, options, time.perf_counter() - started)
-        if orphaned:
-            report["orphaned"] = orphaned
+        if orphaned and not unread:  # with a folder unread, their inputs may be there still: none is named
+            report["orphaned"] = list(orphaned)
+        if any(orphaned.values()):
+            report[CARRIED] = [entry for entry in orphaned.values() if entry is not None]
         if shard is not None:
             report["shard"] = {"index": shard.index, "count": shard.count, "complete": interrupted is None, "inputs": inputs_digest}
         if out_dir is not None:
@@ -775,20 +814,25 @@ def summary_of(reports: list[FileReport], wall_s: float) -> dict:
     }
 
 
+def _counted(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def human_summary(report: dict) -> str:
     s = report["summary"]
     lines = [
-        f"{s['files']} files: {s['repaired']} repaired, {s['unchanged']} copied unchanged, {s['failed']} failed"
+        f"{_counted(s['files'], 'file')}: {s['repaired']} repaired, {s['unchanged']} copied unchanged, {s['failed']} failed"
         + (f", {s['skipped']} skipped" if s["skipped"] else "")
         + (f" ({s['existing_kept']} done by an earlier run)" if s["existing_kept"] else ""),
-        f"{s['gaps_found']} gaps: {s['gaps_repaired']} repaired, {s['gaps_skipped']} skipped, {s['gaps_failed']} failed",
-        "no file needed work: the outputs of an earlier run were kept" if s["existing_kept"] and not s["audio_seconds"]
+        f"{_counted(s['gaps_found'], 'gap')}: {s['gaps_repaired']} repaired, {s['gaps_skipped']} skipped, {s['gaps_failed']} failed",
+        # (a file that failed, unread, counts no audio, but it did need work)
+        "no file needed work: the outputs of an earlier run were kept" if s["existing_kept"] and not s["audio_seconds"] and not s["failed"]
         else f"{s['audio_seconds']:.1f} s of audio"  # and how fast, when known (a shard's journal holds no times)
         + (f" in {s['wall_seconds']:.1f} s ({s['realtime_factor']}x real time)" if s["realtime_factor"] is not None else ""),
     ]
     orphaned = report.get("orphaned", [])
     if orphaned:
-        lines.append(f"{len(orphaned)} output{'s' if len(orphaned) > 1 else ''} of earlier runs with no input now (left as they are): "
+        lines.append(f"{_counted(len(orphaned), 'output')} of earlier runs with no input now (left as they are): "
                      + ", ".join(orphaned[:3]) + (", ..." if len(orphaned) > 3 else ""))
     # Files skipped for one reason (an archive's thousands of .m4a files) are one line.
     skipped: dict[str, list[str]] = {}

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import __version__
-from .batch import (REPORT_NAME, FileReport, journal_name, read_journal, report_name, summary_of,
+from .batch import (CARRIED, REPORT_NAME, FileReport, journal_name, read_journal, report_name, summary_of,
                     write_report)
 
 # The environment a scheduler runs each task of an array in.
@@ -152,14 +152,25 @@ def merge_reports(out_dir: Path) -> dict:
     """One report for the whole output tree from the shards' reports (and the journals of shards
     still running or killed), saved as ``OUT/melrestore-report.json``.  Its ``shards`` entry
     lists the shards that are complete, incomplete (why) and missing.  When reports of several
-    shard counts lie in ``out_dir``, the count of the newest is merged and the others are named."""
+    shard counts lie in ``out_dir``, the count of the newest is merged and the others are named.
+
+    The shards' entries are laid over those of the report already there (a whole run's, older
+    than the shards, or an earlier merge), so that the files of shards not run yet keep their
+    records; the orphans are those any of them names that no shard has processed since."""
     out_dir = Path(out_dir)
     reports, journals = _shard_files(out_dir, _SHARD_REPORT), _shard_files(out_dir, _SHARD_JOURNAL)
     if not reports and not journals:
         raise ShardError(f"no shard reports in {out_dir} ({report_name('K-of-N')}): run `melrestore batch ... --shard K/N` into it first")
     newest = max({**journals, **reports}.items(), key=lambda item: (item[1].stat().st_mtime, item[1].name))
     count = newest[0][1]
-    entries: dict[str, dict] = {}
+    existing = _load(out_dir / REPORT_NAME)
+    if existing is not None and "shards" not in existing and (out_dir / REPORT_NAME).stat().st_mtime > newest[1].stat().st_mtime:
+        raise ShardError(f"{out_dir / REPORT_NAME} is a whole run's report, newer than the shards' reports: it already "
+                         "describes the tree, and merging the older shards' would replace it")
+    base = existing or {}
+    entries = {f["path"]: f for f in base.get("files", [])}
+    carried = {f["path"]: f for f in base.get(CARRIED, [])}
+    orphaned, handled = set(base.get("orphaned", [])), set()
     complete, incomplete, missing, runs = [], {}, [], []
     for index in range(1, count + 1):
         shard = Shard(index, count)
@@ -168,8 +179,12 @@ def merge_reports(out_dir: Path) -> dict:
         if report is not None:
             runs.append(report)
             entries.update((f["path"], f) for f in report["files"])
+            carried.update((f["path"], f) for f in report.get(CARRIED, []))
+            orphaned.update(report.get("orphaned", []))
+            handled.update(f["path"] for f in report["files"])
         if journal is not None:
             entries.update(journal)  # newer than the shard's report, if any
+            handled.update(journal)
         if report is None and journal is None:
             missing.append(index)
         elif journal is not None:
@@ -185,10 +200,10 @@ def merge_reports(out_dir: Path) -> dict:
         for index in complete:
             incomplete[index] = "the shards saw different inputs (files added, removed or changed between their runs): rerun every shard"
         complete = []
-    existing = _load(out_dir / REPORT_NAME)
-    if existing is not None and "shards" not in existing and (out_dir / REPORT_NAME).stat().st_mtime > newest[1].stat().st_mtime:
-        raise ShardError(f"{out_dir / REPORT_NAME} is a whole run's report, newer than the shards' reports: it already "
-                         "describes the tree, and merging the older shards' would replace it")
+    orphaned = sorted(name for name in orphaned - handled if (out_dir / name).is_file())
+    for name in orphaned:  # an earlier report's entry of an output whose input is gone now
+        if name in entries:
+            carried[name] = entries.pop(name)
     files = [FileReport.from_dict(entries[path]) for path in sorted(entries)]
     first = runs[0] if runs else {}
     # wall_seconds: the shards' times added up, so realtime_factor is per process; a journal holds
@@ -212,6 +227,10 @@ def merge_reports(out_dir: Path) -> dict:
         },
         "files": [asdict(f) for f in files],
     }
+    if orphaned:
+        merged["orphaned"] = orphaned
+    if carried.keys() - entries.keys():
+        merged[CARRIED] = [carried[name] for name in sorted(carried.keys() - entries.keys())]
     write_report(out_dir, merged)
     return merged
 

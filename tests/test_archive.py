@@ -1182,3 +1182,145 @@ def test_nan_samples_in_a_float_file_are_read_as_silence_so_dropouts_beside_or_m
     outside = np.ones(before.shape[1], dtype=bool)
     outside[29999:43230] = outside[80000:80441] = False
     np.testing.assert_array_equal(before[:, outside], after[:, outside])  # the lone inf too
+
+
+# -- what a rerun keeps: outputs and the records that vouch for them ---------------------------
+
+SMALL_RATE = 16000
+
+
+def _small(path, freq=220.0, damaged=True):
+    """A 1 s clip at 16 kHz, 16-bit, with a 5 ms run of zeros when ``damaged``."""
+    audio = chord(1.0, SMALL_RATE, 1, freqs=(freq, 1.5 * freq))
+    if damaged:
+        audio[:, 6000:6080] = 0.0
+    return write(path, audio, SMALL_RATE)
+
+
+def _batch(inputs, out, shard=None):
+    return run_batch(inputs, out, PipelineOptions(inpainter="interpolation"), workers=1, shard=shard)
+
+
+def _entry(report, name):
+    return next(f for f in report["files"] if f["path"] == name)
+
+
+def test_a_rerun_keeps_no_output_that_another_input_has_replaced_since(tmp_path):
+    """A shard's report recorded a.wav from input V1; a whole run then made it from V2, and a.wav's
+    input went away: when V1 comes back (same size and time), the old record must not vouch for V2's output."""
+    from melrestore.shards import Shard
+
+    folder, out = tmp_path / "in", tmp_path / "out"
+    _small(folder / "a.wav", 220.0)
+    _small(folder / "b.wav", 300.0)
+    _batch(folder, out)
+    v1_output = (out / "a.wav").read_bytes()
+    for index in (1, 2):
+        _batch(folder, out, Shard(index, 2))
+    shutil.copy2(folder / "a.wav", tmp_path / "v1.wav")
+    _small(folder / "a.wav", 260.0)  # V2: the same size, other samples
+    os.utime(folder / "a.wav", ns=(1, 1_000_000_000))
+    assert not _entry(_batch(folder, out), "a.wav")["from_earlier_run"]
+    assert (out / "a.wav").read_bytes() != v1_output
+    (folder / "a.wav").unlink()
+    assert _batch(folder, out)["orphaned"] == ["a.wav"]
+    shutil.copy2(tmp_path / "v1.wav", folder / "a.wav")
+    entry = _entry(_batch(folder, out), "a.wav")
+    assert entry["status"] == "repaired" and not entry["from_earlier_run"]
+    assert (out / "a.wav").read_bytes() == v1_output
+
+
+def test_records_of_outputs_a_run_did_not_handle_are_carried_on(tmp_path):
+    """`batch in in2 -o out; batch in -o out; batch in in2 -o out`: the second run orphans every
+    output of the first (its names are a.wav, not in/a.wav), and its report must still carry their
+    records, or the third redoes all of them."""
+    _small(tmp_path / "in" / "a.wav", 220.0)
+    _small(tmp_path / "in2" / "x.wav", 300.0)
+    inputs, out = [tmp_path / "in", tmp_path / "in2"], tmp_path / "out"
+    _batch(inputs, out)
+    second = _batch(tmp_path / "in", out)
+    assert second["orphaned"] == ["in/a.wav", "in2/x.wav"]
+    assert sorted(e["path"] for e in second["carried_entries"]) == ["in/a.wav", "in2/x.wav"]
+    third = _batch(inputs, out)
+    assert [(f["path"], f["from_earlier_run"]) for f in third["files"]] == [("in/a.wav", True), ("in2/x.wav", True)]
+    assert third["orphaned"] == ["a.wav"]
+
+
+def test_a_shard_names_the_outputs_whose_input_is_gone(tmp_path):
+    from melrestore.shards import Shard, merge_reports
+
+    folder, out = tmp_path / "in", tmp_path / "out"
+    for name, freq in (("a.wav", 220.0), ("b.wav", 260.0), ("c.wav", 300.0)):
+        _small(folder / name, freq)
+    _batch(folder, out)
+    (folder / "a.wav").unlink()
+    for index in (1, 2):  # each shard sees every input before it takes its part
+        report = _batch(folder, out, Shard(index, 2))
+        assert report["orphaned"] == ["a.wav"] and [e["path"] for e in report["carried_entries"]] == ["a.wav"]
+    merged = merge_reports(out)  # laid over the whole run's report, which still lists a.wav
+    assert merged["orphaned"] == ["a.wav"] and [e["path"] for e in merged["carried_entries"]] == ["a.wav"]
+    assert [f["path"] for f in merged["files"]] == ["b.wav", "c.wav"]
+
+
+@pytest.mark.parametrize("lookalike", ["broken link", "folder"])
+def test_an_old_output_beside_an_entry_that_now_fails_or_is_skipped_is_named_orphaned(tmp_path, lookalike):
+    folder, out = tmp_path / "in", tmp_path / "out"
+    _small(folder / "a.wav", 220.0)
+    _small(folder / "b.wav", 260.0)
+    _batch(folder, out)
+    (folder / "b.wav").unlink()
+    if lookalike == "broken link":
+        (folder / "b.wav").symlink_to(folder / "gone.wav")
+    else:
+        (folder / "b.wav").mkdir()
+    report = _batch(folder, out)
+    assert _entry(report, "b.wav")["status"] == ("failed" if lookalike == "broken link" else "skipped")
+    assert report["orphaned"] == ["b.wav"] and (out / "b.wav").is_file()
+
+
+def test_an_input_folder_that_cannot_be_read_names_no_output_orphaned_but_keeps_their_records():
+    # Not tmp_path: the user nobody (setpriv) could not enter root's pytest folder.
+    with tempfile.TemporaryDirectory() as base:
+        os.chmod(base, 0o777)
+        folder, out = Path(base) / "in", Path(base) / "out"
+        _small(folder / "a.wav", 220.0)
+        _small(folder / "sub" / "b.wav", 260.0)
+        _batch(folder, out)
+        for made in [out, *out.rglob("*")]:
+            made.chmod(0o777)
+        # The input folder itself, or a folder a glob's ** cannot enter (its names are flat: b.wav's is sub/b.wav).
+        for locked, inputs in ((folder, [folder]), (folder / "sub", [f"{folder}/**/*.wav"])):
+            locked.chmod(0o000)
+            try:
+                prefix = _without_root(locked)
+                if prefix is None:
+                    pytest.skip("running as root, and neither unshare --user nor setpriv (as nobody) can take root's rights away here")
+                command = [*prefix, sys.executable, "-c", "from melrestore.cli import cli; cli()", "batch", *map(str, inputs),
+                           "-o", str(out), *INTERP]
+                result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+                assert result.returncode == 1, result.stdout + result.stderr
+                assert "no input now" not in result.stdout, result.stdout
+                report = json.loads((out / REPORT_NAME).read_text())
+                assert "orphaned" not in report
+                assert {e["path"] for e in report["carried_entries"]} >= {"sub/b.wav"}
+            finally:
+                locked.chmod(0o755)
+        assert [f["from_earlier_run"] for f in _batch(folder, out)["files"]] == [True, True]
+
+
+def test_a_batch_into_a_folder_leaves_a_running_repairs_temporary_alone(tmp_path):
+    """`repair` writes in a hidden scratch folder it holds (ScratchFolder); a batch into the same
+    folder removed the temporary it was writing."""
+    folder, out = tmp_path / "in", tmp_path / "out"
+    _small(folder / "a.wav")
+    out.mkdir()
+    with audio_io.ScratchFolder(out) as scratch:
+        temporary = scratch / f".repaired.wav.abc123{audio_io.TEMP_SUFFIX}"
+        temporary.write_bytes(b"being written")
+        _batch(folder, out)
+        assert temporary.read_bytes() == b"being written"
+    stale = out / "sub" / f".a.wav.abc123{audio_io.TEMP_SUFFIX}"  # a killed run's, elsewhere: still removed
+    stale.parent.mkdir()
+    stale.write_bytes(b"")
+    _batch(folder, out)
+    assert not stale.exists()

@@ -63,12 +63,14 @@ def test_ctrl_c_while_the_inputs_are_read_exits_130(recordings, tmp_path, monkey
 def test_completed_outputs_are_kept_and_overwrite_redoes_them(recordings, tmp_path):
     out = tmp_path / "out"
     assert run("batch", recordings, "-o", out, *INTERP).exit_code == 0
-    (out / "mutilated-mime-a.wav").write_bytes(b"changed after the run")  # the report vouches for it: kept
+    (out / "mutilated-mime-a.wav").write_bytes(b"changed after the run")  # not the file the run wrote: redone
     result = run("batch", recordings, "-o", out, *INTERP)
     assert result.exit_code == 0
-    assert (out / "mutilated-mime-a.wav").read_bytes() == b"changed after the run"
+    assert sf.info(out / "mutilated-mime-a.wav").frames > 0
     report = json.loads((out / "melrestore-report.json").read_text())
-    assert report["summary"]["existing_kept"] == 3 and report["summary"]["repaired"] == 2
+    assert report["summary"]["existing_kept"] == 2 and report["summary"]["repaired"] == 2
+    result = run("batch", recordings, "-o", out, *INTERP)
+    assert json.loads((out / "melrestore-report.json").read_text())["summary"]["existing_kept"] == 3
     assert "no file needed work: the outputs of an earlier run were kept" in result.output
     result = run("batch", recordings, "-o", out, "--overwrite", *INTERP)
     assert result.exit_code == 0
@@ -669,3 +671,17 @@ def test_train_refuses_windows_its_network_or_its_gaps_cannot_use_in_one_line(tm
     config = _config(tmp_path, SMALL_TRAINING_CONFIG.replace("steps = 6", f"steps = 2\nwindows = {windows}"))
     result = run("train", "--config", config, "--data", data, "-o", tmp_path / "run")
     assert result.exit_code == 2 and message in result.output.splitlines()[-1] and "Traceback" not in result.output, result.output
+
+
+def test_the_summary_says_no_file_needed_work_only_when_none_failed_and_counts_one_in_the_singular(tmp_path):
+    folder, out = tmp_path / "in", tmp_path / "out"
+    damaged = chord(1.0, 16000, 1)
+    damaged[:, 6000:6080] = 0
+    write(folder / "good.wav", damaged, 16000)
+    result = run("batch", folder, "-o", out, *INTERP)
+    assert "1 file: 1 repaired" in result.output and "1 gap: 1 repaired" in result.output, result.output
+    (folder / "corrupt.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunk")
+    result = run("batch", folder, "-o", out, *INTERP)
+    assert "FAILED corrupt.wav" in result.output and "no file needed work" not in result.output, result.output
+    (folder / "corrupt.wav").unlink()
+    assert "no file needed work" in run("batch", folder, "-o", out, *INTERP).output

@@ -154,7 +154,7 @@ def test_too_long_gap_is_reported_and_left_alone(tmp_path, interp_engine):
     assert report.status == "unchanged"
     assert (tmp_path / "out.wav").read_bytes() == src.read_bytes()
     summary = human_summary({"summary": summary_of([report], 1.0), "files": [asdict(report)]})
-    assert "1 files: 0 repaired, 1 copied unchanged, 0 failed" in summary  # not "without gaps": it has one
+    assert "1 file: 0 repaired, 1 copied unchanged, 0 failed" in summary  # not "without gaps": it has one
     assert "skipped" in summary and "gap of 4.00 s is longer than the 3 s" in summary
 
 

@@ -208,3 +208,24 @@ def test_report_does_not_replace_a_newer_whole_runs_report(archive, tmp_path):
     result = run("report", out)
     assert result.exit_code == 2 and "is a whole run's report, newer than the shards' reports" in result.output
     assert _report(out / REPORT_NAME)["files"] == whole["files"]
+
+
+def test_report_after_some_shards_keeps_the_whole_runs_records_for_the_rest(archive, tmp_path):
+    """A whole run, then shard 1/2 alone, then `report`: the merge must not drop the whole run's
+    entries of shard 2's files (shard 2 would redo them) nor the names of its orphans."""
+    out, options = tmp_path / "out", PipelineOptions(inpainter="interpolation")
+    gone = write(archive / "studio" / "gone.wav", chord(0.5, RATE, channels=1), RATE)
+    run_batch(archive, out, options)
+    gone.unlink()
+    whole = run_batch(archive, out, options)
+    assert whole["orphaned"] == ["studio/gone.wav"]
+    run_batch(archive, out, options, shard=Shard(1, 2))
+    report = _report(out / "melrestore-report.1-of-2.json")  # as an older version wrote it: no orphans named
+    del report["orphaned"], report["carried_entries"]
+    (out / "melrestore-report.1-of-2.json").write_text(json.dumps(report))
+    run("report", out)
+    merged = _report(out / REPORT_NAME)
+    assert sorted(f["path"] for f in merged["files"]) == sorted(f["path"] for f in whole["files"])
+    assert merged["orphaned"] == ["studio/gone.wav"]
+    second = run_batch(archive, out, options, shard=Shard(2, 2))
+    assert all(f["from_earlier_run"] for f in second["files"] if f["status"] in ("repaired", "unchanged"))
