@@ -524,21 +524,12 @@ def _below(folder: str, folders_only: bool, unlisted: dict[str, str] | None = No
             yield from (os.path.join(entry.name, name) for name in _below(os.path.join(folder, entry.name), folders_only, unlisted))
 
 
-def collect_inputs(inputs, out_dir: Path | None = None, entries: list[FileReport] | None = None) -> list[tuple[Path, str]]:
+def collect_inputs(inputs, out_dir: Path | None = None) -> tuple[list[tuple[Path, str]], list[FileReport]]:
     """The audio files that ``inputs`` (files, folders searched recursively, glob patterns) name, each
     with its path below the output folder, as ``cp -r`` lays them out: a single folder's files keep
     their path below it; with several inputs each folder's files go below the folder's own name and
-    each file keeps its name.  A folder input must not overlap ``out_dir`` (FolderError).  With
-    ``entries`` (a list), the report entries of what is found but not processed are added to it:
-    things named like audio that are no file, and folders that cannot be listed (failed)."""
-    sources, found = _collect(inputs, out_dir)
-    if entries is not None:
-        entries += found
-    return sources
-
-
-def _collect(inputs, out_dir: Path | None = None) -> tuple[list[tuple[Path, str]], list[FileReport]]:
-    """``collect_inputs``, plus an entry for each thing in a folder input named like audio that is no
+    each file keeps its name.  A folder input must not overlap ``out_dir`` (FolderError).  And the
+    report entries of what is found but not processed: each thing named like audio that is no
     file, and a failed one for each folder that cannot be listed (named as the input when it is one)."""
     unlisted: dict[str, str] = {}  # the folders a glob could not list or enter
     paths, matched = [], set()
@@ -699,9 +690,10 @@ def _size(path: Path) -> int:
 
 
 def run_batch(inputs, out_dir: Path | None, options: PipelineOptions, workers: int = 1, overwrite: bool = False,
-              on_file=None, figures: bool = False, shard=None, on_progress=None) -> dict:
+              on_file=None, figures: bool = False, shard=None, on_progress=None, collected=None) -> dict:
     """Process every audio file that ``inputs`` (a path, or a list of files, folders and glob patterns)
-    names; returns (and, when writing, saves) the report.
+    names; returns (and, when writing, saves) the report.  ``collected``: what ``collect_inputs``
+    gave for them, when the caller has it already (a large archive takes seconds to list).
 
     ``on_file(report)`` is called as each file is done; before that, while it is repaired,
     ``on_progress(name, fraction)`` with the share of its gaps done (``name``: its path in the report).
@@ -714,7 +706,7 @@ def run_batch(inputs, out_dir: Path | None, options: PipelineOptions, workers: i
     what is done and are raised again.  ``report["report_error"]`` says why the report could not be saved.
     """
     started = time.perf_counter()
-    sources, lookalikes = _collect(inputs, out_dir)  # raises InputError, FolderError
+    sources, lookalikes = collected or collect_inputs(inputs, out_dir)  # raises InputError, FolderError
     # Orphans are outputs whose input none of the real sources is now (not a lookalike of the same
     # name, which gets no output); a shard sees all of the sources before it takes its part.
     all_names = {name for _, name in sources}

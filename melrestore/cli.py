@@ -196,8 +196,8 @@ def _run(inputs, out_dir, options, workers, overwrite, figures=False, quiet=Fals
     _check_plugins(options)
     out = Path(out_dir) if out_dir else None
     try:
-        entries = []
-        sources = collect_inputs(inputs, out, entries)
+        collected = collect_inputs(inputs, out)  # listed once: run_batch takes the same list
+        sources, entries = collected
     except (InputError, FolderError) as exc:
         raise click.UsageError(str(exc)) from None
     if not sources and not any(e.status == "failed" for e in entries):  # a folder that cannot be read, a broken link: reported as failed
@@ -232,7 +232,7 @@ def _run(inputs, out_dir, options, workers, overwrite, figures=False, quiet=Fals
 
         try:
             report = run_batch(inputs[0] if len(inputs) == 1 else list(inputs), out, options, workers, overwrite, on_file, figures, shard,
-                               on_progress)
+                               on_progress, collected)
         except PluginError as exc:  # the engine is built before any file: a bad plugin option
             raise click.UsageError(str(exc)) from None
         except OutputError as exc:
