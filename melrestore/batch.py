@@ -408,17 +408,24 @@ def read_journal(path: Path) -> dict[str, dict]:
 def earlier_entries(out_dir: Path) -> dict[str, dict]:
     """The entries of earlier runs into ``out_dir``: its reports (the whole batch's and each shard's),
     then the journals of runs that were killed; a newer record of a file replaces an older one."""
+    return earlier_records(out_dir)[0]
+
+
+def earlier_records(out_dir: Path) -> tuple[dict[str, dict], set[str]]:
+    """``earlier_entries``, and the names its reports call orphaned, from one reading of them."""
     records = [p for pattern in ("melrestore-report*.json", ".melrestore-journal*.jsonl") for p in out_dir.glob(pattern)]
-    entries = {}
+    entries, orphaned = {}, set()
     for path in sorted(records, key=_age):
         if path.suffix == ".jsonl":
             entries.update(read_journal(path))
             continue
         try:
-            entries.update(report_entries(json.loads(path.read_text(encoding="utf-8"))))
+            report = json.loads(path.read_text(encoding="utf-8"))
+            entries.update(report_entries(report))
+            orphaned.update(report.get("orphaned", []))
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass  # not ours: the outputs only it vouches for are redone
-    return entries
+    return entries, orphaned
 
 
 def report_entries(report: dict) -> dict[str, dict]:
@@ -426,18 +433,13 @@ def report_entries(report: dict) -> dict[str, dict]:
     return {f["path"]: f for f in [*report.get(CARRIED, []), *report["files"]]}
 
 
-def orphaned_outputs(out_dir: Path, names: Collection[str]) -> dict[str, dict | None]:
-    """The outputs in ``out_dir`` that earlier runs made or named orphaned (their reports' and
-    journals' entries, a report's ``orphaned``) whose input is not among ``names`` now (deleted,
-    renamed, not given this time, or below a folder that could not be read), each with the latest
-    entry that records it (None where a report only names it)."""
-    made: dict[str, dict | None] = {}
-    for path in out_dir.glob("melrestore-report*.json"):
-        try:
-            made.update(dict.fromkeys(json.loads(path.read_text(encoding="utf-8")).get("orphaned", [])))
-        except (OSError, ValueError, AttributeError, TypeError):
-            pass
-    made.update(earlier_entries(out_dir))
+def orphaned_outputs(out_dir: Path, names: Collection[str], records: tuple[dict[str, dict], set[str]]) -> dict[str, dict | None]:
+    """The outputs in ``out_dir`` that earlier runs made or named orphaned (``records``, from
+    ``earlier_records``) whose input is not among ``names`` now (deleted, renamed, not given this
+    time, or below a folder that could not be read), each with the latest entry that records it
+    (None where a report only names it)."""
+    entries, named = records
+    made = {**dict.fromkeys(named), **entries}
     return {name: made[name] for name in sorted(made) if name not in names and (out_dir / name).is_file()}
 
 
@@ -551,8 +553,7 @@ def collect_inputs(inputs, out_dir: Path | None = None) -> tuple[list[tuple[Path
             if path not in matched:
                 raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
             unlisted.setdefault(str(path.parent), exc.strerror or str(exc))  # listed by the glob, not entered
-    lookalikes = [FileReport(path=folder, status="failed", message=f"{UNREAD_FOLDER}: {why} (no file in it was checked)")
-                  for folder, why in unlisted.items()]
+    lookalikes = [_unread_folder(folder, why) for folder, why in unlisted.items()]
     for path, kind in kinds.items():
         if S_ISDIR(kind):
             if out_dir is not None:
@@ -562,8 +563,7 @@ def collect_inputs(inputs, out_dir: Path | None = None) -> tuple[list[tuple[Path
             found = [(f, prefix + f.relative_to(path).as_posix()) for f in find_audio_files(path, unreadable)]
             for folder, why in unreadable.items():
                 below = folder.relative_to(path).as_posix()
-                lookalikes.append(FileReport(path=prefix + below if below != "." else prefix.rstrip("/") or str(path),
-                                             status="failed", message=f"{UNREAD_FOLDER}: {why} (no file in it was checked)"))
+                lookalikes.append(_unread_folder(prefix + below if below != "." else prefix.rstrip("/") or str(path), why))
             for thing, reason in find_audio_lookalikes(path).items():
                 lookalikes.append(FileReport(path=prefix + thing.relative_to(path).as_posix(),
                                              status="failed" if not thing.exists() else "skipped", message=reason))
@@ -582,10 +582,17 @@ def collect_inputs(inputs, out_dir: Path | None = None) -> tuple[list[tuple[Path
     return [(source, name) for name, source in sources.items()], lookalikes
 
 
+def _unread_folder(path: str, why: str) -> FileReport:
+    """The failed entry of a folder that could not be listed or entered (``why``: the system's reason)."""
+    return FileReport(path=path, status="failed", message=f"{UNREAD_FOLDER}: {why} (no file in it was checked)")
+
+
 def plan_jobs(sources: list[tuple[Path, str]], out_dir: Path | None, overwrite: bool, figures: bool = False,
-              lookalikes: list[FileReport] = (), pipeline: str | None = None) -> tuple[list[tuple], list[FileReport]]:
+              lookalikes: list[FileReport] = (), pipeline: str | None = None,
+              earlier: dict[str, dict] | None = None) -> tuple[list[tuple], list[FileReport]]:
     """Which of ``sources`` (from ``collect_inputs``) to process, and the entries of those that need
-    no processing (``lookalikes`` among them).
+    no processing (``lookalikes`` among them).  ``earlier``: ``earlier_entries(out_dir)``, when the
+    caller has read them already.
 
     An output is kept only when an earlier run's report (or journal) says it was completed, from
     an input of the same size and modification time, with the same pipeline settings (``pipeline``,
@@ -593,43 +600,35 @@ def plan_jobs(sources: list[tuple[Path, str]], out_dir: Path | None, overwrite: 
     output is still the file that run wrote (same size and modification time); a file that failed,
     whose input, settings or output changed since, or whose output no record vouches for, is done again."""
     jobs, kept = [], list(lookalikes)
-    earlier = earlier_entries(out_dir) if out_dir is not None and not overwrite else {}
+    if out_dir is None or overwrite:
+        earlier = {}
+    elif earlier is None:
+        earlier = earlier_entries(out_dir)
     for source, name in sources:
         if out_dir is None:
             jobs.append((source, None, name))
             continue
         target = out_dir / name
         entry = earlier.get(name)
-        if (entry is not None and entry.get("status") in DONE and _same_output(entry, target) and _same_input(entry, source)
-                and entry.get("pipeline") in (None, pipeline)):
+        if (entry is not None and entry.get("status") in DONE and _is_recorded(target, entry, "output")
+                and _is_recorded(source, entry, "source") and entry.get("pipeline") in (None, pipeline)):
             kept.append(replace(FileReport.from_dict(entry), from_earlier_run=True))
         else:
             jobs.append((source, target, name, out_dir / FIGURES_DIR if figures else None))
     return jobs, kept
 
 
-def _same_input(entry: dict, source: Path) -> bool:
-    """Whether ``source`` is still the input an earlier run's ``entry`` was made from (a record
-    without the input's size and time, of an older version, is taken at its word)."""
-    if entry.get("source_size") is None:
-        return True
+def _is_recorded(path: Path, entry: dict, role: str) -> bool:
+    """Whether ``path`` is still the file (regular, of that size and modification time) an earlier
+    run's ``entry`` records as its ``role`` (``source`` or ``output``: ``source_size``,
+    ``source_mtime_ns``); a record without them, of an older version, is taken at its word."""
     try:
-        stat = os.stat(source)
-    except OSError:
-        return False
-    return (stat.st_size, stat.st_mtime_ns) == (entry["source_size"], entry.get("source_mtime_ns"))
-
-
-def _same_output(entry: dict, target: Path) -> bool:
-    """Whether ``target`` is still the output an earlier run's ``entry`` records (a record without
-    the output's size and time, of an older version, is taken at its word if the output exists)."""
-    try:
-        stat = os.stat(target)
+        stat = os.stat(path)
     except OSError:
         return False
     if not S_ISREG(stat.st_mode):
         return False
-    return entry.get("output_size") is None or (stat.st_size, stat.st_mtime_ns) == (entry["output_size"], entry.get("output_mtime_ns"))
+    return entry.get(f"{role}_size") is None or (stat.st_size, stat.st_mtime_ns) == (entry[f"{role}_size"], entry.get(f"{role}_mtime_ns"))
 
 
 class _Journal:
@@ -721,8 +720,9 @@ def run_batch(inputs, out_dir: Path | None, options: PipelineOptions, workers: i
     engine = build_engine(options)  # a bad plugin or option fails here, before any worker starts
     with claim_output(out_dir, report_name(tag), owned) if out_dir is not None else nullcontext():
         pipeline = options.fingerprint()
-        orphaned = orphaned_outputs(out_dir, all_names) if out_dir is not None else {}
-        jobs, reports = plan_jobs(sources, out_dir, overwrite, figures, lookalikes, pipeline)
+        records = earlier_records(out_dir) if out_dir is not None else ({}, set())
+        orphaned = orphaned_outputs(out_dir, all_names, records) if out_dir is not None else {}
+        jobs, reports = plan_jobs(sources, out_dir, overwrite, figures, lookalikes, pipeline, earlier=records[0])
         workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
         journal = _Journal(out_dir / journal_name(tag)) if out_dir is not None else None
         interrupted = None
@@ -810,6 +810,10 @@ def _counted(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
+def _first_few(names: list[str], shown: int = 3) -> str:
+    return ", ".join(names[:shown]) + (", ..." if len(names) > shown else "")
+
+
 def human_summary(report: dict) -> str:
     s = report["summary"]
     lines = [
@@ -824,15 +828,14 @@ def human_summary(report: dict) -> str:
     ]
     orphaned = report.get("orphaned", [])
     if orphaned:
-        lines.append(f"{_counted(len(orphaned), 'output')} of earlier runs with no input now (left as they are): "
-                     + ", ".join(orphaned[:3]) + (", ..." if len(orphaned) > 3 else ""))
+        lines.append(f"{_counted(len(orphaned), 'output')} of earlier runs with no input now (left as they are): {_first_few(orphaned)}")
     # Files skipped for one reason (an archive's thousands of .m4a files) are one line.
     skipped: dict[str, list[str]] = {}
     for f in report["files"]:
         if f["status"] == "skipped":
             skipped.setdefault(f["message"], []).append(f["path"])
     for message, paths in skipped.items():
-        named = paths[0] if len(paths) == 1 else f"{len(paths)} files ({', '.join(paths[:3])}{', ...' if len(paths) > 3 else ''})"
+        named = paths[0] if len(paths) == 1 else f"{len(paths)} files ({_first_few(paths)})"
         lines.append(f"skipped {named}: {message}")
     for f in report["files"]:
         if f["status"] == "failed":
