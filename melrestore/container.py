@@ -552,17 +552,19 @@ def mpeg_samples(path: str | Path) -> int:
 
 def _count_mpeg_samples(data) -> int:
     total, pos, n = 0, 0, len(data)
+    following = None  # the frame at pos, where the step before parsed it already
     while pos + 4 <= n:
-        if tag := _id3v2_length(data[pos : pos + 10]):  # an ID3v2 tag (MP3s joined together have several)
+        if following is None and (tag := _id3v2_length(data[pos : pos + 10])):  # an ID3v2 tag (MP3s joined together have several)
             pos += tag
             continue
-        frame = _mpeg_frame(data, pos)
+        frame = following or _mpeg_frame(data, pos)
         if frame is None:
             next_sync = data.find(b"\xff", pos + 1)  # not a frame: look for the next one
             pos = n if next_sync < 0 else next_sync
             continue
         samples, length = frame
-        if _mpeg_frame(data, pos + length) is not None:  # frames come back to back; a lone "header" in a tag does not
+        following = _mpeg_frame(data, pos + length)
+        if following is not None:  # frames come back to back; a lone "header" in a tag does not
             total += samples
         pos += length
     return total
