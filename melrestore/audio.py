@@ -523,6 +523,33 @@ def find_audio_files(root: str | os.PathLike, unlisted: dict[Path, str] | None =
     return [p for p in _named_like_audio(root, unlisted=unlisted) if _is_file_noting_unlisted(p, unlisted)]
 
 
+def survey_audio(root: str | os.PathLike, unlisted: dict[Path, str] | None = None) -> tuple[list[Path], dict[Path, str]]:
+    """``find_audio_files(root, unlisted)``, and from the same walk what is named like audio below
+    ``root`` but is no file (broken links, folders, linked folders) or is audio in a format
+    melrestore does not read (``song.m4a``), with why it is left out."""
+    named = _named_like_audio(root, (*AUDIO_EXTENSIONS, *UNREAD_AUDIO_EXTENSIONS), unlisted)
+    readable = [p for p in named if p.suffix.lower() in AUDIO_EXTENSIONS]
+    files = [p for p in readable if _is_file_noting_unlisted(p, unlisted)]
+    found = {p: f"{p.suffix.lower()} is not a format melrestore reads ({', '.join(AUDIO_EXTENSIONS)}): convert it "
+                "to FLAC or WAV to have it checked for gaps"
+             for p in named if p.suffix.lower() in UNREAD_AUDIO_EXTENSIONS and _is_file_noting_unlisted(p)}
+    regular = set(files)
+    for p in (p for p in readable if p not in regular):
+        try:
+            p.lstat()
+        except OSError:  # in a folder that cannot be entered: reported as that folder
+            continue
+        if p.is_symlink() and not p.exists():
+            found[p] = f"broken symbolic link (to {os.readlink(p)})"
+        elif p.is_symlink() and p.is_dir():
+            found[p] = "a linked folder named like an audio file (linked folders are not entered: the files inside it are not processed)"
+        elif p.is_dir():
+            found[p] = "a folder named like an audio file (the files inside it are processed on their own)"
+        else:
+            found[p] = "not a regular file"
+    return files, dict(sorted(found.items()))
+
+
 def _is_file_noting_unlisted(path: Path, unlisted: dict[Path, str] | None = None) -> bool:
     """``path.is_file()``; where its folder can be listed but not entered (read without execute
     permission), False, and the folder goes into ``unlisted`` with the system's reason."""
@@ -532,28 +559,6 @@ def _is_file_noting_unlisted(path: Path, unlisted: dict[Path, str] | None = None
         if unlisted is not None:
             unlisted.setdefault(path.parent, exc.strerror or str(exc))
         return False
-
-
-def find_audio_lookalikes(root: str | os.PathLike) -> dict[Path, str]:
-    """What is named like audio below ``root`` but is no file (broken links, folders, linked folders), or is audio in a
-    format melrestore does not read (``song.m4a``), with why it is left out."""
-    found = {p: f"{p.suffix.lower()} is not a format melrestore reads ({', '.join(AUDIO_EXTENSIONS)}): convert it "
-                "to FLAC or WAV to have it checked for gaps"
-             for p in _named_like_audio(root, UNREAD_AUDIO_EXTENSIONS) if _is_file_noting_unlisted(p)}
-    for p in _named_like_audio(root):
-        try:
-            p.lstat()
-        except OSError:  # in a folder that cannot be entered: find_audio_files reports the folder
-            continue
-        if p.is_symlink() and not p.exists():
-            found[p] = f"broken symbolic link (to {os.readlink(p)})"
-        elif p.is_symlink() and p.is_dir():
-            found[p] = "a linked folder named like an audio file (linked folders are not entered: the files inside it are not processed)"
-        elif p.is_dir():
-            found[p] = "a folder named like an audio file (the files inside it are processed on their own)"
-        elif not p.is_file():
-            found[p] = "not a regular file"
-    return dict(sorted(found.items()))
 
 
 def remove_stale_temporaries(root: str | os.PathLike, owned: Collection[str] | None = None) -> list[Path]:

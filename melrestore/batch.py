@@ -17,8 +17,8 @@ from stat import S_ISDIR, S_ISREG
 import numpy as np
 
 from . import __version__
-from .audio import (TEMP_SUFFIX, AudioError, AudioFile, atomic_target, copy_atomic, find_audio_files,
-                    find_audio_lookalikes, quantise, remove_stale_temporaries, write_converted, write_repaired)
+from .audio import (TEMP_SUFFIX, AudioError, AudioFile, atomic_target, copy_atomic, quantise, remove_stale_temporaries,
+                    survey_audio, write_converted, write_repaired)
 from .engine import Engine
 from .formats import AUDIO_EXTENSIONS
 from .gaps import DetectionError, Gap
@@ -560,11 +560,12 @@ def collect_inputs(inputs, out_dir: Path | None = None) -> tuple[list[tuple[Path
                 check_folders(path, out_dir)
             prefix = "" if len(paths) == 1 else f"{path.resolve().name}/"
             unreadable: dict[Path, str] = {}
-            found = [(f, prefix + f.relative_to(path).as_posix()) for f in find_audio_files(path, unreadable)]
+            files, named_like_audio = survey_audio(path, unreadable)
+            found = [(f, prefix + f.relative_to(path).as_posix()) for f in files]
             for folder, why in unreadable.items():
                 below = folder.relative_to(path).as_posix()
                 lookalikes.append(_unread_folder(prefix + below if below != "." else prefix.rstrip("/") or str(path), why))
-            for thing, reason in find_audio_lookalikes(path).items():
+            for thing, reason in named_like_audio.items():
                 lookalikes.append(FileReport(path=prefix + thing.relative_to(path).as_posix(),
                                              status="failed" if not thing.exists() else "skipped", message=reason))
         elif S_ISREG(kind):
