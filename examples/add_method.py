@@ -40,14 +40,14 @@ def main() -> None:
     parser.add_argument("name", help="the new method's name in metrics.json")
     parser.add_argument("--excerpt", type=float)
     parser.add_argument("--inpainter", default="unet-torch")
-    parser.add_argument("--checkpoint", help="the inpainter's model file (its `checkpoint` option)")
+    parser.add_argument("--checkpoint", help="the inpainter's model file (its `model_file` option)")
     parser.add_argument("--mel-only", action="store_true", help="no LSAR or similarity copy: the Mel path alone")
     parser.add_argument("--true-mel", action="store_true", help="the ceiling: each gap's own Mel frames (implies --mel-only)")
     parser.add_argument("--options", type=json.loads, default={}, help='plugin options, JSON: {"griffin-lim": {"max_iter": 200}}')
     parser.add_argument("--sample-repairer", type=Path, help="a plugins/similarity.py file: its repairer on every gap, always copying")
     args = parser.parse_args()
 
-    options = {**args.options, **({args.inpainter: {"checkpoint": args.checkpoint}} if args.checkpoint else {})}
+    options = {**args.options, **({args.inpainter: {"model_file": args.checkpoint}} if args.checkpoint else {})}
     pipeline = PipelineOptions(inpainter=args.inpainter, options=options)
     if args.mel_only or args.true_mel:
         pipeline = replace(pipeline, short_gap_ms=0.0, long_gap_ms=0.0)

@@ -50,7 +50,7 @@ class LearnedInpainter:
         return finish(np.concatenate(outputs), base, std, missing)
 
 
-def _path(path, default_name: str) -> Path:
+def _model_file(path, default_name: str) -> Path:
     path = Path(path) if path else CHECKPOINTS / default_name
     if not path.is_file():
         raise FileNotFoundError(f"model file {path} not found")
@@ -58,12 +58,12 @@ def _path(path, default_name: str) -> Path:
 
 
 def torch_inpainter(default_name: str):
-    def factory(checkpoint=None, batch_size: int = BATCH_SIZE, threads: int = 0):
+    def factory(model_file: str | None = None, batch_size: int = BATCH_SIZE, threads: int = 0):
         import torch
 
         from melrestore.states import load_checkpoint
 
-        saved = load_checkpoint(_path(checkpoint, default_name))
+        saved = load_checkpoint(_model_file(model_file, default_name))
         model = saved.model()
         if threads:
             torch.set_num_threads(threads)
@@ -78,13 +78,13 @@ def torch_inpainter(default_name: str):
 
 
 def onnx_inpainter(default_name: str):
-    def factory(model=None, batch_size: int = BATCH_SIZE, threads: int = 0):
+    def factory(model_file: str | None = None, batch_size: int = BATCH_SIZE, threads: int = 0):
         import onnxruntime as ort
         import torch
 
         from melrestore.states import read_onnx_meta
 
-        path = _path(model, default_name)
+        path = _model_file(model_file, default_name)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # No memory arena: it would keep the largest batch's activations (about 0.06 GB) for good.

@@ -207,9 +207,12 @@ def test_the_shipped_pipeline_config_is_valid_and_its_options_reach_the_plugins(
     assert engine.detectors[0].min_ms == 2.0
     assert engine.short_gap_ms == 20.0 and engine.long_gap_ms == 30.0
     # It lists the defaults: each plugin option it sets is that plugin's own default.
-    plugins = {"griffin-lim": engine.vocoder, "digital-silence": engine.detectors[0]}
+    from melrestore.plugins.learned import onnx_inpainter
+
+    factories = {"griffin-lim": type(engine.vocoder).__init__, "digital-silence": type(engine.detectors[0]).__init__,
+                 "unet-onnx": onnx_inpainter("unet-44k.onnx")}
     for name, values in config["pipeline"]["options"].items():
-        defaults = inspect.signature(type(plugins[name]).__init__).parameters
+        defaults = inspect.signature(factories[name]).parameters
         assert {key: defaults[key].default for key in values} == values, name
 
 

@@ -274,11 +274,20 @@ def test_export_matches_pytorch(tmp_path, name):
     got = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, {"input": real})[0]
     assert 0 < report["real"] == pytest.approx(float(np.abs(expected - got).max()), rel=1e-6)
     # The fresh file carries what the inpainter plugin needs, and runs there as the shipped one does.
-    fresh = get_registry().build("inpainters", f"{name.split('-')[0]}-onnx", model=str(out))
+    fresh = get_registry().build("inpainters", f"{name.split('-')[0]}-onnx", model_file=str(out))
     shipped = get_registry().build("inpainters", f"{name.split('-')[0]}-onnx")
     assert (fresh.settings, fresh.window_frames, fresh.max_gap_seconds) == (shipped.settings, shipped.window_frames, shipped.max_gap_seconds)
     _, damaged, missing = _window_with_gap(fresh.window_frames[-1], 1.0)
     np.testing.assert_allclose(fresh.inpaint(damaged, missing), shipped.inpaint(damaged, missing), atol=1e-3)
+
+
+@pytest.mark.parametrize("back_end, suffix", [("torch", "pt"), ("onnx", "onnx")])
+def test_each_back_end_runs_the_model_file_its_option_names(back_end, suffix):
+    # The FC's file through the U-Net's name: the FC's window, not the U-Net's.
+    build = get_registry().build
+    chosen = build("inpainters", f"unet-{back_end}", model_file=str(CHECKPOINTS / f"fc-44k.{suffix}"))
+    assert chosen.window_frames == build("inpainters", f"fc-{back_end}").window_frames
+    assert chosen.window_frames != build("inpainters", f"unet-{back_end}").window_frames
 
 
 def _window_with_gap(frames: int, gap_seconds: float):
