@@ -25,14 +25,18 @@ def check_keys(section: str, data: dict, valid) -> None:
         raise ValueError(f"unknown [{section}] keys: {', '.join(sorted(unknown))} (it takes {', '.join(sorted(valid))})")
 
 
-def check_type(section: str, key: str, value, expected: type) -> None:
-    """Raise ValueError unless ``value`` of ``[section] key`` is an ``expected`` (an int is a float
-    too; a bool is no number)."""
+def fits_type(value, expected: type) -> bool:
+    """Whether ``value`` is an ``expected``: an int is a float too, a bool is no number."""
     if expected is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"[{section}] {key} takes a number, not {value!r}")
-    elif not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
-        raise ValueError(f"[{section}] {key} takes a {expected.__name__}, not {value!r}")
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, expected) and (expected is bool or not isinstance(value, bool))
+
+
+def check_type(section: str, key: str, value, expected: type) -> None:
+    """Raise ValueError unless ``value`` of ``[section] key`` is an ``expected`` (see ``fits_type``)."""
+    if not fits_type(value, expected):
+        kind = "number" if expected is float else expected.__name__
+        raise ValueError(f"[{section}] {key} takes a {kind}, not {value!r}")
 
 
 def load_config(path: str | Path | None) -> dict:

@@ -18,6 +18,7 @@ from importlib import metadata
 import pluggy
 
 from . import contracts, hookspecs
+from .config import fits_type
 
 ENTRY_POINT_GROUP = "melrestore"
 ENV_VAR = "MELRESTORE_PLUGINS"
@@ -178,10 +179,7 @@ class Registry:
                     continue
             else:
                 expected, like = type(default), f" (like {default!r})"
-            fits = isinstance(value, expected) and (expected is bool or not isinstance(value, bool))
-            if expected is float and isinstance(value, int) and not isinstance(value, bool):
-                fits = True  # 2 for 2.0
-            if not fits:
+            if not fits_type(value, expected):
                 raise PluginError(f"option {key!r} of {label} takes a {expected.__name__}{like}, not {value!r}")
 
     def build(self, kind: str | PluginKind, name: str, **options):
