@@ -143,11 +143,6 @@ class _Described:
     def is_lossy(self) -> bool:
         return is_lossy(self.format, self.subtype)
 
-    @property
-    def lsb(self) -> float:
-        """One quantisation step, as a float in [-1, 1] units (16-bit for lossy/float files)."""
-        return 2.0 ** (1 - PCM_BITS.get(self.subtype, 16))
-
 
 @dataclass
 class Audio(_Described):

@@ -25,9 +25,6 @@ class Gap:
     def length(self) -> int:
         return self.end - self.start
 
-    def seconds(self, sample_rate: int) -> tuple[float, float]:
-        return self.start / sample_rate, self.end / sample_rate
-
 
 def merge_gaps(gaps: list[Gap]) -> list[Gap]:
     """Sort gaps and merge them so that no sample of any channel lies in two, joining their reasons.
@@ -98,17 +95,11 @@ def mask_of(gaps: list[Gap], n_samples: int) -> np.ndarray:
     return mask
 
 
-def runs_in_blocks(audio, is_set, block_samples: int):
-    """``runs(is_set(audio))`` without holding ``audio`` whole: ``audio`` (``[channels, samples]``, an
-    array or anything sliced like one) is read ``block_samples`` at a time, ``is_set`` maps a block to
-    its ``[samples]`` bool mask, and a run that reaches a block's end is carried into the next."""
-    for _, start, end in row_runs_in_blocks(audio, lambda block: is_set(block)[None], block_samples):
-        yield start, end
-
-
 def row_runs_in_blocks(audio, rows_of, block_samples: int, min_length: int = 1):
-    """The same for several masks in one reading: ``rows_of`` maps a block to ``[rows, samples]``
-    bool masks; yields ``(row, start, end)``, each row's runs in order.  Runs shorter than
+    """The runs of several masks of ``audio`` without holding it whole: ``audio`` (``[channels,
+    samples]``, an array or anything sliced like one) is read ``block_samples`` at a time,
+    ``rows_of`` maps a block to ``[rows, samples]`` bool masks, and a run that reaches a block's end
+    is carried into the next.  Yields ``(row, start, end)``, each row's runs in order.  Runs shorter than
     ``min_length`` may be left out (those inside a block are: a channel's zero crossings are many)."""
     n = audio.shape[1]
     carried: dict[int, tuple[int, int]] = {}  # by row: a run that reached the end of the last block

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torchaudio
 
-from .analysis import CONTEXT_PER_GAP, MIN_CONTEXT_FRAMES, NNLS_ITERATIONS, MelSettings, window_for_gap  # noqa: F401 (re-exported)
+from .analysis import MIN_CONTEXT_FRAMES, NNLS_ITERATIONS, MelSettings, window_for_gap  # noqa: F401 (re-exported)
 
 
 # Frames per STFT call when a long signal's magnitude is wanted (measured on one core: 128 to 512

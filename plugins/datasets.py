@@ -67,9 +67,10 @@ class CAL500:
 class PreparedCache:
     """A cache made by ``examples/prepare_training_data.py``: ``manifest.json`` lists each decoded
     track (int16 ``.npy`` at the analysis rate) with its split (train, validation or test, fixed
-    when the cache was made; test tracks are never handed to training)."""
+    when the cache was made, so it takes no ``validation_percent``; test tracks are never handed to
+    training)."""
 
-    def __init__(self, root, validation_percent: int = 15):
+    def __init__(self, root):
         self.root = Path(root)
         manifest = self.root / "manifest.json"
         if not manifest.is_file():

@@ -504,6 +504,10 @@ def test_train_splits_the_folder_by_the_configs_validation_percent(tmp_path):
     ninety = SMALL_TRAINING_CONFIG.replace("steps = 6", "steps = 6\nvalidation_percent = 90")
     result = run("train", "--config", _config(tmp_path, ninety), "--data", tmp_path / "data", "-o", tmp_path / "b")
     assert "0 for validation" not in result.output and "1 for training, 1 for validation" in result.output
+    # A prepared cache's split was fixed when it was made: the share is refused, not ignored.
+    prepared = run("train", "--config", _config(tmp_path, ninety), "--dataset", "prepared", "--data", tmp_path / "data", "-o", tmp_path / "c")
+    assert prepared.exit_code == 2 and "no option 'validation_percent'" in prepared.output, prepared.output
+    assert "[training] table" in prepared.output and not (tmp_path / "c").exists()
 
 
 def test_train_names_each_file_too_short_for_a_window_and_trains_on_the_others(tmp_path):

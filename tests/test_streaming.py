@@ -15,7 +15,7 @@ from melrestore.audio import AudioFile
 from melrestore.batch import repair_file
 from melrestore.container import copy_tags
 from melrestore.frames import LazyFrames
-from melrestore.gaps import row_runs_in_blocks, runs, runs_in_blocks
+from melrestore.gaps import row_runs_in_blocks, runs
 from melrestore.mel import STFT_BLOCK_FRAMES, MelFrontend, MelSettings
 from melrestore.pipeline import PipelineOptions, build_engine
 from melrestore.plugins.detectors import DigitalSilence
@@ -37,15 +37,6 @@ def _music(seconds: float = 16.0) -> np.ndarray:
     for start, end in GAPS:
         audio[:, start:end] = 0.0
     return audio
-
-
-def test_runs_in_blocks_equal_runs_of_the_whole_mask():
-    rng = np.random.default_rng(0)
-    mask = rng.random(5000) < 0.7  # many runs, of every length, some across any block edge
-    mask[:40] = mask[-40:] = True  # runs touching both ends
-    audio = mask[None].astype(np.float32)
-    for block in (1, 7, 40, 999, 5000, 10_000):
-        assert list(runs_in_blocks(audio, lambda b: b[0] > 0, block)) == runs(mask), block
 
 
 def test_runs_are_the_true_spans_of_a_mask():
