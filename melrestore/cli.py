@@ -6,6 +6,7 @@ other heavy modules are imported only inside the commands that run them.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -141,8 +142,9 @@ def train(config_path, data, dataset, out_dir, resume):
 def pipeline_options(command=None, *, only=None):
     """The flags that pick the plugins of a repair pipeline (``only``: the names of those that apply):
     one per slot of ``melrestore.pipeline.SLOTS`` that has a flag, then the lengths."""
-    from .pipeline import SLOTS
+    from .pipeline import SLOTS, PipelineOptions
 
+    default = {f.name: f"{f.default:g}" for f in dataclasses.fields(PipelineOptions) if isinstance(f.default, float)}
     flags = {"config": click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
                                     help="TOML file whose [pipeline] table sets these (see configs/pipeline.toml).")}
     for slot in SLOTS:
@@ -150,11 +152,11 @@ def pipeline_options(command=None, *, only=None):
             flags[slot.option] = click.option(slot.flag, slot.option, multiple=slot.many, help=f"{slot.help} [default: {slot.default_text}].")
     flags.update({
         "max_gap_seconds": click.option("--max-gap", "max_gap_seconds", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
-                                        help="Leave gaps longer than this alone [default: 3]."),
+                                        help=f"Leave gaps longer than this alone [default: {default['max_gap_seconds']}]."),
         "min_gap_ms": click.option("--min-gap-ms", type=click.FloatRange(min=0, min_open=True), metavar="MS", help="Shortest run of digital silence that counts as a gap [default: 2]."),
-        "short_gap_ms": click.option("--short-gap-ms", type=click.FloatRange(min=0), metavar="MS", help="Fill gaps up to this long with LSAR on the waveform; 0 = never [default: 20]."),
+        "short_gap_ms": click.option("--short-gap-ms", type=click.FloatRange(min=0), metavar="MS", help=f"Fill gaps up to this long with LSAR on the waveform; 0 = never [default: {default['short_gap_ms']}]."),
         "long_gap_ms": click.option("--long-gap-ms", type=click.FloatRange(min=0), metavar="MS",
-                                    help="From this length on, first try copying a matching stretch of the recording; 0 = never [default: 30]."),
+                                    help=f"From this length on, first try copying a matching stretch of the recording; 0 = never [default: {default['long_gap_ms']}]."),
     })
 
     def decorate(command):

@@ -216,6 +216,19 @@ def test_the_shipped_pipeline_config_is_valid_and_its_options_reach_the_plugins(
         assert {key: defaults[key].default for key in values} == values, name
 
 
+def test_the_help_states_the_defaults_the_pipeline_really_has():
+    import re
+
+    from melrestore.pipeline import PipelineOptions
+    from melrestore.plugins.detectors import DigitalSilence
+
+    text = " ".join(run("batch", "--help").output.split())
+    stated = {flag: float(value) for flag, value in re.findall(r"(--[a-z-]+) [A-Z]+ [^[]*\[default: ([0-9.]+)\]", text)}
+    options = PipelineOptions()
+    assert stated == {"--max-gap": options.max_gap_seconds, "--min-gap-ms": DigitalSilence().min_ms,
+                      "--short-gap-ms": options.short_gap_ms, "--long-gap-ms": options.long_gap_ms}
+
+
 def test_help_answers_without_importing_torch_and_every_command_has_examples():
     # Importing torch takes seconds; `--help` must not.
     code = "import sys; from melrestore.cli import cli; assert 'torch' not in sys.modules and 'numpy' not in sys.modules"
