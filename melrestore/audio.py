@@ -200,40 +200,54 @@ class AudioFile(_Described):
         if named and self.format not in named:
             self.warnings.append(f"named {self.path.suffix}, but holds {self.format} audio (read, and by `batch` written, as such)")
         try:
-            declared = self.frames
-            if self.format in INEXACT_SEEK_FORMATS or not self._sound.seekable():  # GSM 6.10 cannot seek
-                self._spool_decoded()
-            elif self.format == "FLAC" and not self._reads_to_end():
-                # Cut short (or damaged): decoded in order as far as it goes, in blocks of a FLAC
-                # frame's usual size, since the block the decoder fails in is lost.
-                self._spool_decoded(FLAC_BLOCK_SAMPLES, stop_at_error=True)
-            if self.frames == 0 and declared > 0:
-                raise AudioError("no sample of the file decodes")
-            slack = DECODED_LENGTH_SLACK if self.format == "MP3" else 0
-            if self.frames < declared - slack:
-                self.warnings.append(
-                    f"truncated or damaged file: decoding stopped at {self.duration:.3f} s of the "
-                    f"{declared / self.sample_rate:.3f} s its header declares; repaired as far as it goes"
-                )
+            self._decode_checked()
         except BaseException:
             self.close()
             raise
         self.undecoded = self._undecoded_rest()
-        layout = pcm_layout(path)
-        if layout is not None and layout.available_bytes < layout.declared_bytes != STREAMED_SIZE:
+        self.warnings += self._layout_warnings()
+        self.waveform = Waveform(self)
+
+    def _decode_checked(self) -> None:
+        """Decode into a spool what cannot be read in place (formats that do not seek exactly, a FLAC
+        cut short), and warn where fewer samples decode than the header declares."""
+        declared = self.frames
+        if self.format in INEXACT_SEEK_FORMATS or not self._sound.seekable():  # GSM 6.10 cannot seek
+            self._spool_decoded()
+        elif self.format == "FLAC" and not self._reads_to_end():
+            # Cut short (or damaged): decoded in order as far as it goes, in blocks of a FLAC
+            # frame's usual size, since the block the decoder fails in is lost.
+            self._spool_decoded(FLAC_BLOCK_SAMPLES, stop_at_error=True)
+        if self.frames == 0 and declared > 0:
+            raise AudioError("no sample of the file decodes")
+        slack = DECODED_LENGTH_SLACK if self.format == "MP3" else 0
+        if self.frames < declared - slack:
             self.warnings.append(
+                f"truncated or damaged file: decoding stopped at {self.duration:.3f} s of the "
+                f"{declared / self.sample_rate:.3f} s its header declares; repaired as far as it goes"
+            )
+
+    def _layout_warnings(self) -> list[str]:
+        """What the bytes of a PCM file say that libsndfile does not: a header declaring more
+        samples than the file holds, or bytes after the samples that are no chunk."""
+        layout = pcm_layout(self.path)
+        if layout is None:
+            return []
+        found = []
+        if layout.available_bytes < layout.declared_bytes != STREAMED_SIZE:
+            found.append(
                 f"truncated file: its header declares {layout.declared_bytes} bytes of samples, "
                 f"the file holds {layout.available_bytes} ({self.duration:.3f} s were read)"
             )
-        frame_bytes = sound.channels * SAMPLE_BYTES.get(self.subtype, 0)
-        if layout is not None and frame_bytes and layout.unexplained_bytes >= UNEXPLAINED_TAIL_S * self.sample_rate * frame_bytes:
-            self.warnings.append(
+        frame_bytes = self.channels * SAMPLE_BYTES.get(self.subtype, 0)
+        if frame_bytes and layout.unexplained_bytes >= UNEXPLAINED_TAIL_S * self.sample_rate * frame_bytes:
+            found.append(
                 f"{layout.unexplained_bytes} bytes follow the {self.duration:.3f} s of samples its header declares, "
                 f"and they are no chunk: about {layout.unexplained_bytes / frame_bytes / self.sample_rate:.3f} s more "
                 "if they are samples (a recording whose header was not rewritten when it stopped?). They were not "
                 "checked for gaps and are kept as they are; fix the header (`sox --ignore-length`) to have them read"
             )
-        self.waveform = Waveform(self)
+        return found
 
     def _undecoded_rest(self) -> str | None:
         """What the file holds past what libsndfile decodes, in words, or None: the later streams of
