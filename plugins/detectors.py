@@ -27,6 +27,16 @@ ALAW_FLOOR_LSB = 8.0
 # track's silences between its clicks, or short hits in digital silence.  Music cut that often
 # keeps longer stretches between the cuts.
 SPARSE_RUNS, SPARSE_SHARE, SPARSE_HIT_S = 8, 0.75, 0.03
+# A pause the music fades out into and in from is no dropout, however loud its edges: on each side
+# the music falls towards the silence, its last FADE_TAIL_MS (peak) at least FADE_TAIL_DB under the
+# edge's RMS and its last FADE_NEAR_MS at least FADE_DEPTH_DB under the music FADE_FAR_MS away.
+# A dropout cuts the music off at its own level, and music that happens to die away into one
+# side of a dropout hardly ever does so on the other side as well.
+FADE_TAIL_MS, FADE_TAIL_DB = 1.0, 3.0
+FADE_NEAR_MS, FADE_FAR_MS, FADE_DEPTH_DB = 5.0, (100.0, 400.0), 15.0
+# At 8 bits, quiet music under half a step (-48 dBFS) is stored as runs of zeros: in such a file a
+# dropout lasts at least EIGHT_BIT_MIN_MS and its edges are louder than one step.
+EIGHT_BIT_ENCODINGS, EIGHT_BIT_MIN_MS, EIGHT_BIT_STEP = {"PCM_U8", "PCM_S8"}, 20.0, 2.0 ** -7
 
 
 class DigitalSilence:
@@ -35,8 +45,8 @@ class DigitalSilence:
 
     A dropout cuts sound off: the ``edge_ms`` of audio on both sides of the run must be louder
     than ``min_level_db`` (RMS, dBFS; for a run in some channels, in those channels).  So leading
-    and trailing silence, a pause that the music fades into, and quiet music that is not digital
-    zero are never gaps.  -60 dBFS, not lower: electronic music stops dead between hits, its decay
+    and trailing silence, a pause that the music fades into (or, however loud its edges, out of and
+    back in from: ``FADE_*``), and quiet music that is not digital zero are never gaps.  -60 dBFS, not lower: electronic music stops dead between hits, its decay
     into the zeros at -61 to -70 dBFS (8 such pauses in the 12.8 hours of the training packages,
     none above -60); a dropout punched at random into the same music has an edge between -70 and
     -60 dBFS, and is missed for it, 0.16 % of the time.  In one channel alone, the train and
@@ -71,12 +81,15 @@ class DigitalSilence:
         self.block_samples = block_samples  # read at a time (default audio.BLOCK_SAMPLES): a long file is never held whole
 
     def detect(self, audio, sample_rate, path=None):
-        min_len = max(1, round(self.min_ms * sample_rate / 1000))
+        container, encoding = _format_of(path)
+        min_ms, min_level = self.min_ms, self.min_level
+        if encoding in EIGHT_BIT_ENCODINGS:
+            min_ms, min_level = max(min_ms, EIGHT_BIT_MIN_MS), max(min_level, EIGHT_BIT_STEP)
+        min_len = max(1, round(min_ms * sample_rate / 1000))
         edge = max(1, round(self.edge_ms * sample_rate / 1000))
         channels, n = audio.shape[0], audio.shape[1]
         every_row = every_channel_row(channels)
         everywhere, some = [], []  # long enough, inside the file: silent in every channel; in one channel
-        container, encoding = _format_of(path)
         mp3_rule = self.mp3_smear_ms > 0 and container == "MP3"
         floor = MP3_FLOOR_LSB if mp3_rule else ALAW_FLOOR_LSB if encoding == "ALAW" else 0.0
         rows_of = functools.partial(silent_rows, tolerance=max(self.tolerance, floor / 32768))
@@ -105,8 +118,29 @@ class DigitalSilence:
                 block = block[:, music]
             return _rms(block)
 
+        def ms(value: float) -> int:
+            return round(value * sample_rate / 1000)
+
+        def fades_into(at: int, after: bool, rows) -> bool:
+            """Whether the music fades into a silence that begins (``after``) or ends at sample ``at``."""
+            def music(lo_ms: float, hi_ms: float) -> tuple[int, int]:  # lo_ms..hi_ms away from the silence
+                return (at - ms(hi_ms), at - ms(lo_ms)) if after else (at + ms(lo_ms), at + ms(hi_ms))
+
+            tail = audio[:, max(0, music(0, FADE_TAIL_MS)[0]) : music(0, FADE_TAIL_MS)[1]][rows]
+            tail_peak = float(np.abs(tail).max()) if tail.size else 0.0
+            edge_rms, near, far = (level(*music(0, self.edge_ms), rows), level(*music(0, FADE_NEAR_MS), rows),
+                                   level(*music(*FADE_FAR_MS), rows))
+            return tail_peak <= edge_rms * 10 ** (-FADE_TAIL_DB / 20) and near <= far * 10 ** (-FADE_DEPTH_DB / 20)
+
+        def faded_pause(start: int, end: int, rows) -> bool:
+            # A lossy encoder smears a dropout's edges into ramps as a fade's (tens of dB over tens of
+            # ms): in an MP3 or Ogg file the rule would take dropouts for pauses, so it is not used.
+            lossy = container in audio_io.LOSSY_FORMATS
+            return not lossy and fades_into(start, True, rows) and fades_into(end, False, rows)
+
         def cut_off(start, end, rows=slice(None)) -> bool:
-            return min(level(start - edge, start, rows), level(end, end + edge, rows)) >= self.min_level
+            edges = min(level(start - edge, start, rows), level(end, end + edge, rows))
+            return edges >= min_level and not faded_pause(start, end, rows)
 
         gaps = [Gap(start, end, "digital silence") for _, start, end in everywhere if cut_off(start, end)]
         if container in audio_io.LOSSY_FORMATS:  # (with the default level, a found dropout's edge stops it inside the file)
