@@ -516,10 +516,11 @@ def test_a_write_error_names_the_output_not_its_temporary_when_out_is_relative(t
 
 
 @pytest.mark.parametrize("ext", ["wav", "flac"])
-@pytest.mark.parametrize("change", ["replaced", "truncated", "replaced, no gap filled"])
+@pytest.mark.parametrize("change", ["replaced", "truncated", "written to", "replaced, no gap filled"])
 def test_an_input_that_changes_while_it_is_repaired_fails_and_gets_no_output(tmp_path, ext, change):
     """The output is written from the input by name (a byte copy, its layout and tags): an input
-    replaced or cut short meanwhile must not give a mix of two files reported as repaired."""
+    replaced, cut short or written to meanwhile must not give a mix of two files reported as repaired.
+    Written to in place, it is the same file of the same size: only its modification time tells."""
     folder, out = tmp_path / "in", tmp_path / "out"
     song = write(folder / f"song.{ext}", _damaged_chord(2.0), 44100)
     newer = _damaged_chord(3.0)
@@ -531,6 +532,12 @@ def test_an_input_that_changes_while_it_is_repaired_fails_and_gets_no_output(tmp
     def meanwhile(name, fraction):  # called as the gaps are repaired, after the input was read
         if fraction == 0 and change.startswith("replaced"):
             os.replace(newer, song)
+        elif fraction == 0 and change == "written to":  # its last samples overwritten, as an editor saving in place would
+            size = song.stat().st_size
+            with open(song, "r+b") as f:
+                f.seek(size - 4000)
+                f.write(bytes(range(256)) * 15 + bytes(160))
+            assert song.stat().st_size == size
         elif fraction == 0:
             with open(song, "r+b") as f:
                 f.truncate(song.stat().st_size // 2)
