@@ -1237,6 +1237,53 @@ def test_a_rerun_keeps_no_output_that_another_input_has_replaced_since(tmp_path)
     assert (out / "a.wav").read_bytes() == v1_output
 
 
+class _Killed(BaseException):
+    """Stops a run the way SIGKILL does: no report, its journal left behind."""
+
+
+def _kill_after_the_first_file(report):
+    raise _Killed
+
+
+def test_a_run_killed_after_its_first_file_keeps_it_on_rerun(tmp_path):
+    """A whole run (no shard) appends each finished file to its journal: the rerun after a kill
+    keeps that file's output as it is, and does the rest."""
+    folder, out = tmp_path / "in", tmp_path / "out"
+    _small(folder / "a.wav", 220.0)
+    _small(folder / "b.wav", 300.0)
+    with pytest.raises(_Killed):
+        run_batch(folder, out, PipelineOptions(inpainter="interpolation"), workers=1, on_file=_kill_after_the_first_file)
+    assert not (out / REPORT_NAME).exists()
+    [done] = [p.name for p in out.glob("*.wav")]
+    other = ({"a.wav", "b.wav"} - {done}).pop()
+    made, stat = (out / done).read_bytes(), os.stat(out / done)
+    report = _batch(folder, out)
+    assert (_entry(report, done)["status"], _entry(report, done)["from_earlier_run"]) == ("repaired", True)
+    assert (_entry(report, other)["status"], _entry(report, other)["from_earlier_run"]) == ("repaired", False)
+    kept = os.stat(out / done)
+    assert (out / done).read_bytes() == made and (kept.st_ino, kept.st_mtime_ns) == (stat.st_ino, stat.st_mtime_ns)  # not rewritten
+    assert report["summary"]["existing_kept"] == 1 and not list(out.glob(".melrestore-journal*"))
+
+
+@pytest.mark.parametrize("change", ["other bytes of the same size", "its time touched"])
+def test_an_output_changed_since_its_run_is_redone_even_at_the_same_size(tmp_path, change):
+    """The record vouches for the output by size and modification time: another file of the same
+    size written over it (or a file whose time moved) is not the file that run wrote."""
+    folder, out = tmp_path / "in", tmp_path / "out"
+    _small(folder / "a.wav", 220.0)
+    _batch(folder, out)
+    made = (out / "a.wav").read_bytes()
+    if change == "its time touched":
+        os.utime(out / "a.wav", ns=(1_000_000_000, 1_000_000_000))
+    else:
+        other = _small(tmp_path / "other.wav", 260.0).read_bytes()
+        assert len(other) == len(made) and other != made
+        (out / "a.wav").write_bytes(other)
+    entry = _entry(_batch(folder, out), "a.wav")
+    assert entry["status"] == "repaired" and not entry["from_earlier_run"]
+    assert (out / "a.wav").read_bytes() == made
+
+
 def test_records_of_outputs_a_run_did_not_handle_are_carried_on(tmp_path):
     """`batch in in2 -o out; batch in -o out; batch in in2 -o out`: the second run orphans every
     output of the first (its names are a.wav, not in/a.wav), and its report must still carry their
