@@ -501,6 +501,28 @@ def test_a_file_that_cannot_be_written_repairs_none_of_its_gaps(tmp_path, interp
     assert (summary["gaps_found"], summary["gaps_repaired"], summary["gaps_failed"]) == (1, 0, 1)
 
 
+def test_samples_patched_where_they_do_not_read_back_fail_the_file_and_leave_no_output(tmp_path, interp_engine, monkeypatch):
+    """The fills are patched into a byte copy where the header says the samples lie, and read back
+    before the copy is moved into place: a header misread (here the data offset one frame off)
+    fails the file instead of writing a click of shifted samples."""
+    from dataclasses import replace
+
+    src = write(tmp_path / "in.wav", _damaged_chord(), 44100)
+    data = src.read_bytes()
+    real = audio_io.pcm_layout
+
+    def one_frame_off(path):
+        layout = real(path)
+        return replace(layout, data_offset=layout.data_offset + 2 * 2)  # a frame: two channels of 16 bits
+
+    monkeypatch.setattr(audio_io, "pcm_layout", one_frame_off)
+    target = tmp_path / "out.wav"
+    report = repair_file(interp_engine, src, target)
+    assert report.status == "failed" and "did not read back" in report.message, report.message
+    assert [g["status"] for g in report.gaps] == ["failed"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav"] and src.read_bytes() == data  # no output, no temporary
+
+
 def test_a_write_error_names_the_output_not_its_temporary_when_out_is_relative(tmp_path, monkeypatch):
     folder = tmp_path / "in" / "sub"
     write(folder / "gap.wav", _damaged_chord(), 44100)
