@@ -270,6 +270,30 @@ def test_a_dropout_of_one_channel_longer_than_the_pipeline_fills_is_left_alone(i
     assert fills == {} and results[0].status == "skipped" and "longer than" in results[0].message
 
 
+@pytest.mark.parametrize("samples, method", [
+    (87, None),  # under the detector's 2 ms (88.2 samples at 44.1 kHz, rounded to 88): no gap
+    (88, "short-gap"),  # exactly the minimum: a gap
+    (882, "short-gap"),  # exactly short_gap_ms (20 ms): still LSAR's
+    (883, "mel"),
+    (1322, "mel"),
+    (1323, "long-gap"),  # exactly long_gap_ms (30 ms): copied from a matching stretch from there on
+])
+def test_gap_lengths_at_the_limits_are_found_and_routed_inclusively(interp_engine, samples, method):
+    from melrestore.plugins.detectors import DigitalSilence
+
+    music, rate = music_excerpt()
+    assert rate == 44100
+    start = 2 * rate
+    music[:, start : start + samples] = 0.0
+    gaps = DigitalSilence().detect(music, rate)
+    if method is None:
+        assert gaps == []
+        return
+    assert [(g.start, g.end) for g in gaps] == [(start, start + samples)]
+    _, results = interp_engine.repair(music, rate, gaps)
+    assert (results[0].status, results[0].method) == ("repaired", method), results[0].message
+
+
 def test_lsar_at_the_very_start_falls_back_to_the_mel_pipeline(interp_engine):
     rate = 44100
     damaged = chord(1.0, rate, 1)
