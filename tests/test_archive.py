@@ -791,22 +791,6 @@ def test_evaluate_and_train_say_which_folder_they_cannot_read():
 # -- 7. errors outside one file -------------------------------------------------
 
 
-@pytest.mark.parametrize("config,words", [
-    ('[pipeline]\nmax_gap_seconds = "3"\n', "max_gap_seconds takes a number"),
-    ('[pipeline]\ndetectors = "digital-silence"\n', "detectors takes a list"),
-    ('[pipeline.options.digital-silence]\nmin_ms = "5"\n', "option 'min_ms'"),
-    ('[pipeline.options.griffin-lim]\niterations = 5\n', "griffin-lim"),
-])
-def test_a_bad_config_is_one_line_and_exit_2_before_any_work(tmp_path, config, words):
-    path = tmp_path / "bad.toml"
-    path.write_text(config)
-    out = tmp_path / "out"
-    result = run("batch", EXAMPLES / "recordings", "-o", out, "--workers", "2", "--config", path, *INTERP)
-    assert result.exit_code == 2, result.output
-    assert words in result.output and "Traceback" not in result.output
-    assert not out.exists()
-
-
 def test_an_unwritable_output_folder_is_one_line(tmp_path):
     (tmp_path / "a-file").write_text("")
     result = run("batch", EXAMPLES / "recordings", "-o", tmp_path / "a-file" / "out", *INTERP)

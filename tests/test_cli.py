@@ -356,15 +356,17 @@ def _config(tmp_path, text):
     ('[pipeline.options.griffin-lim]\nn_iter = "many"\n', "option 'n_iter' of vocoder 'griffin-lim' takes a int (or nothing), not 'many'"),
     ('[pipeline.options.griffin-lim]\niterations = 8\n', "vocoder 'griffin-lim' has no option 'iterations'"),
     ('[pipeline.options.digital-silence]\nmin_ms = true\n', "option 'min_ms' of gap detector 'digital-silence' takes a float"),
+    ('[pipeline.options.digital-silence]\nmin_ms = "5"\n', "option 'min_ms' of gap detector 'digital-silence' takes a float (like 2.0), not '5'"),
     ('[pipeline.options.digital-silence]\nmin_ms = 0\n', "'digital-silence' failed to start: min_ms and edge_ms must be above 0"),
     ('[pipeline.options.grifin-lim]\nn_iter = 8\n', "no plugin object is named 'grifin-lim'"),
     # options for a plugin this run does not use (the run fills with the interpolation): checked too
     ('[pipeline.options.unet-torch]\nbogus_key = 1\n', "inpainter 'unet-torch' has no option 'bogus_key'"),
 ])
 def test_config_types_are_checked_before_any_file_is_touched(recordings, tmp_path, text, message):
-    result = run("batch", recordings, "-o", tmp_path / "out", "--config", _config(tmp_path, text), *INTERP)
+    # With workers: the config is checked before any starts (a usage error, not a worker that failed).
+    result = run("batch", recordings, "-o", tmp_path / "out", "--workers", "2", "--config", _config(tmp_path, text), *INTERP)
     assert result.exit_code == 2 and message in result.output, result.output
-    assert not (tmp_path / "out").exists()
+    assert "Traceback" not in result.output and not (tmp_path / "out").exists()
 
 
 def test_a_config_value_of_the_right_type_reaches_the_plugin(recordings, tmp_path):
