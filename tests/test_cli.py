@@ -602,10 +602,16 @@ def test_check_plugin_checks_every_kind(tmp_path):
     assert run("check-plugin", "nope").exit_code == 2
 
 
-def test_repair_of_a_file_that_is_not_audio_is_one_line(tmp_path):
-    (tmp_path / "notes.wav").write_text("not audio")
-    result = run("repair", tmp_path / "notes.wav", "-o", tmp_path / "out.flac", *INTERP)
-    assert result.exit_code == 1 and result.output.startswith("Error: cannot read") and len(result.output.splitlines()) == 1
+@pytest.mark.parametrize("name, content, target", [
+    ("notes.wav", b"not audio", "out.flac"),
+    ("corrupt.wav", b"RIFF\x00\x00\x00\x00WAVEjunkjunk", "out.wav"),  # a WAV header, and no samples
+])
+def test_repair_of_a_file_that_is_not_audio_is_one_line_exit_1_and_no_output(tmp_path, name, content, target):
+    (tmp_path / name).write_bytes(content)
+    result = run("repair", tmp_path / name, "-o", tmp_path / target, *INTERP)
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(f"Error: cannot read {tmp_path / name}: ") and len(result.output.splitlines()) == 1, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
 
 
 @pytest.mark.parametrize("ext", ["wav", "flac"])
