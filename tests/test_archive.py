@@ -225,10 +225,11 @@ def test_ogg_keeps_its_vorbis_comments(tmp_path, interp_engine):
     tagged = OggVorbis(src)
     tagged["title"], tagged["artist"] = "Mutilated Mime", "Muldjord"
     tagged.save()
+    # Marked by hand: a dropout made before lossy encoding is not always exact zeros once decoded.
+    (tmp_path / "in.gaps.json").write_text(json.dumps({"gaps": [{"start": GAP[0] / 44100, "end": GAP[1] / 44100}]}))
     out = tmp_path / "out.ogg"
     report = repair_file(interp_engine, src, out)
-    if report.status != "repaired":  # lossy: the decoded gap may not be exact zeros
-        pytest.skip(f"no gap found in the encoded file: {report.status}")
+    assert report.status == "repaired" and len(report.gaps) == 1, (report.status, report.message)
     assert OggVorbis(out)["title"] == ["Mutilated Mime"] and OggVorbis(out)["artist"] == ["Muldjord"]
 
 
@@ -500,6 +501,28 @@ def test_a_file_that_cannot_be_written_repairs_none_of_its_gaps(tmp_path, interp
     assert (summary["gaps_found"], summary["gaps_repaired"], summary["gaps_failed"]) == (1, 0, 1)
 
 
+def test_samples_patched_where_they_do_not_read_back_fail_the_file_and_leave_no_output(tmp_path, interp_engine, monkeypatch):
+    """The fills are patched into a byte copy where the header says the samples lie, and read back
+    before the copy is moved into place: a header misread (here the data offset one frame off)
+    fails the file instead of writing a click of shifted samples."""
+    from dataclasses import replace
+
+    src = write(tmp_path / "in.wav", _damaged_chord(), 44100)
+    data = src.read_bytes()
+    real = audio_io.pcm_layout
+
+    def one_frame_off(path):
+        layout = real(path)
+        return replace(layout, data_offset=layout.data_offset + 2 * 2)  # a frame: two channels of 16 bits
+
+    monkeypatch.setattr(audio_io, "pcm_layout", one_frame_off)
+    target = tmp_path / "out.wav"
+    report = repair_file(interp_engine, src, target)
+    assert report.status == "failed" and "did not read back" in report.message, report.message
+    assert [g["status"] for g in report.gaps] == ["failed"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav"] and src.read_bytes() == data  # no output, no temporary
+
+
 def test_a_write_error_names_the_output_not_its_temporary_when_out_is_relative(tmp_path, monkeypatch):
     folder = tmp_path / "in" / "sub"
     write(folder / "gap.wav", _damaged_chord(), 44100)
@@ -516,10 +539,11 @@ def test_a_write_error_names_the_output_not_its_temporary_when_out_is_relative(t
 
 
 @pytest.mark.parametrize("ext", ["wav", "flac"])
-@pytest.mark.parametrize("change", ["replaced", "truncated", "replaced, no gap filled"])
+@pytest.mark.parametrize("change", ["replaced", "truncated", "written to", "replaced, no gap filled"])
 def test_an_input_that_changes_while_it_is_repaired_fails_and_gets_no_output(tmp_path, ext, change):
     """The output is written from the input by name (a byte copy, its layout and tags): an input
-    replaced or cut short meanwhile must not give a mix of two files reported as repaired."""
+    replaced, cut short or written to meanwhile must not give a mix of two files reported as repaired.
+    Written to in place, it is the same file of the same size: only its modification time tells."""
     folder, out = tmp_path / "in", tmp_path / "out"
     song = write(folder / f"song.{ext}", _damaged_chord(2.0), 44100)
     newer = _damaged_chord(3.0)
@@ -531,6 +555,12 @@ def test_an_input_that_changes_while_it_is_repaired_fails_and_gets_no_output(tmp
     def meanwhile(name, fraction):  # called as the gaps are repaired, after the input was read
         if fraction == 0 and change.startswith("replaced"):
             os.replace(newer, song)
+        elif fraction == 0 and change == "written to":  # its last samples overwritten, as an editor saving in place would
+            size = song.stat().st_size
+            with open(song, "r+b") as f:
+                f.seek(size - 4000)
+                f.write(bytes(range(256)) * 15 + bytes(160))
+            assert song.stat().st_size == size
         elif fraction == 0:
             with open(song, "r+b") as f:
                 f.truncate(song.stat().st_size // 2)
@@ -759,22 +789,6 @@ def test_evaluate_and_train_say_which_folder_they_cannot_read():
 
 
 # -- 7. errors outside one file -------------------------------------------------
-
-
-@pytest.mark.parametrize("config,words", [
-    ('[pipeline]\nmax_gap_seconds = "3"\n', "max_gap_seconds takes a number"),
-    ('[pipeline]\ndetectors = "digital-silence"\n', "detectors takes a list"),
-    ('[pipeline.options.digital-silence]\nmin_ms = "5"\n', "option 'min_ms'"),
-    ('[pipeline.options.griffin-lim]\niterations = 5\n', "griffin-lim"),
-])
-def test_a_bad_config_is_one_line_and_exit_2_before_any_work(tmp_path, config, words):
-    path = tmp_path / "bad.toml"
-    path.write_text(config)
-    out = tmp_path / "out"
-    result = run("batch", EXAMPLES / "recordings", "-o", out, "--workers", "2", "--config", path, *INTERP)
-    assert result.exit_code == 2, result.output
-    assert words in result.output and "Traceback" not in result.output
-    assert not out.exists()
 
 
 def test_an_unwritable_output_folder_is_one_line(tmp_path):
@@ -1228,6 +1242,53 @@ def test_a_rerun_keeps_no_output_that_another_input_has_replaced_since(tmp_path)
     entry = _entry(_batch(folder, out), "a.wav")
     assert entry["status"] == "repaired" and not entry["from_earlier_run"]
     assert (out / "a.wav").read_bytes() == v1_output
+
+
+class _Killed(BaseException):
+    """Stops a run the way SIGKILL does: no report, its journal left behind."""
+
+
+def _kill_after_the_first_file(report):
+    raise _Killed
+
+
+def test_a_run_killed_after_its_first_file_keeps_it_on_rerun(tmp_path):
+    """A whole run (no shard) appends each finished file to its journal: the rerun after a kill
+    keeps that file's output as it is, and does the rest."""
+    folder, out = tmp_path / "in", tmp_path / "out"
+    _small(folder / "a.wav", 220.0)
+    _small(folder / "b.wav", 300.0)
+    with pytest.raises(_Killed):
+        run_batch(folder, out, PipelineOptions(inpainter="interpolation"), workers=1, on_file=_kill_after_the_first_file)
+    assert not (out / REPORT_NAME).exists()
+    [done] = [p.name for p in out.glob("*.wav")]
+    other = ({"a.wav", "b.wav"} - {done}).pop()
+    made, stat = (out / done).read_bytes(), os.stat(out / done)
+    report = _batch(folder, out)
+    assert (_entry(report, done)["status"], _entry(report, done)["from_earlier_run"]) == ("repaired", True)
+    assert (_entry(report, other)["status"], _entry(report, other)["from_earlier_run"]) == ("repaired", False)
+    kept = os.stat(out / done)
+    assert (out / done).read_bytes() == made and (kept.st_ino, kept.st_mtime_ns) == (stat.st_ino, stat.st_mtime_ns)  # not rewritten
+    assert report["summary"]["existing_kept"] == 1 and not list(out.glob(".melrestore-journal*"))
+
+
+@pytest.mark.parametrize("change", ["other bytes of the same size", "its time touched"])
+def test_an_output_changed_since_its_run_is_redone_even_at_the_same_size(tmp_path, change):
+    """The record vouches for the output by size and modification time: another file of the same
+    size written over it (or a file whose time moved) is not the file that run wrote."""
+    folder, out = tmp_path / "in", tmp_path / "out"
+    _small(folder / "a.wav", 220.0)
+    _batch(folder, out)
+    made = (out / "a.wav").read_bytes()
+    if change == "its time touched":
+        os.utime(out / "a.wav", ns=(1_000_000_000, 1_000_000_000))
+    else:
+        other = _small(tmp_path / "other.wav", 260.0).read_bytes()
+        assert len(other) == len(made) and other != made
+        (out / "a.wav").write_bytes(other)
+    entry = _entry(_batch(folder, out), "a.wav")
+    assert entry["status"] == "repaired" and not entry["from_earlier_run"]
+    assert (out / "a.wav").read_bytes() == made
 
 
 def test_records_of_outputs_a_run_did_not_handle_are_carried_on(tmp_path):

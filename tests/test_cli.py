@@ -356,15 +356,17 @@ def _config(tmp_path, text):
     ('[pipeline.options.griffin-lim]\nn_iter = "many"\n', "option 'n_iter' of vocoder 'griffin-lim' takes a int (or nothing), not 'many'"),
     ('[pipeline.options.griffin-lim]\niterations = 8\n', "vocoder 'griffin-lim' has no option 'iterations'"),
     ('[pipeline.options.digital-silence]\nmin_ms = true\n', "option 'min_ms' of gap detector 'digital-silence' takes a float"),
+    ('[pipeline.options.digital-silence]\nmin_ms = "5"\n', "option 'min_ms' of gap detector 'digital-silence' takes a float (like 2.0), not '5'"),
     ('[pipeline.options.digital-silence]\nmin_ms = 0\n', "'digital-silence' failed to start: min_ms and edge_ms must be above 0"),
     ('[pipeline.options.grifin-lim]\nn_iter = 8\n', "no plugin object is named 'grifin-lim'"),
     # options for a plugin this run does not use (the run fills with the interpolation): checked too
     ('[pipeline.options.unet-torch]\nbogus_key = 1\n', "inpainter 'unet-torch' has no option 'bogus_key'"),
 ])
 def test_config_types_are_checked_before_any_file_is_touched(recordings, tmp_path, text, message):
-    result = run("batch", recordings, "-o", tmp_path / "out", "--config", _config(tmp_path, text), *INTERP)
+    # With workers: the config is checked before any starts (a usage error, not a worker that failed).
+    result = run("batch", recordings, "-o", tmp_path / "out", "--workers", "2", "--config", _config(tmp_path, text), *INTERP)
     assert result.exit_code == 2 and message in result.output, result.output
-    assert not (tmp_path / "out").exists()
+    assert "Traceback" not in result.output and not (tmp_path / "out").exists()
 
 
 def test_a_config_value_of_the_right_type_reaches_the_plugin(recordings, tmp_path):
@@ -600,10 +602,16 @@ def test_check_plugin_checks_every_kind(tmp_path):
     assert run("check-plugin", "nope").exit_code == 2
 
 
-def test_repair_of_a_file_that_is_not_audio_is_one_line(tmp_path):
-    (tmp_path / "notes.wav").write_text("not audio")
-    result = run("repair", tmp_path / "notes.wav", "-o", tmp_path / "out.flac", *INTERP)
-    assert result.exit_code == 1 and result.output.startswith("Error: cannot read") and len(result.output.splitlines()) == 1
+@pytest.mark.parametrize("name, content, target", [
+    ("notes.wav", b"not audio", "out.flac"),
+    ("corrupt.wav", b"RIFF\x00\x00\x00\x00WAVEjunkjunk", "out.wav"),  # a WAV header, and no samples
+])
+def test_repair_of_a_file_that_is_not_audio_is_one_line_exit_1_and_no_output(tmp_path, name, content, target):
+    (tmp_path / name).write_bytes(content)
+    result = run("repair", tmp_path / name, "-o", tmp_path / target, *INTERP)
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(f"Error: cannot read {tmp_path / name}: ") and len(result.output.splitlines()) == 1, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
 
 
 @pytest.mark.parametrize("ext", ["wav", "flac"])

@@ -28,10 +28,14 @@ def test_edges_quiet_music_and_faded_pauses_are_not_gaps():
     faded = chord(3.0, RATE, channels=2)
     faded[:, 40000:60000] *= np.geomspace(1, 1e-4, 20000)  # the music fades out (to -80 dB) ...
     faded[:, 60000:70000] = 0.0  # ... into a genuine pause
+    fading_in = chord(3.0, RATE, channels=2)  # loud music stops dead, and after the pause ...
+    fading_in[:, 60000:70000] = 0.0
+    fading_in[:, 70000:90000] *= np.geomspace(1e-4, 1, 20000)  # ... the next part fades in from -80 dB
     detector = DigitalSilence()
     assert detector.detect(audio, RATE) == []
     assert detector.detect(quiet, RATE) == []
     assert detector.detect(faded, RATE) == []
+    assert detector.detect(fading_in, RATE) == []  # both edges must sound: the left one alone does not make a dropout
 
 
 @pytest.mark.parametrize("curve", ["linear", "equal-power"])

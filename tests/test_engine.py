@@ -43,12 +43,25 @@ def test_bit_depth_and_format_are_kept_bit_exact(tmp_path, interp_engine, subtyp
     damaged = chord(1.5, rate, 2)
     damaged[:, 30000:32000] = 0.0
     src = write(tmp_path / f"in.{ext}", damaged, rate, subtype=subtype)
-    repair_file(interp_engine, src, tmp_path / f"out.{ext}")
+    assert repair_file(interp_engine, src, tmp_path / f"out.{ext}").status == "repaired"
     before, after = audio_io.read(src), audio_io.read(tmp_path / f"out.{ext}")
     assert (after.format, after.subtype) == (before.format, before.subtype)
     assert np.array_equal(before.samples[:30000], after.samples[:30000])
     assert np.array_equal(before.samples[32000:], after.samples[32000:])
-    assert np.abs(after.samples[30000:32000]).max() > 0
+    # The fill written is the engine's, at the file's own precision: a 24-bit file's rounded to 24
+    # bits (not 16), a float file's as the engine gave it.  (PCM is read as int32, left-justified.)
+    gaps = interp_engine.detect(before.as_float(), rate, src)
+    assert [(g.start, g.end) for g in gaps] == [(30000, 32000)]
+    fill = interp_engine.repair(before.as_float(), rate, gaps)[0][gaps[0]].T
+    if subtype == "FLOAT":
+        expected = fill.astype(np.float32)
+    else:
+        bits = audio_io.PCM_BITS[subtype]
+        top = 2 ** (bits - 1)
+        stored = np.clip(np.round(np.clip(fill.astype(np.float64), -1, 1) * top), -top, top - 1).astype(np.int64)
+        expected = (stored * 2 ** (32 - bits)).astype(np.int32)
+    assert np.abs(expected).max() > 0
+    assert np.array_equal(after.samples[30000:32000], expected)
 
 
 def test_fill_continues_the_music(interp_engine):
@@ -255,6 +268,30 @@ def test_a_dropout_of_one_channel_longer_than_the_pipeline_fills_is_left_alone(i
     damaged[0, gap.start : gap.end] = 0.0
     fills, results = interp_engine.repair(damaged, rate, [gap])
     assert fills == {} and results[0].status == "skipped" and "longer than" in results[0].message
+
+
+@pytest.mark.parametrize("samples, method", [
+    (87, None),  # under the detector's 2 ms (88.2 samples at 44.1 kHz, rounded to 88): no gap
+    (88, "short-gap"),  # exactly the minimum: a gap
+    (882, "short-gap"),  # exactly short_gap_ms (20 ms): still LSAR's
+    (883, "mel"),
+    (1322, "mel"),
+    (1323, "long-gap"),  # exactly long_gap_ms (30 ms): copied from a matching stretch from there on
+])
+def test_gap_lengths_at_the_limits_are_found_and_routed_inclusively(interp_engine, samples, method):
+    from melrestore.plugins.detectors import DigitalSilence
+
+    music, rate = music_excerpt()
+    assert rate == 44100
+    start = 2 * rate
+    music[:, start : start + samples] = 0.0
+    gaps = DigitalSilence().detect(music, rate)
+    if method is None:
+        assert gaps == []
+        return
+    assert [(g.start, g.end) for g in gaps] == [(start, start + samples)]
+    _, results = interp_engine.repair(music, rate, gaps)
+    assert (results[0].status, results[0].method) == ("repaired", method), results[0].message
 
 
 def test_lsar_at_the_very_start_falls_back_to_the_mel_pipeline(interp_engine):

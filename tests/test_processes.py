@@ -19,11 +19,13 @@ from melrestore.pipeline import PipelineOptions, build_engine
 from melrestore.pool import PROGRESS_INTERVAL_S, WorkerPool, _progress_sender
 
 # A plugin, installed for the child processes only: a detector that dies the way the kernel's
-# out-of-memory killer kills (SIGKILL) on files named *poison*, one that takes its time, and two
-# that hold a device one process at a time may open (a GPU in exclusive-process mode, or memory
-# for one copy of a model): the main process's engine gets it, a worker's raises or is killed.
+# out-of-memory killer kills (SIGKILL) on files named *poison*, one whose process is killed so
+# while it copies a file named *dies-writing* (the byte copy an output is made from, into its
+# temporary), one that takes its time, and two that hold a device one process at a time may open
+# (a GPU in exclusive-process mode, or memory for one copy of a model): the main process's engine
+# gets it, a worker's raises or is killed.
 TESTKIT = '''
-import fcntl, os, signal, time
+import fcntl, os, shutil, signal, time
 from pathlib import Path
 from melrestore import hookimpl
 
@@ -31,6 +33,21 @@ class KillOnPoison:
     def detect(self, audio, sample_rate, path=None):
         if path is not None and "poison" in Path(path).name:
             os.kill(os.getpid(), signal.SIGKILL)
+        return []
+
+class KillWhileWriting:
+    def __init__(self):
+        copyfile = shutil.copyfile
+
+        def dying(source, target, *args, **kwargs):
+            copied = copyfile(source, target, *args, **kwargs)
+            if "dies-writing" in Path(target).name and Path(target).parent != Path(source).parent:
+                os.kill(os.getpid(), signal.SIGKILL)  # the copy is in OUT, not yet in place
+            return copied
+
+        shutil.copyfile = dying
+
+    def detect(self, audio, sample_rate, path=None):
         return []
 
 class Slow:
@@ -55,6 +72,7 @@ class Exclusive:
 @hookimpl
 def register_gap_detectors(register):
     register("kill-on-poison", KillOnPoison)
+    register("kill-while-writing", KillWhileWriting)
     register("slow", Slow)
     register("exclusive", Exclusive)
 '''
@@ -132,17 +150,23 @@ def _recordings(tmp_path) -> Path:
 pytestmark = pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads process trees from /proc")
 
 
-def test_a_killed_worker_fails_its_file_and_the_batch_goes_on(tmp_path, env):
+def test_a_killed_worker_fails_its_file_leaves_no_temporary_and_the_batch_goes_on(tmp_path, env):
+    """One worker is killed while it detects, one while it writes an output's temporary: the run
+    removes what the second left (not only the next run)."""
     folder = _recordings(tmp_path)
     shutil.copy(folder / "mutilated-mime-c.wav", folder / "poison.wav")
+    shutil.copy(folder / "mutilated-mime-a.wav", folder / "dies-writing.wav")
     out = tmp_path / "out"
-    proc = batch(env, folder, out, "--workers", "2", "--detector", "digital-silence", "--detector", "kill-on-poison")
+    proc = batch(env, folder, out, "--workers", "2", "--detector", "digital-silence", "--detector", "kill-on-poison",
+                 "--detector", "kill-while-writing")
     output, _ = proc.communicate(timeout=300)
     assert proc.returncode == 1, output
     assert "Traceback" not in output
     files = {f["path"]: f for f in json.loads((out / REPORT_NAME).read_text())["files"]}
-    assert files["poison.wav"]["status"] == "failed" and "SIGKILL" in files["poison.wav"]["message"]
-    assert not (out / "poison.wav").exists()
+    for name in ("poison.wav", "dies-writing.wav"):
+        assert files[name]["status"] == "failed" and "SIGKILL" in files[name]["message"], files[name]
+        assert not (out / name).exists()
+    assert not list(out.rglob("*melrestore-tmp*")), "a killed worker's temporary left in OUT"
     assert [files[n]["status"] for n in ("mutilated-mime-a.wav", "more/mutilated-mime-b.flac", "mutilated-mime-c.wav")] == [
         "repaired", "repaired", "unchanged"]
 

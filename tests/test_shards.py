@@ -182,6 +182,21 @@ def test_a_shard_leaves_the_temporaries_of_other_shards_alone(archive, tmp_path)
     assert left == [f".{first.split('/')[-1]}.abc123.melrestore-tmp"]
 
 
+def test_report_exits_0_once_every_shard_is_complete_with_no_file_failed(tmp_path):
+    folder, out, options = tmp_path / "in", tmp_path / "out", PipelineOptions(inpainter="interpolation")
+    for i in range(3):
+        audio = chord(0.4, RATE, freqs=(220.0 + 30 * i, 330.0))
+        audio[:, 3000:3160] = 0.0
+        write(folder / f"take{i}.wav", audio, RATE)
+    run_batch(folder, out, options, shard=Shard(1, 2))
+    merged = run("report", out)
+    assert merged.exit_code == 1 and "shard 2/2 MISSING" in merged.output
+    run_batch(folder, out, options, shard=Shard(2, 2))
+    merged = run("report", out)
+    assert merged.exit_code == 0, merged.output
+    assert "2 of 2 shards complete" in merged.output and "3 files: 3 repaired" in merged.output
+
+
 def test_report_says_when_there_is_nothing_to_merge(tmp_path):
     result = run("report", tmp_path)
     assert result.exit_code == 2 and "no shard reports" in result.output
