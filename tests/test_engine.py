@@ -461,3 +461,22 @@ def test_the_offset_around_a_gap_leaves_other_dropouts_out():
     for start in range(30000, 100000, 1323):
         audio[:, start : start + 220] = 0.0
     assert np.abs(offset_around(audio, 60000, 60220, rate) - 0.5).max() < 0.01
+
+
+def test_the_front_end_sets_the_rate_an_inpainter_without_its_own_analyses_at():
+    """``--frontend seed-22k`` analyses at 22,050 Hz: the fill of a gap in white noise at 44.1 kHz has
+    nothing above 11 kHz; with ``music-44k`` it has the noise's whole band."""
+    from melrestore.pipeline import PipelineOptions, build_engine
+
+    rate = 44100
+    noise = np.random.default_rng(0).normal(0, 0.1, (1, 3 * rate)).astype(np.float32)
+    gap = Gap(rate, rate + rate // 5)
+    damaged = noise.copy()
+    damaged[:, gap.start : gap.end] = 0.0
+    high = {}
+    for frontend in ("music-44k", "seed-22k"):
+        engine = build_engine(PipelineOptions(inpainter="interpolation", frontend=frontend, short_gap_ms=0, long_gap_ms=0))
+        fill = engine.repair(damaged, rate, [gap])[0][gap][0]
+        spectrum = np.abs(np.fft.rfft(fill)) ** 2
+        high[frontend] = spectrum[np.fft.rfftfreq(len(fill), 1 / rate) > 12000].sum() / spectrum.sum()
+    assert high["music-44k"] > 0.3 and high["seed-22k"] < 0.01, high
