@@ -17,8 +17,8 @@ from stat import S_ISDIR, S_ISREG
 import numpy as np
 
 from . import __version__
-from .audio import (TEMP_SUFFIX, AudioError, AudioFile, atomic_target, copy_atomic, quantise, remove_stale_temporaries,
-                    survey_audio, write_converted, write_repaired)
+from .atomic import TEMP_SUFFIX, SourceChangedError, atomic_target, copy_atomic, remove_stale_temporaries
+from .audio import AudioError, AudioFile, quantise, survey_audio, write_converted, write_repaired
 from .engine import Engine
 from .formats import AUDIO_EXTENSIONS
 from .gaps import DetectionError, Gap
@@ -149,7 +149,7 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
         else:
             _write_unchanged(audio, target, output_format, stat)
             report.status = "unchanged"
-    except (AudioError, DetectionError) as exc:
+    except (AudioError, DetectionError, SourceChangedError) as exc:
         report.message = str(exc)
     except OSError as exc:
         report.message = _os_error_message(exc, source, target)

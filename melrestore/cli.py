@@ -510,7 +510,8 @@ def repair(source, target, overwrite, quiet, verbose, **flags):
     """
     import soundfile as sf
 
-    from .audio import ScratchFolder, sound_path
+    from .atomic import ScratchFolder
+    from .audio import sound_path
     from .batch import repair_file
     from .pipeline import build_engine
 

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from conftest import EXAMPLES, chord, write
 from melrestore import audio as audio_io
+from melrestore.atomic import TEMP_SUFFIX, ScratchFolder, temporary_prefix
 from melrestore.batch import REPORT_NAME, claim_output, repair_file, run_batch, summary_of
 from melrestore.container import _mp3_tag_spans
 from melrestore.cli import cli
@@ -512,7 +513,7 @@ def test_a_write_error_names_the_output_not_its_temporary_when_out_is_relative(t
     for name in ("clean.wav", "gap.wav"):  # copied, and repaired
         line = next(line for line in result.output.splitlines() if line.startswith(f"FAILED sub/{name}: "))
         assert line.startswith(f"FAILED sub/{name}: cannot write {os.path.join('out', 'sub', name)}: "), line
-        assert audio_io.TEMP_SUFFIX not in line and str(tmp_path) not in line, line
+        assert TEMP_SUFFIX not in line and str(tmp_path) not in line, line
 
 
 @pytest.mark.parametrize("ext", ["wav", "flac"])
@@ -1093,7 +1094,7 @@ def test_a_file_name_near_the_systems_limit_is_written_and_its_stale_temporaries
     assert audio_io.read(out / long_name).frames == 88200
     assert not list(out.rglob("*melrestore-tmp*"))
     # A shard removes the stale temporaries of its own files only; a long name's are its own too.
-    handle, stale = tempfile.mkstemp(prefix=audio_io.temporary_prefix(long_name), suffix=audio_io.TEMP_SUFFIX, dir=out)
+    handle, stale = tempfile.mkstemp(prefix=temporary_prefix(long_name), suffix=TEMP_SUFFIX, dir=out)
     os.close(handle)
     others = out / ".other.wav.abcd1234.melrestore-tmp"  # another shard's file, being written
     others.write_bytes(b"")
@@ -1314,12 +1315,12 @@ def test_a_batch_into_a_folder_leaves_a_running_repairs_temporary_alone(tmp_path
     folder, out = tmp_path / "in", tmp_path / "out"
     _small(folder / "a.wav")
     out.mkdir()
-    with audio_io.ScratchFolder(out) as scratch:
-        temporary = scratch / f".repaired.wav.abc123{audio_io.TEMP_SUFFIX}"
+    with ScratchFolder(out) as scratch:
+        temporary = scratch / f".repaired.wav.abc123{TEMP_SUFFIX}"
         temporary.write_bytes(b"being written")
         _batch(folder, out)
         assert temporary.read_bytes() == b"being written"
-    stale = out / "sub" / f".a.wav.abc123{audio_io.TEMP_SUFFIX}"  # a killed run's, elsewhere: still removed
+    stale = out / "sub" / f".a.wav.abc123{TEMP_SUFFIX}"  # a killed run's, elsewhere: still removed
     stale.parent.mkdir()
     stale.write_bytes(b"")
     _batch(folder, out)

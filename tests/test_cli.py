@@ -612,7 +612,7 @@ def test_repair_that_cannot_write_names_out_file_not_its_scratch(tmp_path, monke
     def full_disk(source, destination, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", str(destination))
 
-    monkeypatch.setattr(audio_io.shutil, "copy2", full_disk)
+    monkeypatch.setattr(shutil, "copy2", full_disk)
     monkeypatch.chdir(tmp_path)
     result = run("repair", "song.wav", "-o", "song-fixed.wav", "--overwrite", *INTERP)
     assert result.exit_code == 1 and "cannot write song-fixed.wav: No space left on device" in result.output, result.output
