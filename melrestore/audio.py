@@ -25,7 +25,7 @@ import soundfile as sf
 from .atomic import TEMP_SUFFIX, atomic_target
 from .container import (G711, SAMPLE_BYTES, can_patch, copy_tags, encoder_settings, g711_round, mpeg_samples, ogg_links,
                         patch_samples, pcm_layout)
-from .formats import AUDIO_EXTENSIONS, FORMATS_BY_EXTENSION, UNREAD_AUDIO_EXTENSIONS
+from .formats import FORMATS_BY_EXTENSION
 
 PCM_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
 # A RIFF data size of all ones: no length given, as a recorder writing a stream leaves it (read to the end).
@@ -440,64 +440,3 @@ def write_converted(audio: AudioFile, path: str | os.PathLike, format: str, subt
         text_tags = {key: value for key, value in source.copy_metadata().items() if value}
     with atomic_target(path, source=audio.path, source_stat=source_stat) as tmp:
         write_blocks(audio, tmp, patches, format=format, subtype=subtype, text_tags=text_tags)
-
-
-def _named_like_audio(root: str | os.PathLike, extensions=AUDIO_EXTENSIONS, unlisted: dict[Path, str] | None = None) -> list[Path]:
-    """Everything below ``root`` named with one of ``extensions``, sorted; hidden files and folders (a
-    leading dot: macOS's ``._song.wav``, Netatalk's ``.AppleDouble/song.wav``, a trash folder) left
-    out, and linked folders not entered.  The folders that cannot be listed (``root`` included: no
-    permission, removed meanwhile) go into ``unlisted``, with the system's reason."""
-    def note(error: OSError) -> None:
-        if unlisted is not None:
-            unlisted[Path(error.filename if error.filename is not None else root)] = error.strerror or str(error)
-
-    found = []
-    for folder, folders, files in os.walk(root, onerror=note):
-        folders[:] = [name for name in folders if not name.startswith(".")]
-        found += [Path(folder) / name for name in folders + files
-                  if not name.startswith(".") and Path(name).suffix.lower() in extensions]
-    return sorted(found)
-
-
-def find_audio_files(root: str | os.PathLike, unlisted: dict[Path, str] | None = None) -> list[Path]:
-    """Audio files below ``root`` (recursive, sorted, hidden files and folders skipped); the folders
-    that cannot be listed go into ``unlisted``, with the system's reason (their files are not found)."""
-    return [p for p in _named_like_audio(root, unlisted=unlisted) if _is_file_noting_unlisted(p, unlisted)]
-
-
-def survey_audio(root: str | os.PathLike, unlisted: dict[Path, str] | None = None) -> tuple[list[Path], dict[Path, str]]:
-    """``find_audio_files(root, unlisted)``, and from the same walk what is named like audio below
-    ``root`` but is no file (broken links, folders, linked folders) or is audio in a format
-    melrestore does not read (``song.m4a``), with why it is left out."""
-    named = _named_like_audio(root, (*AUDIO_EXTENSIONS, *UNREAD_AUDIO_EXTENSIONS), unlisted)
-    readable = [p for p in named if p.suffix.lower() in AUDIO_EXTENSIONS]
-    files = [p for p in readable if _is_file_noting_unlisted(p, unlisted)]
-    found = {p: f"{p.suffix.lower()} is not a format melrestore reads ({', '.join(AUDIO_EXTENSIONS)}): convert it "
-                "to FLAC or WAV to have it checked for gaps"
-             for p in named if p.suffix.lower() in UNREAD_AUDIO_EXTENSIONS and _is_file_noting_unlisted(p)}
-    regular = set(files)
-    for p in (p for p in readable if p not in regular):
-        try:
-            p.lstat()
-        except OSError:  # in a folder that cannot be entered: reported as that folder
-            continue
-        if p.is_symlink() and not p.exists():
-            found[p] = f"broken symbolic link (to {os.readlink(p)})"
-        elif p.is_symlink() and p.is_dir():
-            found[p] = "a linked folder named like an audio file (linked folders are not entered: the files inside it are not processed)"
-        elif p.is_dir():
-            found[p] = "a folder named like an audio file (the files inside it are processed on their own)"
-        else:
-            found[p] = "not a regular file"
-    return files, dict(sorted(found.items()))
-
-
-def _is_file_noting_unlisted(path: Path, unlisted: dict[Path, str] | None = None) -> bool:
-    """``path.is_file()``; where its folder can be listed but not entered (read without execute
-    permission), False, and the folder goes into ``unlisted`` with the system's reason."""
-    try:
-        return path.is_file()
-    except OSError as exc:
-        if unlisted is not None:
-            unlisted.setdefault(path.parent, exc.strerror or str(exc))
-        return False

@@ -190,8 +190,10 @@ def _run(inputs, out_dir, options, workers, overwrite, figures=False, quiet=Fals
     """``run_batch`` with a progress bar (and, verbose, a line per file)."""
     from tqdm import tqdm
 
-    from .batch import FolderError, InputError, OutputError, collect_inputs, plan_jobs, run_batch
+    from .batch import plan_jobs, run_batch
+    from .inputs import FolderError, InputError, collect_inputs
     from .pool import Stopped, WorkerStartError
+    from .reports import OutputError
 
     _check_plugins(options)
     out = Path(out_dir) if out_dir else None
@@ -331,7 +333,7 @@ def batch(inputs, out_dir, workers, overwrite, as_json, figures, shard_option, s
       melrestore batch 'archive/**/*.wav' -o fixed/ --config configs/pipeline.toml
       melrestore batch archive/ -o fixed/ --shard 3/8
     """
-    from .batch import human_summary, report_name
+    from .reports import human_summary, report_name
     from .shards import ShardError, resolve_shard
 
     try:
@@ -370,7 +372,7 @@ def report(out_dir, as_json):
     Example:
       melrestore report fixed/
     """
-    from .batch import REPORT_NAME, ReportError, human_summary
+    from .reports import REPORT_NAME, ReportError, human_summary
     from .shards import ShardError, describe_shards, is_whole, merge_reports
 
     try:
@@ -662,10 +664,9 @@ def evaluate(in_dir, out_dir, inpainters, lengths, per_file, seed, excerpt_s, co
     """
     from tqdm import tqdm
 
-    from .audio import find_audio_files
-    from .batch import FolderError
     from .evaluate import LABELS, format_table
     from .evaluate import evaluate as run_evaluation
+    from .inputs import FolderError, find_audio_files
 
     base = _pipeline(config_path)
     inpainters = list(inpainters) or [base.inpainter]

@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import __version__
-from .batch import (CARRIED, REPORT_NAME, FileReport, journal_name, read_journal, report_name, summary_of,
-                    write_report)
+from .reports import (CARRIED, REPORT_NAME, FileReport, journal_name, read_journal, report_name, summary_of,
+                      write_report)
 
 # The environment a scheduler runs each task of an array in.
 SLURM_TASK, SLURM_COUNT, SLURM_LAST = "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MAX"
@@ -63,7 +63,7 @@ class Shard:
         return hashlib.sha256(json.dumps(items).encode()).hexdigest()[:16]
 
     def select(self, sources: list[tuple[Path, str]], lookalikes: list[FileReport] = ()):
-        """This shard's part of a batch: its ``(source, name)`` pairs (as ``batch.collect_inputs``
+        """This shard's part of a batch: its ``(source, name)`` pairs (as ``inputs.collect_inputs``
         gives them) and its entries for things named like audio that are no file."""
         sizes = {name: _size(source) for source, name in sources}
         names = sorted([*sizes, *(r.path for r in lookalikes)])

@@ -19,14 +19,16 @@ from click.testing import CliRunner
 from conftest import EXAMPLES, chord, write
 from melrestore import audio as audio_io
 from melrestore.atomic import TEMP_SUFFIX, ScratchFolder, temporary_prefix
-from melrestore.batch import REPORT_NAME, claim_output, repair_file, run_batch, summary_of
+from melrestore.batch import repair_file, run_batch
 from melrestore.container import _mp3_tag_spans
 from melrestore.cli import cli
 from melrestore.engine import Engine
 from melrestore.mel import MelSettings
+from melrestore.output_lock import claim_output
 from melrestore.pipeline import PipelineOptions
 from melrestore.plugins.detectors import DigitalSilence
 from melrestore.plugins.interpolation import Interpolation
+from melrestore.reports import REPORT_NAME, summary_of
 
 INTERP = ["--inpainter", "interpolation"]
 GAP = (40000, 42000)  # 45 ms at 44.1 kHz: the Mel pipeline's
@@ -607,7 +609,7 @@ def test_a_lock_or_journal_left_by_another_users_killed_run_is_no_traceback(tmp_
 def test_a_whole_run_and_a_sharded_one_never_write_into_one_output_at_once(tmp_path):
     """The shards of one run write into OUT together; a whole run would remove their temporaries
     mid-write (and they its files), so neither starts while the other writes."""
-    from melrestore.batch import report_name
+    from melrestore.reports import report_name
 
     src = _one_clip(tmp_path)
     out = tmp_path / "out"

@@ -50,12 +50,12 @@ def test_batch_repairs_the_examples_and_reports(recordings, tmp_path):
 def test_ctrl_c_while_the_inputs_are_read_exits_130(recordings, tmp_path, monkeypatch):
     """Before the batch's own handler is in place (a large archive takes seconds to list): 130, not
     click's "Aborted!" and 1, which means a file failed."""
-    from melrestore import batch
+    from melrestore import inputs
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(batch, "collect_inputs", interrupted)
+    monkeypatch.setattr(inputs, "collect_inputs", interrupted)
     result = run("batch", recordings, "-o", tmp_path / "out", *INTERP)
     assert result.exit_code == 130 and "interrupted" in result.output and "Aborted" not in result.output
 
@@ -271,7 +271,7 @@ def test_a_double_star_glob_enters_no_linked_folder(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads((tmp_path / "out" / "melrestore-report.json").read_text())
     assert [(f["path"], f["status"]) for f in report["files"]] == [("x.wav", "repaired")]
-    from melrestore.batch import _expand
+    from melrestore.inputs import _expand
 
     assert _expand(str(tmp_path / "live" / "**")) == [tmp_path / "live", *(tmp_path / "live" / n for n in ("a", "a/x.wav", "b"))]
 
@@ -283,7 +283,7 @@ def test_a_double_star_glob_enters_no_linked_folder(tmp_path):
     "l*/top.wav/**", "**/deep/**/", "**/**", "{tmp}/live/**/*.flac",
 ])
 def test_a_double_star_glob_matches_what_glob_matches_in_a_tree_without_links(tmp_path, monkeypatch, pattern):
-    from melrestore.batch import _expand
+    from melrestore.inputs import _expand
 
     for name in ("live/top.wav", "live/a/x.wav", "live/a/deep/d.wav", "live/a/deep/er/e.flac", "live/b[1]/b.wav", "live/b[1]/c/c.wav",
                  "live/.hidden/s.wav", "live/.hidden/h/t.wav", "live/a/.dot.wav", "other/o.wav", "live/x*y/z.wav", "live/f.wav2"):

@@ -6,8 +6,9 @@ import json
 import pytest
 
 from conftest import chord, run, write
-from melrestore.batch import REPORT_NAME, run_batch
+from melrestore.batch import run_batch
 from melrestore.pipeline import PipelineOptions
+from melrestore.reports import REPORT_NAME
 from melrestore.shards import Shard, ShardError, parse_shard, resolve_shard, split
 
 INTERP = ["--inpainter", "interpolation", "--workers", "1"]
