@@ -9,7 +9,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from .atomic import TEMP_SUFFIX, remove_stale_temporaries
-from .reports import REPORT_NAME, OutputError
+from .reports import REPORT_NAME, OutputError, report_name
 
 
 @contextmanager
@@ -37,13 +37,18 @@ def claim_output(out_dir: Path, report_file: str = REPORT_NAME, owned: set[str] 
         folder = _lock_folder(out_dir, shared=owned is not None)
         if folder is not None:
             held.callback(os.close, folder)
-        lock_path = out_dir / f".{report_file}.lock"
+        lock_path = out_dir / _lock_name(report_file)
         lock = _lock(lock_path)
         if lock is not None:
             held.callback(os.close, lock)
             held.callback(_unlink, lock_path)  # before the release: a run that opened it meanwhile finds it gone
         remove_stale_temporaries(out_dir, owned)
         yield
+
+
+def _lock_name(report_file: str) -> str:
+    """The hidden lock file of the run that writes ``report_file`` (or, given a glob pattern, of those)."""
+    return f".{report_file}.lock"
 
 
 def _lock_folder(out_dir: Path, shared: bool) -> int | None:
@@ -54,7 +59,7 @@ def _lock_folder(out_dir: Path, shared: bool) -> int | None:
         fcntl.flock(handle, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(handle)
-        holders = [p.read_text(errors="replace") for p in sorted(out_dir.glob(f".{REPORT_NAME.removesuffix('.json')}*.lock"))]
+        holders = [p.read_text(errors="replace") for p in sorted(out_dir.glob(_lock_name(report_name.glob)))]
         raise _busy(out_dir, holders, " (the shards of one sharded run may write there together, nothing else at the same time)") from None
     except OSError:  # no locks on this file system (some network mounts)
         os.close(handle)

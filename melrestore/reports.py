@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,9 +17,33 @@ from .atomic import atomic_target
 if TYPE_CHECKING:
     from .pipeline import PipelineOptions
 
-REPORT_NAME = "melrestore-report.json"
+
+
+@dataclass(frozen=True)
+class RecordName:
+    """How a run's files of one kind in OUT are named: ``STEM`` + ``SUFFIX`` for a whole batch,
+    ``STEM.TAG`` + ``SUFFIX`` for one shard of it (``melrestore-report.2-of-4.json``)."""
+
+    stem: str
+    suffix: str
+
+    def __call__(self, shard_tag: str | None = None) -> str:
+        return self.stem + ("" if shard_tag is None else f".{shard_tag}") + self.suffix
+
+    @property
+    def glob(self) -> str:
+        """A glob pattern for the whole batch's and every shard's."""
+        return f"{self.stem}*{self.suffix}"
+
+    def regex(self, tag: str) -> re.Pattern:
+        """A regular expression for the shards' whose tag matches the regular expression ``tag``."""
+        return re.compile(re.escape(f"{self.stem}.") + tag + re.escape(self.suffix))
+
+
+report_name = RecordName("melrestore-report", ".json")
 # Each finished file's entry, appended as it finishes, so a killed run's work is known to the next one.
-JOURNAL_NAME = ".melrestore-journal.jsonl"
+journal_name = RecordName(".melrestore-journal", ".jsonl")
+REPORT_NAME, JOURNAL_NAME = report_name(), journal_name()
 DONE = ("repaired", "unchanged")  # statuses whose output is complete
 # A report's entries of earlier runs for outputs whose input it did not see (orphaned, or below a
 # folder it could not read), carried on so that a later run that sees the input again can keep them.
@@ -61,15 +86,6 @@ class FileReport:
     def from_dict(cls, entry: dict) -> "FileReport":
         """An entry of a saved report or journal (keys this version does not know are left out)."""
         return cls(**{k: v for k, v in entry.items() if k in cls.__dataclass_fields__})
-
-
-def report_name(shard_tag: str | None = None) -> str:
-    """The report of a whole batch, or of one shard of it (``melrestore-report.2-of-4.json``)."""
-    return REPORT_NAME if shard_tag is None else f"melrestore-report.{shard_tag}.json"
-
-
-def journal_name(shard_tag: str | None = None) -> str:
-    return JOURNAL_NAME if shard_tag is None else f".melrestore-journal.{shard_tag}.jsonl"
 
 
 class Journal:
@@ -129,10 +145,10 @@ def earlier_entries(out_dir: Path) -> dict[str, dict]:
 
 def earlier_records(out_dir: Path) -> tuple[dict[str, dict], set[str]]:
     """``earlier_entries``, and the names its reports call orphaned, from one reading of them."""
-    records = [p for pattern in ("melrestore-report*.json", ".melrestore-journal*.jsonl") for p in out_dir.glob(pattern)]
+    records = [p for pattern in (report_name.glob, journal_name.glob) for p in out_dir.glob(pattern)]
     entries, orphaned = {}, set()
     for path in sorted(records, key=_age):
-        if path.suffix == ".jsonl":
+        if path.suffix == journal_name.suffix:
             entries.update(read_journal(path))
             continue
         try:

@@ -25,9 +25,8 @@ SLURM_TASK, SLURM_COUNT, SLURM_LAST = "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_C
 KUBERNETES_INDEX = "JOB_COMPLETION_INDEX"  # 0-based; a Kubernetes Indexed Job does not say how many
 COUNT_VARIABLE = "MELRESTORE_SHARD_COUNT"  # what --shard-count reads when it is not given
 
-_TAG = r"(\d+)-of-(\d+)"
-_SHARD_REPORT = re.compile(rf"melrestore-report\.{_TAG}\.json")
-_SHARD_JOURNAL = re.compile(rf"\.melrestore-journal\.{_TAG}\.jsonl")
+_TAG = r"(\d+)-of-(\d+)"  # Shard.tag's index and count
+_SHARD_REPORT, _SHARD_JOURNAL = report_name.regex(_TAG), journal_name.regex(_TAG)
 
 
 class ShardError(ValueError):
