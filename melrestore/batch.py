@@ -23,7 +23,7 @@ from .inputs import UNREAD_FOLDER, collect_inputs
 from .output_lock import claim_output
 from .pipeline import PipelineOptions, build_engine
 from .pool import Stopped, WorkerPool, describe_death, install_stop_handlers
-from .reports import (CARRIED, DONE, FileReport, Journal, ReportError, earlier_entries, earlier_records, journal_name,
+from .reports import (CARRIED, DONE, FileReport, Journal, ReportError, earlier_records, journal_name,
                       orphaned_outputs, report_name, summarise, write_report)
 
 FIGURES_DIR = "melrestore-figures"
@@ -218,8 +218,8 @@ def plan_jobs(sources: list[tuple[Path, str]], out_dir: Path | None, overwrite: 
               lookalikes: list[FileReport] = (), pipeline: str | None = None,
               earlier: dict[str, dict] | None = None) -> tuple[list[tuple], list[FileReport]]:
     """Which of ``sources`` (from ``collect_inputs``) to process, and the entries of those that need
-    no processing (``lookalikes`` among them).  ``earlier``: ``earlier_entries(out_dir)``, when the
-    caller has read them already.
+    no processing (``lookalikes`` among them).  ``earlier``: the entries of earlier runs into
+    ``out_dir`` (``earlier_records(out_dir)[0]``); without them every file is processed.
 
     An output is kept only when an earlier run's report (or journal) says it was completed, from
     an input of the same size and modification time, with the same pipeline settings (``pipeline``,
@@ -227,10 +227,8 @@ def plan_jobs(sources: list[tuple[Path, str]], out_dir: Path | None, overwrite: 
     output is still the file that run wrote (same size and modification time); a file that failed,
     whose input, settings or output changed since, or whose output no record vouches for, is done again."""
     jobs, kept = [], list(lookalikes)
-    if out_dir is None or overwrite:
+    if out_dir is None or overwrite or earlier is None:
         earlier = {}
-    elif earlier is None:
-        earlier = earlier_entries(out_dir)
     for source, name in sources:
         if out_dir is None:
             jobs.append((source, None, name))
@@ -285,13 +283,16 @@ def _size(path: Path) -> int:
 
 
 def run_batch(inputs, out_dir: Path | None, options: PipelineOptions, workers: int = 1, overwrite: bool = False,
-              on_file=None, figures: bool = False, shard=None, on_progress=None, collected=None) -> dict:
+              on_file=None, figures: bool = False, shard=None, on_progress=None, collected=None, on_start=None) -> dict:
     """Process every audio file that ``inputs`` (a path, or a list of files, folders and glob patterns)
     names; returns (and, when writing, saves) the report.  ``collected``: what ``collect_inputs``
     gave for them, when the caller has it already (a large archive takes seconds to list).
 
-    ``on_file(report)`` is called as each file is done; before that, while it is repaired,
-    ``on_progress(name, fraction)`` with the share of its gaps done (``name``: its path in the report).
+    ``on_start(files, jobs)`` is called once OUT is held and the work planned, before any file is
+    done: how many files the run covers (the shard's, when sharded) and how many of them it
+    processes (the rest kept from earlier runs).  ``on_file(report)`` is called as each file is
+    done; before that, while it is repaired, ``on_progress(name, fraction)`` with the share of its
+    gaps done (``name``: its path in the report).
 
     With ``shard`` (a ``melrestore.shards.Shard``), only that shard's files, with the shard's own
     report and journal; other shards may write into the same ``out_dir`` at the same time.
@@ -324,6 +325,8 @@ def run_batch(inputs, out_dir: Path | None, options: PipelineOptions, workers: i
         interrupted = None
         restore_signals = install_stop_handlers()
         try:
+            if on_start:
+                on_start(len(sources), len(jobs))
             for report in _run_jobs(jobs, engine, options, workers, on_progress):
                 report.pipeline = pipeline
                 if journal:

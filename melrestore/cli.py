@@ -10,6 +10,7 @@ import io
 import json
 import os
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 import click
@@ -190,7 +191,7 @@ def _run(inputs, out_dir, options, workers, overwrite, figures=False, quiet=Fals
     """``run_batch`` with a progress bar (and, verbose, a line per file)."""
     from tqdm import tqdm
 
-    from .batch import plan_jobs, run_batch
+    from .batch import run_batch
     from .inputs import FolderError, InputError, collect_inputs
     from .pool import Stopped, WorkerStartError
     from .reports import OutputError
@@ -204,19 +205,20 @@ def _run(inputs, out_dir, options, workers, overwrite, figures=False, quiet=Fals
         raise click.UsageError(str(exc)) from None
     if not sources and not any(e.status == "failed" for e in entries):  # a folder that cannot be read, a broken link: reported as failed
         raise click.UsageError(f"no audio files in {', '.join(inputs)} (melrestore reads {', '.join(AUDIO_EXTENSIONS)})")
-    if shard is not None:
-        total = len(sources)
-        sources, _ = shard.select(sources)
-        if not quiet:
-            origin = "" if shard.source == "--shard" else f" ({shard.source})"
-            click.echo(f"shard {shard}{origin}: {_plural(len(sources), 'file')} of {total}", err=True)
-    jobs, _ = plan_jobs(sources, out, overwrite, pipeline=options.fingerprint())
-    with tqdm(total=len(jobs), unit="file", file=sys.stderr, disable=True if quiet else None) as bar:
+    with ExitStack() as held:  # the bar, from when run_batch says how many files it processes
+        bar = None
         done, running = 0, {}  # files done; of each file under way, the share of its gaps done
+
+        def on_start(files: int, jobs: int) -> None:
+            nonlocal bar
+            if shard is not None and not quiet:
+                origin = "" if shard.source == "--shard" else f" ({shard.source})"
+                click.echo(f"shard {shard}{origin}: {_plural(files, 'file')} of {len(sources)}", err=True)
+            bar = held.enter_context(tqdm(total=jobs, unit="file", file=sys.stderr, disable=True if quiet else None))
 
         def move() -> None:  # the bar to the files done and the shares of those under way
             position = round(done + sum(running.values(), 0.0), 2)
-            bar.n = int(position) if position.is_integer() else position  # exactly len(jobs) at the end
+            bar.n = int(position) if position.is_integer() else position  # exactly its total at the end
             bar.update(0)  # redraws, as often as tqdm redraws
 
         def on_progress(name, fraction):
@@ -234,7 +236,7 @@ def _run(inputs, out_dir, options, workers, overwrite, figures=False, quiet=Fals
 
         try:
             report = run_batch(inputs[0] if len(inputs) == 1 else list(inputs), out, options, workers, overwrite, on_file, figures, shard,
-                               on_progress, collected)
+                               on_progress, collected, on_start)
         except PluginError as exc:  # the engine is built before any file: a bad plugin option
             raise click.UsageError(str(exc)) from None
         except OutputError as exc:
@@ -243,7 +245,7 @@ def _run(inputs, out_dir, options, workers, overwrite, figures=False, quiet=Fals
             raise click.ClickException(f"a worker process could not start: {exc}; with --workers 1 this process, "
                                        "which could, repairs the files itself") from None
         except (KeyboardInterrupt, Stopped) as exc:
-            bar.close()
+            held.close()  # the bar, if it is shown
             click.echo("interrupted: finished files are kept and in the report; run again to continue", err=True)
             sys.exit(130 if isinstance(exc, KeyboardInterrupt) else exc.exit_code)
     if report.get("report_error"):

@@ -137,14 +137,10 @@ def read_journal(path: Path) -> dict[str, dict]:
     return entries
 
 
-def earlier_entries(out_dir: Path) -> dict[str, dict]:
-    """The entries of earlier runs into ``out_dir``: its reports (the whole batch's and each shard's),
-    then the journals of runs that were killed; a newer record of a file replaces an older one."""
-    return earlier_records(out_dir)[0]
-
-
 def earlier_records(out_dir: Path) -> tuple[dict[str, dict], set[str]]:
-    """``earlier_entries``, and the names its reports call orphaned, from one reading of them."""
+    """The entries of earlier runs into ``out_dir`` by path, and the names their reports call
+    orphaned: from its reports (the whole batch's and each shard's), then the journals of runs that
+    were killed, oldest first, so that a newer record of a file replaces an older one."""
     records = [p for pattern in (report_name.glob, journal_name.glob) for p in out_dir.glob(pattern)]
     entries, orphaned = {}, set()
     for path in sorted(records, key=_age):
