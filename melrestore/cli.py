@@ -18,6 +18,7 @@ import click
 from .config import ConfigError, load_config
 from .formats import AUDIO_EXTENSIONS, FORMATS_BY_EXTENSION, OUTPUT_FORMATS
 from .registry import ContractError, PluginError, get_registry
+from .wording import plural
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -123,7 +124,7 @@ def train(config_path, data, dataset, out_dir, resume):
         came = " (validation_percent comes from the config's [training] table)" if split and "validation_percent" in str(exc) else ""
         raise click.UsageError(f"{exc}{came}") from None
     n_train, n_validation = len(data_set.files("train")), len(data_set.files("validation"))
-    found = f"{_plural(n_train + n_validation, 'audio file')} found below {data}: {n_train} for training, {n_validation} for validation"
+    found = f"{plural(n_train + n_validation, 'audio file')} found below {data}: {n_train} for training, {n_validation} for validation"
     if not n_train or not n_validation:
         how = " (split by file name)" if dataset == "folder" else ""
         problems = "".join(f"; {line}" for line in data_set.problems[:3])
@@ -213,7 +214,7 @@ def _run(inputs, out_dir, options, workers, overwrite, figures=False, quiet=Fals
             nonlocal bar
             if shard is not None and not quiet:
                 origin = "" if shard.source == "--shard" else f" ({shard.source})"
-                click.echo(f"shard {shard}{origin}: {_plural(files, 'file')} of {len(sources)}", err=True)
+                click.echo(f"shard {shard}{origin}: {plural(files, 'file')} of {len(sources)}", err=True)
             bar = held.enter_context(tqdm(total=jobs, unit="file", file=sys.stderr, disable=True if quiet else None))
 
         def move() -> None:  # the bar to the files done and the shares of those under way
@@ -264,17 +265,13 @@ def _method(gap: dict, options) -> str:
     }.get(gap["method"], gap["method"])
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
 def _file_line(path: str, status: str, message: str, gaps: list[dict], options) -> str:
     """One file and its gaps, as `detect` and `--verbose` print them."""
     if status == "failed" and not gaps:
         return f"{path}: FAILED: {message}"
     if status == "skipped":
         return f"{path}: skipped: {message}"
-    count = _plural(len(gaps), "gap") if gaps else "no gaps"
+    count = plural(len(gaps), "gap") if gaps else "no gaps"
     head = count if status == "detected" else f"{status}, {count}"
     lines = [f"{path}: {head}" + (f" ({message})" if message else "")]
     for g in gaps:
@@ -292,7 +289,7 @@ def _lossy_note(report: dict) -> str | None:
     lossy = [f["path"] for f in report["files"] if f["status"] == "repaired" and is_lossy(*f["format"].split("/"))]
     if not lossy:
         return None
-    return (f"note: {_plural(len(lossy), 'file')} re-encoded (OGG, MP3 and ADPCM are lossy): samples outside the gaps "
+    return (f"note: {plural(len(lossy), 'file')} re-encoded (OGG, MP3 and ADPCM are lossy): samples outside the gaps "
             f"changed too: {', '.join(lossy)}")
 
 
@@ -416,7 +413,7 @@ def detect(inputs, as_json, quiet, verbose, **flags):
         _echo_warnings(f["warnings"], err=quiet)
     s = report["summary"]
     if not quiet:
-        click.echo(f"{_plural(s['gaps_found'], 'gap')} in {_plural(s['files'], 'file')}"
+        click.echo(f"{plural(s['gaps_found'], 'gap')} in {plural(s['files'], 'file')}"
                    + (f", {s['gaps_skipped']} would be left alone" if s["gaps_skipped"] else "")
                    + (f"; {s['failed']} could not be read" if s["failed"] else "")
                    + (f"; {s['skipped']} skipped" if s["skipped"] else ""))
@@ -472,7 +469,7 @@ def _repair_target(source: Path, target: str, overwrite: bool) -> tuple[str, str
 def _echo_repaired(report, options, quiet: bool, verbose: bool) -> None:
     """What ``repair`` says of its file: a line (on stderr, and only on failure, when quiet), and
     the gaps it did not repair (every gap when verbose)."""
-    line = f"{report.path}: {report.status}, {report.count('repaired')} of {_plural(len(report.gaps), 'gap')} repaired" + (f" ({report.message})" if report.message else "")
+    line = f"{report.path}: {report.status}, {report.count('repaired')} of {plural(len(report.gaps), 'gap')} repaired" + (f" ({report.message})" if report.message else "")
     if quiet:
         if report.status == "failed":
             click.echo(line, err=True)

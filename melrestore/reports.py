@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from . import __version__
 from .atomic import atomic_target
+from .wording import plural
 
 if TYPE_CHECKING:
     from .pipeline import PipelineOptions
@@ -220,10 +221,6 @@ def summary_of(reports: list[FileReport], wall_s: float) -> dict:
     }
 
 
-def _counted(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
 def _first_few(names: list[str], shown: int = 3) -> str:
     return ", ".join(names[:shown]) + (", ..." if len(names) > shown else "")
 
@@ -231,10 +228,10 @@ def _first_few(names: list[str], shown: int = 3) -> str:
 def human_summary(report: dict) -> str:
     s = report["summary"]
     lines = [
-        f"{_counted(s['files'], 'file')}: {s['repaired']} repaired, {s['unchanged']} copied unchanged, {s['failed']} failed"
+        f"{plural(s['files'], 'file')}: {s['repaired']} repaired, {s['unchanged']} copied unchanged, {s['failed']} failed"
         + (f", {s['skipped']} skipped" if s["skipped"] else "")
         + (f" ({s['existing_kept']} done by an earlier run)" if s["existing_kept"] else ""),
-        f"{_counted(s['gaps_found'], 'gap')}: {s['gaps_repaired']} repaired, {s['gaps_skipped']} skipped, {s['gaps_failed']} failed",
+        f"{plural(s['gaps_found'], 'gap')}: {s['gaps_repaired']} repaired, {s['gaps_skipped']} skipped, {s['gaps_failed']} failed",
         # (a file that failed, unread, counts no audio, but it did need work)
         "no file needed work: the outputs of an earlier run were kept" if s["existing_kept"] and not s["audio_seconds"] and not s["failed"]
         else f"{s['audio_seconds']:.1f} s of audio"  # and how fast, when known (a shard's journal holds no times)
@@ -242,7 +239,7 @@ def human_summary(report: dict) -> str:
     ]
     orphaned = report.get("orphaned", [])
     if orphaned:
-        lines.append(f"{_counted(len(orphaned), 'output')} of earlier runs with no input now (left as they are): {_first_few(orphaned)}")
+        lines.append(f"{plural(len(orphaned), 'output')} of earlier runs with no input now (left as they are): {_first_few(orphaned)}")
     # Files skipped for one reason (an archive's thousands of .m4a files) are one line.
     skipped: dict[str, list[str]] = {}
     for f in report["files"]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from . import __version__
 from .reports import (CARRIED, REPORT_NAME, FileReport, journal_name, read_journal, report_name, summary_of,
                       write_report)
+from .wording import plural
 
 # The environment a scheduler runs each task of an array in.
 SLURM_TASK, SLURM_COUNT, SLURM_LAST = "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MAX"
@@ -187,7 +188,7 @@ def merge_reports(out_dir: Path) -> dict:
         if report is None and journal is None:
             missing.append(index)
         elif journal is not None:
-            incomplete[index] = f"running or killed: {len(journal)} file{'' if len(journal) == 1 else 's'} done so far, per its journal {journal_name(shard.tag)}"
+            incomplete[index] = f"running or killed: {plural(len(journal), 'file')} done so far, per its journal {journal_name(shard.tag)}"
         elif not report.get("shard", {}).get("complete", False):
             incomplete[index] = "interrupted (Ctrl-C or SIGTERM): rerun it to finish"
         else:
