@@ -343,7 +343,7 @@ def run_batch(inputs, out_dir: Path | None, options: PipelineOptions, workers: i
         finally:
             restore_signals()
         reports.sort(key=lambda r: r.path)
-        report = summarise(reports, inputs, out_dir, options, time.perf_counter() - started)
+        report = summarise(reports, inputs, out_dir, options.to_dict(), time.perf_counter() - started)
         if orphaned and not unread:  # with a folder unread, their inputs may be there still: none is named
             report["orphaned"] = list(orphaned)
         if any(orphaned.values()):

@@ -9,15 +9,10 @@ import re
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from . import __version__
 from .atomic import atomic_target
 from .wording import plural
-
-if TYPE_CHECKING:
-    from .pipeline import PipelineOptions
-
 
 
 @dataclass(frozen=True)
@@ -189,12 +184,14 @@ def write_report(out_dir: Path, report: dict, name: str = REPORT_NAME) -> None:
         raise ReportError(f"cannot write the report {path}: {exc.strerror or exc}") from None
 
 
-def summarise(reports: list[FileReport], inputs, out_dir, options: PipelineOptions, wall_s: float) -> dict:
+def summarise(reports: list[FileReport], inputs, out_dir, pipeline: dict | None, wall_s: float) -> dict:
+    """The report of ``reports``: ``inputs`` as the batch was given them (a path or a list of them;
+    None where not known), ``pipeline`` its settings (``PipelineOptions.to_dict()``)."""
     return {
         "melrestore": __version__,
-        "input": str(inputs) if isinstance(inputs, (str, Path)) else [str(p) for p in inputs],
+        "input": None if inputs is None else str(inputs) if isinstance(inputs, (str, Path)) else [str(p) for p in inputs],
         "output": str(out_dir) if out_dir else None,
-        "pipeline": options.to_dict(),
+        "pipeline": pipeline,
         "summary": summary_of(reports, wall_s),
         "files": [asdict(r) for r in reports],
     }
