@@ -32,7 +32,8 @@ class RecordName:
         return f"{self.stem}*{self.suffix}"
 
     def regex(self, tag: str) -> re.Pattern:
-        """A regular expression for the shards' whose tag matches the regular expression ``tag``."""
+        """A regular expression for the shards' names, their tag matching the regular expression
+        ``tag`` (whose groups it keeps)."""
         return re.compile(re.escape(f"{self.stem}.") + tag + re.escape(self.suffix))
 
 
@@ -135,8 +136,8 @@ def read_journal(path: Path) -> dict[str, dict]:
 
 def earlier_records(out_dir: Path) -> tuple[dict[str, dict], set[str]]:
     """The entries of earlier runs into ``out_dir`` by path, and the names their reports call
-    orphaned: from its reports (the whole batch's and each shard's), then the journals of runs that
-    were killed, oldest first, so that a newer record of a file replaces an older one."""
+    orphaned, from its reports (the whole batch's and each shard's) and the journals of runs that
+    were killed, read oldest first, so that a newer record of a file replaces an older one."""
     records = [p for pattern in (report_name.glob, journal_name.glob) for p in out_dir.glob(pattern)]
     entries, orphaned = {}, set()
     for path in sorted(records, key=_age):
