@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from melrestore.audio import find_audio_files
 from melrestore.batch import repair_file, run_batch
+from melrestore.inputs import find_audio_files
 from melrestore.pipeline import PipelineOptions, build_engine
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "clean"

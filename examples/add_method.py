@@ -25,9 +25,10 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from melrestore.audio import find_audio_files, read
+from melrestore.audio import read
 from melrestore.evaluate import TrueMelEngine, _write, clean_excerpt, report_names
 from melrestore.gaps import Gap
+from melrestore.inputs import find_audio_files
 from melrestore.metrics import gap_metrics
 from melrestore.pipeline import PipelineOptions, build_engine
 from similarity_study import old_repairer  # the sibling script

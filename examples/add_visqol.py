@@ -16,8 +16,9 @@ import json
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from melrestore.audio import find_audio_files, read
+from melrestore.audio import read
 from melrestore.evaluate import ViSQOL, clean_excerpt, report_names
+from melrestore.inputs import find_audio_files
 
 _scorer = None
 

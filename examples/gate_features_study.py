@@ -30,8 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from melrestore.audio import find_audio_files, read
+from melrestore.audio import read
 from melrestore.evaluate import ViSQOL, punch_gaps
+from melrestore.inputs import find_audio_files
 from melrestore.metrics import log_spectral_distance, snr
 from melrestore.pipeline import PipelineOptions, build_engine
 from melrestore.plugins.similarity import SimilarityRepair, copy_match

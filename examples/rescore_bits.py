@@ -15,8 +15,9 @@ import argparse
 import json
 from pathlib import Path
 
-from melrestore.audio import find_audio_files, read
+from melrestore.audio import read
 from melrestore.evaluate import _as_stored, clean_excerpt, report_names, summarise
+from melrestore.inputs import find_audio_files
 from melrestore.metrics import gap_metrics
 
 

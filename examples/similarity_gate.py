@@ -29,9 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from melrestore.audio import find_audio_files, read
+from melrestore.audio import read
 from melrestore.engine import Engine
 from melrestore.evaluate import ViSQOL, _excerpt, gap_ms, punch_gaps
+from melrestore.inputs import find_audio_files
 from melrestore.metrics import log_spectral_distance
 from melrestore.pipeline import PipelineOptions, build_engine
 from melrestore.plugins.similarity import SimilarityRepair, copy_match

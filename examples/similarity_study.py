@@ -25,8 +25,9 @@ import json
 
 import numpy as np
 
-from melrestore.audio import find_audio_files, read
+from melrestore.audio import read
 from melrestore.evaluate import ViSQOL, _excerpt, gap_ms, punch_gaps
+from melrestore.inputs import find_audio_files
 from melrestore.metrics import log_spectral_distance, snr
 from melrestore.plugins.similarity import copy_match
 from melrestore.search import RecordingIndex

@@ -11,24 +11,21 @@ copying the input with the repaired spans patched in: memory stays bounded whate
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
-import re
-from collections import OrderedDict
-from collections.abc import Collection
 import shutil
 import sys
 import tempfile
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from .container import (G711, SAMPLE_BYTES, TEMP_SUFFIX, can_patch, copy_tags, encoder_settings, g711_round,
-                        mpeg_samples, ogg_links, patch_samples, pcm_layout, replaced_atomically, temporary_prefix)
-from .formats import AUDIO_EXTENSIONS, FORMATS_BY_EXTENSION, UNREAD_AUDIO_EXTENSIONS
+from .atomic import TEMP_SUFFIX, atomic_target
+from .container import (G711, SAMPLE_BYTES, can_patch, copy_tags, encoder_settings, g711_round, mpeg_samples, ogg_links,
+                        patch_samples, pcm_layout)
+from .formats import FORMATS_BY_EXTENSION
 
 PCM_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
 # A RIFF data size of all ones: no length given, as a recorder writing a stream leaves it (read to the end).
@@ -61,7 +58,6 @@ BLOCK_SAMPLES = 1 << 20
 # decode it once, and a long one still holds only this much.  Read when used (tests shrink it).
 CACHE_PIECE = 1 << 16
 CACHE_BYTES = 32 << 20
-
 
 
 class AudioError(Exception):
@@ -389,49 +385,6 @@ def read(path: str | os.PathLike) -> Audio:
         return Audio(file.read(0, file.frames), file.sample_rate, file.format, file.subtype, file.endian, file.warnings)
 
 
-@contextlib.contextmanager
-def atomic_target(path: str | os.PathLike, mode_of: str | os.PathLike | None = None,
-                  source: tuple[str | os.PathLike, os.stat_result] | None = None):
-    """Yield a temporary path beside ``path``; rename it into place only if the block succeeds.
-
-    The file gets ``mode_of``'s permission bits, or without it the usual ones (0666 less the
-    umask), never mkstemp's 0600.  With ``source`` (a path and its ``os.stat`` from when it was
-    read), the rename is made only if that path is still the same file, unchanged
-    (:func:`check_unchanged`): what was written from it by name is then of the samples read."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-
-    def finish(tmp: str) -> None:
-        os.chmod(tmp, os.stat(mode_of).st_mode & 0o7777 if mode_of is not None else _default_mode())
-        if source is not None:
-            check_unchanged(*source)
-
-    with replaced_atomically(path, finish) as tmp:
-        yield tmp
-
-
-def check_unchanged(path: str | os.PathLike, stat: os.stat_result) -> None:
-    """Raise :class:`AudioError` unless ``path`` is still the file ``stat`` describes: the same
-    file (device and inode), size and modification time.  An input replaced (``mv``, a sync tool),
-    cut short or written to while it was repaired fails instead of giving an output that mixes two files."""
-    try:
-        now = os.stat(path)
-    except OSError:
-        now = None
-    if now is None or _identity(now) != _identity(stat):
-        raise AudioError(f"{path} changed while it was being repaired: run again")
-
-
-def _identity(stat: os.stat_result) -> tuple:
-    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
-
-
-def _default_mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
 def write_repaired(audio: AudioFile, path: str | os.PathLike, patches, source_stat: os.stat_result | None = None) -> None:
     """Write ``audio``'s file to ``path`` with ``patches`` (``(start, stored samples [n, channels])``
     pairs, from :func:`quantise`) in place of its samples there; every other sample is kept.
@@ -441,10 +394,10 @@ def write_repaired(audio: AudioFile, path: str | os.PathLike, patches, source_st
     file's tags (chunks, metadata blocks) copied over.
     Atomic: a killed run never leaves a half-written file.  The copy, the layout and the tags are
     read from the file by name: with ``source_stat`` (its ``os.stat`` before it was read), nothing
-    is written if it is no longer that file (:func:`check_unchanged`).
+    is written if it is no longer that file (:func:`melrestore.atomic.check_unchanged`).
     """
     layout = pcm_layout(audio.path)
-    with atomic_target(path, mode_of=audio.path, source=_source(audio.path, source_stat)) as tmp:
+    with atomic_target(path, mode_of=audio.path, source=audio.path, source_stat=source_stat) as tmp:
         if can_patch(audio.subtype, layout):
             shutil.copyfile(audio.path, tmp)
             patch_samples(tmp, layout, audio.subtype, patches)
@@ -494,161 +447,5 @@ def write_converted(audio: AudioFile, path: str | os.PathLike, format: str, subt
     :func:`write_repaired`'s."""
     with sf.SoundFile(sound_path(audio.path)) as source:
         text_tags = {key: value for key, value in source.copy_metadata().items() if value}
-    with atomic_target(path, source=_source(audio.path, source_stat)) as tmp:
+    with atomic_target(path, source=audio.path, source_stat=source_stat) as tmp:
         write_blocks(audio, tmp, patches, format=format, subtype=subtype, text_tags=text_tags)
-
-
-def copy_atomic(source: str | os.PathLike, path: str | os.PathLike, source_stat: os.stat_result | None = None) -> None:
-    """``source`` copied to ``path`` with its times and mode, atomically; ``source_stat``: as
-    :func:`write_repaired`'s."""
-    with atomic_target(path, mode_of=source, source=_source(source, source_stat)) as tmp:
-        shutil.copy2(source, tmp)
-
-
-def _source(path: str | os.PathLike, stat: os.stat_result | None) -> tuple | None:
-    return None if stat is None else (path, stat)
-
-
-def _named_like_audio(root: str | os.PathLike, extensions=AUDIO_EXTENSIONS, unlisted: dict[Path, str] | None = None) -> list[Path]:
-    """Everything below ``root`` named with one of ``extensions``, sorted; hidden files and folders (a
-    leading dot: macOS's ``._song.wav``, Netatalk's ``.AppleDouble/song.wav``, a trash folder) left
-    out, and linked folders not entered.  The folders that cannot be listed (``root`` included: no
-    permission, removed meanwhile) go into ``unlisted``, with the system's reason."""
-    def note(error: OSError) -> None:
-        if unlisted is not None:
-            unlisted[Path(error.filename if error.filename is not None else root)] = error.strerror or str(error)
-
-    found = []
-    for folder, folders, files in os.walk(root, onerror=note):
-        folders[:] = [name for name in folders if not name.startswith(".")]
-        found += [Path(folder) / name for name in folders + files
-                  if not name.startswith(".") and Path(name).suffix.lower() in extensions]
-    return sorted(found)
-
-
-def find_audio_files(root: str | os.PathLike, unlisted: dict[Path, str] | None = None) -> list[Path]:
-    """Audio files below ``root`` (recursive, sorted, hidden files and folders skipped); the folders
-    that cannot be listed go into ``unlisted``, with the system's reason (their files are not found)."""
-    return [p for p in _named_like_audio(root, unlisted=unlisted) if _is_file_noting_unlisted(p, unlisted)]
-
-
-def survey_audio(root: str | os.PathLike, unlisted: dict[Path, str] | None = None) -> tuple[list[Path], dict[Path, str]]:
-    """``find_audio_files(root, unlisted)``, and from the same walk what is named like audio below
-    ``root`` but is no file (broken links, folders, linked folders) or is audio in a format
-    melrestore does not read (``song.m4a``), with why it is left out."""
-    named = _named_like_audio(root, (*AUDIO_EXTENSIONS, *UNREAD_AUDIO_EXTENSIONS), unlisted)
-    readable = [p for p in named if p.suffix.lower() in AUDIO_EXTENSIONS]
-    files = [p for p in readable if _is_file_noting_unlisted(p, unlisted)]
-    found = {p: f"{p.suffix.lower()} is not a format melrestore reads ({', '.join(AUDIO_EXTENSIONS)}): convert it "
-                "to FLAC or WAV to have it checked for gaps"
-             for p in named if p.suffix.lower() in UNREAD_AUDIO_EXTENSIONS and _is_file_noting_unlisted(p)}
-    regular = set(files)
-    for p in (p for p in readable if p not in regular):
-        try:
-            p.lstat()
-        except OSError:  # in a folder that cannot be entered: reported as that folder
-            continue
-        if p.is_symlink() and not p.exists():
-            found[p] = f"broken symbolic link (to {os.readlink(p)})"
-        elif p.is_symlink() and p.is_dir():
-            found[p] = "a linked folder named like an audio file (linked folders are not entered: the files inside it are not processed)"
-        elif p.is_dir():
-            found[p] = "a folder named like an audio file (the files inside it are processed on their own)"
-        else:
-            found[p] = "not a regular file"
-    return files, dict(sorted(found.items()))
-
-
-def _is_file_noting_unlisted(path: Path, unlisted: dict[Path, str] | None = None) -> bool:
-    """``path.is_file()``; where its folder can be listed but not entered (read without execute
-    permission), False, and the folder goes into ``unlisted`` with the system's reason."""
-    try:
-        return path.is_file()
-    except OSError as exc:
-        if unlisted is not None:
-            unlisted.setdefault(path.parent, exc.strerror or str(exc))
-        return False
-
-
-def remove_stale_temporaries(root: str | os.PathLike, owned: Collection[str] | None = None) -> list[Path]:
-    """Delete the temporary files a killed run left below ``root``; returns them.  With ``owned``
-    (paths below ``root``), only the temporaries of those files: those of the others may belong to
-    another process writing into the same tree (a shard of the same batch).  A ``ScratchFolder``
-    is not entered: a running ``repair`` may be writing there, and it cleans its own."""
-    stale = []
-    for folder, folders, files in os.walk(root):
-        folders[:] = [f for f in folders if not _SCRATCH_NAME.fullmatch(f)]
-        stale += [p for p in (Path(folder, f) for f in files if f.startswith(".") and f.endswith(TEMP_SUFFIX)) if p.is_file()]
-    if owned is not None:
-        prefixes = {Path(root, name).with_name(temporary_prefix(Path(name).name)) for name in owned}
-        stale = [p for p in stale if _prefix_of(p) in prefixes]
-    for p in stale:
-        p.unlink(missing_ok=True)
-    return stale
-
-
-SCRATCH_PREFIX = ".melrestore-"
-_SCRATCH_NAME = re.compile(re.escape(SCRATCH_PREFIX) + r"[a-z0-9_]{8}")  # mkdtemp's random part
-
-
-class ScratchFolder:
-    """A new hidden folder ``.melrestore-XXXXXXXX`` in ``parent`` for one run's files, removed on
-    leaving the ``with`` block.  The run holds a shared flock on it, so a folder nobody holds (a
-    killed run's) is provably stale: those in ``parent`` are removed first."""
-
-    def __init__(self, parent: str | os.PathLike):
-        remove_stale_scratch_folders(parent)
-        while True:
-            self.path = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=parent))
-            self._handle = os.open(self.path, os.O_RDONLY)
-            with contextlib.suppress(OSError):  # no locks on this file system: nothing there is taken for stale either
-                fcntl.flock(self._handle, fcntl.LOCK_SH)
-            with contextlib.suppress(FileNotFoundError):
-                if os.path.samestat(os.fstat(self._handle), os.stat(self.path)):
-                    break
-            os.close(self._handle)  # removed by another run in the instant before it was locked
-
-    def __enter__(self) -> Path:
-        return self.path
-
-    def __exit__(self, *exc) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
-        os.close(self._handle)
-
-
-def remove_stale_scratch_folders(parent: str | os.PathLike) -> list[Path]:
-    """Remove the ``ScratchFolder``s in ``parent`` that no run holds; returns them.  Only those that
-    hold nothing but what ``repair`` writes there (``repaired.*`` and temporaries)."""
-    removed = []
-    for folder in sorted(Path(parent).glob(SCRATCH_PREFIX + "*")):
-        if not _SCRATCH_NAME.fullmatch(folder.name) or folder.is_symlink() or not folder.is_dir():
-            continue
-        try:
-            handle = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # fails while its run holds it
-            inside = list(folder.iterdir())
-            if all(p.is_file() and not p.is_symlink() and (p.name.startswith("repaired.") or p.name.endswith(TEMP_SUFFIX))
-                   for p in inside):
-                for p in inside:
-                    p.unlink()
-                folder.rmdir()
-                removed.append(folder)
-        except OSError:
-            pass
-        finally:
-            os.close(handle)
-    return removed
-
-
-def _prefix_of(temporary: Path) -> Path:
-    """An ``atomic_target`` temporary (``PREFIX`` + mkstemp's random part + TEMP_SUFFIX) without its
-    random part and suffix: the ``temporary_prefix`` of the file it was to become, in its folder.
-    A temporary of a temporary (tags joined onto a file being written) is the outer one's."""
-    prefix = temporary.name[: -len(TEMP_SUFFIX)].rsplit(".", 1)[0] + "."
-    outer = prefix[1:-1]
-    if outer.startswith(".") and outer.endswith(TEMP_SUFFIX):
-        return _prefix_of(temporary.with_name(outer))
-    return temporary.with_name(prefix)

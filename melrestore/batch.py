@@ -1,89 +1,32 @@
-"""Repairing one file, and whole folders of them with a report."""
+"""Repairing one file (:func:`repair_file`), and whole batches of them (:func:`run_batch`): which
+files need work, and the worker processes that do it.  What the inputs name is for
+:mod:`melrestore.inputs` to find, OUT's lock is :mod:`melrestore.output_lock`'s, and the report and
+journal are :mod:`melrestore.reports`'."""
 
 from __future__ import annotations
 
-import fcntl
-import glob
-import json
 import os
-import tempfile
 import time
-from collections.abc import Callable, Collection
-from contextlib import ExitStack, contextmanager, nullcontext
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
-from stat import S_ISDIR, S_ISREG
+from stat import S_ISREG
 
 import numpy as np
 
-from . import __version__
-from .audio import (TEMP_SUFFIX, AudioError, AudioFile, atomic_target, copy_atomic, quantise, remove_stale_temporaries,
-                    survey_audio, write_converted, write_repaired)
+from .atomic import TEMP_SUFFIX, SourceChangedError, copy_atomic, remove_stale_temporaries
+from .audio import AudioError, AudioFile, quantise, write_converted, write_repaired
 from .engine import Engine
-from .formats import AUDIO_EXTENSIONS
 from .gaps import DetectionError, Gap
+from .inputs import UNREAD_FOLDER, collect_inputs
+from .output_lock import claim_output
 from .pipeline import PipelineOptions, build_engine
 from .pool import Stopped, WorkerPool, describe_death, install_stop_handlers
+from .reports import (CARRIED, DONE, FileReport, Journal, ReportError, earlier_records, journal_name,
+                      orphaned_outputs, report_name, summarise, write_report)
 
-REPORT_NAME = "melrestore-report.json"
-# Each finished file's entry, appended as it finishes, so a killed run's work is known to the next one.
-JOURNAL_NAME = ".melrestore-journal.jsonl"
-
-
-def report_name(shard_tag: str | None = None) -> str:
-    """The report of a whole batch, or of one shard of it (``melrestore-report.2-of-4.json``)."""
-    return REPORT_NAME if shard_tag is None else f"melrestore-report.{shard_tag}.json"
-
-
-def journal_name(shard_tag: str | None = None) -> str:
-    return JOURNAL_NAME if shard_tag is None else f".melrestore-journal.{shard_tag}.jsonl"
-DONE = ("repaired", "unchanged")  # statuses whose output is complete
-# A report's entries of earlier runs for outputs whose input it did not see (orphaned, or below a
-# folder it could not read), carried on so that a later run that sees the input again can keep them.
-CARRIED = "carried_entries"
-UNREAD_FOLDER = "cannot read the folder"  # how the failed entry of a folder that could not be listed begins
-
-
-class FolderError(ValueError):
-    """IN_DIR and OUT overlap."""
-
-
-class OutputError(OSError):
-    """OUT cannot be written."""
-
-
-class ReportError(OSError):
-    """The report could not be written."""
-
-
-@dataclass
-class FileReport:
-    path: str
-    # "repaired", "unchanged" (copied: no gap, or none of its gaps filled), "detected" (detect only), "failed" (no output),
-    # "skipped" (named like audio but not a file, or audio in a format melrestore does not repair)
-    status: str
-    message: str = ""
-    duration_s: float = 0.0
-    sample_rate: int = 0
-    channels: int = 0
-    format: str = ""
-    gaps: list[dict] = field(default_factory=list)
-    seconds: float = 0.0
-    warnings: list[str] = field(default_factory=list)
-    from_earlier_run: bool = False  # output kept from an earlier run; this entry is that run's
-    source_size: int | None = None  # the input's size and modification time when it was processed:
-    source_mtime_ns: int | None = None  # a rerun keeps the output only for the same input,
-    pipeline: str | None = None  # and the same pipeline settings (PipelineOptions.fingerprint),
-    output_size: int | None = None  # and only while the output is still the file this run wrote
-    output_mtime_ns: int | None = None  # (another run's may have replaced it since)
-
-    def count(self, status: str) -> int:
-        return sum(1 for g in self.gaps if g["status"] == status)
-
-    @classmethod
-    def from_dict(cls, entry: dict) -> "FileReport":
-        """An entry of a saved report or journal (keys this version does not know are left out)."""
-        return cls(**{k: v for k, v in entry.items() if k in cls.__dataclass_fields__})
+FIGURES_DIR = "melrestore-figures"
 
 
 def repair_file(engine: Engine, source: Path, target: Path | None, name: str | None = None, figures: Path | None = None,
@@ -149,7 +92,7 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
         else:
             _write_unchanged(audio, target, output_format, stat)
             report.status = "unchanged"
-    except (AudioError, DetectionError) as exc:
+    except (AudioError, DetectionError, SourceChangedError) as exc:
         report.message = str(exc)
     except OSError as exc:
         report.message = _os_error_message(exc, source, target)
@@ -271,329 +214,12 @@ def _worker_died(job: tuple, exitcode: int | None) -> FileReport:
     return FileReport(path=name, status="failed", message=describe_death(exitcode))
 
 
-FIGURES_DIR = "melrestore-figures"
-
-
-def check_folders(in_dir: Path, out_dir: Path) -> None:
-    """OUT must be neither IN_DIR, nor inside it, nor contain it."""
-    source, target = Path(in_dir).resolve(), Path(out_dir).resolve()
-    if source == target or source in target.parents:
-        raise FolderError(f"OUT ({out_dir}) must not be IN_DIR or inside it: melrestore never writes into its input")
-    if target in source.parents:
-        raise FolderError(f"IN_DIR ({in_dir}) must not be inside OUT ({out_dir})")
-
-
-@contextmanager
-def claim_output(out_dir: Path, report_file: str = REPORT_NAME, owned: set[str] | None = None):
-    """Hold OUT for one run (one shard's, when sharded) while it writes there: create it, check that
-    it can be written, lock it, and remove the temporary files a killed run left (all of them, or
-    with ``owned`` only those of these outputs: this shard's).
-
-    Two locks (``fcntl.flock``) stop a second run into the same OUT, a run started twice or an
-    overlapping scheduled job, before it touches anything: it would remove the first's
-    temporaries mid-write and do its files again.  One is on OUT itself, held by a whole run
-    alone and by the shards of a sharded run together; the other on a hidden file named after
-    the run's report, which holds the process id, so that the same shard cannot run twice and a
-    refusal can say who holds OUT.  The operating system drops the locks when their process
-    dies, so a killed run never blocks the next; where the file system has no locks, none is
-    taken."""
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        handle, check = tempfile.mkstemp(prefix=f".{report_file}.", suffix=TEMP_SUFFIX, dir=out_dir)
-        os.close(handle)
-        os.unlink(check)
-    except OSError as exc:
-        raise OutputError(f"cannot write to {out_dir}: {exc.strerror or exc}") from None
-    with ExitStack() as held:  # released in reverse: the run's own lock, then OUT's
-        folder = _lock_folder(out_dir, shared=owned is not None)
-        if folder is not None:
-            held.callback(os.close, folder)
-        lock_path = out_dir / f".{report_file}.lock"
-        lock = _lock(lock_path)
-        if lock is not None:
-            held.callback(os.close, lock)
-            held.callback(_unlink, lock_path)  # before the release: a run that opened it meanwhile finds it gone
-        remove_stale_temporaries(out_dir, owned)
-        yield
-
-
-def _lock_folder(out_dir: Path, shared: bool) -> int | None:
-    """An open descriptor of ``out_dir`` locked for a whole run (exclusive) or for a shard (shared
-    with the other shards), or None where locks are not supported."""
-    handle = os.open(out_dir, os.O_RDONLY)
-    try:
-        fcntl.flock(handle, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(handle)
-        holders = [p.read_text(errors="replace") for p in sorted(out_dir.glob(f".{REPORT_NAME.removesuffix('.json')}*.lock"))]
-        raise _busy(out_dir, holders, " (the shards of one sharded run may write there together, nothing else at the same time)") from None
-    except OSError:  # no locks on this file system (some network mounts)
-        os.close(handle)
-        return None
-    return handle
-
-
-def _busy(out_dir: Path, holders: list[str], why: str = "") -> OutputError:
-    """The refusal of a run into ``out_dir`` while others (their process ids, as their lock files
-    hold them) write there."""
-    pids = [h.strip() for h in holders if h.strip()]
-    who = f" (process {', '.join(pids)})" if pids else ""
-    return OutputError(f"another melrestore batch{who} is writing into {out_dir}: wait for it to end, or choose another output folder{why}")
-
-
-def _lock(path: Path) -> int | None:
-    """An open descriptor of ``path`` holding an exclusive lock, or None where locks are not supported.
-
-    A file this process may not write (a killed run's, of another user) is locked read-only, which
-    flock allows, and then replaced by one of its own where the folder lets it."""
-    while True:
-        writable = True
-        try:
-            handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except PermissionError:
-            try:
-                handle, writable = os.open(path, os.O_RDONLY), False
-            except OSError as exc:
-                raise OutputError(f"cannot open the lock file {path}: {exc.strerror or exc}") from None
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            owner = os.pread(handle, 20, 0).decode(errors="replace")
-            os.close(handle)
-            raise _busy(path.parent, [owner]) from None
-        except OSError:  # no locks on this file system (some network mounts)
-            os.close(handle)
-            _unlink(path)
-            return None
-        try:
-            current = os.stat(path).st_ino == os.fstat(handle).st_ino
-        except FileNotFoundError:
-            current = False  # removed by the run that held it as this one opened it
-        if current and not writable and _unlink(path):
-            current = False  # another user's stale lock file, removed: make this run's own
-        if current:
-            break
-        os.close(handle)  # lock the file now at that path
-    if writable:
-        os.ftruncate(handle, 0)
-        os.write(handle, str(os.getpid()).encode())
-    return handle
-
-
-def _unlink(path: Path) -> bool:
-    """Remove ``path`` if allowed; whether it was."""
-    try:
-        path.unlink(missing_ok=True)
-    except OSError:
-        return False
-    return True
-
-
-def read_journal(path: Path) -> dict[str, dict]:
-    """The entries a run appended to its journal, by path."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return {}
-    entries = {}
-    for line in lines:
-        try:
-            entry = json.loads(line)
-            entries[entry["path"]] = entry
-        except (ValueError, KeyError, TypeError):
-            continue  # the line a killed run was writing
-    return entries
-
-
-def earlier_entries(out_dir: Path) -> dict[str, dict]:
-    """The entries of earlier runs into ``out_dir``: its reports (the whole batch's and each shard's),
-    then the journals of runs that were killed; a newer record of a file replaces an older one."""
-    return earlier_records(out_dir)[0]
-
-
-def earlier_records(out_dir: Path) -> tuple[dict[str, dict], set[str]]:
-    """``earlier_entries``, and the names its reports call orphaned, from one reading of them."""
-    records = [p for pattern in ("melrestore-report*.json", ".melrestore-journal*.jsonl") for p in out_dir.glob(pattern)]
-    entries, orphaned = {}, set()
-    for path in sorted(records, key=_age):
-        if path.suffix == ".jsonl":
-            entries.update(read_journal(path))
-            continue
-        try:
-            report = json.loads(path.read_text(encoding="utf-8"))
-            entries.update(report_entries(report))
-            orphaned.update(report.get("orphaned", []))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            pass  # not ours: the outputs only it vouches for are redone
-    return entries, orphaned
-
-
-def report_entries(report: dict) -> dict[str, dict]:
-    """A saved report's entries by path: those it carried on, then its files' (which win)."""
-    return {f["path"]: f for f in [*report.get(CARRIED, []), *report["files"]]}
-
-
-def orphaned_outputs(out_dir: Path, names: Collection[str], records: tuple[dict[str, dict], set[str]]) -> dict[str, dict | None]:
-    """The outputs in ``out_dir`` that earlier runs made or named orphaned (``records``, from
-    ``earlier_records``) whose input is not among ``names`` now (deleted, renamed, not given this
-    time, or below a folder that could not be read), each with the latest entry that records it
-    (None where a report only names it)."""
-    entries, named = records
-    made = {**dict.fromkeys(named), **entries}
-    return {name: made[name] for name in sorted(made) if name not in names and (out_dir / name).is_file()}
-
-
-def _age(path: Path) -> tuple:
-    try:
-        return path.stat().st_mtime, path.name
-    except OSError:
-        return 0, path.name
-
-
-class InputError(ValueError):
-    """The inputs named on the command line cannot be used as given."""
-
-
-def _expand(pattern: str, unlisted: dict[str, str] | None = None) -> list[Path]:
-    """An existing path as is; otherwise a glob pattern's matches (``**`` included), sorted (the
-    folders it cannot list go into ``unlisted``, with the system's reason)."""
-    if os.path.lexists(pattern) or not glob.has_magic(pattern):
-        return [Path(pattern)]
-    matches = sorted(m for m in _glob(pattern, unlisted=unlisted) if m)
-    if not matches:
-        raise InputError(f"{pattern!r} matches nothing")
-    return [Path(m) for m in matches]
-
-
-def _glob(pattern: str, root: str | None = None, unlisted: dict[str, str] | None = None) -> list[str]:
-    """``glob.glob(pattern, recursive=True)`` (below the folder ``root``, joined to it, when given),
-    except that ``**`` neither matches nor enters a linked folder, as a folder input's walk does not
-    enter one: glob follows them, and a link to a folder above (``up -> ..``) made it run for ever.
-    (pathlib's recurse_symlinks is Python 3.13's.)  The parts of the pattern around each ``**`` are
-    globbed by glob itself, the rest of the pattern below each folder the ``**`` matches.  The
-    folders ``**`` cannot list go into ``unlisted``."""
-    parts = pattern.split("/")
-    if "**" not in parts:
-        if root is None:
-            return glob.glob(pattern)
-        if not pattern:  # after a "**/" that ends the pattern: folders only
-            return [os.path.join(root, "")] if os.path.isdir(root or os.curdir) else []
-        return [os.path.join(root, m) for m in glob.glob(pattern, root_dir=root)]
-    at = parts.index("**")
-    head = "/".join(parts[:at]) or ("/" if at else "")
-    rest = "/".join(parts[at + 1 :]) if at + 1 < len(parts) else None
-    # As glob does: a literal head is taken as it is (below a "**", if it exists); one with wildcards
-    # in its last part matches folders only.
-    if not glob.has_magic(head):
-        heads = [head] if root is None or os.path.lexists(os.path.join(root, head) or os.curdir) else []
-    else:
-        heads = glob.glob(head, root_dir=root)
-        if glob.has_magic(os.path.basename(head)):
-            heads = [h for h in heads if os.path.isdir(os.path.join(root or "", h))]
-    matches = []
-    for top in heads:
-        top = os.path.join(root, top) if root is not None else top
-        # What "**" matches below top: nothing ("top/"), then, with more pattern to come, its
-        # folders at every depth, and at the pattern's end everything below it.
-        for below in ["", *_below(top, rest is not None, unlisted)]:
-            found = os.path.join(top, below)
-            matches += [found] if rest is None else _glob(rest, found, unlisted)
-    return matches
-
-
-def _below(folder: str, folders_only: bool, unlisted: dict[str, str] | None = None):
-    """The names below ``folder`` as glob's ``**`` lists them (hidden ones left out), relative to it,
-    but without linked folders: neither listed nor entered.  A folder it cannot list goes into
-    ``unlisted``."""
-    try:
-        with os.scandir(folder or os.curdir) as listing:
-            entries = list(listing)
-    except OSError as exc:
-        if unlisted is not None:
-            unlisted[folder or os.curdir] = exc.strerror or str(exc)
-        return
-    for entry in entries:
-        if entry.name.startswith("."):
-            continue
-        try:
-            real_folder = entry.is_dir(follow_symlinks=False)
-            if not real_folder and (folders_only or entry.is_symlink() and entry.is_dir()):
-                continue
-        except OSError:
-            continue
-        yield entry.name
-        if real_folder:
-            yield from (os.path.join(entry.name, name) for name in _below(os.path.join(folder, entry.name), folders_only, unlisted))
-
-
-def collect_inputs(inputs, out_dir: Path | None = None) -> tuple[list[tuple[Path, str]], list[FileReport]]:
-    """The audio files that ``inputs`` (files, folders searched recursively, glob patterns) name, each
-    with its path below the output folder, as ``cp -r`` lays them out: a single folder's files keep
-    their path below it; with several inputs each folder's files go below the folder's own name and
-    each file keeps its name.  A folder input must not overlap ``out_dir`` (FolderError).  And the
-    report entries of what is found but not processed: each thing named like audio that is no
-    file, and a failed one for each folder that cannot be listed (named as the input when it is one)."""
-    unlisted: dict[str, str] = {}  # the folders a glob could not list or enter
-    paths, matched = [], set()
-    for item in [inputs] if isinstance(inputs, (str, Path)) else inputs:
-        expanded = _expand(str(item), unlisted)
-        paths += expanded
-        if expanded != [Path(item)]:
-            matched.update(expanded)
-    if not paths:
-        raise InputError("no input given")
-    sources: dict[str, Path] = {}
-    kinds = {}
-    for path in paths:
-        try:
-            kinds[path] = path.stat().st_mode
-        except FileNotFoundError:
-            raise InputError(f"{path} does not exist") from None
-        except OSError as exc:  # a folder on the way that cannot be entered
-            if path not in matched:
-                raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-            unlisted.setdefault(str(path.parent), exc.strerror or str(exc))  # listed by the glob, not entered
-    lookalikes = [_unread_folder(folder, why) for folder, why in unlisted.items()]
-    for path, kind in kinds.items():
-        if S_ISDIR(kind):
-            if out_dir is not None:
-                check_folders(path, out_dir)
-            prefix = "" if len(paths) == 1 else f"{path.resolve().name}/"
-            unreadable: dict[Path, str] = {}
-            files, named_like_audio = survey_audio(path, unreadable)
-            found = [(f, prefix + f.relative_to(path).as_posix()) for f in files]
-            for folder, why in unreadable.items():
-                below = folder.relative_to(path).as_posix()
-                lookalikes.append(_unread_folder(prefix + below if below != "." else prefix.rstrip("/") or str(path), why))
-            for thing, reason in named_like_audio.items():
-                lookalikes.append(FileReport(path=prefix + thing.relative_to(path).as_posix(),
-                                             status="failed" if not thing.exists() else "skipped", message=reason))
-        elif S_ISREG(kind):
-            if path.suffix.lower() not in AUDIO_EXTENSIONS:
-                raise InputError(f"{path} is not an audio file (melrestore reads {', '.join(AUDIO_EXTENSIONS)})")
-            if out_dir is not None and Path(out_dir).resolve() in path.resolve().parents:
-                raise FolderError(f"{path} is inside OUT ({out_dir}): melrestore never writes into its input")
-            found = [(path, path.name)]
-        else:
-            raise InputError(f"{path} is neither a file nor a folder")
-        for source, name in found:
-            if name in sources and sources[name].resolve() != source.resolve():
-                raise InputError(f"{sources[name]} and {source} would both be written to {name}: rename one or repair them separately")
-            sources[name] = source
-    return [(source, name) for name, source in sources.items()], lookalikes
-
-
-def _unread_folder(path: str, why: str) -> FileReport:
-    """The failed entry of a folder that could not be listed or entered (``why``: the system's reason)."""
-    return FileReport(path=path, status="failed", message=f"{UNREAD_FOLDER}: {why} (no file in it was checked)")
-
-
 def plan_jobs(sources: list[tuple[Path, str]], out_dir: Path | None, overwrite: bool, figures: bool = False,
               lookalikes: list[FileReport] = (), pipeline: str | None = None,
               earlier: dict[str, dict] | None = None) -> tuple[list[tuple], list[FileReport]]:
     """Which of ``sources`` (from ``collect_inputs``) to process, and the entries of those that need
-    no processing (``lookalikes`` among them).  ``earlier``: ``earlier_entries(out_dir)``, when the
-    caller has read them already.
+    no processing (``lookalikes`` among them).  ``earlier``: the entries of earlier runs into
+    ``out_dir`` (``earlier_records(out_dir)[0]``); without them every file is processed.
 
     An output is kept only when an earlier run's report (or journal) says it was completed, from
     an input of the same size and modification time, with the same pipeline settings (``pipeline``,
@@ -601,10 +227,8 @@ def plan_jobs(sources: list[tuple[Path, str]], out_dir: Path | None, overwrite: 
     output is still the file that run wrote (same size and modification time); a file that failed,
     whose input, settings or output changed since, or whose output no record vouches for, is done again."""
     jobs, kept = [], list(lookalikes)
-    if out_dir is None or overwrite:
+    if out_dir is None or overwrite or earlier is None:
         earlier = {}
-    elif earlier is None:
-        earlier = earlier_entries(out_dir)
     for source, name in sources:
         if out_dir is None:
             jobs.append((source, None, name))
@@ -630,37 +254,6 @@ def _is_recorded(path: Path, entry: dict, role: str) -> bool:
     if not S_ISREG(stat.st_mode):
         return False
     return entry.get(f"{role}_size") is None or (stat.st_size, stat.st_mtime_ns) == (entry[f"{role}_size"], entry.get(f"{role}_mtime_ns"))
-
-
-class _Journal:
-    def __init__(self, path: Path):
-        self.path = path
-        try:
-            self.file = open(self.path, "a", encoding="utf-8")
-        except OSError as exc:  # a killed run's, of another user
-            raise OutputError(f"cannot write the journal {path}: {exc.strerror or exc}") from None
-
-    def add(self, report: FileReport) -> None:
-        if self.file.closed:
-            return
-        try:
-            self.file.write(json.dumps(asdict(report)) + "\n")
-            self.file.flush()
-            os.fsync(self.file.fileno())
-        except OSError:  # a full disk: the batch goes on, and its files then fail with the reason
-            self.close(remove=False)
-
-    def close(self, remove: bool) -> None:
-        """Close it; remove it if asked, or if it is empty (nothing to keep for the next run)."""
-        try:
-            self.file.close()
-        except OSError:
-            pass
-        try:
-            if remove or self.path.stat().st_size == 0:
-                self.path.unlink(missing_ok=True)
-        except OSError:
-            pass
 
 
 def _run_jobs(jobs: list[tuple], engine: Engine, options: PipelineOptions, workers: int, on_progress=None):
@@ -690,13 +283,16 @@ def _size(path: Path) -> int:
 
 
 def run_batch(inputs, out_dir: Path | None, options: PipelineOptions, workers: int = 1, overwrite: bool = False,
-              on_file=None, figures: bool = False, shard=None, on_progress=None, collected=None) -> dict:
+              on_file=None, figures: bool = False, shard=None, on_progress=None, collected=None, on_start=None) -> dict:
     """Process every audio file that ``inputs`` (a path, or a list of files, folders and glob patterns)
     names; returns (and, when writing, saves) the report.  ``collected``: what ``collect_inputs``
     gave for them, when the caller has it already (a large archive takes seconds to list).
 
-    ``on_file(report)`` is called as each file is done; before that, while it is repaired,
-    ``on_progress(name, fraction)`` with the share of its gaps done (``name``: its path in the report).
+    ``on_start(files, jobs)`` is called once OUT is held and the work planned, before any file is
+    done: how many files the run covers (the shard's, when sharded) and how many of them it
+    processes (the rest kept from earlier runs).  ``on_file(report)`` is called as each file is
+    done; before that, while it is repaired, ``on_progress(name, fraction)`` with the share of its
+    gaps done (``name``: its path in the report).
 
     With ``shard`` (a ``melrestore.shards.Shard``), only that shard's files, with the shard's own
     report and journal; other shards may write into the same ``out_dir`` at the same time.
@@ -725,10 +321,12 @@ def run_batch(inputs, out_dir: Path | None, options: PipelineOptions, workers: i
         orphaned = orphaned_outputs(out_dir, all_names, records) if out_dir is not None else {}
         jobs, reports = plan_jobs(sources, out_dir, overwrite, figures, lookalikes, pipeline, earlier=records[0])
         workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
-        journal = _Journal(out_dir / journal_name(tag)) if out_dir is not None else None
+        journal = Journal(out_dir / journal_name(tag)) if out_dir is not None else None
         interrupted = None
         restore_signals = install_stop_handlers()
         try:
+            if on_start:
+                on_start(len(sources), len(jobs))
             for report in _run_jobs(jobs, engine, options, workers, on_progress):
                 report.pipeline = pipeline
                 if journal:
@@ -745,7 +343,7 @@ def run_batch(inputs, out_dir: Path | None, options: PipelineOptions, workers: i
         finally:
             restore_signals()
         reports.sort(key=lambda r: r.path)
-        report = summarise(reports, inputs, out_dir, options, time.perf_counter() - started)
+        report = summarise(reports, inputs, out_dir, options.to_dict(), time.perf_counter() - started)
         if orphaned and not unread:  # with a folder unread, their inputs may be there still: none is named
             report["orphaned"] = list(orphaned)
         if any(orphaned.values()):
@@ -763,89 +361,3 @@ def run_batch(inputs, out_dir: Path | None, options: PipelineOptions, workers: i
         if interrupted is not None:
             raise interrupted
         return report
-
-
-def write_report(out_dir: Path, report: dict, name: str = REPORT_NAME) -> None:
-    """Atomically; raises ReportError saying why it could not."""
-    path = out_dir / name
-    try:
-        with atomic_target(path) as tmp:
-            Path(tmp).write_text(json.dumps(report, indent=2), encoding="utf-8")
-    except OSError as exc:
-        raise ReportError(f"cannot write the report {path}: {exc.strerror or exc}") from None
-
-
-def summarise(reports: list[FileReport], inputs, out_dir, options: PipelineOptions, wall_s: float) -> dict:
-    return {
-        "melrestore": __version__,
-        "input": str(inputs) if isinstance(inputs, (str, Path)) else [str(p) for p in inputs],
-        "output": str(out_dir) if out_dir else None,
-        "pipeline": options.to_dict(),
-        "summary": summary_of(reports, wall_s),
-        "files": [asdict(r) for r in reports],
-    }
-
-
-def summary_of(reports: list[FileReport], wall_s: float) -> dict:
-    count = lambda status: sum(1 for r in reports if r.status == status)  # noqa: E731
-    gap_count = lambda status: sum(r.count(status) for r in reports)  # noqa: E731
-    audio_s = sum(r.duration_s for r in reports if not r.from_earlier_run)
-    return {
-        "files": len(reports),
-        "repaired": count("repaired"),
-        "unchanged": count("unchanged"),
-        "existing_kept": sum(1 for r in reports if r.from_earlier_run),
-        "failed": count("failed"),
-        "skipped": count("skipped"),
-        "gaps_found": sum(len(r.gaps) for r in reports),
-        "gaps_repaired": gap_count("repaired"),
-        "gaps_skipped": gap_count("skipped"),
-        "gaps_failed": gap_count("failed"),
-        "audio_seconds": round(audio_s, 3),
-        "wall_seconds": round(wall_s, 3),
-        "realtime_factor": round(audio_s / wall_s, 1) if wall_s > 0 else None,
-    }
-
-
-def _counted(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
-def _first_few(names: list[str], shown: int = 3) -> str:
-    return ", ".join(names[:shown]) + (", ..." if len(names) > shown else "")
-
-
-def human_summary(report: dict) -> str:
-    s = report["summary"]
-    lines = [
-        f"{_counted(s['files'], 'file')}: {s['repaired']} repaired, {s['unchanged']} copied unchanged, {s['failed']} failed"
-        + (f", {s['skipped']} skipped" if s["skipped"] else "")
-        + (f" ({s['existing_kept']} done by an earlier run)" if s["existing_kept"] else ""),
-        f"{_counted(s['gaps_found'], 'gap')}: {s['gaps_repaired']} repaired, {s['gaps_skipped']} skipped, {s['gaps_failed']} failed",
-        # (a file that failed, unread, counts no audio, but it did need work)
-        "no file needed work: the outputs of an earlier run were kept" if s["existing_kept"] and not s["audio_seconds"] and not s["failed"]
-        else f"{s['audio_seconds']:.1f} s of audio"  # and how fast, when known (a shard's journal holds no times)
-        + (f" in {s['wall_seconds']:.1f} s ({s['realtime_factor']}x real time)" if s["realtime_factor"] is not None else ""),
-    ]
-    orphaned = report.get("orphaned", [])
-    if orphaned:
-        lines.append(f"{_counted(len(orphaned), 'output')} of earlier runs with no input now (left as they are): {_first_few(orphaned)}")
-    # Files skipped for one reason (an archive's thousands of .m4a files) are one line.
-    skipped: dict[str, list[str]] = {}
-    for f in report["files"]:
-        if f["status"] == "skipped":
-            skipped.setdefault(f["message"], []).append(f["path"])
-    for message, paths in skipped.items():
-        named = paths[0] if len(paths) == 1 else f"{len(paths)} files ({_first_few(paths)})"
-        lines.append(f"skipped {named}: {message}")
-    for f in report["files"]:
-        if f["status"] == "failed":
-            lines.append(f"FAILED {f['path']}: {f['message']}")
-        for warning in f["warnings"]:
-            lines.append(f"WARNING {f['path']}: {warning}")
-        for g in f["gaps"]:
-            if g["status"] == "skipped":
-                lines.append(f"skipped {f['path']} gap at {g['start_s']} s: {g['message']}")
-    if report.get("report_error"):
-        lines.append(f"ERROR {report['report_error']}")
-    return "\n".join(lines)

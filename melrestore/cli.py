@@ -11,6 +11,7 @@ import io
 import json
 import os
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 import click
@@ -18,6 +19,7 @@ import click
 from .config import ConfigError, load_config
 from .formats import AUDIO_EXTENSIONS, FORMATS_BY_EXTENSION, OUTPUT_FORMATS
 from .registry import ContractError, PluginError, get_registry
+from .wording import plural
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -123,7 +125,7 @@ def train(config_path, data, dataset, out_dir, resume):
         came = " (validation_percent comes from the config's [training] table)" if split and "validation_percent" in str(exc) else ""
         raise click.UsageError(f"{exc}{came}") from None
     n_train, n_validation = len(data_set.files("train")), len(data_set.files("validation"))
-    found = f"{_plural(n_train + n_validation, 'audio file')} found below {data}: {n_train} for training, {n_validation} for validation"
+    found = f"{plural(n_train + n_validation, 'audio file')} found below {data}: {n_train} for training, {n_validation} for validation"
     if not n_train or not n_validation:
         how = " (split by file name)" if dataset == "folder" else ""
         problems = "".join(f"; {line}" for line in data_set.problems[:3])
@@ -192,8 +194,10 @@ def _run(inputs, out_dir, options, workers, overwrite, figures=False, quiet=Fals
     """``run_batch`` with a progress bar (and, verbose, a line per file)."""
     from tqdm import tqdm
 
-    from .batch import FolderError, InputError, OutputError, collect_inputs, plan_jobs, run_batch
+    from .batch import run_batch
+    from .inputs import FolderError, InputError, collect_inputs
     from .pool import Stopped, WorkerStartError
+    from .reports import OutputError
 
     _check_plugins(options)
     out = Path(out_dir) if out_dir else None
@@ -204,19 +208,20 @@ def _run(inputs, out_dir, options, workers, overwrite, figures=False, quiet=Fals
         raise click.UsageError(str(exc)) from None
     if not sources and not any(e.status == "failed" for e in entries):  # a folder that cannot be read, a broken link: reported as failed
         raise click.UsageError(f"no audio files in {', '.join(inputs)} (melrestore reads {', '.join(AUDIO_EXTENSIONS)})")
-    if shard is not None:
-        total = len(sources)
-        sources, _ = shard.select(sources)
-        if not quiet:
-            origin = "" if shard.source == "--shard" else f" ({shard.source})"
-            click.echo(f"shard {shard}{origin}: {_plural(len(sources), 'file')} of {total}", err=True)
-    jobs, _ = plan_jobs(sources, out, overwrite, pipeline=options.fingerprint())
-    with tqdm(total=len(jobs), unit="file", file=sys.stderr, disable=True if quiet else None) as bar:
+    with ExitStack() as held:  # the bar, from when run_batch says how many files it processes
+        bar = None
         done, running = 0, {}  # files done; of each file under way, the share of its gaps done
+
+        def on_start(files: int, jobs: int) -> None:
+            nonlocal bar
+            if shard is not None and not quiet:
+                origin = "" if shard.source == "--shard" else f" ({shard.source})"
+                click.echo(f"shard {shard}{origin}: {plural(files, 'file')} of {len(sources)}", err=True)
+            bar = held.enter_context(tqdm(total=jobs, unit="file", file=sys.stderr, disable=True if quiet else None))
 
         def move() -> None:  # the bar to the files done and the shares of those under way
             position = round(done + sum(running.values(), 0.0), 2)
-            bar.n = int(position) if position.is_integer() else position  # exactly len(jobs) at the end
+            bar.n = int(position) if position.is_integer() else position  # exactly its total at the end
             bar.update(0)  # redraws, as often as tqdm redraws
 
         def on_progress(name, fraction):
@@ -234,7 +239,7 @@ def _run(inputs, out_dir, options, workers, overwrite, figures=False, quiet=Fals
 
         try:
             report = run_batch(inputs[0] if len(inputs) == 1 else list(inputs), out, options, workers, overwrite, on_file, figures, shard,
-                               on_progress, collected)
+                               on_progress, collected, on_start)
         except PluginError as exc:  # the engine is built before any file: a bad plugin option
             raise click.UsageError(str(exc)) from None
         except OutputError as exc:
@@ -243,7 +248,7 @@ def _run(inputs, out_dir, options, workers, overwrite, figures=False, quiet=Fals
             raise click.ClickException(f"a worker process could not start: {exc}; with --workers 1 this process, "
                                        "which could, repairs the files itself") from None
         except (KeyboardInterrupt, Stopped) as exc:
-            bar.close()
+            held.close()  # the bar, if it is shown
             click.echo("interrupted: finished files are kept and in the report; run again to continue", err=True)
             sys.exit(130 if isinstance(exc, KeyboardInterrupt) else exc.exit_code)
     if report.get("report_error"):
@@ -262,17 +267,13 @@ def _method(gap: dict, options) -> str:
     }.get(gap["method"], gap["method"])
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
 def _file_line(path: str, status: str, message: str, gaps: list[dict], options) -> str:
     """One file and its gaps, as `detect` and `--verbose` print them."""
     if status == "failed" and not gaps:
         return f"{path}: FAILED: {message}"
     if status == "skipped":
         return f"{path}: skipped: {message}"
-    count = _plural(len(gaps), "gap") if gaps else "no gaps"
+    count = plural(len(gaps), "gap") if gaps else "no gaps"
     head = count if status == "detected" else f"{status}, {count}"
     lines = [f"{path}: {head}" + (f" ({message})" if message else "")]
     for g in gaps:
@@ -290,7 +291,7 @@ def _lossy_note(report: dict) -> str | None:
     lossy = [f["path"] for f in report["files"] if f["status"] == "repaired" and is_lossy(*f["format"].split("/"))]
     if not lossy:
         return None
-    return (f"note: {_plural(len(lossy), 'file')} re-encoded (OGG, MP3 and ADPCM are lossy): samples outside the gaps "
+    return (f"note: {plural(len(lossy), 'file')} re-encoded (OGG, MP3 and ADPCM are lossy): samples outside the gaps "
             f"changed too: {', '.join(lossy)}")
 
 
@@ -333,7 +334,7 @@ def batch(inputs, out_dir, workers, overwrite, as_json, figures, shard_option, s
       melrestore batch 'archive/**/*.wav' -o fixed/ --config configs/pipeline.toml
       melrestore batch archive/ -o fixed/ --shard 3/8
     """
-    from .batch import human_summary, report_name
+    from .reports import human_summary, report_name
     from .shards import ShardError, resolve_shard
 
     try:
@@ -372,7 +373,7 @@ def report(out_dir, as_json):
     Example:
       melrestore report fixed/
     """
-    from .batch import REPORT_NAME, ReportError, human_summary
+    from .reports import REPORT_NAME, ReportError, human_summary
     from .shards import ShardError, describe_shards, is_whole, merge_reports
 
     try:
@@ -414,7 +415,7 @@ def detect(inputs, as_json, quiet, verbose, **flags):
         _echo_warnings(f["warnings"], err=quiet)
     s = report["summary"]
     if not quiet:
-        click.echo(f"{_plural(s['gaps_found'], 'gap')} in {_plural(s['files'], 'file')}"
+        click.echo(f"{plural(s['gaps_found'], 'gap')} in {plural(s['files'], 'file')}"
                    + (f", {s['gaps_skipped']} would be left alone" if s["gaps_skipped"] else "")
                    + (f"; {s['failed']} could not be read" if s["failed"] else "")
                    + (f"; {s['skipped']} skipped" if s["skipped"] else ""))
@@ -470,7 +471,7 @@ def _repair_target(source: Path, target: str, overwrite: bool) -> tuple[str, str
 def _echo_repaired(report, options, quiet: bool, verbose: bool) -> None:
     """What ``repair`` says of its file: a line (on stderr, and only on failure, when quiet), and
     the gaps it did not repair (every gap when verbose)."""
-    line = f"{report.path}: {report.status}, {report.count('repaired')} of {_plural(len(report.gaps), 'gap')} repaired" + (f" ({report.message})" if report.message else "")
+    line = f"{report.path}: {report.status}, {report.count('repaired')} of {plural(len(report.gaps), 'gap')} repaired" + (f" ({report.message})" if report.message else "")
     if quiet:
         if report.status == "failed":
             click.echo(line, err=True)
@@ -512,7 +513,8 @@ def repair(source, target, overwrite, quiet, verbose, **flags):
     """
     import soundfile as sf
 
-    from .audio import ScratchFolder, sound_path
+    from .atomic import ScratchFolder
+    from .audio import sound_path
     from .batch import repair_file
     from .pipeline import build_engine
 
@@ -663,10 +665,9 @@ def evaluate(in_dir, out_dir, inpainters, lengths, per_file, seed, excerpt_s, co
     """
     from tqdm import tqdm
 
-    from .audio import find_audio_files
-    from .batch import FolderError
     from .evaluate import LABELS, format_table
     from .evaluate import evaluate as run_evaluation
+    from .inputs import FolderError, find_audio_files
 
     base = _pipeline(config_path)
     inpainters = list(inpainters) or [base.inpainter]

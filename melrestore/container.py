@@ -9,25 +9,18 @@ over byte for byte, and Ogg files' Vorbis comments with mutagen.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import hashlib
 import io
 import mmap
 import os
 import re
 import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-# Every temporary file melrestore writes ends so; a later run removes the ones a killed run left.
-TEMP_SUFFIX = ".melrestore-tmp"
-# What a file name may hold (bytes) so that ``.NAME.`` + mkstemp's 8 random characters + TEMP_SUFFIX
-# still fit in the 255 bytes of a file name.
-_NAME_ROOM = 255 - 2 - 8 - len(TEMP_SUFFIX)
+from .atomic import replaced_atomically
 
 # Sample encodings we can patch in place: subtype -> bytes per sample.  A-law and u-law (G.711)
 # encode each sample alone in one byte, so they are patched like PCM.
@@ -239,22 +232,6 @@ def _replace_with(target: Path, write) -> None:
         write(out)
 
 
-@contextlib.contextmanager
-def replaced_atomically(path: Path, before_rename=None):
-    """Yield a temporary path beside ``path`` (``temporary_prefix``, mkstemp's random part,
-    ``TEMP_SUFFIX``); when the block succeeds, call ``before_rename(tmp)`` if given, and rename the
-    temporary over ``path``.  The temporary never stays, whatever happens."""
-    fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(path.name), suffix=TEMP_SUFFIX, dir=path.parent)
-    os.close(fd)
-    try:
-        yield tmp
-        if before_rename is not None:
-            before_rename(tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
 # RIFF (WAV) and AIFF files re-encoded by libsndfile (ADPCM, GSM 6.10): the byte order of their
 # chunk sizes, and the chunks that describe or hold the samples (the sample data last), which
 # libsndfile writes anew.  Every other chunk (LIST, id3, bext, cue, smpl, iXML, NAME, ANNO, MARK,
@@ -377,18 +354,6 @@ def _copy_mp3_tag_blocks(source: str | Path, target: str | Path) -> None:
             out.write(tail)
 
         _replace_with(target, write)
-
-
-def temporary_prefix(name: str) -> str:
-    """How the temporaries of file ``name`` start: ``.NAME.``; a name too long for that is cut and
-    a digest of the whole name added, so that the temporaries of two long names stay apart."""
-    if len(os.fsencode(name)) <= _NAME_ROOM:
-        return f".{name}."
-    digest = hashlib.sha1(os.fsencode(name)).hexdigest()[:16]
-    cut = name
-    while len(os.fsencode(cut)) > _NAME_ROOM - 1 - len(digest):
-        cut = cut[:-1]
-    return f".{cut}~{digest}."
 
 
 def _id3v2_length(header: bytes) -> int:

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import Audio, AudioError, find_audio_files, quantise, read, to_float, write_atomic
-from .batch import check_folders, repair_file
+from .audio import Audio, AudioError, quantise, read, to_float, write_atomic
+from .batch import repair_file
 from .engine import Engine, Window
 from .gaps import Gap
+from .inputs import check_folders, find_audio_files
 from .metrics import gap_metrics
 from .pipeline import PipelineOptions, build_engine
 from .registry import get_registry

@@ -10,6 +10,7 @@ import numpy as np
 from .audio import read
 from .evaluate import FIGURE_GAPS, LABELS, LSAR_MAX_S, METRICS, SNIPPET_S, TRUE_MEL, _write, clean_excerpt
 from .pipeline import PipelineOptions
+from .wording import plural
 
 HIGHER_IS_BETTER = {"snr_db", "visqol_mos"}
 DIGITS = {"lsd_db": 1, "snr_db": 1, "log_mel_l1": 3, "spectral_convergence": 3, "visqol_mos": 2}
@@ -181,7 +182,7 @@ def write_pictures_and_page(result: dict, in_dir: Path, out_dir: Path, excerpt_s
     (out_dir / "index.html").write_text(
         "<!doctype html><html lang='en'><meta charset='utf-8'><title>melrestore evaluation</title>"
         f"<style>{PAGE_STYLE}</style><h1>melrestore evaluation</h1>"
-        f"<p>{n_files} clean file{'' if n_files == 1 else 's'}; gaps of {', '.join(map(str, result['gaps_ms']))} ms punched in at random places "
+        f"<p>{plural(n_files, 'clean file')}; gaps of {', '.join(map(str, result['gaps_ms']))} ms punched in at random places "
         f"(seed {result['seed']}; gaps per length: {', '.join(f'{g} ms: {n}' for g, n in counts.items())}), each repaired "
         "by every method and scored inside the gap against the original. metrics.json and metrics.csv hold every gap; "
         "the repaired files are under repaired/.</p>"

@@ -13,21 +13,19 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__
-from .batch import (CARRIED, REPORT_NAME, FileReport, journal_name, read_journal, report_name, summary_of,
-                    write_report)
+from .reports import CARRIED, REPORT_NAME, FileReport, journal_name, read_journal, report_name, summarise, write_report
+from .wording import plural
 
 # The environment a scheduler runs each task of an array in.
 SLURM_TASK, SLURM_COUNT, SLURM_LAST = "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MAX"
 KUBERNETES_INDEX = "JOB_COMPLETION_INDEX"  # 0-based; a Kubernetes Indexed Job does not say how many
 COUNT_VARIABLE = "MELRESTORE_SHARD_COUNT"  # what --shard-count reads when it is not given
 
-_TAG = r"(\d+)-of-(\d+)"
-_SHARD_REPORT = re.compile(rf"melrestore-report\.{_TAG}\.json")
-_SHARD_JOURNAL = re.compile(rf"\.melrestore-journal\.{_TAG}\.jsonl")
+_TAG = r"(\d+)-of-(\d+)"  # Shard.tag's index and count
+_SHARD_REPORT, _SHARD_JOURNAL = report_name.regex(_TAG), journal_name.regex(_TAG)
 
 
 class ShardError(ValueError):
@@ -63,7 +61,7 @@ class Shard:
         return hashlib.sha256(json.dumps(items).encode()).hexdigest()[:16]
 
     def select(self, sources: list[tuple[Path, str]], lookalikes: list[FileReport] = ()):
-        """This shard's part of a batch: its ``(source, name)`` pairs (as ``batch.collect_inputs``
+        """This shard's part of a batch: its ``(source, name)`` pairs (as ``inputs.collect_inputs``
         gives them) and its entries for things named like audio that are no file."""
         sizes = {name: _size(source) for source, name in sources}
         names = sorted([*sizes, *(r.path for r in lookalikes)])
@@ -159,80 +157,93 @@ def merge_reports(out_dir: Path) -> dict:
     records; the orphans are those any of them names that no shard has processed since."""
     out_dir = Path(out_dir)
     reports, journals = _shard_files(out_dir, _SHARD_REPORT), _shard_files(out_dir, _SHARD_JOURNAL)
+    count, base = _count_and_base(out_dir, reports, journals)
+    # The shards of that count, by index: what each report and journal holds.
+    runs = {i: report for i in range(1, count + 1) if (report := _load(reports.get((i, count)))) is not None}
+    logs = {i: read_journal(journals[i, count]) for i in range(1, count + 1) if (i, count) in journals}
+    entries, carried, orphaned = _merged_entries(out_dir, base, runs, logs, count)
+    files = [FileReport.from_dict(entries[path]) for path in sorted(entries)]
+    first = next(iter(runs.values()), {})
+    # wall_seconds: the shards' times added up, so realtime_factor is per process; a journal holds
+    # no time, so with one in the merge the audio it counts has none, and the speed is not known
+    merged = summarise(files, first.get("input"), out_dir, first.get("pipeline"), sum(r["summary"]["wall_seconds"] for r in runs.values()))
+    if logs:
+        merged["summary"]["realtime_factor"] = None
+    complete, incomplete, missing = _shard_states(runs, logs, count)
+    merged["shards"] = {
+        "count": count,
+        "complete": complete,
+        "incomplete": {str(k): why for k, why in incomplete.items()},
+        "missing": missing,
+        "other_counts": sorted({n for _, n in [*reports, *journals]} - {count}),
+        "same_pipeline": all(r.get("pipeline") == first.get("pipeline") for r in runs.values()),
+    }
+    merged["files"] = merged.pop("files")  # the long list after the shards
+    if orphaned:
+        merged["orphaned"] = orphaned
+    if carried:
+        merged[CARRIED] = carried
+    write_report(out_dir, merged)
+    return merged
+
+
+def _count_and_base(out_dir: Path, reports: dict, journals: dict) -> tuple[int, dict]:
+    """The shard count to merge (the newest report's or journal's), and the report already in
+    ``out_dir`` that the shards' entries are laid over (``{}`` if none)."""
     if not reports and not journals:
         raise ShardError(f"no shard reports in {out_dir} ({report_name('K-of-N')}): run `melrestore batch ... --shard K/N` into it first")
     newest = max({**journals, **reports}.items(), key=lambda item: (item[1].stat().st_mtime, item[1].name))
-    count = newest[0][1]
     existing = _load(out_dir / REPORT_NAME)
     if existing is not None and "shards" not in existing and (out_dir / REPORT_NAME).stat().st_mtime > newest[1].stat().st_mtime:
         raise ShardError(f"{out_dir / REPORT_NAME} is a whole run's report, newer than the shards' reports: it already "
                          "describes the tree, and merging the older shards' would replace it")
-    base = existing or {}
+    return newest[0][1], existing or {}
+
+
+def _merged_entries(out_dir: Path, base: dict, runs: dict[int, dict], logs: dict[int, dict], count: int):
+    """The entries of the merged report by path, the entries it carries on (a list) and the orphans
+    (a sorted list): ``base``'s, with each shard's report (``runs``) and then its journal (``logs``,
+    newer) laid over them in the order of the shards."""
     entries = {f["path"]: f for f in base.get("files", [])}
     carried = {f["path"]: f for f in base.get(CARRIED, [])}
     orphaned, handled = set(base.get("orphaned", [])), set()
-    complete, incomplete, missing, runs = [], {}, [], []
     for index in range(1, count + 1):
-        shard = Shard(index, count)
-        report = _load(reports.get((index, count)))
-        journal = read_journal(journals[index, count]) if (index, count) in journals else None
-        if report is not None:
-            runs.append(report)
+        if index in runs:
+            report = runs[index]
             entries.update((f["path"], f) for f in report["files"])
             carried.update((f["path"], f) for f in report.get(CARRIED, []))
             orphaned.update(report.get("orphaned", []))
             handled.update(f["path"] for f in report["files"])
-        if journal is not None:
-            entries.update(journal)  # newer than the shard's report, if any
-            handled.update(journal)
-        if report is None and journal is None:
+        if index in logs:
+            entries.update(logs[index])
+            handled.update(logs[index])
+    orphaned = sorted(name for name in orphaned - handled if (out_dir / name).is_file())
+    for name in orphaned:  # an earlier report's entry of an output whose input is gone now
+        if name in entries:
+            carried[name] = entries.pop(name)
+    return entries, [carried[name] for name in sorted(carried.keys() - entries.keys())], orphaned
+
+
+def _shard_states(runs: dict[int, dict], logs: dict[int, dict], count: int) -> tuple[list[int], dict[int, str], list[int]]:
+    """The shards that are complete, those incomplete (with why) and those missing."""
+    complete, incomplete, missing = [], {}, []
+    for index in range(1, count + 1):
+        if index not in runs and index not in logs:
             missing.append(index)
-        elif journal is not None:
-            incomplete[index] = f"running or killed: {len(journal)} file{'' if len(journal) == 1 else 's'} done so far, per its journal {journal_name(shard.tag)}"
-        elif not report.get("shard", {}).get("complete", False):
+        elif index in logs:
+            journal = journal_name(Shard(index, count).tag)
+            incomplete[index] = f"running or killed: {plural(len(logs[index]), 'file')} done so far, per its journal {journal}"
+        elif not runs[index].get("shard", {}).get("complete", False):
             incomplete[index] = "interrupted (Ctrl-C or SIGTERM): rerun it to finish"
         else:
             complete.append(index)
     # Shards that saw other inputs (files added, removed or changed between their runs) split them
     # otherwise: together they may miss files, so none of them counts as complete.
-    seen = {r["shard"].get("inputs") for r in runs if "shard" in r} - {None}
-    if len(seen) > 1:
+    if len({r["shard"].get("inputs") for r in runs.values() if "shard" in r} - {None}) > 1:
         for index in complete:
             incomplete[index] = "the shards saw different inputs (files added, removed or changed between their runs): rerun every shard"
         complete = []
-    orphaned = sorted(name for name in orphaned - handled if (out_dir / name).is_file())
-    for name in orphaned:  # an earlier report's entry of an output whose input is gone now
-        if name in entries:
-            carried[name] = entries.pop(name)
-    files = [FileReport.from_dict(entries[path]) for path in sorted(entries)]
-    first = runs[0] if runs else {}
-    # wall_seconds: the shards' times added up, so realtime_factor is per process; a journal holds
-    # no time, so with one in the merge the audio it counts has none, and the speed is not known
-    summary = summary_of(files, sum(r["summary"]["wall_seconds"] for r in runs))
-    if any((index, count) in journals for index in range(1, count + 1)):
-        summary["realtime_factor"] = None
-    merged = {
-        "melrestore": __version__,
-        "input": first.get("input"),
-        "output": str(out_dir),
-        "pipeline": first.get("pipeline"),
-        "summary": summary,
-        "shards": {
-            "count": count,
-            "complete": complete,
-            "incomplete": {str(k): why for k, why in incomplete.items()},
-            "missing": missing,
-            "other_counts": sorted({n for _, n in [*reports, *journals]} - {count}),
-            "same_pipeline": all(r.get("pipeline") == first.get("pipeline") for r in runs),
-        },
-        "files": [asdict(f) for f in files],
-    }
-    if orphaned:
-        merged["orphaned"] = orphaned
-    if carried.keys() - entries.keys():
-        merged[CARRIED] = [carried[name] for name in sorted(carried.keys() - entries.keys())]
-    write_report(out_dir, merged)
-    return merged
+    return complete, incomplete, missing
 
 
 def _load(path: Path | None) -> dict | None:

@@ -27,7 +27,8 @@ import numpy as np
 import torch
 
 from . import networks, states
-from .audio import AudioError, atomic_target, read
+from .atomic import atomic_target
+from .audio import AudioError, read
 from .config import check_keys, check_type
 from .interpolate import interpolate_missing
 from .mel import MIN_CONTEXT_FRAMES, MelFrontend, MelSettings, resample, window_for_gap

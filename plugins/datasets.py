@@ -10,7 +10,7 @@ import zlib
 from pathlib import Path
 
 from melrestore import hookimpl
-from melrestore.audio import find_audio_files
+from melrestore.inputs import find_audio_files
 
 
 def split_of(key: str, validation_percent: int) -> str:

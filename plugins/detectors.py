@@ -13,6 +13,7 @@ import soundfile as sf
 from melrestore import hookimpl
 from melrestore import audio as audio_io
 from melrestore.gaps import DetectionError, Gap, every_channel_row, row_runs_in_blocks, silent_rows
+from melrestore.wording import plural
 
 
 # A lossy encoder smears a little of the music into a dropout's edges, fainter than SMEAR_LSB
@@ -198,7 +199,7 @@ def _without_sparse_channels(gap: Gap, sparse: dict[int, list[tuple[int, int]]],
     left = tuple(c for c in channels if c not in inside and dropout_in(gap, c))
     if not left:
         return None
-    return Gap(gap.start, gap.end, f"digital silence in channel{'s' if len(left) > 1 else ''} {', '.join(str(c + 1) for c in left)}", left)
+    return Gap(gap.start, gap.end, f"digital silence in {plural(len(left), 'channel', number=False)} {', '.join(str(c + 1) for c in left)}", left)
 
 
 def _format_of(path) -> tuple[str | None, str | None]:

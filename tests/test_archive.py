@@ -18,14 +18,17 @@ from click.testing import CliRunner
 
 from conftest import EXAMPLES, chord, write
 from melrestore import audio as audio_io
-from melrestore.batch import REPORT_NAME, claim_output, repair_file, run_batch, summary_of
+from melrestore.atomic import TEMP_SUFFIX, ScratchFolder, temporary_prefix
+from melrestore.batch import repair_file, run_batch
 from melrestore.container import _mp3_tag_spans
 from melrestore.cli import cli
 from melrestore.engine import Engine
 from melrestore.mel import MelSettings
+from melrestore.output_lock import claim_output
 from melrestore.pipeline import PipelineOptions
 from melrestore.plugins.detectors import DigitalSilence
 from melrestore.plugins.interpolation import Interpolation
+from melrestore.reports import REPORT_NAME, summary_of
 
 INTERP = ["--inpainter", "interpolation"]
 GAP = (40000, 42000)  # 45 ms at 44.1 kHz: the Mel pipeline's
@@ -535,7 +538,7 @@ def test_a_write_error_names_the_output_not_its_temporary_when_out_is_relative(t
     for name in ("clean.wav", "gap.wav"):  # copied, and repaired
         line = next(line for line in result.output.splitlines() if line.startswith(f"FAILED sub/{name}: "))
         assert line.startswith(f"FAILED sub/{name}: cannot write {os.path.join('out', 'sub', name)}: "), line
-        assert audio_io.TEMP_SUFFIX not in line and str(tmp_path) not in line, line
+        assert TEMP_SUFFIX not in line and str(tmp_path) not in line, line
 
 
 @pytest.mark.parametrize("ext", ["wav", "flac"])
@@ -636,7 +639,7 @@ def test_a_lock_or_journal_left_by_another_users_killed_run_is_no_traceback(tmp_
 def test_a_whole_run_and_a_sharded_one_never_write_into_one_output_at_once(tmp_path):
     """The shards of one run write into OUT together; a whole run would remove their temporaries
     mid-write (and they its files), so neither starts while the other writes."""
-    from melrestore.batch import report_name
+    from melrestore.reports import report_name
 
     src = _one_clip(tmp_path)
     out = tmp_path / "out"
@@ -1107,7 +1110,7 @@ def test_a_file_name_near_the_systems_limit_is_written_and_its_stale_temporaries
     assert audio_io.read(out / long_name).frames == 88200
     assert not list(out.rglob("*melrestore-tmp*"))
     # A shard removes the stale temporaries of its own files only; a long name's are its own too.
-    handle, stale = tempfile.mkstemp(prefix=audio_io.temporary_prefix(long_name), suffix=audio_io.TEMP_SUFFIX, dir=out)
+    handle, stale = tempfile.mkstemp(prefix=temporary_prefix(long_name), suffix=TEMP_SUFFIX, dir=out)
     os.close(handle)
     others = out / ".other.wav.abcd1234.melrestore-tmp"  # another shard's file, being written
     others.write_bytes(b"")
@@ -1375,12 +1378,12 @@ def test_a_batch_into_a_folder_leaves_a_running_repairs_temporary_alone(tmp_path
     folder, out = tmp_path / "in", tmp_path / "out"
     _small(folder / "a.wav")
     out.mkdir()
-    with audio_io.ScratchFolder(out) as scratch:
-        temporary = scratch / f".repaired.wav.abc123{audio_io.TEMP_SUFFIX}"
+    with ScratchFolder(out) as scratch:
+        temporary = scratch / f".repaired.wav.abc123{TEMP_SUFFIX}"
         temporary.write_bytes(b"being written")
         _batch(folder, out)
         assert temporary.read_bytes() == b"being written"
-    stale = out / "sub" / f".a.wav.abc123{audio_io.TEMP_SUFFIX}"  # a killed run's, elsewhere: still removed
+    stale = out / "sub" / f".a.wav.abc123{TEMP_SUFFIX}"  # a killed run's, elsewhere: still removed
     stale.parent.mkdir()
     stale.write_bytes(b"")
     _batch(folder, out)

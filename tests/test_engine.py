@@ -7,8 +7,9 @@ import soundfile as sf
 
 from conftest import chord, loop, music_excerpt, write
 from melrestore import audio as audio_io
-from melrestore.batch import human_summary, repair_file, summary_of
+from melrestore.batch import repair_file
 from melrestore.gaps import Gap, mask_of
+from melrestore.reports import human_summary, summary_of
 
 
 def _dominant_hz(x: np.ndarray, rate: int) -> float:

@@ -138,7 +138,8 @@ def test_batch_figures(tmp_path):
 def test_batch_figures_keep_the_tree_apart_and_a_figure_that_cannot_be_saved_is_a_warning(tmp_path):
     """a/b.wav and a__b.wav each get their own figure (both were named a__b.wav-...); a figure that
     cannot be written leaves the repair as it is, with a warning (it was a message the summary hid)."""
-    from melrestore.batch import FIGURES_DIR, human_summary, run_batch
+    from melrestore.batch import FIGURES_DIR, run_batch
+    from melrestore.reports import human_summary
 
     clip = EXAMPLES / "recordings" / "mutilated-mime-a.wav"
     for name in ("a/b.wav", "a__b.wav", "c/d.wav"):

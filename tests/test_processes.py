@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from conftest import EXAMPLES, chord, write
-from melrestore.batch import REPORT_NAME, repair_file, run_batch
+from melrestore.batch import repair_file, run_batch
 from melrestore.pipeline import PipelineOptions, build_engine
 from melrestore.pool import PROGRESS_INTERVAL_S, WorkerPool, _progress_sender
+from melrestore.reports import REPORT_NAME
 
 # A plugin, installed for the child processes only: a detector that dies the way the kernel's
 # out-of-memory killer kills (SIGKILL) on files named *poison*, one whose process is killed so

@@ -6,8 +6,9 @@ import json
 import pytest
 
 from conftest import chord, run, write
-from melrestore.batch import REPORT_NAME, run_batch
+from melrestore.batch import run_batch
 from melrestore.pipeline import PipelineOptions
+from melrestore.reports import REPORT_NAME
 from melrestore.shards import Shard, ShardError, parse_shard, resolve_shard, split
 
 INTERP = ["--inpainter", "interpolation", "--workers", "1"]
@@ -135,6 +136,8 @@ def test_shards_rerun_alone_complete_the_tree_and_merge_into_the_single_run_repo
     slurm = {"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "3", "SLURM_ARRAY_TASK_MAX": "3"}
     result = CliRunner().invoke(cli, ["batch", str(archive), "-o", str(sharded), *INTERP], env=slurm)
     assert "shard 3/3 (SLURM_ARRAY_TASK_ID=3 of 3)" in result.output and (sharded / "melrestore-report.3-of-3.json").is_file()
+    files = sum(f["status"] != "skipped" for f in _report(sharded / "melrestore-report.3-of-3.json")["files"])  # album.flac is no file
+    assert f": {files} file{'s' * (files != 1)} of 8" in result.output  # of the 7 takes and broken.wav
     merged = run("report", sharded)
     assert merged.exit_code == 1 and "2 of 3 shards complete" in merged.output and "shard 2/3 MISSING" in merged.output
 
