@@ -58,6 +58,16 @@ class GapResult:
     method: str = ""  # "mel" (inpainter + vocoder), "short-gap" or "long-gap" (a sample repairer), "other-channels"
     channels: tuple[int, ...] | None = None  # the gap's channels (0-based); None: every channel
 
+    @classmethod
+    def of(cls, gap: Gap, status: str, method: str, message: str = "") -> GapResult:
+        """The result for ``gap`` (its span, reason and channels)."""
+        return cls(gap.start, gap.end, gap.reason, status, message, method, gap.channels)
+
+    @classmethod
+    def failed(cls, gap: Gap, message: str, method: str = "mel") -> GapResult:
+        """``gap`` failed: ``message`` says which plugin, and why."""
+        return cls.of(gap, "failed", method, message)
+
     def to_dict(self, sample_rate: int) -> dict:
         return {
             "start": self.start,
@@ -93,9 +103,7 @@ class Plan:
         """What ``detect`` reports for the gap: found, with the method that would fill it first, or
         skipped and why."""
         skipped = self.method == "skipped"
-        g = self.gap
-        return GapResult(g.start, g.end, g.reason, "skipped" if skipped else "found", self.reason if skipped else "", self.method,
-                         g.channels)
+        return GapResult.of(self.gap, "skipped" if skipped else "found", self.method, self.reason if skipped else "")
 
 
 @dataclass
@@ -199,26 +207,40 @@ class Engine:
                 progress(done, len(gaps))
 
         count(0)
-        results = {g: GapResult(g.start, g.end, g.reason, "repaired", method="mel", channels=g.channels) for g in gaps}
         fills: dict[Gap, np.ndarray] = {}
-        waiting: dict[int, list[Gap]] = {}  # the Mel pipeline's gaps, by window length (frames)
+        results: dict[Gap, GapResult] = {}
+        waiting = self._try_waveform_methods(audio, sample_rate, gaps, fills, results, count)
+        self._fill_by_mel(waiting, audio, sample_rate, gaps, fills, results, count)
+        return meet_at_seams(audio, gaps, fills), [results[g] for g in gaps]
+
+    def _try_waveform_methods(self, audio: np.ndarray, sample_rate: int, gaps: list[Gap], fills: dict[Gap, np.ndarray],
+                              results: dict[Gap, GapResult], count: Callable[[int], None]) -> dict[int, list[Gap]]:
+        """Choose each gap's method and try its waveform method, if it has one: the gaps that this
+        fills, fails or leaves for no Mel window to take get their ``fills`` and ``results`` (and are
+        counted done).  Returns the gaps still waiting, for the Mel pipeline, by window length (frames)."""
+        waiting: dict[int, list[Gap]] = {}
         for gap in gaps:
             plan = self.choose(gap, sample_rate)
             try:
                 fill = self.repair_by_samples(plan, audio, sample_rate, gaps)
             except Exception as exc:  # a repairer's bug, or a fill it should not have returned: that gap fails
-                results[gap].status, results[gap].message, results[gap].method = "failed", f"{plan.method} repairer error: {exc}", plan.method
-                count()
-                continue
-            if fill is not None:
-                fills[gap], results[gap].method = fill, plan.method
-                count()
-            elif plan.window_frames is None:
-                results[gap].status, results[gap].message = "skipped", plan.reason
-                count()
+                results[gap] = GapResult.failed(gap, f"{plan.method} repairer error: {exc}", plan.method)
             else:
-                waiting.setdefault(plan.window_frames, []).append(gap)
+                if fill is not None:
+                    fills[gap], results[gap] = fill, GapResult.of(gap, "repaired", plan.method)
+                elif plan.window_frames is None:
+                    results[gap] = GapResult.of(gap, "skipped", "mel", plan.reason)
+                else:
+                    waiting.setdefault(plan.window_frames, []).append(gap)
+                    continue
+            count(1)
+        return waiting
 
+    def _fill_by_mel(self, waiting: dict[int, list[Gap]], audio: np.ndarray, sample_rate: int, gaps: list[Gap],
+                     fills: dict[Gap, np.ndarray], results: dict[Gap, GapResult], count: Callable[[int], None]) -> None:
+        """The Mel pipeline for the ``waiting`` gaps (by window length): analyse, retrieve, inpaint a
+        batch of windows of one length at a time, then vocode each; their ``fills`` and ``results``
+        (a failing inpainter fails its batch, a failing vocoder its gap), counted done as they come."""
         recording = None  # the retrieval features of the whole recording, made once
         for n_frames, same_length in waiting.items():
             # At most WINDOWS_PER_BATCH windows are cut and held at once, whatever the file's length.
@@ -233,16 +255,15 @@ class Engine:
                     self.inpaint(group)
                 except Exception as exc:
                     for w in group:
-                        results[w.gap].status, results[w.gap].message = "failed", f"inpainter error: {exc}"
+                        results[w.gap] = GapResult.failed(w.gap, f"inpainter error: {exc}")
                     count(len(group))
                     continue
                 for w in group:
                     try:
-                        fills[w.gap] = self.vocode(w)
+                        fills[w.gap], results[w.gap] = self.vocode(w), GapResult.of(w.gap, "repaired", "mel")
                     except Exception as exc:
-                        results[w.gap].status, results[w.gap].message = "failed", f"vocoder error: {exc}"
-                    count()
-        return meet_at_seams(audio, gaps, fills), [results[g] for g in gaps]
+                        results[w.gap] = GapResult.failed(w.gap, f"vocoder error: {exc}")
+                    count(1)
 
     def choose(self, gap: Gap, sample_rate: int) -> Plan:
         """How this gap is taken: a waveform method first (the channels that still play for a dropout
