@@ -18,10 +18,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .analysis import EDGE_EXTRAPOLATION_MS, MAX_GAP_SECONDS
 from .gaps import DetectionError, Gap, mask_of, merge_gaps
 from .interpolate import interpolate_missing
 from .mel import MIN_CONTEXT_FRAMES, MelFrontend, MelSettings, resample, window_for_gap
-from .pipeline import EDGE_EXTRAPOLATION_MS
 from .contracts import reference_min_quality, references_wanted
 from .correlate import align_shift
 from .crosschannel import predict_from_other_channels
@@ -42,8 +42,8 @@ GAP_SLACK_S = 0.01
 # Windows of one length inpainted in one call (channels are batch items).  Bounds the memory a file
 # with many gaps needs; an inpainter's result for a window does not depend on what it is batched with.
 WINDOWS_PER_BATCH = 16
-# The first and last EDGE_EXTRAPOLATION_MS of a Mel fill fade from an autoregressive continuation of the
-# music beside the gap (EDGE_AR_ORDER, fitted on up to EDGE_AR_CONTEXT_S of known samples each side).
+# The autoregressive model that the extrapolated edges of a Mel fill (EDGE_EXTRAPOLATION_MS) fade from:
+# its order, and how much of the known samples on each side of the gap it is fitted on at most.
 EDGE_AR_ORDER = 512
 EDGE_AR_CONTEXT_S = 0.2
 
@@ -138,7 +138,7 @@ class Engine:
         vocoder,
         settings: MelSettings,
         detectors: list | None = None,
-        max_gap_seconds: float = 3.0,
+        max_gap_seconds: float = MAX_GAP_SECONDS,
         context_frames: int = MIN_CONTEXT_FRAMES,
         short_gap_repairer=None,
         short_gap_ms: float = 0.0,

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from . import networks, states
+from .analysis import MAX_GAP_SECONDS
 from .audio import AudioError, atomic_target, read
 from .config import check_keys, check_type
 from .interpolate import interpolate_missing
@@ -45,7 +46,7 @@ class TrainConfig:
     validate_every: int = 200
     validation_windows: int = 48  # per window length
     context_frames: int = MIN_CONTEXT_FRAMES
-    max_gap_seconds: float = 3.0
+    max_gap_seconds: float = MAX_GAP_SECONDS
     validation_percent: int = 15
     threads: int = 0  # 0 = torch's default
     windows: list[int] | None = None  # window lengths (frames) to train and run at; None = the architecture's
