@@ -22,6 +22,7 @@ from .analysis import EDGE_EXTRAPOLATION_MS, MAX_GAP_SECONDS
 from .gaps import DetectionError, Gap, mask_of, merge_gaps
 from .interpolate import interpolate_missing
 from .mel import MIN_CONTEXT_FRAMES, MelFrontend, MelSettings, resample, window_for_gap
+from .methods import LONG_GAP, MEL, OTHER_CHANNELS, SHORT_GAP, SKIPPED
 from .contracts import reference_min_quality, references_wanted
 from .correlate import align_shift
 from .crosschannel import predict_from_other_channels
@@ -55,7 +56,7 @@ class GapResult:
     reason: str
     status: str  # "repaired", "skipped" or "failed"
     message: str = ""
-    method: str = ""  # "mel" (inpainter + vocoder), "short-gap" or "long-gap" (a sample repairer), "other-channels"
+    method: str = ""  # MEL (inpainter + vocoder), SHORT_GAP or LONG_GAP (a sample repairer), OTHER_CHANNELS (melrestore.methods)
     channels: tuple[int, ...] | None = None  # the gap's channels (0-based); None: every channel
 
     @classmethod
@@ -64,7 +65,7 @@ class GapResult:
         return cls(gap.start, gap.end, gap.reason, status, message, method, gap.channels)
 
     @classmethod
-    def failed(cls, gap: Gap, message: str, method: str = "mel") -> GapResult:
+    def failed(cls, gap: Gap, message: str, method: str = MEL) -> GapResult:
         """``gap`` failed: ``message`` says which plugin, and why."""
         return cls.of(gap, "failed", method, message)
 
@@ -95,14 +96,14 @@ class Plan:
     the Mel window that takes the gap otherwise (or when that method declines)."""
 
     gap: Gap
-    method: str  # "short-gap" or "long-gap" (a sample repairer first), "other-channels", "mel", or "skipped"
+    method: str  # SHORT_GAP or LONG_GAP (a sample repairer first), OTHER_CHANNELS, MEL, or SKIPPED (melrestore.methods)
     window_frames: int | None = None  # the Mel window's length (frames); None: the Mel pipeline cannot take it
     reason: str = ""  # why the Mel pipeline cannot take it
 
     def as_found(self) -> GapResult:
         """What ``detect`` reports for the gap: found, with the method that would fill it first, or
         skipped and why."""
-        skipped = self.method == "skipped"
+        skipped = self.method == SKIPPED
         return GapResult.of(self.gap, "skipped" if skipped else "found", self.method, self.reason if skipped else "")
 
 
@@ -229,7 +230,7 @@ class Engine:
                 if fill is not None:
                     fills[gap], results[gap] = fill, GapResult.of(gap, "repaired", plan.method)
                 elif plan.window_frames is None:
-                    results[gap] = GapResult.of(gap, "skipped", "mel", plan.reason)
+                    results[gap] = GapResult.of(gap, "skipped", MEL, plan.reason)
                 else:
                     waiting.setdefault(plan.window_frames, []).append(gap)
                     continue
@@ -260,7 +261,7 @@ class Engine:
                     continue
                 for w in group:
                     try:
-                        fills[w.gap], results[w.gap] = self.vocode(w), GapResult.of(w.gap, "repaired", "mel")
+                        fills[w.gap], results[w.gap] = self.vocode(w), GapResult.of(w.gap, "repaired", MEL)
                     except Exception as exc:
                         results[w.gap] = GapResult.failed(w.gap, f"vocoder error: {exc}")
                     count(1)
@@ -273,14 +274,14 @@ class Engine:
         longest = self.max_gap_seconds + GAP_SLACK_S
         first = None
         if gap.channels is not None and seconds <= longest:
-            first = "other-channels"
+            first = OTHER_CHANNELS
         elif ms <= self.short_gap_ms:
-            first = "short-gap"
+            first = SHORT_GAP
         elif self.long_gap_ms <= ms <= 1000 * longest:
-            first = "long-gap"
+            first = LONG_GAP
         if seconds > longest:
             reason = f"gap of {seconds:.2f} s is longer than the {self.max_gap_seconds:g} s this pipeline fills"
-            return Plan(gap, first or "skipped", None, reason)
+            return Plan(gap, first or SKIPPED, None, reason)
         s = self.settings
         margin = 0 if sample_rate == s.sample_rate else RESAMPLE_MARGIN
         missing = s.missing_frames_for(math.ceil(gap.length * s.sample_rate / sample_rate) + 2 * margin)
@@ -289,19 +290,19 @@ class Engine:
         frames = window_for_gap(missing, sizes, self.context_frames) if sizes else needed
         if frames is None:
             reason = f"gap of {seconds:.2f} s needs a {needed}-frame window; the inpainter's largest is {sizes[-1]}"
-            return Plan(gap, first or "skipped", None, reason)
-        return Plan(gap, first or "mel", frames)
+            return Plan(gap, first or SKIPPED, None, reason)
+        return Plan(gap, first or MEL, frames)
 
     def repair_by_samples(self, plan: Plan, audio: np.ndarray, sample_rate: int, all_gaps: list[Gap] = ()) -> np.ndarray | None:
         """The fill of the waveform method the plan names, or None when there is none or it declines
         (raises ValueError: the Mel pipeline then takes the gap).  A fill of the wrong shape or with
         NaN is an error (ValueError raised here, not by the repairer)."""
         gap = plan.gap
-        if plan.method == "other-channels":
+        if plan.method == OTHER_CHANNELS:
             with self.timed(plan.method):
                 fill = predict_from_other_channels(audio, gap, sample_rate, all_gaps)
             return fill if fill is not None and np.isfinite(fill).all() else None
-        repairer = {"short-gap": self.short_gap_repairer, "long-gap": self.long_gap_repairer}.get(plan.method)
+        repairer = {SHORT_GAP: self.short_gap_repairer, LONG_GAP: self.long_gap_repairer}.get(plan.method)
         if repairer is None:
             return None
         with self.timed(plan.method):
