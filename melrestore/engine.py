@@ -150,7 +150,7 @@ class Engine:
         self.inpainter = inpainter
         self.vocoder = vocoder
         self.settings = inpainter.settings or settings
-        self.references = references_wanted(inpainter)  # stretches the inpainter wants retrieved per window
+        self.references_per_window = references_wanted(inpainter)  # stretches the inpainter wants retrieved per window
         self.reference_min_quality = reference_min_quality(vocoder)  # None: the vocoder takes no reference
         self.frontend = MelFrontend(self.settings)
         self.detectors = detectors or []
@@ -249,7 +249,7 @@ class Engine:
                 group = [self.analyse(audio, sample_rate, gap, gaps, n_frames)
                          for gap in same_length[first : first + WINDOWS_PER_BATCH]]
                 try:
-                    if self.references or self.reference_min_quality is not None:
+                    if self.references_per_window or self.reference_min_quality is not None:
                         if recording is None:
                             recording = self.recording_features(audio, sample_rate, gaps)
                         self.retrieve(group, audio, recording)
@@ -367,11 +367,11 @@ class Engine:
                 known = ~w.missing_frames
                 nearest = self.nearest_reference(w)  # the network's stretches and the vocoder's alike
                 found = []
-                if self.references:
-                    found = find_references(recording, window_start, n_frames, known, self.references, w.gap_frames,
-                                            REFERENCE_MAX_DIRTY, nearest)
-                    w.references = np.zeros((channels, self.references, n_mels, n_frames), dtype=np.float32)
-                    w.quality = np.zeros(self.references, dtype=np.float32)
+                if self.references_per_window:
+                    found = find_references(recording, window_start, n_frames, known, self.references_per_window,
+                                            w.gap_frames, REFERENCE_MAX_DIRTY, nearest)
+                    w.references = np.zeros((channels, self.references_per_window, n_mels, n_frames), dtype=np.float32)
+                    w.quality = np.zeros(self.references_per_window, dtype=np.float32)
                     first = recording.frame_at(window_start)  # where find_references placed the window
                     for r, ref in enumerate(found):
                         planes = self.frontend.log_mel(self.cut_like(w, audio, w.file_start + round(ref.offset / ratio)))
@@ -414,7 +414,7 @@ class Engine:
             log_mel = np.concatenate([w.log_mel for w in windows])
             missing = np.concatenate([np.repeat(w.missing_frames[None], w.channels, 0) for w in windows])
             retrieved = {}
-            if self.references:
+            if self.references_per_window:
                 retrieved["references"] = np.concatenate([w.references for w in windows])
                 retrieved["quality"] = np.concatenate([np.repeat(w.quality[None], w.channels, 0) for w in windows])
             filled = np.asarray(self.inpainter.inpaint(log_mel, missing, **retrieved), dtype=np.float32)
