@@ -259,7 +259,7 @@ def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFA
         problems.append(f"{base.short_gap_repairer} is not scored beyond {1000 * LSAR_MAX_S:g} ms (minutes of CPU a gap, faded to "
                         f"silence): its files leave the {', '.join(map(str, sorted(not_run)))} ms gaps silent")
     result = {"methods": methods.names, "gaps_ms": list(lengths_ms), "per_file": per_file, "seed": seed,
-              "subtype": subtype, "files": files, "summary": summarise(rows), "problems": problems, "gaps": rows}
+              "subtype": subtype, "files": files, "summary": summarise_scores(rows), "problems": problems, "gaps": rows}
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(result, indent=2))
     from .evaluation_page import write_pictures_and_page
@@ -331,7 +331,7 @@ def _write(audio: np.ndarray, rate: int, path: Path, subtype: str = "FLOAT") -> 
     return audio if subtype == "FLOAT" else to_float(stored)
 
 
-def summarise(rows: list[dict]) -> dict:
+def summarise_scores(rows: list[dict]) -> dict:
     """Mean of each metric per method and gap length, plus recall and changed samples."""
     summary: dict = {}
     for row in rows:
