@@ -283,7 +283,7 @@ class WindowSampler:
 def masked_l1(prediction: torch.Tensor, target: torch.Tensor, missing: torch.Tensor, per_window: bool = True) -> torch.Tensor:
     """Mean absolute error on the missing frames only (normalised log-Mel units).  ``per_window``
     averages each window first, so a short gap weighs as much as a long one; otherwise every
-    missing value weighs the same (the seed's loss), and long gaps dominate."""
+    missing value weighs the same (one mean over the whole batch), and long gaps dominate."""
     weight = missing[:, None, None, :].expand_as(prediction).float()
     error = weight * (prediction - target).abs()
     if not per_window:

@@ -42,8 +42,8 @@ class DigitalSilence:
     -60 dBFS, and is missed for it, 0.16 % of the time.  In one channel alone, the train and
     validation tracks (10.4 hours of stereo) hold no such run at all.  ``tolerance_lsb`` is in
     steps of 16-bit audio (0 = exact zeros); in an A-law file, which has no zero, its digital
-    silence (``ALAW_FLOOR_LSB``) counts as zero.  The default minimum is 2 ms, below the issue's
-    10 ms, because real dropouts can be that short and the level check keeps false alarms out.
+    silence (``ALAW_FLOOR_LSB``) counts as zero.  The default minimum is 2 ms: real dropouts can be
+    that short, and the level check keeps false alarms out.
 
     In an MP3 or Ogg file (by the format libsndfile reads at ``path``) a dropout made before encoding has the encoder's faint smear
     at its edges: a dropout found there is widened over it (``SMEAR_LSB``, ``SMEAR_MS``), which
