@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from melrestore.audio import read
-from melrestore.evaluate import _as_stored, clean_excerpt, report_names, summarise
+from melrestore.evaluate import _as_stored, clean_excerpt, report_names, summarise_scores
 from melrestore.inputs import find_audio_files
 from melrestore.metrics import gap_metrics
 
@@ -50,7 +50,7 @@ def main() -> None:
                                  "visqol_mos": None})
         print(name, flush=True)
     out = args.report / f"metrics-{args.bits}bit.json"
-    rescored = {**result, "subtype": subtype, "methods": [m for m in result["methods"] if m in methods], "summary": summarise(rows), "gaps": rows}
+    rescored = {**result, "subtype": subtype, "methods": [m for m in result["methods"] if m in methods], "summary": summarise_scores(rows), "gaps": rows}
     out.write_text(json.dumps(rescored, indent=1))
     print(f"wrote {out} ({len(rows)} gaps)")
 

@@ -11,6 +11,13 @@ from dataclasses import asdict, dataclass
 # stretch: a whole song from anywhere in it, and a bounded cost per gap in a recording of hours (a
 # concert, a tape side), where the cost of looking everywhere would grow with the length.
 SEARCH_RADIUS_S = 300.0
+# The longest gap (seconds) a pipeline fills, and training draws, unless configured otherwise:
+# longer gaps are reported and left alone.
+MAX_GAP_SECONDS = 3.0
+# The first and last this many ms of a Mel fill fade from an autoregressive continuation of the music
+# on each side (a pipeline's default edge_extrapolation_ms): chosen on the validation tracks (README,
+# "Short gaps: where LSAR stops").
+EDGE_EXTRAPOLATION_MS = 10.0
 # Seconds each side of a gap whose music the similarity search matches.  Chosen by the copy's ViSQOL
 # and LSD on the validation and development tracks (see the README): half a second finds better
 # repeats than one (the music next to the gap says most about what is missing); 0.25 to 0.5 s are level.

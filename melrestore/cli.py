@@ -18,6 +18,7 @@ import click
 
 from .config import ConfigError, load_config
 from .formats import AUDIO_EXTENSIONS, FORMATS_BY_EXTENSION, OUTPUT_FORMATS
+from .methods import describe
 from .registry import ContractError, PluginError, get_registry
 from .wording import plural
 
@@ -256,15 +257,6 @@ def _run(inputs, out_dir, options, workers, overwrite, figures=False, quiet=Fals
     return report
 
 
-def _method(gap: dict, options) -> str:
-    """The plugin(s) that fill (or would fill) a gap, by the engine's route for it."""
-    mel = f"{options.inpainter} + {options.vocoder}"
-    return {
-        "short-gap": options.short_gap_repairer,
-        "long-gap": options.long_gap_repairer if gap["status"] == "repaired" else f"{options.long_gap_repairer}, else {mel}",
-        "mel": mel,
-        "other-channels": "the other channels" if gap["status"] == "repaired" else f"the other channels, else {mel}",
-    }.get(gap["method"], gap["method"])
 
 
 def _file_line(path: str, status: str, message: str, gaps: list[dict], options) -> str:
@@ -280,7 +272,8 @@ def _file_line(path: str, status: str, message: str, gaps: list[dict], options) 
         if g["status"] in ("skipped", "failed"):
             what = f"{'would be left alone' if status == 'detected' else g['status']}: {g['message']}"
         else:
-            what = ("would be filled by " if g["status"] == "found" else "filled by ") + _method(g, options)
+            what = ("would be filled by " if g["status"] == "found" else "filled by ") + describe(g["method"], options,
+                                                                                             g["status"] == "repaired")
         lines.append(f"  {g['start_s']:.3f} s  {g['duration_ms']:.1f} ms  {g['reason']}: {what}")
     return "\n".join(lines)
 

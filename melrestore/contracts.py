@@ -28,9 +28,13 @@ class GapDetector(Protocol):
 
     def detect(self, audio: np.ndarray, sample_rate: int, path: Path | None) -> list[Gap]:
         """``audio`` ``[channels, samples]`` at the file's own rate (an array, or in ``batch`` and
-        ``repair`` a file read on demand that ``audio[:, a:b]`` slices into one), ``path`` the file
-        (for sidecar files; may be None) -> the gaps, in samples of that file, each with a human ``reason``.
-        Must not change ``audio``; raises ``melrestore.DetectionError`` for a bad sidecar file."""
+        ``repair`` a file read on demand that ``audio[:, a:b]`` slices into one, a block at a time;
+        ``np.asarray(audio)`` reads it whole), ``path`` the file (for sidecar files; may be None)
+        -> the gaps, in samples of that file, each with a human ``reason``; a gap missing in some
+        channels only names them (``channels``, 0-based), and only those are then replaced.
+        Anything but ``Gap`` objects fails the file, naming the detector; gaps past the file's end
+        are cut to it.  Must not change ``audio``; raises ``melrestore.DetectionError`` for a bad
+        sidecar file."""
 
 
 @runtime_checkable

@@ -1,5 +1,5 @@
-"""Sliding dot products: of feature bands, the core of both searches (``search`` and ``retrieval``),
-and of samples, which aligns a match to the sample."""
+"""Sliding dot products: of feature bands, the core of both searches (``search`` and ``retrieval``:
+``masked_squared_distance``), and of samples, which aligns a match to the sample."""
 
 from __future__ import annotations
 
@@ -32,6 +32,32 @@ def correlate_bands(bands: np.ndarray, kernels: np.ndarray, weights: np.ndarray 
         for row in rows:
             total = total + row
     return total
+
+
+def squared_sum(features: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
+    """Per frame, the sum over rows of the squared features (times ``weight`` first, if given), in
+    float64, a row at a time: the frame energies the searches' FFT distances need."""
+    total = np.zeros(features.shape[1])
+    for row in features:
+        row = row.astype(np.float64)
+        total += (row if weight is None else row * weight) ** 2
+    return total
+
+
+def masked_squared_distance(searched: np.ndarray, pattern: np.ndarray, mask: np.ndarray,
+                            clean: np.ndarray | None = None) -> np.ndarray:
+    """The squared distance from ``pattern`` ``[bands, m]`` (float64, already times ``mask``) to the
+    stretch of ``searched`` ``[bands, n]`` at each position where it fits whole (``[n - m + 1]``),
+    summed over the bands and over the frames where ``mask`` ``[m]`` is 1, by FFT correlation
+    (the pattern's energy + the stretch's - twice their product).  With ``clean`` ``[n]`` (1 or 0
+    per searched frame), a stretch's frames that are not clean drop out of the sum as well."""
+    if clean is None:
+        own = np.sum(pattern**2)
+    else:
+        own = correlate(clean, np.sum(pattern**2, axis=0))
+    theirs = correlate(squared_sum(searched, clean), mask)  # the stretches' energy, 0 where they are not clean
+    cross = correlate_bands(searched, pattern, clean)
+    return own + theirs - 2 * cross
 
 
 def align_shift(mono, n_samples: int, start: int, end: int, shift: int, max_lag: int, n: int) -> int:

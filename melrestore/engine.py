@@ -18,10 +18,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .analysis import EDGE_EXTRAPOLATION_MS, MAX_GAP_SECONDS
 from .gaps import DetectionError, Gap, mask_of, merge_gaps
 from .interpolate import interpolate_missing
 from .mel import MIN_CONTEXT_FRAMES, MelFrontend, MelSettings, resample, window_for_gap
-from .pipeline import EDGE_EXTRAPOLATION_MS
+from .methods import LONG_GAP, MEL, OTHER_CHANNELS, SHORT_GAP, SKIPPED
 from .contracts import reference_min_quality, references_wanted
 from .correlate import align_shift
 from .crosschannel import predict_from_other_channels
@@ -42,8 +43,8 @@ GAP_SLACK_S = 0.01
 # Windows of one length inpainted in one call (channels are batch items).  Bounds the memory a file
 # with many gaps needs; an inpainter's result for a window does not depend on what it is batched with.
 WINDOWS_PER_BATCH = 16
-# The first and last EDGE_EXTRAPOLATION_MS of a Mel fill fade from an autoregressive continuation of the
-# music beside the gap (EDGE_AR_ORDER, fitted on up to EDGE_AR_CONTEXT_S of known samples each side).
+# The autoregressive model that the extrapolated edges of a Mel fill (EDGE_EXTRAPOLATION_MS) fade from:
+# its order, and how much of the known samples on each side of the gap it is fitted on at most.
 EDGE_AR_ORDER = 512
 EDGE_AR_CONTEXT_S = 0.2
 
@@ -55,8 +56,18 @@ class GapResult:
     reason: str
     status: str  # "repaired", "skipped" or "failed"
     message: str = ""
-    method: str = ""  # "mel" (inpainter + vocoder), "short-gap" or "long-gap" (a sample repairer), "other-channels"
+    method: str = ""  # MEL (inpainter + vocoder), SHORT_GAP or LONG_GAP (a sample repairer), OTHER_CHANNELS (melrestore.methods)
     channels: tuple[int, ...] | None = None  # the gap's channels (0-based); None: every channel
+
+    @classmethod
+    def of(cls, gap: Gap, status: str, method: str, message: str = "") -> GapResult:
+        """The result for ``gap`` (its span, reason and channels)."""
+        return cls(gap.start, gap.end, gap.reason, status, message, method, gap.channels)
+
+    @classmethod
+    def failed(cls, gap: Gap, message: str, method: str = MEL) -> GapResult:
+        """``gap`` failed: ``message`` says which plugin, and why."""
+        return cls.of(gap, "failed", method, message)
 
     def to_dict(self, sample_rate: int) -> dict:
         return {
@@ -85,17 +96,15 @@ class Plan:
     the Mel window that takes the gap otherwise (or when that method declines)."""
 
     gap: Gap
-    method: str  # "short-gap" or "long-gap" (a sample repairer first), "other-channels", "mel", or "skipped"
+    method: str  # SHORT_GAP or LONG_GAP (a sample repairer first), OTHER_CHANNELS, MEL, or SKIPPED (melrestore.methods)
     window_frames: int | None = None  # the Mel window's length (frames); None: the Mel pipeline cannot take it
     reason: str = ""  # why the Mel pipeline cannot take it
 
     def as_found(self) -> GapResult:
         """What ``detect`` reports for the gap: found, with the method that would fill it first, or
         skipped and why."""
-        skipped = self.method == "skipped"
-        g = self.gap
-        return GapResult(g.start, g.end, g.reason, "skipped" if skipped else "found", self.reason if skipped else "", self.method,
-                         g.channels)
+        skipped = self.method == SKIPPED
+        return GapResult.of(self.gap, "skipped" if skipped else "found", self.method, self.reason if skipped else "")
 
 
 @dataclass
@@ -130,7 +139,7 @@ class Engine:
         vocoder,
         settings: MelSettings,
         detectors: list | None = None,
-        max_gap_seconds: float = 3.0,
+        max_gap_seconds: float = MAX_GAP_SECONDS,
         context_frames: int = MIN_CONTEXT_FRAMES,
         short_gap_repairer=None,
         short_gap_ms: float = 0.0,
@@ -141,7 +150,7 @@ class Engine:
         self.inpainter = inpainter
         self.vocoder = vocoder
         self.settings = inpainter.settings or settings
-        self.references = references_wanted(inpainter)  # stretches the inpainter wants retrieved per window
+        self.references_per_window = references_wanted(inpainter)  # stretches the inpainter wants retrieved per window
         self.reference_min_quality = reference_min_quality(vocoder)  # None: the vocoder takes no reference
         self.frontend = MelFrontend(self.settings)
         self.detectors = detectors or []
@@ -199,26 +208,40 @@ class Engine:
                 progress(done, len(gaps))
 
         count(0)
-        results = {g: GapResult(g.start, g.end, g.reason, "repaired", method="mel", channels=g.channels) for g in gaps}
         fills: dict[Gap, np.ndarray] = {}
-        waiting: dict[int, list[Gap]] = {}  # the Mel pipeline's gaps, by window length (frames)
+        results: dict[Gap, GapResult] = {}
+        waiting = self._try_waveform_methods(audio, sample_rate, gaps, fills, results, count)
+        self._fill_by_mel(waiting, audio, sample_rate, gaps, fills, results, count)
+        return meet_at_seams(audio, gaps, fills), [results[g] for g in gaps]
+
+    def _try_waveform_methods(self, audio: np.ndarray, sample_rate: int, gaps: list[Gap], fills: dict[Gap, np.ndarray],
+                              results: dict[Gap, GapResult], count: Callable[[int], None]) -> dict[int, list[Gap]]:
+        """Choose each gap's method and try its waveform method, if it has one: the gaps that this
+        fills, fails or leaves for no Mel window to take get their ``fills`` and ``results`` (and are
+        counted done).  Returns the gaps still waiting, for the Mel pipeline, by window length (frames)."""
+        waiting: dict[int, list[Gap]] = {}
         for gap in gaps:
             plan = self.choose(gap, sample_rate)
             try:
                 fill = self.repair_by_samples(plan, audio, sample_rate, gaps)
             except Exception as exc:  # a repairer's bug, or a fill it should not have returned: that gap fails
-                results[gap].status, results[gap].message, results[gap].method = "failed", f"{plan.method} repairer error: {exc}", plan.method
-                count()
-                continue
-            if fill is not None:
-                fills[gap], results[gap].method = fill, plan.method
-                count()
-            elif plan.window_frames is None:
-                results[gap].status, results[gap].message = "skipped", plan.reason
-                count()
+                results[gap] = GapResult.failed(gap, f"{plan.method} repairer error: {exc}", plan.method)
             else:
-                waiting.setdefault(plan.window_frames, []).append(gap)
+                if fill is not None:
+                    fills[gap], results[gap] = fill, GapResult.of(gap, "repaired", plan.method)
+                elif plan.window_frames is None:
+                    results[gap] = GapResult.of(gap, "skipped", MEL, plan.reason)
+                else:
+                    waiting.setdefault(plan.window_frames, []).append(gap)
+                    continue
+            count(1)
+        return waiting
 
+    def _fill_by_mel(self, waiting: dict[int, list[Gap]], audio: np.ndarray, sample_rate: int, gaps: list[Gap],
+                     fills: dict[Gap, np.ndarray], results: dict[Gap, GapResult], count: Callable[[int], None]) -> None:
+        """The Mel pipeline for the ``waiting`` gaps (by window length): analyse, retrieve, inpaint a
+        batch of windows of one length at a time, then vocode each; their ``fills`` and ``results``
+        (a failing inpainter fails its batch, a failing vocoder its gap), counted done as they come."""
         recording = None  # the retrieval features of the whole recording, made once
         for n_frames, same_length in waiting.items():
             # At most WINDOWS_PER_BATCH windows are cut and held at once, whatever the file's length.
@@ -226,23 +249,22 @@ class Engine:
                 group = [self.analyse(audio, sample_rate, gap, gaps, n_frames)
                          for gap in same_length[first : first + WINDOWS_PER_BATCH]]
                 try:
-                    if self.references or self.reference_min_quality is not None:
+                    if self.references_per_window or self.reference_min_quality is not None:
                         if recording is None:
                             recording = self.recording_features(audio, sample_rate, gaps)
                         self.retrieve(group, audio, recording)
                     self.inpaint(group)
                 except Exception as exc:
                     for w in group:
-                        results[w.gap].status, results[w.gap].message = "failed", f"inpainter error: {exc}"
+                        results[w.gap] = GapResult.failed(w.gap, f"inpainter error: {exc}")
                     count(len(group))
                     continue
                 for w in group:
                     try:
-                        fills[w.gap] = self.vocode(w)
+                        fills[w.gap], results[w.gap] = self.vocode(w), GapResult.of(w.gap, "repaired", MEL)
                     except Exception as exc:
-                        results[w.gap].status, results[w.gap].message = "failed", f"vocoder error: {exc}"
-                    count()
-        return meet_at_seams(audio, gaps, fills), [results[g] for g in gaps]
+                        results[w.gap] = GapResult.failed(w.gap, f"vocoder error: {exc}")
+                    count(1)
 
     def choose(self, gap: Gap, sample_rate: int) -> Plan:
         """How this gap is taken: a waveform method first (the channels that still play for a dropout
@@ -252,14 +274,14 @@ class Engine:
         longest = self.max_gap_seconds + GAP_SLACK_S
         first = None
         if gap.channels is not None and seconds <= longest:
-            first = "other-channels"
+            first = OTHER_CHANNELS
         elif ms <= self.short_gap_ms:
-            first = "short-gap"
+            first = SHORT_GAP
         elif self.long_gap_ms <= ms <= 1000 * longest:
-            first = "long-gap"
+            first = LONG_GAP
         if seconds > longest:
             reason = f"gap of {seconds:.2f} s is longer than the {self.max_gap_seconds:g} s this pipeline fills"
-            return Plan(gap, first or "skipped", None, reason)
+            return Plan(gap, first or SKIPPED, None, reason)
         s = self.settings
         margin = 0 if sample_rate == s.sample_rate else RESAMPLE_MARGIN
         missing = s.missing_frames_for(math.ceil(gap.length * s.sample_rate / sample_rate) + 2 * margin)
@@ -268,19 +290,19 @@ class Engine:
         frames = window_for_gap(missing, sizes, self.context_frames) if sizes else needed
         if frames is None:
             reason = f"gap of {seconds:.2f} s needs a {needed}-frame window; the inpainter's largest is {sizes[-1]}"
-            return Plan(gap, first or "skipped", None, reason)
-        return Plan(gap, first or "mel", frames)
+            return Plan(gap, first or SKIPPED, None, reason)
+        return Plan(gap, first or MEL, frames)
 
     def repair_by_samples(self, plan: Plan, audio: np.ndarray, sample_rate: int, all_gaps: list[Gap] = ()) -> np.ndarray | None:
         """The fill of the waveform method the plan names, or None when there is none or it declines
         (raises ValueError: the Mel pipeline then takes the gap).  A fill of the wrong shape or with
         NaN is an error (ValueError raised here, not by the repairer)."""
         gap = plan.gap
-        if plan.method == "other-channels":
+        if plan.method == OTHER_CHANNELS:
             with self.timed(plan.method):
                 fill = predict_from_other_channels(audio, gap, sample_rate, all_gaps)
             return fill if fill is not None and np.isfinite(fill).all() else None
-        repairer = {"short-gap": self.short_gap_repairer, "long-gap": self.long_gap_repairer}.get(plan.method)
+        repairer = {SHORT_GAP: self.short_gap_repairer, LONG_GAP: self.long_gap_repairer}.get(plan.method)
         if repairer is None:
             return None
         with self.timed(plan.method):
@@ -345,11 +367,11 @@ class Engine:
                 known = ~w.missing_frames
                 nearest = self.nearest_reference(w)  # the network's stretches and the vocoder's alike
                 found = []
-                if self.references:
-                    found = find_references(recording, window_start, n_frames, known, self.references, w.gap_frames,
-                                            REFERENCE_MAX_DIRTY, nearest)
-                    w.references = np.zeros((channels, self.references, n_mels, n_frames), dtype=np.float32)
-                    w.quality = np.zeros(self.references, dtype=np.float32)
+                if self.references_per_window:
+                    found = find_references(recording, window_start, n_frames, known, self.references_per_window,
+                                            w.gap_frames, REFERENCE_MAX_DIRTY, nearest)
+                    w.references = np.zeros((channels, self.references_per_window, n_mels, n_frames), dtype=np.float32)
+                    w.quality = np.zeros(self.references_per_window, dtype=np.float32)
                     first = recording.frame_at(window_start)  # where find_references placed the window
                     for r, ref in enumerate(found):
                         planes = self.frontend.log_mel(self.cut_like(w, audio, w.file_start + round(ref.offset / ratio)))
@@ -392,7 +414,7 @@ class Engine:
             log_mel = np.concatenate([w.log_mel for w in windows])
             missing = np.concatenate([np.repeat(w.missing_frames[None], w.channels, 0) for w in windows])
             retrieved = {}
-            if self.references:
+            if self.references_per_window:
                 retrieved["references"] = np.concatenate([w.references for w in windows])
                 retrieved["quality"] = np.concatenate([np.repeat(w.quality[None], w.channels, 0) for w in windows])
             filled = np.asarray(self.inpainter.inpaint(log_mel, missing, **retrieved), dtype=np.float32)

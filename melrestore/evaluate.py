@@ -109,7 +109,7 @@ class TrueMelEngine(Engine):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.references = 0  # the true frames need no retrieved stretches (the vocoder may take one)
+        self.references_per_window = 0  # the true frames need no retrieved stretches (the vocoder may take one)
         # With an exact Mel the vocoder recovers the waveform next to the gap better than the
         # extrapolated edges do (held-out, 50 ms: SNR 11.5 dB against 7.9 with them): the best this
         # pipeline reaches with a perfect Mel is without them.
@@ -154,7 +154,7 @@ class ViSQOL:
 
 
 class Methods:
-    """Every method ``evaluate`` compares, built once: the waveform references (LSAR up to
+    """Every method ``evaluate`` compares, built once: the waveform methods on their own (LSAR up to
     ``LSAR_MAX_S``, always pasting the best-matching stretch), the true-Mel ceiling, each
     inpainter's Mel pipeline alone, and what ``batch`` does."""
 
@@ -164,8 +164,8 @@ class Methods:
         self.engines = {name: build_engine(options) for name, options in self.pipelines.items()}
         # The ceiling of the Mel pipeline: each gap's true Mel frames through the same vocoder.
         self.perfect_mel = build_engine(replace(base, short_gap_ms=0.0, long_gap_ms=0.0), TrueMelEngine)
-        # Waveform references: LSAR (up to LSAR_MAX_S), and always pasting the best-matching stretch.
-        self.references = {
+        # The waveform methods on their own: LSAR (up to LSAR_MAX_S), and always pasting the best-matching stretch.
+        self.waveform_methods = {
             base.short_gap_repairer: get_registry().build("sample_repairers", base.short_gap_repairer),
             base.long_gap_repairer: get_registry().build("sample_repairers", base.long_gap_repairer, max_match_ratio=np.inf,
                                                           long_gap_max_match_ratio=np.inf),
@@ -178,7 +178,7 @@ class Methods:
 
     @property
     def names(self) -> list[str]:
-        return ["zeros", *self.references, TRUE_MEL, *self.pipelines]
+        return ["zeros", *self.waveform_methods, TRUE_MEL, *self.pipelines]
 
     def repair(self, clean: np.ndarray, damaged: np.ndarray, damaged_path: Path, gaps: list[Gap], rate: int, name: str,
                out_dir: Path, subtype: str, problems: list[str]) -> tuple[dict, dict[str, set[Gap]]]:
@@ -187,7 +187,7 @@ class Methods:
         method -> the gaps it filled (the others stay zero).  What went wrong goes to ``problems``."""
         repaired = {"zeros": (damaged, None)}
         filled: dict[str, set[Gap]] = {}
-        for method, repairer in self.references.items():
+        for method, repairer in self.waveform_methods.items():
             fills = {}
             for g in gaps:
                 if not self.runs_on(method, g, rate):
@@ -260,7 +260,7 @@ def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFA
         problems.append(f"{base.short_gap_repairer} is not scored beyond {1000 * LSAR_MAX_S:g} ms (minutes of CPU a gap, faded to "
                         f"silence): its files leave the {', '.join(map(str, sorted(not_run)))} ms gaps silent")
     result = {"methods": methods.names, "gaps_ms": list(lengths_ms), "per_file": per_file, "seed": seed,
-              "subtype": subtype, "files": files, "summary": summarise(rows), "problems": problems, "gaps": rows}
+              "subtype": subtype, "files": files, "summary": summarise_scores(rows), "problems": problems, "gaps": rows}
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(result, indent=2))
     from .evaluation_page import write_pictures_and_page
@@ -332,7 +332,7 @@ def _write(audio: np.ndarray, rate: int, path: Path, subtype: str = "FLOAT") -> 
     return audio if subtype == "FLOAT" else to_float(stored)
 
 
-def summarise(rows: list[dict]) -> dict:
+def summarise_scores(rows: list[dict]) -> dict:
     """Mean of each metric per method and gap length, plus recall and changed samples."""
     summary: dict = {}
     for row in rows:

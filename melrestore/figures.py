@@ -10,10 +10,12 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from .methods import FILLING, describe  # noqa: E402
+
 SECONDS_AROUND = 0.5
-# The engine's route for a gap (GapResult.method), in words for a figure's title.
-METHOD_NAMES = {"short-gap": "filled on the waveform (short-gap repairer)", "long-gap": "filled by a matching stretch of the recording",
-                "mel": "filled by the Mel inpainter and vocoder", "other-channels": "predicted from the channels that still play"}
+# How a filled gap was filled (GapResult.method), in words for a figure's title (no pipeline at hand:
+# the slots, not the plugins, are named).
+METHOD_NAMES = {method: f"filled by {describe(method)}" for method in FILLING}
 
 
 def _log_spectrogram(x: np.ndarray, n_fft: int = 1024) -> np.ndarray:

@@ -14,6 +14,8 @@ from typing import Callable
 
 import numpy as np
 
+from . import audio as audio_io
+
 
 class LazyFrames:
     """Features ``[rows, frames]``: ``compute(first, last)`` gives those of frames ``first:last``.
@@ -60,11 +62,7 @@ class LazyFrames:
         return view
 
 
-def squared_sum(features: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
-    """Per frame, the sum over rows of the squared features (times ``weight`` first, if given), in
-    float64, a row at a time: the frame energies the searches' FFT distances need."""
-    total = np.zeros(features.shape[1])
-    for row in features:
-        row = row.astype(np.float64)
-        total += (row if weight is None else row * weight) ** 2
-    return total
+def default_block_frames(hop_length: int) -> int:
+    """The searches' block (frames of ``hop_length``) unless told otherwise: the frames in a block of
+    samples read at a time (``melrestore.audio.BLOCK_SAMPLES``), at least one."""
+    return max(1, audio_io.BLOCK_SAMPLES // hop_length)

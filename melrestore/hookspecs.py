@@ -40,50 +40,38 @@ hookimpl = pluggy.HookimplMarker("melrestore")
 
 @hookspec
 def register_gap_detectors(register):
-    """Register gap detectors: objects with ``detect(audio, sample_rate, path) -> list[Gap]``
-    (``melrestore.contracts.GapDetector``).  A ``Gap`` missing in some channels only names them
-    (``channels``, 0-based); only those are then replaced.  In ``batch`` and ``repair``, ``audio`` is a
-    file read on demand, not an array: slice it (``audio[:, a:b]`` gives one) a block at a time;
-    ``np.asarray(audio)`` reads it whole.  Anything but ``Gap`` objects fails the file, naming the
-    detector; gaps past the file's end are cut to it."""
+    """Register gap detectors (``melrestore.contracts.GapDetector``): the engine runs each one the
+    pipeline names on every file and repairs the union of the gaps they find."""
 
 
 @hookspec
 def register_mel_frontends(register):
-    """Register Mel front ends: named analysis settings.  The factory returns a
-    ``melrestore.MelSettings`` (``melrestore.contracts.MelAnalysis``), from which the engine builds
-    the ``MelFrontend`` that analyses windows and inverts them.  A learned inpainter's own settings
-    (from its model file) take precedence over the chosen front end."""
+    """Register Mel front ends, named analysis settings (``melrestore.contracts.MelAnalysis``): the
+    engine analyses and inverts windows with the chosen one, unless the inpainter brings its own."""
 
 
 @hookspec
 def register_inpainters(register):
-    """Register Mel inpainters: objects with ``inpaint(log_mel, missing)``, ``settings``,
-    ``window_frames`` and ``max_gap_seconds`` (``melrestore.contracts.Inpainter``); one that also
-    has ``references = k`` is handed k retrieved stretches of the same recording per window
-    (``melrestore.contracts.RetrievingInpainter``)."""
+    """Register Mel inpainters (``melrestore.contracts.Inpainter``, or ``RetrievingInpainter`` to be
+    handed retrieved stretches of the recording): the Mel pipeline fills each window's missing
+    frames with the chosen one."""
 
 
 @hookspec
 def register_vocoders(register):
-    """Register vocoders that turn a filled Mel window back into samples: objects with
-    ``vocode(log_mel, segment, missing, frontend)`` (``melrestore.contracts.Vocoder``); one that
-    also has ``reference_min_quality`` is handed the recording's best-matching stretch, aligned to
-    the segment, when the match is that good (``melrestore.contracts.ReferencingVocoder``)."""
+    """Register vocoders (``melrestore.contracts.Vocoder``, or ``ReferencingVocoder`` to be handed the
+    best-matching stretch): the Mel pipeline turns each filled window back into the gap's samples
+    with the chosen one."""
 
 
 @hookspec
 def register_sample_repairers(register):
-    """Register repair methods that work on the samples directly (no Mel window): objects with
-    ``repair(audio, start, end, sample_rate) -> fill`` (``melrestore.contracts.SampleRepairer``).
-    The engine gives them the gaps up to ``short_gap_ms`` and from ``long_gap_ms``; one that
-    declines (ValueError) leaves the gap to the Mel pipeline; any other exception, or a fill of the
-    wrong shape or with NaN, fails the gap.  In ``batch`` and ``repair``, ``audio`` is read on demand,
-    not an array: slice only what you need (``audio[:, a:b]`` gives an array)."""
+    """Register waveform repair methods (``melrestore.contracts.SampleRepairer``): the engine tries the
+    pipeline's ``short_gap_repairer`` on gaps up to ``short_gap_ms`` and its ``long_gap_repairer`` on
+    gaps from ``long_gap_ms`` before the Mel pipeline."""
 
 
 @hookspec
 def register_datasets(register):
-    """Register training data sets: the factory is called as ``factory(root=DIR)`` (and with
-    ``validation_percent=`` when the training config sets it) and returns an object with
-    ``files(split)`` and ``problems`` (``melrestore.contracts.Dataset``)."""
+    """Register training data sets (``melrestore.contracts.Dataset``): ``melrestore train --dataset NAME``
+    trains on the chosen one's train files and validates on its validation files."""

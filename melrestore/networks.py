@@ -120,7 +120,7 @@ class UNet(nn.Module):
 
 
 class FCBaseline(nn.Module):
-    """The seed's fully connected model, on a fixed window: each frame is squeezed to a few
+    """A fully connected baseline, on a fixed window: each frame is squeezed to a few
     features, the whole window goes through a small MLP, and is expanded back per frame."""
 
     def __init__(self, n_mels: int = 128, frames: int = 512, frame_features: int = 8, hidden: int = 256, in_channels: int = 2):

@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
+from .analysis import EDGE_EXTRAPOLATION_MS, MAX_GAP_SECONDS
 from .config import check_keys, check_type
 from .registry import GAP_DETECTORS, INPAINTERS, MEL_FRONTENDS, SAMPLE_REPAIRERS, VOCODERS, PluginError, PluginKind, get_registry
 
@@ -48,10 +49,6 @@ SLOTS = (
          off_when_zero="long_gap_ms"),
 )
 SLOT = {slot.option: slot for slot in SLOTS}
-DEFAULT_INPAINTER = SLOT["inpainter"].default
-# The first and last this many ms of a Mel fill fade from an autoregressive continuation of the music
-# on each side: chosen on the validation tracks (README, "Short gaps: where LSAR stops").
-EDGE_EXTRAPOLATION_MS = 10.0
 
 
 @dataclass
@@ -62,7 +59,7 @@ class PipelineOptions:
     vocoder: str = SLOT["vocoder"].default
     detectors: list[str] = field(default_factory=lambda: list(SLOT["detectors"].default))
     frontend: str = SLOT["frontend"].default
-    max_gap_seconds: float = 3.0
+    max_gap_seconds: float = MAX_GAP_SECONDS
     # Gaps up to short_gap_ms go to a waveform method (LSAR recovers the waveform of short gaps);
     # 0 turns it off.  Gaps from long_gap_ms up first try to copy a matching stretch of the same
     # recording (music repeats), and fall back to the Mel pipeline when none matches; 0 turns it off.
@@ -177,6 +174,6 @@ def build_engine(options: PipelineOptions, engine_class: type[Engine] | None = N
         short_gap_repairer=built["short_gap_repairer"],
         short_gap_ms=options.short_gap_ms,
         long_gap_repairer=built["long_gap_repairer"],
-        long_gap_ms=options.long_gap_ms if options.long_gap_ms > 0 else float("inf"),
+        long_gap_ms=options.long_gap_ms,  # 0 leaves the slot empty: the engine then tries it on no gap
         edge_extrapolation_ms=options.edge_extrapolation_ms,
     )

@@ -1,4 +1,6 @@
-"""Retrieval for the learned inpainter and the vocoder: the stretches of the same recording that best match a gap's window.
+"""Retrieval for the learned inpainter (the U-Net's references) and the vocoder: the stretches of the
+same recording that best match a gap's window.  (The similarity repairer's search, which copies a
+stretch into the gap itself, is ``melrestore.search``.)
 
 Music repeats.  Before inpainting, the engine (and the training sampler, the same way) looks
 through the whole recording for the windows whose *known* frames best match the known frames
@@ -18,10 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import audio as audio_io
 from .analysis import SEARCH_RADIUS_S
-from .correlate import correlate, correlate_bands
-from .frames import LazyFrames, squared_sum
+from .correlate import correlate, masked_squared_distance
+from .frames import LazyFrames, default_block_frames
 from .mel import MelFrontend, resample
 
 POOL_BANDS = 4  # Mel bands averaged into one search feature
@@ -56,7 +57,7 @@ class RecordingFeatures:
                  radius_s: float = SEARCH_RADIUS_S):
         s = frontend.settings
         self.hop = s.hop_length
-        block_frames = block_frames or max(1, audio_io.BLOCK_SAMPLES // self.hop)
+        block_frames = block_frames or default_block_frames(self.hop)
         self.radius = s.hops_in(radius_s)  # frames
         n_frames = s.frames_for(n_samples)
         pooled = s.n_mels // POOL_BANDS
@@ -167,13 +168,10 @@ def find_references(recording: RecordingFeatures, window_start: int, window_fram
     window = searched[:, first - lo : first - lo + t]
     pattern = window.astype(np.float64) * mask
     good = recording.good[lo:hi]
-    # Masked squared distance, sum over the frames known in the window and clean in the candidate.
+    # Masked squared distance, mean over the frames known in the window and clean in the candidate.
     compared = correlate(good, mask)
-    own = correlate(good, np.sum(pattern**2, axis=0))
-    theirs = correlate(squared_sum(searched, good), mask)  # the candidates' energy, 0 where they are not clean
-    cross = correlate_bands(searched, pattern, good)
     bands = searched.shape[0]
-    distance = (own + theirs - 2 * cross) / (np.maximum(compared, 1) * bands)
+    distance = masked_squared_distance(searched, pattern, mask, good) / (np.maximum(compared, 1) * bands)
     known_values = window[:, known]
     spread = float(np.mean((known_values - known_values.mean(axis=1, keepdims=True)) ** 2)) + 1e-6
     positions = lo + np.arange(n_positions)

@@ -1,4 +1,6 @@
-"""Finding where a recording repeats the music around a gap.
+"""Finding where a recording repeats the music around a gap, for the similarity repairer
+(``plugins/similarity.py``, the long-gap sample repairer), which copies the best stretch into the
+gap.  (The stretches the U-Net and the vocoder are handed come from ``melrestore.retrieval``.)
 
 A :class:`RecordingIndex` holds one recording's features, built once.  ``top_matches(start, end, k)``
 looks for other stretches whose surroundings (``context_s`` each side of the gap) match the gap's
@@ -26,11 +28,10 @@ import torch
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.fft import rfft
 
-from . import audio as audio_io
 from .gaps import every_channel_row, row_runs_in_blocks, silent_rows
 from .analysis import SEARCH_CONTEXT_S, SEARCH_RADIUS_S
-from .correlate import align_shift, correlate, correlate_bands
-from .frames import LazyFrames, squared_sum
+from .correlate import align_shift, masked_squared_distance
+from .frames import LazyFrames, default_block_frames
 from .mel import MelFrontend, MelSettings
 
 SILENT_RUN = 32  # samples of digital zero that count as missing (another gap) rather than music
@@ -71,7 +72,7 @@ class RecordingIndex:
         self.frontend = MelFrontend(self.settings)
         self.window = self.frontend.window.numpy()
         n_frames = self.settings.frames_for(self.n_samples)
-        block_frames = block_frames or max(1, audio_io.BLOCK_SAMPLES // hop_length)
+        block_frames = block_frames or default_block_frames(hop_length)
         # The compact log-Mel [bands, frames], analysed where a search first looks.  The last block
         # as long as the others, overlapping the one before: the Mel projection (a matrix product) of
         # a handful of frames can round differently from a long block's.
@@ -188,9 +189,7 @@ class RecordingIndex:
         searched = self.compact.span(lo, hi)
         pattern = searched[:, span - lo].astype(np.float64) * mask
         # Squared distance with the pattern's first frame moved to each position p, by correlation.
-        sq = correlate(squared_sum(searched), mask)
-        cross = correlate_bands(searched, pattern)
-        distance = np.sum(pattern**2) + sq - 2 * cross
+        distance = masked_squared_distance(searched, pattern, mask)
         positions = lo + np.arange(len(distance))
         offsets = positions - span[0]
         usable = ~self._bad(positions, positions + len(span)) & (np.abs(offsets) >= len(span))

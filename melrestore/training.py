@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from . import networks, states
+from .analysis import MAX_GAP_SECONDS
 from .atomic import atomic_target
 from .audio import AudioError, read
 from .config import check_keys, check_type
@@ -46,7 +47,7 @@ class TrainConfig:
     validate_every: int = 200
     validation_windows: int = 48  # per window length
     context_frames: int = MIN_CONTEXT_FRAMES
-    max_gap_seconds: float = 3.0
+    max_gap_seconds: float = MAX_GAP_SECONDS
     validation_percent: int = 15
     threads: int = 0  # 0 = torch's default
     windows: list[int] | None = None  # window lengths (frames) to train and run at; None = the architecture's
@@ -283,7 +284,7 @@ class WindowSampler:
 def masked_l1(prediction: torch.Tensor, target: torch.Tensor, missing: torch.Tensor, per_window: bool = True) -> torch.Tensor:
     """Mean absolute error on the missing frames only (normalised log-Mel units).  ``per_window``
     averages each window first, so a short gap weighs as much as a long one; otherwise every
-    missing value weighs the same (the seed's loss), and long gaps dominate."""
+    missing value weighs the same (one mean over the whole batch), and long gaps dominate."""
     weight = missing[:, None, None, :].expand_as(prediction).float()
     error = weight * (prediction - target).abs()
     if not per_window:

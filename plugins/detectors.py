@@ -16,6 +16,7 @@ from melrestore.gaps import DetectionError, Gap, every_channel_row, row_runs_in_
 from melrestore.wording import plural
 
 
+LSB_16 = 1 / 32768  # one step of 16-bit audio, in float samples
 # A lossy encoder smears a little of the music into a dropout's edges, fainter than SMEAR_LSB
 # 16-bit steps and at most SMEAR_MS long: a dropout found in a lossy file is widened over it.
 SMEAR_LSB, SMEAR_MS = 32.0, 40.0
@@ -42,30 +43,27 @@ EIGHT_BIT_ENCODINGS, EIGHT_BIT_MIN_MS, EIGHT_BIT_STEP = {"PCM_U8", "PCM_S8"}, 20
 
 class DigitalSilence:
     """Runs of (near-)zero samples inside otherwise sounding audio: in every channel, or in some
-    channels while the others sound (a dropout of one channel, which is filled in that channel only).
+    channels while the others sound (a dropout of those channels, which is filled in them only).
 
     A dropout cuts sound off: the ``edge_ms`` of audio on both sides of the run must be louder
     than ``min_level_db`` (RMS, dBFS; for a run in some channels, in those channels).  So leading
     and trailing silence, a pause that the music fades into (or, however loud its edges, out of and
-    back in from: ``FADE_*``), and quiet music that is not digital zero are never gaps.  -60 dBFS, not lower: electronic music stops dead between hits, its decay
-    into the zeros at -61 to -70 dBFS (8 such pauses in the 12.8 hours of the training packages,
-    none above -60); a dropout punched at random into the same music has an edge between -70 and
-    -60 dBFS, and is missed for it, 0.16 % of the time.  In one channel alone, the train and
-    validation tracks (10.4 hours of stereo) hold no such run at all.  ``tolerance_lsb`` is in
-    steps of 16-bit audio (0 = exact zeros); in an A-law file, which has no zero, its digital
-    silence (``ALAW_FLOOR_LSB``) counts as zero.  The default minimum is 2 ms, below the issue's
-    10 ms, because real dropouts can be that short and the level check keeps false alarms out.
+    back in from: ``FADE_*``), and quiet music that is not digital zero are never gaps.
+    ``tolerance_lsb`` is in steps of 16-bit audio (0 = exact zeros); in an A-law file, which has no
+    zero, its digital silence (``ALAW_FLOOR_LSB``) counts as zero.  The default minimum is 2 ms: real
+    dropouts can be that short, and the level check keeps false alarms out; in an 8-bit file it is
+    longer (``EIGHT_BIT_*``).
 
-    In an MP3 or Ogg file (by the format libsndfile reads at ``path``) a dropout made before encoding has the encoder's faint smear
-    at its edges: a dropout found there is widened over it (``SMEAR_LSB``, ``SMEAR_MS``), which
-    changes no decision.  In an MP3 the smear also hides many dropouts' edges from the level check.
-    ``mp3_smear_ms`` (off by default) counts samples under ``MP3_FLOOR_LSB`` as silent and widens
-    each run silent in every channel that far at most, before the level check.  On the 10.4
-    hours of train and validation tracks encoded to MP3 (``examples/mp3_dropout_study.py``), with
-    one dropout of each length from 50 ms to 3 s punched into each, the default misses 306 of 785
-    (and finds the others with 87 to 100 % of their length on average); 40 ms misses 2.  But it
-    also takes 65 gated pauses of electronic music (in 4 of the 138 tracks) for dropouts, where
-    the default takes none.  So it is for MP3s known to hold such dropouts.
+    In an MP3 or Ogg file (by the format libsndfile reads at ``path``) a dropout made before
+    encoding has the encoder's faint smear at its edges: a dropout found there is widened over it
+    (``SMEAR_LSB``, ``SMEAR_MS``), which changes no decision.  In an MP3 the smear also hides many
+    dropouts' edges from the level check: ``mp3_smear_ms`` (off by default) counts samples under
+    ``MP3_FLOOR_LSB`` as silent and widens each run silent in every channel that far at most,
+    before the level check.  It then finds nearly all of them, but also takes some gated pauses of
+    electronic music for dropouts: it is for MP3s known to hold such dropouts.
+
+    Why -60 dBFS, and what the default and ``mp3_smear_ms`` find and miss on the training and
+    validation tracks: README, "What counts as a gap".
     """
 
     def __init__(self, min_ms: float = 2.0, tolerance_lsb: float = 0.0, min_level_db: float = -60.0, edge_ms: float = 20.0,
@@ -76,7 +74,7 @@ class DigitalSilence:
             raise ValueError(f"tolerance_lsb and mp3_smear_ms must be 0 or more (got {tolerance_lsb:g} and {mp3_smear_ms:g})")
         self.min_ms = min_ms
         self.mp3_smear_ms = mp3_smear_ms
-        self.tolerance = tolerance_lsb / 32768.0
+        self.tolerance = tolerance_lsb * LSB_16
         self.min_level = 10 ** (min_level_db / 20)
         self.edge_ms = edge_ms
         self.block_samples = block_samples  # read at a time (default audio.BLOCK_SAMPLES): a long file is never held whole
@@ -93,13 +91,13 @@ class DigitalSilence:
         everywhere, some = [], []  # long enough, inside the file: silent in every channel; in one channel
         mp3_rule = self.mp3_smear_ms > 0 and container == "MP3"
         floor = MP3_FLOOR_LSB if mp3_rule else ALAW_FLOOR_LSB if encoding == "ALAW" else 0.0
-        rows_of = functools.partial(silent_rows, tolerance=max(self.tolerance, floor / 32768))
+        rows_of = functools.partial(silent_rows, tolerance=max(self.tolerance, floor * LSB_16))
         for row, start, end in row_runs_in_blocks(audio, rows_of, self.block_samples or audio_io.BLOCK_SAMPLES, min_len):
             if start > 0 and end < n and end - start >= min_len:
                 (everywhere if row == every_row else some).append((row, start, end))
 
         def widened(start, end, ms):  # over the encoder's faint smear, which belongs to the dropout
-            return _through_faint(audio, start, end, round(ms * sample_rate / 1000), SMEAR_LSB / 32768)
+            return _through_faint(audio, start, end, round(ms * sample_rate / 1000), SMEAR_LSB * LSB_16)
 
         if mp3_rule:
             everywhere = [(row, *widened(start, end, self.mp3_smear_ms)) for row, start, end in everywhere]

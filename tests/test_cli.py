@@ -632,7 +632,7 @@ def test_repair_that_cannot_write_names_out_file_not_its_scratch(tmp_path, monke
     """A full disk while OUT_FILE is written (in a scratch folder beside it): the error names OUT_FILE."""
     import errno
 
-    src = write(tmp_path / "song.wav", chord(2.0, 44100, 2), 44100)  # no gap: copied
+    write(tmp_path / "song.wav", chord(2.0, 44100, 2), 44100)  # no gap: copied
     target = tmp_path / "song-fixed.wav"
     if existing:
         target.write_bytes(b"the repair of an earlier day")
