@@ -230,7 +230,7 @@ class Engine:
                 if fill is not None:
                     fills[gap], results[gap] = fill, GapResult.of(gap, "repaired", plan.method)
                 elif plan.window_frames is None:
-                    results[gap] = GapResult.of(gap, "skipped", MEL, plan.reason)
+                    results[gap] = GapResult.of(gap, "skipped", SKIPPED, plan.reason)
                 else:
                     waiting.setdefault(plan.window_frames, []).append(gap)
                     continue
