@@ -299,7 +299,7 @@ def run_batch(inputs, out_dir: Path | None, options: PipelineOptions, workers: i
 
     The report lists every file of the output tree, including those kept from earlier runs.
     Ctrl-C (KeyboardInterrupt) and SIGTERM (``Stopped``) stop the workers, save the report of
-    what is done and are raised again.  ``report["report_error"]`` says why the report could not be saved.
+    what is done (its ``interrupted``: by which, and the files ``not_done``) and are raised again.  ``report["report_error"]`` says why the report could not be saved.
     """
     started = time.perf_counter()
     sources, lookalikes = collected or collect_inputs(inputs, out_dir)  # raises InputError, FolderError
@@ -348,6 +348,10 @@ def run_batch(inputs, out_dir: Path | None, options: PipelineOptions, workers: i
             report["orphaned"] = list(orphaned)
         if any(orphaned.values()):
             report[CARRIED] = [entry for entry in orphaned.values() if entry is not None]
+        if interrupted is not None:  # and what it left undone, for the rerun to do
+            done = {r.path for r in reports}
+            report["interrupted"] = {"by": "Ctrl-C" if isinstance(interrupted, KeyboardInterrupt) else "SIGTERM",
+                                     "not_done": [job[2] for job in jobs if job[2] not in done]}
         if shard is not None:
             report["shard"] = {"index": shard.index, "count": shard.count, "complete": interrupted is None, "inputs": inputs_digest}
         if out_dir is not None:

@@ -213,6 +213,12 @@ def test_stopping_the_main_process_stops_its_workers(tmp_path, env, how, exit_co
         assert "Traceback" not in output
         assert wait_until(lambda: not any(alive(w) for w in workers), 10), "workers outlived the main process"
         assert not list(out.rglob("*melrestore-tmp*"))
+        # The report says the run was stopped, and names the files it left for the rerun.
+        report = json.loads((out / REPORT_NAME).read_text())
+        not_done = report["interrupted"]["not_done"]
+        assert report["interrupted"]["by"] == how and len(not_done) >= 2
+        assert not set(not_done) & {f["path"] for f in report["files"]} and set(not_done) <= {
+            "mutilated-mime-a.wav", "more/mutilated-mime-b.flac", "mutilated-mime-c.wav"}
     finally:
         _reap([proc.pid, *workers])
         proc.wait()
