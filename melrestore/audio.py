@@ -339,18 +339,24 @@ class Waveform:
     read on demand: ``waveform[:, a:b]`` or ``waveform[:, i]`` reads just those samples, so code
     written for the array works on a file of any length.  ``patches`` (``(start, stored samples)``
     pairs) are laid over what is read: the repaired file before it is written.
-    ``np.asarray(waveform)`` reads it all."""
+    ``np.asarray(waveform)`` reads it all.  ``on_read(stop)``, when given, is called with the end
+    of each read (how far a scan has got)."""
 
     ndim = 2
     dtype = np.dtype(np.float32)
 
-    def __init__(self, file: AudioFile, patches=()):
+    def __init__(self, file: AudioFile, patches=(), on_read=None):
         self.file = file
         self.patches = list(patches)
+        self.on_read = on_read
         self.shape = (file.channels, file.frames)
 
     def patched(self, patches) -> "Waveform":
         return Waveform(self.file, self.patches + list(patches))
+
+    def watched(self, on_read) -> "Waveform":
+        """The same samples, read with ``on_read(stop)`` called after each read."""
+        return Waveform(self.file, self.patches, on_read)
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -372,6 +378,8 @@ class Waveform:
             lo, hi = max(at, start), min(at + len(patch), stop)
             if lo < hi:
                 stored[lo - start : hi - start] = patch[lo - at : hi - at]
+        if self.on_read is not None:
+            self.on_read(stop)
         return stored
 
     def __array__(self, dtype=None, copy=None):

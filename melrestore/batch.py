@@ -30,11 +30,13 @@ FIGURES_DIR = "melrestore-figures"
 
 
 def repair_file(engine: Engine, source: Path, target: Path | None, name: str | None = None, figures: Path | None = None,
-                progress: Callable[[int, int], None] | None = None, output_format: tuple[str, str] | None = None) -> FileReport:
+                progress: Callable[[int, int], None] | None = None, output_format: tuple[str, str] | None = None,
+                scanned: Callable[[float], None] | None = None) -> FileReport:
     """Detect and fill the gaps of ``source``; write to ``target`` (None: detect only), in the
     file's own format, or as ``output_format`` (``(format, subtype)``, libsndfile's) when given.
     With ``figures``, save a before/after spectrogram of each repaired gap there.
-    ``progress(done, total)`` follows the gaps as ``Engine.repair`` fills them.
+    ``scanned(fraction)`` follows the detection's reading of the file (the farthest sample read, as
+    a share of the file); then ``progress(done, total)`` the gaps as ``Engine.repair`` fills them.
 
     Never raises for a bad file: the reason goes into the report, and a failed file gets
     no output (an output left from an earlier run is removed), so a rerun redoes it.
@@ -54,7 +56,7 @@ def repair_file(engine: Engine, source: Path, target: Path | None, name: str | N
         report.sample_rate, report.channels, report.format = audio.sample_rate, audio.channels, f"{audio.format}/{audio.subtype}"
         report.warnings = audio.warnings
         waveform = audio.waveform
-        gaps = engine.detect(waveform, audio.sample_rate, source)
+        gaps = engine.detect(_watched(waveform, scanned) if scanned else waveform, audio.sample_rate, source)
         if audio.undecoded and gaps and target is not None:  # its repair would hold the decoded part alone
             raise AudioError(f"{audio.undecoded}: writing its repair would lose the rest, so it is left as it is; "
                              "split it into one file per stream first")
@@ -199,12 +201,32 @@ def _init_worker(options: PipelineOptions, threads: int) -> None:
 
 
 def _work(job: tuple, progress) -> FileReport:
-    return repair_file(_worker_engine, *job, progress=_fraction(progress))
+    return repair_file(_worker_engine, *job, **_shares(progress))
 
 
-def _fraction(report):
-    """``Engine.repair``'s ``progress(done, total)`` as ``report(fraction of the file done)``: its gaps done."""
-    return lambda done, total: report(done / total)
+# The share of a file's progress that its scan for gaps takes; its gaps, the rest.
+SCAN_SHARE = 0.2
+
+
+def _shares(report) -> dict:
+    """``repair_file``'s ``scanned`` and ``progress`` as ``report(fraction of the file done)``: the
+    scan up to ``SCAN_SHARE``, then the gaps done."""
+    return {"scanned": lambda fraction: report(SCAN_SHARE * fraction),
+            "progress": lambda done, total: report(1.0 if done == total else SCAN_SHARE + (1 - SCAN_SHARE) * done / total)}
+
+
+def _watched(waveform, scanned: Callable[[float], None]):
+    """``waveform`` telling ``scanned`` the share of it read so far (the farthest sample: a detector
+    reads the file in order, then goes back for the edges of what it found)."""
+    farthest = 0
+
+    def on_read(stop: int) -> None:
+        nonlocal farthest
+        if stop > farthest:
+            farthest = stop
+            scanned(farthest / max(1, waveform.shape[1]))
+
+    return waveform.watched(on_read)
 
 
 def _worker_died(job: tuple, exitcode: int | None) -> FileReport:
@@ -260,8 +282,8 @@ def _run_jobs(jobs: list[tuple], engine: Engine, options: PipelineOptions, worke
     """Each job's report, in completion order; ``on_progress(name, fraction)`` while a file is repaired."""
     if workers == 1:
         for job in jobs:
-            progress = _fraction(lambda fraction: on_progress(job[2], fraction)) if on_progress else None
-            yield repair_file(engine, *job, progress=progress)
+            shares = _shares(lambda fraction, name=job[2]: on_progress(name, fraction)) if on_progress else {}
+            yield repair_file(engine, *job, **shares)
         return
     threads = max(1, (os.cpu_count() or 1) // workers)
     # Largest files first, so that no worker starts a long file while the others run out of work

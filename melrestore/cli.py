@@ -520,15 +520,25 @@ def repair(source, target, overwrite, quiet, verbose, **flags):
         raise click.ClickException(str(exc)) from None
     original = sf.info(sound_path(source))
     converted = (fmt, subtype) != (original.format, original.subtype)
-    bar = None  # over the file's gaps, once it is known how many there are
+    bar, counting = None, None  # over the scan for gaps (per cent of the file), then over the gaps found
 
-    def on_gaps(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
+    def bar_of(what: str, **kwargs):
+        nonlocal bar, counting
+        if counting != what:
             from tqdm import tqdm
 
-            bar = tqdm(total=total, unit="gap", file=sys.stderr, disable=True if quiet else None)
-        bar.update(done - bar.n)
+            if bar is not None:
+                bar.close()
+            bar, counting = tqdm(file=sys.stderr, disable=True if quiet else None, **kwargs), what
+        return bar
+
+    def on_scan(share: float) -> None:
+        scan = bar_of("scan", total=100, desc="scanning", bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}]")
+        scan.update(round(100 * share) - scan.n)
+
+    def on_gaps(done: int, total: int) -> None:
+        gaps = bar_of("gaps", total=total, unit="gap")
+        gaps.update(done - gaps.n)
 
     try:
         scratch = ScratchFolder(Path(target).resolve().parent)  # (a killed repair's there are removed)
@@ -540,7 +550,8 @@ def repair(source, target, overwrite, quiet, verbose, **flags):
         # a repaired file: a failed file gets no output, and that must not take the earlier one with it.
         written = tmp / f"repaired{Path(target).suffix}"
         try:
-            report = repair_file(engine, Path(source), written, progress=on_gaps, output_format=(fmt, subtype) if converted else None)
+            report = repair_file(engine, Path(source), written, progress=on_gaps, output_format=(fmt, subtype) if converted else None,
+                                 scanned=on_scan)
         finally:
             if bar is not None:
                 bar.close()

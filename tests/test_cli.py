@@ -680,7 +680,7 @@ def _in_a_terminal(*args) -> tuple[int, str]:
 def test_the_bars_move_within_a_file_as_its_gaps_are_done(recordings, tmp_path):
     code, shown = _in_a_terminal("batch", recordings, "-o", tmp_path / "out", "--workers", "1", *INTERP)
     assert code == 0, shown
-    assert re.search(r"\| [012]\.(33|67)/3 \[", shown), shown  # a third of a file with 3 gaps
+    assert re.search(r"\| [012]\.(47|73)/3 \[", shown), shown  # a file scanned (its first fifth), then a third of its 3 gaps
     assert shown.rstrip().split("\r")[-1].startswith("100%") and "| 3/3 [" in shown.rstrip().split("\r")[-1], shown
     (tmp_path / "out" / "mutilated-mime-a.wav").unlink()  # the rerun redoes that file alone: the bar counts it alone
     code, shown = _in_a_terminal("batch", recordings, "-o", tmp_path / "out", "--workers", "1", *INTERP)
@@ -688,7 +688,7 @@ def test_the_bars_move_within_a_file_as_its_gaps_are_done(recordings, tmp_path):
     assert shown.rstrip().split("\r")[-1].startswith("100%") and "| 1/1 [" in shown.rstrip().split("\r")[-1], shown
     code, shown = _in_a_terminal("repair", recordings / "mutilated-mime-a.wav", "-o", tmp_path / "a.wav", *INTERP)
     assert code == 0, shown
-    assert "| 1/3 [" in shown and "| 3/3 [" in shown and "gap/s" in shown, shown
+    assert "scanning: 100%" in shown and "| 1/3 [" in shown and "| 3/3 [" in shown and "gap/s" in shown, shown
 
 
 @pytest.mark.parametrize("windows, message", [

@@ -481,3 +481,22 @@ def test_the_front_end_sets_the_rate_an_inpainter_without_its_own_analyses_at():
         spectrum = np.abs(np.fft.rfft(fill)) ** 2
         high[frontend] = spectrum[np.fft.rfftfreq(len(fill), 1 / rate) > 12000].sum() / spectrum.sum()
     assert high["music-44k"] > 0.3 and high["seed-22k"] < 0.01, high
+
+
+def test_a_files_scan_for_gaps_reports_how_far_it_has_read_before_its_gaps_are_filled(tmp_path):
+    """A long file's detection reads it all before the first gap is filled: ``scanned`` follows it."""
+    from melrestore.pipeline import PipelineOptions, build_engine
+
+    rate = 44100
+    audio = chord(3.0, rate, 2)
+    audio[:, rate : rate + rate // 10] = 0.0
+    src = write(tmp_path / "a.wav", audio, rate)
+    engine = build_engine(PipelineOptions(inpainter="interpolation", options={"digital-silence": {"block_samples": 20000}}))
+    events = []
+    report = repair_file(engine, src, tmp_path / "out.wav", scanned=lambda share: events.append(("scan", share)),
+                         progress=lambda done, total: events.append(("gaps", done / total)))
+    assert report.status == "repaired"
+    scans = [share for kind, share in events if kind == "scan"]
+    assert len(scans) >= 6 and scans == sorted(set(scans)) and scans[-1] == 1.0  # block by block, never back
+    assert [kind for kind, _ in events] == ["scan"] * len(scans) + ["gaps"] * (len(events) - len(scans))
+    assert events[-1] == ("gaps", 1.0)
