@@ -30,6 +30,7 @@ from .formats import FORMATS_BY_EXTENSION
 PCM_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
 # A RIFF data size of all ones: no length given, as a recorder writing a stream leaves it (read to the end).
 STREAMED_SIZE = 0xFFFFFFFF
+SF_ERR_SYSTEM = 2  # libsndfile's error code for a failed system call ("System error.")
 # An MP3's frames beyond what decodes are reported from this much on (a Xing header, encoder delay
 # and padding make up a few thousand samples).
 UNDECODED_MIN_S, UNDECODED_MIN_SHARE = 1.0, 0.05
@@ -421,13 +422,19 @@ def write_blocks(audio: AudioFile, path: str | os.PathLike, patches=(), format: 
     (or ``format``/``subtype``); ``encoder``: a lossy encoder's settings (:func:`encoder_settings`);
     ``text_tags``: libsndfile's string tags to write (``{"title": ...}``)."""
     endian = audio.endian if format in (None, audio.format) else "FILE"
-    with sf.SoundFile(sound_path(path), "w", audio.sample_rate, audio.channels, subtype or audio.subtype, endian, format or audio.format,
-                      **(encoder or {})) as out:
-        for key, value in (text_tags or {}).items():
-            setattr(out, key, value)
-        waveform = Waveform(audio, patches)
-        for start in range(0, audio.frames, BLOCK_SAMPLES):
-            out.write(waveform.stored(start, min(audio.frames, start + BLOCK_SAMPLES)))
+    try:
+        with sf.SoundFile(sound_path(path), "w", audio.sample_rate, audio.channels, subtype or audio.subtype, endian,
+                          format or audio.format, **(encoder or {})) as out:
+            for key, value in (text_tags or {}).items():
+                setattr(out, key, value)
+            waveform = Waveform(audio, patches)
+            for start in range(0, audio.frames, BLOCK_SAMPLES):
+                out.write(waveform.stored(start, min(audio.frames, start + BLOCK_SAMPLES)))
+    except sf.LibsndfileError as exc:
+        # libsndfile says only "System error." when a write fails: the system's errno says why.
+        if exc.code == SF_ERR_SYSTEM and (code := sf._ffi.errno):
+            raise OSError(code, os.strerror(code), str(path)) from None
+        raise
 
 
 def _check_patched(path, dtype: str, patches) -> None:

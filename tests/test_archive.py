@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from conftest import EXAMPLES, chord, write
 from melrestore import audio as audio_io
 from melrestore.atomic import TEMP_SUFFIX, ScratchFolder, temporary_prefix
-from melrestore.batch import repair_file, run_batch
+from melrestore.batch import SCAN_SHARE, repair_file, run_batch
 from melrestore.container import _mp3_tag_spans
 from melrestore.cli import cli
 from melrestore.engine import Engine
@@ -541,6 +541,30 @@ def test_a_write_error_names_the_output_not_its_temporary_when_out_is_relative(t
         assert TEMP_SUFFIX not in line and str(tmp_path) not in line, line
 
 
+def _at_most_bytes(limit: int):
+    """For a child process: files it writes may grow to ``limit`` bytes, then a write fails (EFBIG)."""
+    import resource
+    import signal
+
+    def limited():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the failing write returns an error instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+    return limited
+
+
+def test_a_write_that_libsndfile_cannot_finish_names_the_output_and_the_systems_reason(tmp_path):
+    """Outputs libsndfile encodes (FLAC, Ogg, MP3) fail with its bare "System error." when the disk
+    fills up: the report gives the system's reason instead, as for the files patched in place."""
+    folder, ext = tmp_path / "in", "flac"
+    write(folder / f"gap.{ext}", _damaged_chord(), 44100)
+    result = subprocess.run([sys.executable, "-m", "melrestore", "batch", "in", "-o", "out", *INTERP], cwd=tmp_path,
+                            capture_output=True, text=True, preexec_fn=_at_most_bytes(8000))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"FAILED gap.{ext}: cannot write {os.path.join('out', f'gap.{ext}')}: File too large" in result.stdout, result.stdout
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [REPORT_NAME]  # no output, no temporary
+
+
 @pytest.mark.parametrize("ext", ["wav", "flac"])
 @pytest.mark.parametrize("change", ["replaced", "truncated", "written to", "replaced, no gap filled"])
 def test_an_input_that_changes_while_it_is_repaired_fails_and_gets_no_output(tmp_path, ext, change):
@@ -555,21 +579,26 @@ def test_an_input_that_changes_while_it_is_repaired_fails_and_gets_no_output(tmp
     # With gaps longer than max_gap_seconds skipped, nothing is filled and the input is copied unchanged.
     options = PipelineOptions(inpainter="interpolation", max_gap_seconds=0.01 if "no gap" in change else 3.0)
 
-    def meanwhile(name, fraction):  # called as the gaps are repaired, after the input was read
-        if fraction == 0 and change.startswith("replaced"):
+    changed = []
+
+    def meanwhile(name, fraction):  # once past the scan (the input was read), before the output is written
+        if changed or fraction <= SCAN_SHARE:
+            return
+        changed.append(name)
+        if change.startswith("replaced"):
             os.replace(newer, song)
-        elif fraction == 0 and change == "written to":  # its last samples overwritten, as an editor saving in place would
+        elif change == "written to":  # its last samples overwritten, as an editor saving in place would
             size = song.stat().st_size
             with open(song, "r+b") as f:
                 f.seek(size - 4000)
                 f.write(bytes(range(256)) * 15 + bytes(160))
             assert song.stat().st_size == size
-        elif fraction == 0:
+        else:
             with open(song, "r+b") as f:
                 f.truncate(song.stat().st_size // 2)
 
     entry = run_batch(folder, out, options, workers=1, on_progress=meanwhile)["files"][0]
-    assert entry["status"] == "failed"
+    assert changed and entry["status"] == "failed"
     assert entry["message"] == f"{song} changed while it was being repaired: run again"
     assert sorted(p.name for p in out.iterdir()) == [REPORT_NAME]
     if change == "replaced":  # as it says: run again, and the file now there is repaired
