@@ -1,3 +1,4 @@
+import subprocess
 import sys
 import textwrap
 
@@ -65,15 +66,22 @@ def test_a_broken_plugin_is_reported_and_the_others_still_load(site):
 
 
 def test_the_readme_plugin_keeps_its_contract_and_repairs_a_file(site, tmp_path):
-    """The README's "minimal vocoder plugin, complete", installed as its pyproject says."""
+    """The README's "minimal vocoder plugin, complete", built and installed by pip from its pyproject."""
     from conftest import EXAMPLES, ROOT
     from melrestore.plugins.detectors import DigitalSilence
     from melrestore.testing import check_vocoder
 
     readme = (ROOT / "README.md").read_text()
-    source = readme.split("```python\n# my_vocoder.py\n", 1)[1].split("```", 1)[0]
-    assert 'my_vocoder = "my_vocoder"' in readme  # the entry point it documents
-    _install(site, "my-vocoder", "my_vocoder", source)
+    package = tmp_path / "my-vocoder"
+    package.mkdir()
+    (package / "my_vocoder.py").write_text(readme.split("```python\n# my_vocoder.py\n", 1)[1].split("```", 1)[0])
+    pyproject = readme.split("```toml\n# pyproject.toml of the plugin package", 1)[1].split("\n", 1)[1].split("```", 1)[0]
+    (package / "pyproject.toml").write_text(pyproject)
+    (package / "tests").mkdir()  # where the README's test of it goes: no part of the package
+    (package / "tests" / "test_my_vocoder.py").write_text("")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-build-isolation", "--no-deps", "--target", site,
+                    package], check=True)
+    assert sorted(p.name for p in site.glob("*.py")) == ["my_vocoder.py"]
     registry = Registry(allowed="melrestore,my-vocoder")
     mirror = registry.build("vocoders", "mirror")
     assert len(check_vocoder(mirror)) == 5
