@@ -380,7 +380,7 @@ def test_repair_writes_the_format_its_extension_names(tmp_path):
     src = EXAMPLES / "recordings" / "mutilated-mime-a.wav"
     result = run("repair", src, "-o", tmp_path / "a.flac", *INTERP)
     assert result.exit_code == 0, result.output
-    assert "wrote" in result.output and "FLAC/PCM_16" in result.output and "were converted too" in result.output
+    assert "wrote" in result.output and "FLAC/PCM_16" in result.output and "outside the gaps are the same" in result.output
     info = sf.info(tmp_path / "a.flac")
     assert (info.format, info.subtype) == ("FLAC", sf.info(src).subtype)
     # The same samples as a WAV repair: the conversion to FLAC is lossless here.
@@ -389,6 +389,9 @@ def test_repair_writes_the_format_its_extension_names(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.flac", "a.wav"]  # no temporary file left
     result = run("repair", src, "-o", tmp_path / "a.ogg", *INTERP)
     assert result.exit_code == 0 and "OGG/VORBIS" in result.output and "were re-encoded lossily too" in result.output
+    floats = write(tmp_path / "float.wav", audio_io.read(src).as_float(), 44100, subtype="FLOAT")
+    result = run("repair", floats, "-o", tmp_path / "float.flac", *INTERP)  # FLAC holds no float: rounded
+    assert result.exit_code == 0 and "outside the gaps were converted to PCM_16 too" in result.output, result.output
 
 
 def test_repair_to_another_format_encodes_once_from_the_decoded_samples_and_keeps_the_title(tmp_path):
