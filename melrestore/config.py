@@ -32,11 +32,18 @@ def fits_type(value, expected: type) -> bool:
     return isinstance(value, expected) and (expected is bool or not isinstance(value, bool))
 
 
+def type_in_words(expected: type) -> str:
+    """``a number`` (a float or an int), ``an int``, ``a str``, ...: what a key or option takes."""
+    if expected is float:
+        return "a number"
+    name = expected.__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
+
 def check_type(section: str, key: str, value, expected: type) -> None:
     """Raise ValueError unless ``value`` of ``[section] key`` is an ``expected`` (see ``fits_type``)."""
     if not fits_type(value, expected):
-        kind = "number" if expected is float else expected.__name__
-        raise ValueError(f"[{section}] {key} takes a {kind}, not {value!r}")
+        raise ValueError(f"[{section}] {key} takes {type_in_words(expected)}, not {value!r}")
 
 
 def load_config(path: str | Path | None) -> dict:

@@ -19,16 +19,16 @@ class InputError(ValueError):
 
 
 class FolderError(ValueError):
-    """IN_DIR and OUT overlap."""
+    """An input folder and OUT overlap."""
 
 
 def check_folders(in_dir: Path, out_dir: Path) -> None:
-    """OUT must be neither IN_DIR, nor inside it, nor contain it."""
+    """OUT must be neither the input folder ``in_dir``, nor inside it, nor contain it."""
     source, target = Path(in_dir).resolve(), Path(out_dir).resolve()
     if source == target or source in target.parents:
-        raise FolderError(f"OUT ({out_dir}) must not be IN_DIR or inside it: melrestore never writes into its input")
+        raise FolderError(f"OUT ({out_dir}) must not be the input folder {in_dir} or inside it: melrestore never writes into its input")
     if target in source.parents:
-        raise FolderError(f"IN_DIR ({in_dir}) must not be inside OUT ({out_dir})")
+        raise FolderError(f"the input folder {in_dir} must not be inside OUT ({out_dir})")
 
 
 def collect_inputs(inputs, out_dir: Path | None = None) -> tuple[list[tuple[Path, str]], list[FileReport]]:

@@ -18,7 +18,7 @@ from importlib import metadata
 import pluggy
 
 from . import contracts, hookspecs
-from .config import fits_type
+from .config import fits_type, type_in_words
 
 ENTRY_POINT_GROUP = "melrestore"
 ENV_VAR = "MELRESTORE_PLUGINS"
@@ -180,7 +180,7 @@ class Registry:
             else:
                 expected, like = type(default), f" (like {default!r})"
             if not fits_type(value, expected):
-                raise PluginError(f"option {key!r} of {label} takes a {expected.__name__}{like}, not {value!r}")
+                raise PluginError(f"option {key!r} of {label} takes {type_in_words(expected)}{like}, not {value!r}")
 
     def build(self, kind: str | PluginKind, name: str, **options):
         """Build the plugin object registered under ``name``, checked against its kind's contract."""

@@ -723,7 +723,7 @@ def test_out_inside_in_and_in_inside_out_are_refused(tmp_path):
     before = sorted(folder.rglob("*"))
     for out in (folder / "out", folder, folder / "more"):
         result = run("batch", folder, "-o", out, *INTERP)
-        assert result.exit_code == 2 and "IN_DIR" in result.output
+        assert result.exit_code == 2 and f"must not be the input folder {folder}" in result.output
     assert sorted(folder.rglob("*")) == before
     result = run("batch", folder / "more", "-o", folder, *INTERP)
     assert result.exit_code == 2 and "inside" in result.output

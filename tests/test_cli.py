@@ -210,9 +210,12 @@ def test_the_shipped_pipeline_config_is_valid_and_its_options_reach_the_plugins(
     from melrestore.plugins.learned import onnx_inpainter
 
     factories = {"griffin-lim": type(engine.vocoder).__init__, "digital-silence": type(engine.detectors[0]).__init__,
-                 "unet-onnx": onnx_inpainter("unet-44k.onnx")}
+                 "unet-onnx": onnx_inpainter("unet-44k.onnx"), "lsar": type(engine.short_gap_repairer).__init__,
+                 "similarity": type(engine.long_gap_repairer).__init__}
     for name, values in config["pipeline"]["options"].items():
-        defaults = inspect.signature(factories[name]).parameters
+        defaults = {key: p for key, p in inspect.signature(factories[name]).parameters.items() if key != "self"}
+        # every option of the plugin but those whose default is None or a test's (block_samples)
+        assert set(values) == {key for key, p in defaults.items() if p.default is not None}, name
         assert {key: defaults[key].default for key in values} == values, name
 
 
@@ -353,10 +356,10 @@ def _config(tmp_path, text):
     ('[pipeline]\ndetectors = []\n', "detectors is empty: no gap would ever be found"),
     ('[pipeline]\nmax_gap_seconds = -1\n', "max_gap_seconds must be above 0"),
     ('[pipeline]\ninpainter = 3\n', "inpainter takes a str"),
-    ('[pipeline.options.griffin-lim]\nn_iter = "many"\n', "option 'n_iter' of vocoder 'griffin-lim' takes a int (or nothing), not 'many'"),
+    ('[pipeline.options.griffin-lim]\nn_iter = "many"\n', "option 'n_iter' of vocoder 'griffin-lim' takes an int (or nothing), not 'many'"),
     ('[pipeline.options.griffin-lim]\niterations = 8\n', "vocoder 'griffin-lim' has no option 'iterations'"),
-    ('[pipeline.options.digital-silence]\nmin_ms = true\n', "option 'min_ms' of gap detector 'digital-silence' takes a float"),
-    ('[pipeline.options.digital-silence]\nmin_ms = "5"\n', "option 'min_ms' of gap detector 'digital-silence' takes a float (like 2.0), not '5'"),
+    ('[pipeline.options.digital-silence]\nmin_ms = true\n', "option 'min_ms' of gap detector 'digital-silence' takes a number"),
+    ('[pipeline.options.digital-silence]\nmin_ms = "5"\n', "option 'min_ms' of gap detector 'digital-silence' takes a number (like 2.0), not '5'"),
     ('[pipeline.options.digital-silence]\nmin_ms = 0\n', "'digital-silence' failed to start: min_ms and edge_ms must be above 0"),
     ('[pipeline.options.grifin-lim]\nn_iter = 8\n', "no plugin object is named 'grifin-lim'"),
     # options for a plugin this run does not use (the run fills with the interpolation): checked too
@@ -489,8 +492,8 @@ def test_train_refuses_a_pipeline_config_and_too_little_data(tmp_path):
 @pytest.mark.parametrize("change, message", [
     (("n_mels = 32", "n_mel = 32"), "unknown [mel] keys: n_mel (it takes f_max, f_min, hop_length, log_floor, mel_scale, n_fft, n_mels,"),
     (("base_channels = 4", "base_channel = 4"), "unknown [model] keys: base_channel (it takes base_channels, depth, in_channels, n_mels)"),
-    (("depth = 2", "depth = 2.5"), "[model] depth takes a int, not 2.5"),
-    (("steps = 6", 'steps = "6"'), "[training] steps takes a int, not '6'"),
+    (("depth = 2", "depth = 2.5"), "[model] depth takes an int, not 2.5"),
+    (("steps = 6", 'steps = "6"'), "[training] steps takes an int, not '6'"),
     (("steps = 6", "steps = 6\nwindows = 64"), "[training] windows takes a list, not 64"),
     *((("steps = 6", f"steps = 6\nwindows = {value}"), f"[training] windows takes window lengths in frames, whole numbers above 0"
        f" in ascending order (like [128, 256, 512]), not {shown}")

@@ -308,7 +308,7 @@ def test_files_that_differ_only_in_their_extension_keep_their_own_names_rows_and
 def test_the_report_folder_must_not_overlap_the_recordings(tmp_path):
     # A report inside the input would be scored as clean recordings by the next run.
     write(tmp_path / "in" / "a.wav", chord(4.0, 22050), 22050)
-    for out, refusal in ((tmp_path / "in" / "eval", "must not be IN_DIR or inside it"), (tmp_path, "must not be inside OUT")):
+    for out, refusal in ((tmp_path / "in" / "eval", "must not be the input folder"), (tmp_path, "must not be inside OUT")):
         result = CliRunner().invoke(cli, ["evaluate", str(tmp_path / "in"), "-o", str(out), "--no-visqol"])
         assert result.exit_code == 2 and refusal in result.output
         assert not (out / "metrics.json").exists() and not (out / "damaged").exists()
