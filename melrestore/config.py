@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sys
 from pathlib import Path
 
@@ -13,6 +15,12 @@ else:  # pragma: no cover
 
 class ConfigError(Exception):
     pass
+
+
+def digest(value) -> str:
+    """A short, stable digest of a JSON-able ``value`` (dicts by sorted keys): what a later run
+    compares to tell whether the settings, a shard's inputs or a training run's data are the same."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
 
 
 SECTIONS = {"pipeline", "mel", "model", "training"}

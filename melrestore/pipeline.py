@@ -6,13 +6,11 @@ the engine is imported only when one is built.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 from .analysis import EDGE_EXTRAPOLATION_MS, MAX_GAP_SECONDS
-from .config import check_keys, check_type
+from .config import check_keys, check_type, digest
 from .registry import GAP_DETECTORS, INPAINTERS, MEL_FRONTENDS, SAMPLE_REPAIRERS, VOCODERS, PluginError, PluginKind, get_registry
 
 if TYPE_CHECKING:
@@ -98,7 +96,7 @@ class PipelineOptions:
 
     def fingerprint(self) -> str:
         """A short digest of these settings: a rerun keeps only the outputs made with the same."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        return digest(self.to_dict())
 
     def in_use(self, slot: Slot) -> bool:
         """Whether ``slot`` is part of this pipeline (its switch, if it has one, is not 0)."""

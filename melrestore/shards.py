@@ -9,13 +9,13 @@ together cover every file exactly once.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .config import digest
 from .reports import CARRIED, REPORT_NAME, FileReport, journal_name, read_journal, report_name, summarise, write_report
 from .wording import plural
 
@@ -58,7 +58,7 @@ class Shard:
         """A digest of what the split is made from (every name and size): shards that record the
         same one split the same inputs, so together they cover them all."""
         items = sorted([*((name, _size(source)) for source, name in sources), *((r.path, 0) for r in lookalikes)])
-        return hashlib.sha256(json.dumps(items).encode()).hexdigest()[:16]
+        return digest(items)
 
     def select(self, sources: list[tuple[Path, str]], lookalikes: list[FileReport] = ()):
         """This shard's part of a batch: its ``(source, name)`` pairs (as ``inputs.collect_inputs``

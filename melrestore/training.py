@@ -30,7 +30,7 @@ from . import networks, states
 from .analysis import MAX_GAP_SECONDS
 from .atomic import atomic_target
 from .audio import AudioError, read
-from .config import check_keys, check_type
+from .config import check_keys, check_type, digest
 from .interpolate import interpolate_missing
 from .mel import MIN_CONTEXT_FRAMES, MelFrontend, MelSettings, resample, window_for_gap
 from .retrieval import RecordingFeatures, find_references, nearest_offset
@@ -511,11 +511,12 @@ class Trainer:
         validation = WindowSampler(validation_tracks, *sampler_args, seed=config.seed + 1, **options)
         self.validation = {w: validation.batch(w, config.validation_windows) for w in self.windows} if processes.main else {}
         self.step, self.best, self.history = 0, math.inf, []
+        self.data = data_fingerprint(train_tracks, validation_tracks)
 
     def checkpoint(self, metrics: dict, with_optimizer: bool) -> dict:
         meta = states.ModelMeta(self.config.architecture, self.model_config, tuple(self.windows), self.config.max_gap_seconds,
                                 self.settings, self.config.references, metrics)
-        extra = {"train_config": self.config.__dict__, "history": self.history, "step": self.step}
+        extra = {"train_config": self.config.__dict__, "history": self.history, "step": self.step, "data": self.data}
         if with_optimizer:
             extra.update(optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(), best=self.best)
             if self.adversary:
@@ -530,8 +531,11 @@ class Trainer:
         changed = sorted(k for k, v in self.config.__dict__.items() if k in saved and saved[k] != v)
         if checkpoint.meta.settings != self.settings:
             changed.append("[mel]")
+        if checkpoint.extra.get("data", self.data) != self.data:  # (a run saved before it was recorded: taken at its word)
+            changed.append("the training or validation data")
         if changed:
-            raise ValueError(f"{path} was trained with other settings ({', '.join(changed)} differ): resume with its config, "
+            raise ValueError(f"{path} was trained with other settings ({', '.join(changed)} "
+                             f"{'differ' if len(changed) > 1 else 'differs'}): resume with its config and data, "
                              "or start a new run with another -o")
         self.model.load_state_dict(checkpoint.state_dict)
         state = checkpoint.extra
@@ -622,6 +626,16 @@ class Trainer:
             torch.distributed.broadcast(flag, src=0)
             over = bool(flag.item())
         return over
+
+
+def data_fingerprint(train_tracks, validation_tracks) -> str:
+    """What the run learns from, in short: each track's shape and a sum of every 9973rd sample, in
+    either split (whatever the files are named or where they are kept)."""
+    def track_id(track) -> list:
+        samples = np.asarray(track)
+        return [list(samples.shape), float(samples.reshape(-1)[::9973].astype(np.float64).sum())]
+
+    return digest({"train": sorted(map(track_id, train_tracks)), "validation": sorted(map(track_id, validation_tracks))})
 
 
 def train(config: dict, dataset, out_dir: Path, resume: bool = False, log=print, progress_factory=None) -> dict | None:

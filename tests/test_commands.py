@@ -203,7 +203,7 @@ def test_train_export_and_use_a_model_from_the_command_line(tmp_path):
     assert (tmp_path / "run" / "last.pt").read_bytes() == saved  # not trained over
     (tmp_path / "other.toml").write_text(SMALL_TRAINING_CONFIG.replace("steps = 6", "steps = 6\nseed = 3"))
     other = run("train", "--config", tmp_path / "other.toml", "--data", data, "-o", tmp_path / "run", "--resume")
-    assert other.exit_code == 2 and "trained with other settings (seed differ)" in other.output
+    assert other.exit_code == 2 and "trained with other settings (seed differs)" in other.output
     finished = run("train", "--config", tmp_path / "small.toml", "--data", data, "-o", tmp_path / "run", "--resume")
     assert finished.exit_code == 0 and "is finished (step 6 of 6): nothing to train" in finished.output
     assert json.loads(finished.stdout) == metrics and (tmp_path / "run" / "last.pt").read_bytes() == saved
