@@ -119,7 +119,9 @@ def read_config(config: dict) -> tuple[MelSettings, TrainConfig]:
     ``[training]``); ValueError naming a key that its table does not take."""
     mel = config.get("mel", {})
     check_keys("mel", mel, MelSettings.__dataclass_fields__)  # MelSettings.from_dict would drop it unsaid
-    return MelSettings.from_dict(mel), TrainConfig.from_dict({**config.get("training", {}), "model": config.get("model", {})})
+    training = config.get("training", {})
+    check_keys("training", training, set(TrainConfig.__dataclass_fields__) - {"model"})  # the network's keys are [model]'s
+    return MelSettings.from_dict(mel), TrainConfig.from_dict({**training, "model": config.get("model", {})})
 
 
 def load_tracks(files: list[Path], settings: MelSettings, problems: list[str], progress=None) -> list[np.ndarray]:

@@ -75,7 +75,14 @@ class PreparedCache:
         manifest = self.root / "manifest.json"
         if not manifest.is_file():
             raise FileNotFoundError(f"no manifest.json in {self.root}: run examples/prepare_training_data.py first")
-        self.tracks = json.loads(manifest.read_text(encoding="utf-8"))["tracks"]
+        try:
+            self.tracks = json.loads(manifest.read_text(encoding="utf-8"))["tracks"]
+            if not all(isinstance(t["decoded"], str) and t["split"] in ("train", "validation", "test") for t in self.tracks):
+                raise ValueError("a track without a decoded file or a split")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{manifest} is not a manifest of examples/prepare_training_data.py "
+                             f"({{\"tracks\": [{{\"decoded\": ..., \"split\": ...}}, ...]}}): "
+                             f"{f'no {exc}' if isinstance(exc, KeyError) else exc}") from None
         self.problems = [f"decoded file missing: {t['decoded']}" for t in self.tracks if not (self.root / t["decoded"]).is_file()]
 
     def files(self, split: str) -> list[Path]:

@@ -494,6 +494,7 @@ def test_train_refuses_a_pipeline_config_and_too_little_data(tmp_path):
     (("base_channels = 4", "base_channel = 4"), "unknown [model] keys: base_channel (it takes base_channels, depth, in_channels, n_mels)"),
     (("depth = 2", "depth = 2.5"), "[model] depth takes an int, not 2.5"),
     (("steps = 6", 'steps = "6"'), "[training] steps takes an int, not '6'"),
+    (("steps = 6", "steps = 6\nmodel = 5"), "unknown [training] keys: model (it takes "),  # the network is [model]'s
     (("steps = 6", "steps = 6\nwindows = 64"), "[training] windows takes a list, not 64"),
     *((("steps = 6", f"steps = 6\nwindows = {value}"), f"[training] windows takes window lengths in frames, whole numbers above 0"
        f" in ascending order (like [128, 256, 512]), not {shown}")
@@ -529,6 +530,11 @@ def test_train_splits_the_folder_by_the_configs_validation_percent(tmp_path):
     prepared = run("train", "--config", _config(tmp_path, ninety), "--dataset", "prepared", "--data", tmp_path / "data", "-o", tmp_path / "c")
     assert prepared.exit_code == 2 and "no option 'validation_percent'" in prepared.output, prepared.output
     assert "[training] table" in prepared.output and not (tmp_path / "c").exists()
+    (tmp_path / "data" / "manifest.json").write_text('{"tracks": [{"decoded": "a.npy"}]}')  # not one the script writes
+    broken = run("train", "--config", _config(tmp_path, SMALL_TRAINING_CONFIG), "--dataset", "prepared", "--data", tmp_path / "data",
+                 "-o", tmp_path / "d")
+    assert broken.exit_code == 2 and "is not a manifest of examples/prepare_training_data.py" in broken.output, broken.output
+    assert "no 'split'" in broken.output and "Traceback" not in broken.output
 
 
 def test_train_names_each_file_too_short_for_a_window_and_trains_on_the_others(tmp_path):
