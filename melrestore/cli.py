@@ -682,8 +682,9 @@ def _positive_ms(ctx, param, value: str) -> list[int]:
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), help="TOML file for the pipeline.")
 @click.option("--visqol/--no-visqol", default=True, show_default=True, help="Also score with ViSQOL v3 (slower).")
 @click.option("--bits", type=click.Choice(["16", "24"]), help="Score as PCM recordings of this depth: excerpts rounded to it, every file written in it [default: 32-bit float].")
+@click.option("--overwrite", is_flag=True, help="Replace the report of an earlier run in OUT: its files (metrics, page, audio, pictures) are removed first, nothing else there.")
 @verbosity_options
-def evaluate(in_dir, out_dir, inpainters, lengths, per_file, seed, excerpt_s, config_path, visqol, bits, quiet, verbose):
+def evaluate(in_dir, out_dir, inpainters, lengths, per_file, seed, excerpt_s, config_path, visqol, bits, overwrite, quiet, verbose):
     """Punch gaps into the clean recordings below IN_DIR, repair them with each method, and score
     the fills; OUT/index.html shows the tables, plots, spectrograms and audio.
 
@@ -694,7 +695,7 @@ def evaluate(in_dir, out_dir, inpainters, lengths, per_file, seed, excerpt_s, co
     """
     from tqdm import tqdm
 
-    from .evaluate import LABELS, format_table
+    from .evaluate import LABELS, EarlierEvaluationError, check_report_folder, format_table
     from .evaluate import evaluate as run_evaluation
     from .inputs import FolderError, find_audio_files
 
@@ -709,6 +710,10 @@ def evaluate(in_dir, out_dir, inpainters, lengths, per_file, seed, excerpt_s, co
         raise click.UsageError(f"cannot read the folder {folder}: {reason}")
     if not total:
         raise click.UsageError(f"no audio files below {in_dir}")
+    try:
+        check_report_folder(Path(out_dir), overwrite)
+    except EarlierEvaluationError as exc:
+        raise click.UsageError(str(exc)) from None
     with tqdm(total=total, unit="file", file=sys.stderr, disable=True if quiet else None) as bar:
         def on_file(name):
             if verbose:
@@ -717,8 +722,8 @@ def evaluate(in_dir, out_dir, inpainters, lengths, per_file, seed, excerpt_s, co
 
         try:
             result = run_evaluation(Path(in_dir), Path(out_dir), inpainters, lengths, seed, excerpt_s, base, on_file=on_file, visqol=visqol,
-                                    per_file=per_file, bits=int(bits) if bits else None)
-        except FolderError as exc:
+                                    per_file=per_file, bits=int(bits) if bits else None, overwrite=overwrite)
+        except (FolderError, EarlierEvaluationError) as exc:
             raise click.UsageError(str(exc)) from None
     for line in result["problems"]:
         click.echo(f"problem: {line}", err=True)

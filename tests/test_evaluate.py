@@ -314,6 +314,37 @@ def test_the_report_folder_must_not_overlap_the_recordings(tmp_path):
         assert not (out / "metrics.json").exists() and not (out / "damaged").exists()
 
 
+def test_a_report_folder_holding_an_earlier_run_is_refused_and_overwrite_clears_that_run_alone(tmp_path):
+    write(tmp_path / "in" / "a.wav", chord(5.0, 22050), 22050)
+    out = tmp_path / "out"
+    assert _evaluate(tmp_path / "in", out, "--gaps", "100").exit_code == 0
+    earlier = (out / "metrics.json").read_bytes()
+    old_starts = {r["start"] for r in json.loads(earlier)["gaps"]}
+    result = _evaluate(tmp_path / "in", out, "--gaps", "100", "--seed", "5")
+    assert result.exit_code == 2, result.output
+    assert result.output.splitlines()[-1] == (f"Error: {out} holds an earlier evaluation (metrics.json, metrics.csv, index.html, damaged, "
+                                              "repaired, snippets, spectrograms, plots): --overwrite to replace it")
+    assert (out / "metrics.json").read_bytes() == earlier
+    # A run stopped before its metrics.json leaves its folders: refused as well, before a file is read.
+    (tmp_path / "stopped" / "damaged").mkdir(parents=True)
+    result = _evaluate(tmp_path / "in", tmp_path / "stopped", "--gaps", "100")
+    assert result.exit_code == 2 and "holds an earlier evaluation (damaged): --overwrite" in result.output, result.output
+    assert [p.name for p in (tmp_path / "stopped").iterdir()] == ["damaged"]
+    # --overwrite: every file the earlier run wrote goes (a method add_method.py added to it too),
+    # what else is in the folder stays, and only the new run's files are left.
+    shutil.copy(out / "repaired" / "interpolation" / "a.wav", out / "repaired" / "added-later.wav")
+    (out / "notes.txt").write_text("mine")
+    result = _evaluate(tmp_path / "in", out, "--gaps", "100", "--seed", "5", "--overwrite")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    starts = {r["start"] for r in metrics["gaps"]}
+    assert metrics["seed"] == 5 and starts and not starts & old_starts
+    assert sorted(p.name for p in (out / "snippets").iterdir()) == [f"a-{start}" for start in sorted(starts)]
+    assert sorted(p.name for p in (out / "spectrograms").iterdir()) == [f"a-{start}.png" for start in sorted(starts)]
+    assert sorted(p.name for p in (out / "repaired").iterdir()) == sorted(set(metrics["methods"]) - {"zeros"})
+    assert (out / "notes.txt").read_text() == "mine"
+
+
 def test_lsar_is_not_scored_beyond_60_ms_and_the_page_says_so(tmp_path):
     write(tmp_path / "in" / "a.wav", chord(5.0, 22050), 22050)
     result = _evaluate(tmp_path / "in", tmp_path / "out", "--gaps", "20,100")
