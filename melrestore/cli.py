@@ -695,7 +695,7 @@ def evaluate(in_dir, out_dir, inpainters, lengths, per_file, seed, excerpt_s, co
     """
     from tqdm import tqdm
 
-    from .evaluate import LABELS, EarlierEvaluationError, check_report_folder, format_table
+    from .evaluate import LABELS, EarlierEvaluationError, NothingReadError, check_report_folder, format_table
     from .evaluate import evaluate as run_evaluation
     from .inputs import FolderError, find_audio_files
 
@@ -725,6 +725,13 @@ def evaluate(in_dir, out_dir, inpainters, lengths, per_file, seed, excerpt_s, co
                                     per_file=per_file, bits=int(bits) if bits else None, overwrite=overwrite)
         except (FolderError, EarlierEvaluationError) as exc:
             raise click.UsageError(str(exc)) from None
+        except NothingReadError as exc:  # as batch fails a file it cannot read: exit 1, each one's reason
+            shown = 10
+            for line in exc.reasons[:shown]:
+                bar.write(line, file=sys.stderr)
+            if len(exc.reasons) > shown:
+                bar.write(f"... and {len(exc.reasons) - shown} more", file=sys.stderr)
+            raise click.ClickException(f"{exc}: nothing written") from None
     for line in result["problems"]:
         click.echo(f"problem: {line}", err=True)
     if quiet:

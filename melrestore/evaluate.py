@@ -51,6 +51,14 @@ class EarlierEvaluationError(ValueError):
     """REPORT_DIR holds an earlier run's report, and it is not to be replaced."""
 
 
+class NothingReadError(Exception):
+    """None of the audio files below IN_DIR could be read; ``reasons``: a line for each."""
+
+    def __init__(self, in_dir: Path, reasons: list[str]):
+        self.reasons = reasons
+        super().__init__(f"none of the {len(reasons)} audio files below {in_dir} could be read")
+
+
 def earlier_evaluation(out_dir: Path) -> list[str]:
     """The names in ``out_dir`` that a run of ``evaluate`` writes (empty: none there)."""
     return [name for name in (*REPORT_FILES, *REPORT_FOLDERS) if os.path.lexists(Path(out_dir) / name)]
@@ -260,7 +268,8 @@ def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFA
     None: 32-bit float, where a lossy codec's empty bins are exactly zero.  ``out_dir`` inside
     ``in_dir`` (its files would be scored as clean recordings next time) or around it: FolderError.
     An ``out_dir`` that holds an earlier run's report: EarlierEvaluationError, unless ``overwrite``,
-    when that run's files are removed once the first recording has been read."""
+    when that run's files are removed once the first recording has been read.  No recording
+    readable: NothingReadError, and nothing is written or removed."""
     check_folders(in_dir, out_dir)
     check_report_folder(out_dir, overwrite)
     earlier = bool(earlier_evaluation(out_dir))
@@ -272,11 +281,13 @@ def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFA
     methods = Methods(inpainters, base)
     rows, problems, files = [], [], {}
     not_run = set()  # the lengths (ms) of gaps LSAR is not run on
+    unreadable = []
     for source, name in report_names(find_audio_files(in_dir), in_dir).items():
         try:
             audio = read(source)
         except AudioError as exc:
-            problems.append(f"{source}: {exc}")
+            unreadable.append(f"{source}: {exc}")
+            problems.append(unreadable[-1])
             continue
         if earlier:  # not before: a run that reads no file leaves the earlier report as it was
             remove_earlier_evaluation(out_dir)
@@ -299,7 +310,9 @@ def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFA
         not_run |= {gap_ms(g, rate) for g in gaps if not methods.runs_on(base.short_gap_repairer, g, rate)}
         if on_file:
             on_file(name)
-    if earlier:  # no recording read: the empty report replaces the earlier one all the same
+    if not files and unreadable:  # a report of nothing would pass for a finished run
+        raise NothingReadError(in_dir, unreadable)
+    if earlier:  # no recording at all: the empty report replaces the earlier one all the same
         remove_earlier_evaluation(out_dir)
     if not_run:
         problems.append(f"{base.short_gap_repairer} is not scored beyond {1000 * LSAR_MAX_S:g} ms (minutes of CPU a gap, faded to "

@@ -345,6 +345,29 @@ def test_a_report_folder_holding_an_earlier_run_is_refused_and_overwrite_clears_
     assert (out / "notes.txt").read_text() == "mine"
 
 
+def test_a_folder_where_no_file_can_be_read_fails_naming_each_and_keeps_the_earlier_report(tmp_path):
+    # As batch fails a file it cannot read (exit status 1, the reason named): a report of no file
+    # would pass for a finished run.
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "x.wav").write_bytes(b"")
+    (tmp_path / "in" / "y.flac").write_bytes(np.random.default_rng(0).bytes(3000))
+    result = _evaluate(tmp_path / "in", tmp_path / "out")
+    assert result.exit_code == 1, result.output
+    assert result.output.splitlines() == [
+        f"{tmp_path / 'in' / 'x.wav'}: cannot read audio: the file is empty (0 bytes)",
+        f"{tmp_path / 'in' / 'y.flac'}: cannot read audio: Error opening {str(tmp_path / 'in' / 'y.flac')!r}: Format not recognised.",
+        f"Error: none of the 2 audio files below {tmp_path / 'in'} could be read: nothing written",
+    ]
+    assert not (tmp_path / "out").exists()
+    # Nothing read, nothing replaced: an earlier report stays whole, --overwrite or not.
+    write(tmp_path / "good" / "a.wav", chord(5.0, 22050), 22050)
+    assert _evaluate(tmp_path / "good", tmp_path / "out", "--gaps", "100").exit_code == 0
+    before = {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
+    result = _evaluate(tmp_path / "in", tmp_path / "out", "--overwrite")
+    assert result.exit_code == 1 and "could be read: nothing written" in result.output, result.output
+    assert {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()} == before
+
+
 def test_lsar_is_not_scored_beyond_60_ms_and_the_page_says_so(tmp_path):
     write(tmp_path / "in" / "a.wav", chord(5.0, 22050), 22050)
     result = _evaluate(tmp_path / "in", tmp_path / "out", "--gaps", "20,100")
