@@ -732,10 +732,10 @@ def evaluate(in_dir, out_dir, inpainters, lengths, per_file, seed, excerpt_s, co
             if len(exc.reasons) > shown:
                 bar.write(f"... and {len(exc.reasons) - shown} more", file=sys.stderr)
             raise click.ClickException(f"{exc}: nothing written") from None
+    if quiet:  # the problems are on the page; -q prints only errors
+        return
     for line in result["problems"]:
         click.echo(f"problem: {line}", err=True)
-    if quiet:
-        return
     for metric in ("lsd_db", "snr_db", "log_mel_l1", "visqol_mos")[: 4 if visqol else 3]:
         click.echo(f"\n{LABELS[metric]}")
         click.echo(format_table(result, metric))
