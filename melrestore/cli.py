@@ -695,7 +695,13 @@ def evaluate(in_dir, out_dir, inpainters, lengths, per_file, seed, excerpt_s, co
     """
     from tqdm import tqdm
 
-    from .evaluate import LABELS, EarlierEvaluationError, NothingReadError, check_report_folder, format_table
+    from .evaluate import (
+        LABELS,
+        EarlierEvaluationError,
+        NothingReadError,
+        check_report_folder,
+        format_table,
+    )
     from .evaluate import evaluate as run_evaluation
     from .inputs import FolderError, find_audio_files
 
