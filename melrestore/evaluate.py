@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import shutil
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -38,6 +40,48 @@ COLUMNS = ("file", "method", "gap_ms", "start", "end", "rate", *METRICS, "detect
 TRUE_MEL = "true-mel"  # the method that fills each gap from its true Mel: a perfect inpainter
 FIGURE_GAPS = 4  # spectrogram figures and audio snippets for this many gaps
 SNIPPET_S = 1.0  # seconds each side of a gap in the snippets and the ViSQOL window
+
+
+# What a run writes into REPORT_DIR; an earlier run's are all removed before another replaces it.
+REPORT_FILES = ("metrics.json", "metrics.csv", "index.html")
+REPORT_FOLDERS = ("damaged", "repaired", "snippets", "spectrograms", "plots")
+
+
+class EarlierEvaluationError(ValueError):
+    """REPORT_DIR holds an earlier run's report, and it is not to be replaced."""
+
+
+class NothingReadError(Exception):
+    """None of the audio files below IN_DIR could be read; ``reasons``: a line for each."""
+
+    def __init__(self, in_dir: Path, reasons: list[str]):
+        self.reasons = reasons
+        super().__init__(f"none of the {len(reasons)} audio files below {in_dir} could be read")
+
+
+def earlier_evaluation(out_dir: Path) -> list[str]:
+    """The names in ``out_dir`` that a run of ``evaluate`` writes (empty: none there)."""
+    return [name for name in (*REPORT_FILES, *REPORT_FOLDERS) if os.path.lexists(Path(out_dir) / name)]
+
+
+def check_report_folder(out_dir: Path, overwrite: bool) -> None:
+    """EarlierEvaluationError where ``out_dir`` holds an earlier run's files and ``overwrite`` is not
+    given: the new run's files would lie beside the old ones, and its metrics.json over them."""
+    found = earlier_evaluation(out_dir)
+    if found and not overwrite:
+        raise EarlierEvaluationError(f"{out_dir} holds an earlier evaluation ({', '.join(found)}): --overwrite to replace it")
+
+
+def remove_earlier_evaluation(out_dir: Path) -> None:
+    """Remove what an earlier run wrote into ``out_dir`` (:data:`REPORT_FILES`, :data:`REPORT_FOLDERS`)
+    and nothing else there.  metrics.json goes first: a removal stopped half-way leaves no report
+    naming files that are gone."""
+    for name in (*REPORT_FILES, *REPORT_FOLDERS):
+        path = Path(out_dir) / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
 
 
 # LSAR (the classical repair of short dropouts) is scored on gaps up to this long; longer ones
@@ -216,14 +260,19 @@ class Methods:
 
 def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFAULT_GAPS_MS, seed: int = 0,
              excerpt_s: float | None = None, base: PipelineOptions | None = None, on_file=None, visqol: bool = True,
-             per_file: int = 1, bits: int | None = None) -> dict:
+             per_file: int = 1, bits: int | None = None, overwrite: bool = False) -> dict:
     """Scores every method on ``per_file`` gaps of each length per file (see the module docstring).
 
     ``bits`` (16 or 24): score as recordings of that PCM depth hold them: each excerpt rounded to
     it, every damaged and repaired file written in it (the pipelines keep it, as for any file).
     None: 32-bit float, where a lossy codec's empty bins are exactly zero.  ``out_dir`` inside
-    ``in_dir`` (its files would be scored as clean recordings next time) or around it: FolderError."""
+    ``in_dir`` (its files would be scored as clean recordings next time) or around it: FolderError.
+    An ``out_dir`` that holds an earlier run's report: EarlierEvaluationError, unless ``overwrite``,
+    when that run's files are removed once the first recording has been read.  No recording
+    readable: NothingReadError, and nothing is written or removed."""
     check_folders(in_dir, out_dir)
+    check_report_folder(out_dir, overwrite)
+    earlier = bool(earlier_evaluation(out_dir))
     subtype = f"PCM_{bits}" if bits else "FLOAT"
     base = base or PipelineOptions()
     perceptual = ViSQOL() if visqol else None
@@ -232,12 +281,17 @@ def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFA
     methods = Methods(inpainters, base)
     rows, problems, files = [], [], {}
     not_run = set()  # the lengths (ms) of gaps LSAR is not run on
+    unreadable = []
     for source, name in report_names(find_audio_files(in_dir), in_dir).items():
         try:
             audio = read(source)
         except AudioError as exc:
-            problems.append(f"{source}: {exc}")
+            unreadable.append(f"{source}: {exc}")
+            problems.append(unreadable[-1])
             continue
+        if earlier:  # not before: a run that reads no file leaves the earlier report as it was
+            remove_earlier_evaluation(out_dir)
+            earlier = False
         files[name] = source.relative_to(in_dir).as_posix()
         clean = clean_excerpt(audio, excerpt_s, subtype)
         rate = audio.sample_rate
@@ -256,6 +310,10 @@ def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFA
         not_run |= {gap_ms(g, rate) for g in gaps if not methods.runs_on(base.short_gap_repairer, g, rate)}
         if on_file:
             on_file(name)
+    if not files and unreadable:  # a report of nothing would pass for a finished run
+        raise NothingReadError(in_dir, unreadable)
+    if earlier:  # no recording at all: the empty report replaces the earlier one all the same
+        remove_earlier_evaluation(out_dir)
     if not_run:
         problems.append(f"{base.short_gap_repairer} is not scored beyond {1000 * LSAR_MAX_S:g} ms (minutes of CPU a gap, faded to "
                         f"silence): its files leave the {', '.join(map(str, sorted(not_run)))} ms gaps silent")

@@ -8,11 +8,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from conftest import EXAMPLES, SMALL_TRAINING_CONFIG, chord, music_like, run, write
+from conftest import EXAMPLES, ROOT, SMALL_TRAINING_CONFIG, chord, music_like, run, write
 from melrestore import audio as audio_io
 from melrestore.cli import cli
 
@@ -599,6 +600,48 @@ def test_export_onnx_refuses_in_one_line_what_it_cannot_export_and_writes_nothin
         result = run("export-onnx", checkpoint, "-o", out)
         assert result.exit_code == 2 and message in result.output.splitlines()[-1] and "Traceback" not in result.output, result.output
     assert good.read_bytes() == weights and not (tmp_path / "x.onnx").exists()
+
+
+def test_export_onnx_checks_a_short_example_on_the_longest_window_it_fills_and_refuses_one_shorter_than_all(tmp_path):
+    clip = EXAMPLES / "clean" / "mutilated-mime-c.flac"  # 4.0 s of music; 512 frames at this model's 8 kHz are 4.1 s
+    out = tmp_path / "models" / "model.onnx"
+    result = run("export-onnx", _small_checkpoint(tmp_path / "two.pt", window_frames=[64, 512]), "-o", out, "--example", clip)
+    assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+    assert "checked on its first 64 frames, the longest window it fills" in result.output and "real: max abs difference" in result.output
+    # No window it fills: refused in one line before anything is written, the earlier file kept as it was.
+    out.write_bytes(b"an earlier model")
+    result = run("export-onnx", _small_checkpoint(tmp_path / "long.pt", window_frames=[512]), "-o", out, "--example", clip)
+    assert result.exit_code == 2, result.output
+    assert result.output.splitlines()[-1] == (f"Error: --example {clip}: 4.00 s long, shorter than the model's shortest window "
+                                              "(512 frames, 4.09 s)")
+    assert out.read_bytes() == b"an earlier model" and [p.name for p in out.parent.iterdir()] == ["model.onnx"]
+
+
+def test_export_onnx_replaces_the_output_only_once_the_parity_check_passes(tmp_path, monkeypatch):
+    """The README's own command exports over the shipped model: a failed check must leave the earlier file whole."""
+    from melrestore import export
+
+    out = tmp_path / "unet-44k.onnx"
+    out.write_bytes(b"an earlier model")
+    arguments = ("export-onnx", ROOT / "checkpoints" / "unet-44k.pt", "-o", out, "--example", EXAMPLES / "clean" / "mutilated-mime-c.flac")
+    with monkeypatch.context() as patch:
+        patch.setattr(export, "TOLERANCE", 0.0)  # two runtimes never agree to the last bit on this network
+        result = run(*arguments)
+    assert result.exit_code == 1, result.output
+    assert re.fullmatch(rf"Error: ONNX Runtime disagrees with PyTorch by \S+, more than 0: {re.escape(str(out))} not written",
+                        result.output.splitlines()[-1]), result.output
+    assert "real: max abs difference" in result.output and "wrote" not in result.output
+    assert out.read_bytes() == b"an earlier model" and [p.name for p in tmp_path.iterdir()] == [out.name]
+    # At the real tolerance the file is replaced, checked on the 4 s clip's longest window (256 of 512 frames).
+    result = run(*arguments)
+    assert result.exit_code == 0 and "checked on its first 256 frames" in result.output and f"wrote {out}" in result.output, result.output
+    assert onnx.load(out).graph.input[0].name == "input" and [p.name for p in tmp_path.iterdir()] == [out.name]
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, where no file can be made")
+def test_export_onnx_to_a_place_it_cannot_write_is_one_line():
+    result = run("export-onnx", ROOT / "checkpoints" / "fc-44k.pt", "-o", "/proc/x.onnx")
+    assert result.exit_code == 1 and result.output == "Error: cannot write /proc/x.onnx: No such file or directory\n", result.output
 
 
 def test_check_plugin_checks_every_kind(tmp_path):

@@ -52,6 +52,7 @@ def test_every_method_is_scored_for_every_gap(evaluation):
             if method in ("interpolation", "batch-default"):
                 assert stats["recall"] == 1.0
     assert "log-spectral distance" in output and "batch-default" in output
+    assert "problem: lsar is not scored beyond 60 ms" in output  # without -q the problems are printed too
     # Filling beats leaving the gap empty, by far: the silent gap is 79 to 97 dB from the music's
     # spectrum, the fills 13 to 14 dB.  ViSQOL barely tells them apart (4.2 for silence on 300 ms gaps).
     for length in ("10", "300"):
@@ -314,10 +315,64 @@ def test_the_report_folder_must_not_overlap_the_recordings(tmp_path):
         assert not (out / "metrics.json").exists() and not (out / "damaged").exists()
 
 
+def test_a_report_folder_holding_an_earlier_run_is_refused_and_overwrite_clears_that_run_alone(tmp_path):
+    write(tmp_path / "in" / "a.wav", chord(5.0, 22050), 22050)
+    out = tmp_path / "out"
+    assert _evaluate(tmp_path / "in", out, "--gaps", "100").exit_code == 0
+    earlier = (out / "metrics.json").read_bytes()
+    old_starts = {r["start"] for r in json.loads(earlier)["gaps"]}
+    result = _evaluate(tmp_path / "in", out, "--gaps", "100", "--seed", "5")
+    assert result.exit_code == 2, result.output
+    assert result.output.splitlines()[-1] == (f"Error: {out} holds an earlier evaluation (metrics.json, metrics.csv, index.html, damaged, "
+                                              "repaired, snippets, spectrograms, plots): --overwrite to replace it")
+    assert (out / "metrics.json").read_bytes() == earlier
+    # A run stopped before its metrics.json leaves its folders: refused as well, before a file is read.
+    (tmp_path / "stopped" / "damaged").mkdir(parents=True)
+    result = _evaluate(tmp_path / "in", tmp_path / "stopped", "--gaps", "100")
+    assert result.exit_code == 2 and "holds an earlier evaluation (damaged): --overwrite" in result.output, result.output
+    assert [p.name for p in (tmp_path / "stopped").iterdir()] == ["damaged"]
+    # --overwrite: every file the earlier run wrote goes (a method add_method.py added to it too),
+    # what else is in the folder stays, and only the new run's files are left.
+    shutil.copy(out / "repaired" / "interpolation" / "a.wav", out / "repaired" / "added-later.wav")
+    (out / "notes.txt").write_text("mine")
+    result = _evaluate(tmp_path / "in", out, "--gaps", "100", "--seed", "5", "--overwrite")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    starts = {r["start"] for r in metrics["gaps"]}
+    assert metrics["seed"] == 5 and starts and not starts & old_starts
+    assert sorted(p.name for p in (out / "snippets").iterdir()) == [f"a-{start}" for start in sorted(starts)]
+    assert sorted(p.name for p in (out / "spectrograms").iterdir()) == [f"a-{start}.png" for start in sorted(starts)]
+    assert sorted(p.name for p in (out / "repaired").iterdir()) == sorted(set(metrics["methods"]) - {"zeros"})
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_a_folder_where_no_file_can_be_read_fails_naming_each_and_keeps_the_earlier_report(tmp_path):
+    # As batch fails a file it cannot read (exit status 1, the reason named): a report of no file
+    # would pass for a finished run.
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "x.wav").write_bytes(b"")
+    (tmp_path / "in" / "y.flac").write_bytes(np.random.default_rng(0).bytes(3000))
+    result = _evaluate(tmp_path / "in", tmp_path / "out")
+    assert result.exit_code == 1, result.output
+    assert result.output.splitlines() == [
+        f"{tmp_path / 'in' / 'x.wav'}: cannot read audio: the file is empty (0 bytes)",
+        f"{tmp_path / 'in' / 'y.flac'}: cannot read audio: Error opening {str(tmp_path / 'in' / 'y.flac')!r}: Format not recognised.",
+        f"Error: none of the 2 audio files below {tmp_path / 'in'} could be read: nothing written",
+    ]
+    assert not (tmp_path / "out").exists()
+    # Nothing read, nothing replaced: an earlier report stays whole, --overwrite or not.
+    write(tmp_path / "good" / "a.wav", chord(5.0, 22050), 22050)
+    assert _evaluate(tmp_path / "good", tmp_path / "out", "--gaps", "100").exit_code == 0
+    before = {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
+    result = _evaluate(tmp_path / "in", tmp_path / "out", "--overwrite")
+    assert result.exit_code == 1 and "could be read: nothing written" in result.output, result.output
+    assert {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()} == before
+
+
 def test_lsar_is_not_scored_beyond_60_ms_and_the_page_says_so(tmp_path):
     write(tmp_path / "in" / "a.wav", chord(5.0, 22050), 22050)
     result = _evaluate(tmp_path / "in", tmp_path / "out", "--gaps", "20,100")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 0 and result.output == "", result.output  # -q prints only errors: the problems are on the page
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     lsar = {r["gap_ms"]: r for r in metrics["gaps"] if r["method"] == "lsar"}
     assert lsar[20]["filled"] and lsar[20]["lsd_db"] is not None
