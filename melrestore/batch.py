@@ -313,15 +313,16 @@ def run_batch(inputs, out_dir: Path | None, options: PipelineOptions, workers: i
     ``on_start(files, jobs)`` is called once OUT is held and the work planned, before any file is
     done: how many files the run covers (the shard's, when sharded) and how many of them it
     processes (the rest kept from earlier runs).  ``on_file(report)`` is called as each file is
-    done; before that, while it is repaired, ``on_progress(name, fraction)`` with the share of its
-    gaps done (``name``: its path in the report).
+    done; before that, while it is repaired, ``on_progress(name, fraction)`` with the share of it
+    done: its scan for gaps up to ``SCAN_SHARE``, then its gaps (``name``: its path in the report).
 
     With ``shard`` (a ``melrestore.shards.Shard``), only that shard's files, with the shard's own
     report and journal; other shards may write into the same ``out_dir`` at the same time.
 
     The report lists every file of the output tree, including those kept from earlier runs.
     Ctrl-C (KeyboardInterrupt) and SIGTERM (``Stopped``) stop the workers, save the report of
-    what is done (its ``interrupted``: by which, and the files ``not_done``) and are raised again.  ``report["report_error"]`` says why the report could not be saved.
+    what is done (its ``interrupted``: by which, and the files ``not_done``) and are raised again.
+    ``report["report_error"]`` says why the report could not be saved.
     """
     started = time.perf_counter()
     sources, lookalikes = collected or collect_inputs(inputs, out_dir)  # raises InputError, FolderError

@@ -211,7 +211,7 @@ def _run(inputs, out_dir, options, workers, overwrite, figures=False, quiet=Fals
         raise click.UsageError(f"no audio files in {', '.join(inputs)} (melrestore reads {', '.join(AUDIO_EXTENSIONS)})")
     with ExitStack() as held:  # the bar, from when run_batch says how many files it processes
         bar = None
-        done, running = 0, {}  # files done; of each file under way, the share of its gaps done
+        done, running = 0, {}  # files done; of each file under way, the share done (its scan, then its gaps)
 
         def on_start(files: int, jobs: int) -> None:
             nonlocal bar

@@ -56,7 +56,7 @@ class GapResult:
     reason: str
     status: str  # "repaired", "skipped" or "failed"
     message: str = ""
-    method: str = ""  # MEL (inpainter + vocoder), SHORT_GAP or LONG_GAP (a sample repairer), OTHER_CHANNELS (melrestore.methods)
+    method: str = ""  # MEL (inpainter + vocoder), SHORT_GAP or LONG_GAP (a sample repairer), OTHER_CHANNELS, SKIPPED (melrestore.methods)
     channels: tuple[int, ...] | None = None  # the gap's channels (0-based); None: every channel
 
     @classmethod

@@ -8,7 +8,7 @@ SHORT_GAP = "short-gap"  # the short-gap sample repairer, on the waveform
 LONG_GAP = "long-gap"  # the long-gap sample repairer first (it may decline: then the Mel pipeline)
 MEL = "mel"  # the Mel pipeline: inpainter, then vocoder
 OTHER_CHANNELS = "other-channels"  # predicted from the channels that still play (else the Mel pipeline)
-SKIPPED = "skipped"  # a plan's only: no method takes the gap
+SKIPPED = "skipped"  # no method takes the gap (a plan's, and a skipped gap's result)
 
 FILLING = (SHORT_GAP, LONG_GAP, MEL, OTHER_CHANNELS)  # the methods a filled gap reports
 

@@ -107,7 +107,7 @@ class DigitalSilence:
         def level(lo: int, hi: int, rows) -> float:
             """The RMS of ``lo:hi``, the samples of other runs silent everywhere left out: a dropout
             a sample or two from another is cut off from the music of those samples alone."""
-            lo = max(0, lo)
+            lo, hi = max(0, lo), max(0, hi)  # (a span before the file's start is empty, not read from its end)
             block = audio[:, lo:hi][rows]
             inside = range(np.searchsorted(ends, lo, side="right"), np.searchsorted(starts, hi))
             if len(inside):
@@ -125,11 +125,11 @@ class DigitalSilence:
             def music(lo_ms: float, hi_ms: float) -> tuple[int, int]:  # lo_ms..hi_ms away from the silence
                 return (at - ms(hi_ms), at - ms(lo_ms)) if after else (at + ms(lo_ms), at + ms(hi_ms))
 
-            tail = audio[:, max(0, music(0, FADE_TAIL_MS)[0]) : music(0, FADE_TAIL_MS)[1]][rows]
+            tail = audio[:, max(0, music(0, FADE_TAIL_MS)[0]) : max(0, music(0, FADE_TAIL_MS)[1])][rows]
             tail_peak = float(np.abs(tail).max()) if tail.size else 0.0
-            edge_rms, near, far = (level(*music(0, self.edge_ms), rows), level(*music(0, FADE_NEAR_MS), rows),
-                                   level(*music(*FADE_FAR_MS), rows))
-            return tail_peak <= edge_rms * 10 ** (-FADE_TAIL_DB / 20) and near <= far * 10 ** (-FADE_DEPTH_DB / 20)
+            if tail_peak > level(*music(0, self.edge_ms), rows) * 10 ** (-FADE_TAIL_DB / 20):
+                return False  # cut off at full level: the music farther out need not be read
+            return level(*music(0, FADE_NEAR_MS), rows) <= level(*music(*FADE_FAR_MS), rows) * 10 ** (-FADE_DEPTH_DB / 20)
 
         def faded_pause(start: int, end: int, rows) -> bool:
             # A lossy encoder smears a dropout's edges into ramps as a fade's (tens of dB over tens of

@@ -62,6 +62,33 @@ def test_a_pause_the_music_fades_out_into_and_in_from_is_not_a_gap(curve, fade_s
         assert gap.length >= rate
 
 
+class _Reads:
+    """An array read as a file is (``audio[:, a:b]``), noting how many samples each read takes."""
+
+    def __init__(self, samples: np.ndarray):
+        self.samples, self.shape, self.ndim, self.dtype, self.lengths = samples, samples.shape, 2, samples.dtype, []
+
+    def __getitem__(self, key):
+        start, stop, _ = key[1].indices(self.shape[1])
+        self.lengths.append(max(0, stop - start))
+        return self.samples[key]
+
+
+def test_a_dropout_near_the_start_is_judged_by_the_music_there_is_and_never_reads_the_whole_file():
+    """The fade rule looks 100-400 ms out from a silence: before the file's start there is no music
+    (the span is empty), not the whole file read from its end."""
+    rate, n = 44100, 44100 * 20
+    tone = (0.5 * np.sin(2 * np.pi * 440 * np.arange(n) / rate))[None]
+    a, b = int(0.06 * rate), int(0.56 * rate)
+    tone[:, :a] *= np.linspace(1, 0, a) ** 2  # the file opens on a note dying away into a silence ...
+    tone[:, a:b] = 0.0
+    tone[:, b : b + rate // 2] *= np.linspace(0, 1, rate // 2) ** 1.5  # ... that the music fades back in from
+    audio = _Reads(np.round(tone * 32767) / 32768)
+    [gap] = DigitalSilence(block_samples=rate).detect(audio, rate)  # no music before it to fade from: a dropout
+    assert gap.start <= a and b <= gap.end < b + rate // 10
+    assert max(audio.lengths) <= rate  # blocks of a second, and edges
+
+
 def test_quiet_music_in_an_8_bit_file_is_not_taken_for_dropouts_and_a_dropout_there_is(tmp_path):
     music, rate = sf.read(EXAMPLES / "clean" / "mutilated-mime-a.flac", dtype="float64", always_2d=True)
     quiet = tmp_path / "quiet.wav"
