@@ -632,12 +632,13 @@ class Trainer:
 
 def data_fingerprint(train_tracks, validation_tracks) -> str:
     """What the run learns from, in short: each track's shape and a sum of every 9973rd sample, in
-    either split (whatever the files are named or where they are kept)."""
+    the order of either split (the sampler draws tracks by their place), whatever the files are
+    named or where they are kept."""
     def track_id(track) -> list:
         samples = np.asarray(track)
         return [list(samples.shape), float(samples.reshape(-1)[::9973].astype(np.float64).sum())]
 
-    return digest({"train": sorted(map(track_id, train_tracks)), "validation": sorted(map(track_id, validation_tracks))})
+    return digest({"train": list(map(track_id, train_tracks)), "validation": list(map(track_id, validation_tracks))})
 
 
 def train(config: dict, dataset, out_dir: Path, resume: bool = False, log=print, progress_factory=None) -> dict | None:
