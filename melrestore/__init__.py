@@ -2,7 +2,7 @@
 
 from .hookspecs import hookimpl
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["DetectionError", "Gap", "MelFrontend", "MelSettings", "hookimpl", "__version__"]
 

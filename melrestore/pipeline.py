@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 from .analysis import EDGE_EXTRAPOLATION_MS, MAX_GAP_SECONDS
+from . import __version__
 from .config import check_keys, check_type, digest
 from .registry import GAP_DETECTORS, INPAINTERS, MEL_FRONTENDS, SAMPLE_REPAIRERS, VOCODERS, PluginError, PluginKind, get_registry
 
@@ -95,8 +96,17 @@ class PipelineOptions:
         return asdict(self)
 
     def fingerprint(self) -> str:
-        """A short digest of these settings: a rerun keeps only the outputs made with the same."""
-        return digest(self.to_dict())
+        """A short digest of what these settings do: a rerun keeps only the outputs made the same way.
+        A plugin option at its default counts as unset (a config that lists the defaults changes
+        nothing), and the melrestore version counts (a release may find or fill gaps otherwise)."""
+        registry = get_registry()
+        options = {}
+        for name, values in self.options.items():
+            defaults = registry.defaults(name)
+            changed = {key: value for key, value in values.items() if key not in defaults or defaults[key] != value}
+            if changed:
+                options[name] = changed
+        return digest({**self.to_dict(), "options": options, "melrestore": __version__})
 
     def in_use(self, slot: Slot) -> bool:
         """Whether ``slot`` is part of this pipeline (its switch, if it has one, is not 0)."""

@@ -152,6 +152,15 @@ class Registry:
             raise PluginError(f"no plugin object is named {name!r} (see `melrestore plugins`)")
         return kinds
 
+    def defaults(self, name: str) -> dict:
+        """The keyword arguments the factory of the plugin object ``name`` takes, with their
+        defaults (of its first kind; none for a factory without a signature)."""
+        try:
+            params = inspect.signature(self._items[self.find(name)[0]][name].factory).parameters
+        except (TypeError, ValueError):
+            return {}
+        return {key: p.default for key, p in params.items() if p.default is not p.empty}
+
     def check_options(self, kind: str | PluginKind, name: str, options: dict) -> None:
         """Raise PluginError unless ``name`` exists and ``options`` fit its factory's keyword
         arguments: names it takes, and values of the type of each argument's default."""

@@ -92,6 +92,20 @@ def test_a_rerun_with_other_pipeline_settings_redoes_what_they_would_change(reco
     assert len({f["pipeline"] for f in report["files"]}) == 1
 
 
+def test_a_rerun_keeps_outputs_however_the_defaults_were_given_but_not_another_versions(recordings, tmp_path, monkeypatch):
+    """A config that lists every default is the same pipeline; another melrestore may find or fill
+    gaps otherwise, so what it made is redone."""
+    from melrestore import pipeline
+
+    out = tmp_path / "out"
+    assert run("batch", recordings, "-o", out, *INTERP).exit_code == 0
+    listed = run("batch", recordings, "-o", out, *INTERP, "--config", EXAMPLES.parent / "configs" / "pipeline.toml")
+    assert listed.exit_code == 0 and json.loads((out / "melrestore-report.json").read_text())["summary"]["existing_kept"] == 3
+    monkeypatch.setattr(pipeline, "__version__", "0.0.1")
+    assert run("batch", recordings, "-o", out, *INTERP).exit_code == 0
+    assert json.loads((out / "melrestore-report.json").read_text())["summary"]["existing_kept"] == 0
+
+
 def test_bad_files_fail_with_a_reason_and_the_batch_goes_on(tmp_path):
     folder = tmp_path / "in"
     damaged = chord(1.0, 44100, 2)
