@@ -422,6 +422,7 @@ def write_blocks(audio: AudioFile, path: str | os.PathLike, patches=(), format: 
     (or ``format``/``subtype``); ``encoder``: a lossy encoder's settings (:func:`encoder_settings`);
     ``text_tags``: libsndfile's string tags to write (``{"title": ...}``)."""
     endian = audio.endian if format in (None, audio.format) else "FILE"
+    sf._ffi.errno = 0  # so that the errno read below is the failing write's, not an older call's
     try:
         with sf.SoundFile(sound_path(path), "w", audio.sample_rate, audio.channels, subtype or audio.subtype, endian,
                           format or audio.format, **(encoder or {})) as out:
