@@ -85,6 +85,12 @@ def atomic_target(path: str | os.PathLike, mode_of: str | os.PathLike | None = N
         yield tmp
 
 
+def write_text_atomically(path: str | os.PathLike, text: str) -> None:
+    """``path`` holds ``text`` (UTF-8) whole, or is as it was."""
+    with atomic_target(path) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")
+
+
 def check_unchanged(path: str | os.PathLike, stat: os.stat_result) -> None:
     """Raise :class:`SourceChangedError` unless ``path`` is still the file ``stat`` describes: the
     same file (device and inode), size and modification time.  An input replaced (``mv``, a sync

@@ -8,6 +8,7 @@ and recompute the numbers.  ``melrestore.evaluation_page`` draws the page.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import write_text_atomically
 from .audio import Audio, AudioError, quantise, read, to_float, write_atomic
 from .batch import repair_file
 from .engine import Engine, Window
@@ -320,14 +322,15 @@ def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFA
     result = {"methods": methods.names, "gaps_ms": list(lengths_ms), "per_file": per_file, "seed": seed,
               "subtype": subtype, "files": files, "summary": summarise_scores(rows), "problems": problems, "gaps": rows}
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "metrics.json").write_text(json.dumps(result, indent=2))
+    write_text_atomically(out_dir / "metrics.json", json.dumps(result, indent=2))
     from .evaluation_page import write_pictures_and_page
 
     write_pictures_and_page(result, in_dir, out_dir, excerpt_s, base)
-    with open(out_dir / "metrics.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomically(out_dir / "metrics.csv", table.getvalue())
     return result
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import write_text_atomically
 from .audio import read
 from .evaluate import FIGURE_GAPS, LABELS, LSAR_MAX_S, METRICS, SNIPPET_S, TRUE_MEL, _write, clean_excerpt
 from .pipeline import PipelineOptions
@@ -179,7 +180,7 @@ def write_pictures_and_page(result: dict, in_dir: Path, out_dir: Path, excerpt_s
         "with one standard error as the bar. Below zero the method is better for LSD and log-Mel L1; a bar that crosses "
         "zero means the two cannot be told apart on these gaps. Gaps a method did not fill are left out of its "
         f"points; {html.escape(short_gap)}, tens of dB behind from 50 ms on, is left out to keep the scale readable.</p>" + difference_images) if differences else ""
-    (out_dir / "index.html").write_text(
+    write_text_atomically(out_dir / "index.html", 
         "<!doctype html><html lang='en'><meta charset='utf-8'><title>melrestore evaluation</title>"
         f"<style>{PAGE_STYLE}</style><h1>melrestore evaluation</h1>"
         f"<p>{plural(n_files, 'clean file')}; gaps of {', '.join(map(str, result['gaps_ms']))} ms punched in at random places "
@@ -191,5 +192,4 @@ def write_pictures_and_page(result: dict, in_dir: Path, out_dir: Path, excerpt_s
         f"<h2>Methods</h2><dl>{glossary}</dl><h2>Metrics</h2><dl>{glossary_metrics}</dl>"
         f"<h2>Scores against gap length</h2>{images}{difference_text}"
         f"<h2>Listen</h2><p>Spectrograms and audio of a few gaps, a second each side.</p>{''.join(sections)}</html>",
-        encoding="utf-8",
     )

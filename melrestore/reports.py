@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import __version__
-from .atomic import atomic_target
+from .atomic import write_text_atomically
 from .wording import plural
 
 
@@ -179,8 +179,7 @@ def write_report(out_dir: Path, report: dict, name: str = REPORT_NAME) -> None:
     """Atomically; raises ReportError saying why it could not."""
     path = out_dir / name
     try:
-        with atomic_target(path) as tmp:
-            Path(tmp).write_text(json.dumps(report, indent=2), encoding="utf-8")
+        write_text_atomically(path, json.dumps(report, indent=2))
     except OSError as exc:
         raise ReportError(f"cannot write the report {path}: {exc.strerror or exc}") from None
 
