@@ -23,12 +23,16 @@ def ar_coefficients(pieces: list[np.ndarray], order: int) -> np.ndarray:
     return np.concatenate([[1.0], -a])
 
 
+# Below this order a model says too little about the music to continue it.
+MIN_ORDER = 8
+
+
 def extrapolate(history: np.ndarray, n: int, order: int, fit=ar_coefficients, offset: float = 0.0) -> np.ndarray:
     """The ``n`` samples that continue the 1-D ``history`` under its own model of at most ``order``
     (a quarter of the history at most; ``fit(pieces, order)`` makes it) of the music around its
     DC ``offset``; the offset alone when the history is too short to fit one."""
     order = min(order, len(history) // 4)
-    if order < 8:
+    if order < MIN_ORDER:
         return np.full(n, offset)
     history = np.asarray(history, dtype=np.float64) - offset
     predictor = -fit([history], order)[1:][::-1]  # weights of the last `order` samples, oldest first

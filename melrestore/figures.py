@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import matplotlib
@@ -11,6 +12,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .methods import FILLING, describe  # noqa: E402
+
+DB_RANGE = 90  # the spectrograms' colour scale: this many dB below the loudest bin
+DPI = 90
 
 SECONDS_AROUND = 0.5
 # How a filled gap was filled (GapResult.method), in words for a figure's title (no pipeline at hand:
@@ -40,7 +44,7 @@ def gap_spectrograms(panels: dict[str, np.ndarray], rate: int, start: int, end: 
     fig, axes = plt.subplots(len(panels), 1, figsize=(8.5, 2.2 * len(panels) + 0.4), sharex=True, squeeze=False, layout="constrained")
     for ax, (name, spec) in zip(axes[:, 0], specs.items()):
         extent = (lo / rate, lo / rate + len(monos[name]) / rate, 0, rate / 2000)
-        image = ax.imshow(spec, origin="lower", aspect="auto", extent=extent, vmin=top - 90, vmax=top, cmap="magma")
+        image = ax.imshow(spec, origin="lower", aspect="auto", extent=extent, vmin=top - DB_RANGE, vmax=top, cmap="magma")
         for i, edge in enumerate((start, end)):
             ax.axvline(edge / rate, color="cyan", linewidth=0.9, linestyle="--", label="gap edges" if i == 0 else None)
         ax.set_ylabel("kHz")
@@ -53,7 +57,7 @@ def gap_spectrograms(panels: dict[str, np.ndarray], rate: int, start: int, end: 
     if path is None:
         return fig
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path
 
@@ -77,7 +81,7 @@ def _save(fig, ax, path: Path | None):
     if path is None:
         return fig
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90, bbox_inches="tight")
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -85,7 +89,7 @@ def _save(fig, ax, path: Path | None):
 def metric_plot(summary: dict, methods: list[str], gaps_ms: list[int], metric: str, label: str, path: Path | None):
     """``metric`` against gap length, one line per method."""
     fig, ax = plt.subplots(figsize=(7.5, 4))
-    for method, (colour, marker, dash) in zip(methods, _STYLES * 2):
+    for method, (colour, marker, dash) in zip(methods, itertools.cycle(_STYLES)):
         points = [(g, summary[method][str(g)][metric]) for g in gaps_ms if str(g) in summary.get(method, {})]
         if points:
             ax.plot(*zip(*points), marker=marker, linestyle=dash, color=colour, label=method, alpha=0.85)
@@ -100,7 +104,7 @@ def paired_difference_plot(differences: dict[str, dict[int, tuple[float, float]]
     fig, ax = plt.subplots(figsize=(7.5, 4))
     ax.axhline(0.0, color="black", linewidth=0.8)
     offsets = np.linspace(-0.06, 0.06, len(differences)) if len(differences) > 1 else [0.0]  # spread so bars do not hide each other
-    for (method, by_length), (colour, marker, _), offset in zip(differences.items(), _STYLES * 2, offsets):
+    for (method, by_length), (colour, marker, _), offset in zip(differences.items(), itertools.cycle(_STYLES), offsets):
         lengths = [g for g in gaps_ms if g in by_length]
         means = [by_length[g][0] for g in lengths]
         errors = [by_length[g][1] for g in lengths]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .mel import MelFrontend, MelSettings
@@ -45,9 +47,15 @@ def snr(reference: np.ndarray, estimate: np.ndarray) -> float:
     return float(10 * np.log10(max(np.sum(reference**2), EPS) / max(np.sum((reference - estimate) ** 2), EPS)))
 
 
+@functools.lru_cache(maxsize=4)
+def _frontend(sample_rate: int) -> MelFrontend:
+    return MelFrontend(MelSettings(sample_rate=sample_rate))
+
+
 def log_mel_l1(reference: np.ndarray, estimate: np.ndarray, start: int, end: int, sample_rate: int) -> float:
-    """Mean |log-Mel difference| over the frames that overlap the gap (whole-file 1-D signals)."""
-    frontend = MelFrontend(MelSettings(sample_rate=sample_rate))
+    """Mean |log-Mel difference| over the frames that overlap the gap (whole-file 1-D signals),
+    analysed from two FFT lengths each side of it (every frame that overlaps it, whole)."""
+    frontend = _frontend(sample_rate)
     n_fft = frontend.settings.n_fft
     lo, hi = max(0, start - 2 * n_fft), min(len(reference), end + 2 * n_fft)
     lo -= lo % frontend.settings.hop_length

@@ -192,5 +192,5 @@ def build(architecture: str, config: dict) -> nn.Module:
 
 
 def input_planes(model_config: dict) -> int:
-    """Input planes of the network a config builds (two before the damaged-window plane existed)."""
+    """Input planes of the network a config builds: 2 (interpolation and mask) where it does not say."""
     return model_config.get("in_channels", 2)

@@ -99,7 +99,7 @@ def target_magnitude(known: torch.Tensor, hole: torch.Tensor, log_mel, frontend:
 
 def fine_structure_of(magnitude: torch.Tensor, frontend: MelFrontend) -> torch.Tensor:
     """``magnitude`` ``[..., freq, frames]`` over its own Mel envelope (both lifted by a floor, so
-    silent bins stay finite): what 128 Mel bands do not say."""
+    silent bins stay finite): what the Mel bands do not say."""
     floor = 1e-3 * magnitude.amax(dim=(-1, -2), keepdim=True).clamp(min=1e-12)
     envelope = frontend.magnitude(frontend.log_mel_from_magnitude(magnitude), iterations=0)
     return (magnitude + floor) / (envelope + floor)

@@ -3,7 +3,7 @@ same recording that best match a gap's window.  (The similarity repairer's searc
 stretch into the gap itself, is ``melrestore.search``.)
 
 Music repeats.  Before inpainting, the engine (and the training sampler, the same way) looks
-through the whole recording for the windows whose *known* frames best match the known frames
+through the recording, within ``SEARCH_RADIUS_S`` of the window, for the windows whose *known* frames best match the known frames
 around the gap, and hands the best few to the network as extra input planes with how well each
 matched, and the best one, aligned to the sample, to a vocoder that takes it.  The search runs
 on compact features (the log-Mel of the mono mix, pooled to a few bands) on the recording's own
@@ -26,6 +26,8 @@ from .frames import LazyFrames, default_block_frames
 from .mel import MelFrontend, resample
 
 POOL_BANDS = 4  # Mel bands averaged into one search feature
+QUALITY_DECAY = 2.0  # a match's quality is exp(-QUALITY_DECAY * its distance ratio)
+MIN_KNOWN_FRAMES = 4  # a window with fewer known frames has nothing to match
 
 
 @dataclass(frozen=True)
@@ -36,8 +38,9 @@ class Reference:
 
     @property
     def quality(self) -> float:
-        """What the network sees of the match: 1 identical, towards 0 unrelated (and 0 for no match)."""
-        return math.exp(-2.0 * self.ratio)
+        """What the network sees of the match: 1 identical, towards 0 unrelated (and 0 for no match);
+        a ratio of 0.69 gives 0.25, the vocoder's default cut-off (``reference_min_quality``)."""
+        return math.exp(-QUALITY_DECAY * self.ratio)
 
 
 class RecordingFeatures:
@@ -156,7 +159,7 @@ def find_references(recording: RecordingFeatures, window_start: int, window_fram
     Fewer (or none) when the recording is too short or the window has no context."""
     hop, t = recording.hop, window_frames
     first = recording.frame_at(window_start)  # the window's first frame on the recording's grid
-    if first < 0 or first + t > recording.frames or known.sum() < 4:
+    if first < 0 or first + t > recording.frames or known.sum() < MIN_KNOWN_FRAMES:
         return []
     lo, hi = max(0, first - recording.radius), min(recording.frames, first + t + recording.radius)  # frames searched
     n_positions = hi - lo - t + 1

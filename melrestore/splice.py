@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .autoregressive import extrapolate
 from .gaps import Gap
 
 
@@ -120,8 +121,6 @@ def extrapolated_edges(fill: np.ndarray, before: np.ndarray, after: np.ndarray, 
     fill then carries on the waveform itself, which a vocoder's fill does not.  At most half the
     fill is faded from each side.  ``offset`` (``[channels]``): each channel's DC offset, which the
     models continue around (none: 0)."""
-    from .autoregressive import extrapolate
-
     out = np.array(fill, dtype=np.float32, copy=True)
     edge = min(edge, out.shape[1] // 2)
     if edge == 0:

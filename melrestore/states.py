@@ -69,7 +69,7 @@ class ModelMeta:
                 window_frames=tuple(data["window_frames"]),
                 max_gap_seconds=data["max_gap_seconds"],
                 settings=MelSettings.from_dict(data["mel_settings"]),
-                references=int(data.get("references", 0)),  # files from before retrieval have none
+                references=int(data.get("references", 0)),  # a file without the key takes no references
                 metrics=dict(data.get("metrics", {})),
             )
         except KeyError as exc:
@@ -130,7 +130,7 @@ def read_onnx_meta(path) -> ModelMeta:
     if ONNX_KEY not in props:
         raise ModelFileError(f"{path} carries no melrestore metadata (export it with `melrestore export-onnx`)")
     data = json.loads(props[ONNX_KEY])
-    data.setdefault("format", f"{FORMAT}-1")  # exports of version 1 did not name their format
+    data.setdefault("format", f"{FORMAT}-1")  # a file without it (such as the shipped fc-44k.onnx) is of version 1
     return ModelMeta.from_dict(data, path)
 
 

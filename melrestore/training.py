@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from . import networks, states
-from .analysis import MAX_GAP_SECONDS
+from .analysis import MAX_GAP_SECONDS, MIN_TRAINING_GAP_S
 from .atomic import atomic_target
 from .audio import AudioError, read
 from .config import check_keys, check_type, digest
@@ -194,7 +194,7 @@ class WindowSampler:
         # Each window length trains on the gaps (in samples) the engine would give it, 10 ms and up;
         # lengths no gap needs are dropped.
         self.gap_bounds: dict[int, tuple[int, int]] = {}
-        for gap in range(round(0.01 * s.sample_rate), round(max_gap_seconds * s.sample_rate) + 1):
+        for gap in range(round(MIN_TRAINING_GAP_S * s.sample_rate), round(max_gap_seconds * s.sample_rate) + 1):
             window = window_for_gap(s.missing_frames_for(gap), windows, context)
             if window is None:
                 break
@@ -204,7 +204,7 @@ class WindowSampler:
             raise ValueError(f"no window of {list(windows)} frames holds a 10 ms gap with {context} known frames each side: "
                              "[training] windows needs a longer one")
         self.other_gaps_per_second = other_gaps_per_minute / 60
-        self.other_gap_bounds = (round(0.01 * s.sample_rate), round(max_gap_seconds * s.sample_rate))
+        self.other_gap_bounds = (round(MIN_TRAINING_GAP_S * s.sample_rate), round(max_gap_seconds * s.sample_rate))
 
     def recording(self, index: int) -> RecordingFeatures:
         """The retrieval features of a track's mono mix, computed on first use."""
@@ -471,7 +471,7 @@ class Trainer:
             torch.set_num_threads(config.threads)
         self.device = processes.device()
         if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True  # three window lengths: each shape is tuned once
+            torch.backends.cudnn.benchmark = True  # one shape per window length: each is tuned once
         model_config = dict(config.model or {})
         model_config.setdefault("n_mels", settings.n_mels)
         self.model = networks.build(config.architecture, model_config).to(self.device)
@@ -533,7 +533,7 @@ class Trainer:
         changed = sorted(k for k, v in self.config.__dict__.items() if k in saved and saved[k] != v)
         if checkpoint.meta.settings != self.settings:
             changed.append("[mel]")
-        if checkpoint.extra.get("data", self.data) != self.data:  # (a run saved before it was recorded: taken at its word)
+        if checkpoint.extra.get("data", self.data) != self.data:  # (a checkpoint without a fingerprint is not checked)
             changed.append("the training or validation data")
         if changed:
             raise ValueError(f"{path} was trained with other settings ({', '.join(changed)} "
@@ -560,9 +560,8 @@ class Trainer:
             metrics[f"l1_{window}"] = masked_l1(prediction, target, mask, per_window).item()
             metrics[f"texture_{window}"] = texture_loss(prediction, target, inputs[:, :1], mask).item()
             metrics[f"interp_l1_{window}"] = masked_l1(torch.zeros_like(target), target, mask, per_window).item()
-        metrics["l1"] = float(np.mean([metrics[f"l1_{w}"] for w in self.windows]))
-        metrics["interp_l1"] = float(np.mean([metrics[f"interp_l1_{w}"] for w in self.windows]))
-        metrics["texture"] = float(np.mean([metrics[f"texture_{w}"] for w in self.windows]))
+        for name in ("l1", "interp_l1", "texture"):  # each over the window lengths
+            metrics[name] = float(np.mean([metrics[f"{name}_{w}"] for w in self.windows]))
         # The checkpoint is chosen on the training objective, not on L1 alone (which favours blur).
         metrics["loss"] = metrics["l1"] + self.config.texture_weight * metrics["texture"]
         self.model.train()

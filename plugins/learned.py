@@ -38,7 +38,6 @@ class LearnedInpainter:
         self.max_gap_seconds = meta.max_gap_seconds
         self.planes = meta.planes
         self.references = meta.references  # the engine retrieves this many stretches per window
-        self.meta = meta
         self.batch_size = batch_size
 
     def inpaint(self, log_mel, missing, references=None, quality=None):

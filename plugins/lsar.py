@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from melrestore import hookimpl
-from melrestore.autoregressive import ar_coefficients
+from melrestore.autoregressive import MIN_ORDER, ar_coefficients
 from melrestore.splice import offset_around
 
 BANDED_FROM = 4096  # gap length (samples) above which the banded solver takes over
@@ -28,8 +28,10 @@ class LSAR:
         """``audio`` is ``[channels, samples]`` with ``start:end`` missing; returns ``[channels, end - start]``."""
         n = end - start
         max_order = self.max_order if n <= BANDED_FROM else self.long_order
+        # Three times the gap's length (the usual rule for LSAR), at least 16, and no more than the
+        # music there is on either side; the model is fitted on three orders' worth of samples at least.
         order = int(min(max_order, max(16, 3 * n), start, audio.shape[1] - end))
-        if order < 8:
+        if order < MIN_ORDER:
             raise ValueError("too little audio around the gap for an autoregressive model")
         context = max(self.context, 3 * order)
         lo, hi = max(0, start - context), min(audio.shape[1], end + context)
