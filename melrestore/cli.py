@@ -249,8 +249,10 @@ def _run(inputs, out_dir, options, workers, overwrite, figures=False, quiet=Fals
             raise click.ClickException(f"a worker process could not start: {exc}; with --workers 1 this process, "
                                        "which could, repairs the files itself") from None
         except (KeyboardInterrupt, Stopped) as exc:
+            started = bar is not None  # OUT held and the report to come: on_start was called
             held.close()  # the bar, if it is shown
-            click.echo("interrupted: finished files are kept and in the report; run again to continue", err=True)
+            click.echo("interrupted: finished files are kept and in the report; run again to continue" if started
+                       else "interrupted before any file was repaired: nothing was written", err=True)
             sys.exit(130 if isinstance(exc, KeyboardInterrupt) else exc.exit_code)
     if report.get("report_error"):
         click.echo(f"Error: {report['report_error']}", err=True)
@@ -454,10 +456,10 @@ def _repair_target(source: Path, target: str, overwrite: bool) -> tuple[str, str
     if not folder.is_dir():
         raise click.UsageError(f"cannot write {target}: {folder} " + ("is not a folder" if folder.exists() else "does not exist"))
     fmt, subtype = _output_format(source, target)
-    if Path(target).exists() and not overwrite:
-        raise click.UsageError(f"{target} exists (use --overwrite)")
     if Path(target).resolve() == source.resolve():
         raise click.UsageError("the output must differ from the input")
+    if Path(target).exists() and not overwrite:
+        raise click.UsageError(f"{target} exists (use --overwrite)")
     return fmt, subtype
 
 

@@ -37,6 +37,7 @@ def claim_output(out_dir: Path, report_file: str = REPORT_NAME, owned: set[str] 
         folder = _lock_folder(out_dir, shared=owned is not None)
         if folder is not None:
             held.callback(os.close, folder)
+            _refuse_other_shard_counts(out_dir, report_file)
         lock_path = out_dir / _lock_name(report_file)
         lock = _lock(lock_path)
         if lock is not None:
@@ -65,6 +66,35 @@ def _lock_folder(out_dir: Path, shared: bool) -> int | None:
         os.close(handle)
         return None
     return handle
+
+
+_SHARD_REPORT = report_name.regex(r"\d+-of-(\d+)")
+
+
+def _refuse_other_shard_counts(out_dir: Path, report_file: str) -> None:
+    """A shard stops while shards of another count write into OUT (an array resubmitted with
+    another N while the first still runs): both would repair the same files at once."""
+    own = _SHARD_REPORT.fullmatch(report_file)
+    if own is None:
+        return
+    for path in out_dir.glob(_lock_name(report_name.glob)):
+        other = _SHARD_REPORT.fullmatch(path.name[1 : -len(".lock")])
+        if other is None or other.group(1) == own.group(1):
+            continue
+        try:
+            handle = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue  # gone: that shard has ended
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)  # taken at once only if no shard holds it
+        except BlockingIOError:
+            owner = os.pread(handle, 20, 0).decode(errors="replace")
+            raise _busy(out_dir, [owner], f" (a shard of {other.group(1)}, where this one is of {own.group(1)}: "
+                                           "the shards of one run share a count)") from None
+        except OSError:
+            pass
+        finally:
+            os.close(handle)
 
 
 def _busy(out_dir: Path, holders: list[str], why: str = "") -> OutputError:

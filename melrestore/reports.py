@@ -214,7 +214,7 @@ def summary_of(reports: list[FileReport], wall_s: float) -> dict:
         "gaps_failed": gap_count("failed"),
         "audio_seconds": round(audio_s, 3),
         "wall_seconds": round(wall_s, 3),
-        "realtime_factor": round(audio_s / wall_s, 1) if wall_s > 0 else None,
+        "realtime_factor": round(audio_s / wall_s, 1) if wall_s > 0 and audio_s > 0 else None,  # (none: nothing was read)
     }
 
 

@@ -678,6 +678,10 @@ def test_a_whole_run_and_a_sharded_one_never_write_into_one_output_at_once(tmp_p
         assert not (out / src.name).exists()
         other_shard = run("batch", src.parent, "-o", out, "--workers", "1", "--shard", "2/2", *INTERP)
         assert other_shard.exit_code == 0, other_shard.output  # shards together are fine
+        # ... of one run: an array resubmitted with another count would repair the same files at once.
+        other_count = run("batch", src.parent, "-o", out, "--workers", "1", "--shard", "1/3", *INTERP)
+        assert other_count.exit_code == 1 and "(a shard of 2, where this one is of 3" in other_count.output, other_count.output
+    assert run("batch", src.parent, "-o", out, "--workers", "1", "--shard", "1/3", *INTERP).exit_code == 0  # once it has ended
     with claim_output(out):  # a whole run, writing
         shard = run("batch", src.parent, "-o", out, "--workers", "1", "--shard", "1/2", *INTERP)
         assert shard.exit_code == 1 and "is writing into" in shard.output

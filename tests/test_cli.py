@@ -59,6 +59,14 @@ def test_ctrl_c_while_the_inputs_are_read_exits_130(recordings, tmp_path, monkey
     monkeypatch.setattr(inputs, "collect_inputs", interrupted)
     result = run("batch", recordings, "-o", tmp_path / "out", *INTERP)
     assert result.exit_code == 130 and "interrupted" in result.output and "Aborted" not in result.output
+    monkeypatch.undo()
+    # While the pipeline is built: no file was begun, so no report speaks of finished ones.
+    from melrestore import batch
+
+    monkeypatch.setattr(batch, "build_engine", interrupted)
+    result = run("batch", recordings, "-o", tmp_path / "out", *INTERP)
+    assert result.exit_code == 130 and "interrupted before any file was repaired: nothing was written" in result.output
+    assert not (tmp_path / "out").exists()
 
 
 def test_completed_outputs_are_kept_and_overwrite_redoes_them(recordings, tmp_path):
