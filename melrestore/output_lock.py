@@ -23,7 +23,8 @@ def claim_output(out_dir: Path, report_file: str = REPORT_NAME, owned: set[str] 
     temporaries mid-write and do its files again.  One is on OUT itself, held by a whole run
     alone and by the shards of a sharded run together; the other on a hidden file named after
     the run's report, which holds the process id, so that the same shard cannot run twice and a
-    refusal can say who holds OUT.  The operating system drops the locks when their process
+    refusal can say who holds OUT; a shard also stops while shards of another count hold OUT
+    (``_refuse_other_shard_counts``).  The operating system drops the locks when their process
     dies, so a killed run never blocks the next; where the file system has no locks, none is
     taken."""
     try:
