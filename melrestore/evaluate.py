@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import __version__
 from .atomic import write_text_atomically
 from .audio import Audio, AudioError, quantise, read, to_float, write_atomic
 from .batch import repair_file
@@ -319,7 +320,9 @@ def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFA
     if not_run:
         problems.append(f"{base.short_gap_repairer} is not scored beyond {1000 * LSAR_MAX_S:g} ms (minutes of CPU a gap, faded to "
                         f"silence): its files leave the {', '.join(map(str, sorted(not_run)))} ms gaps silent")
-    result = {"methods": methods.names, "gaps_ms": list(lengths_ms), "per_file": per_file, "seed": seed,
+    result = {"melrestore": __version__, "pipeline": methods.pipelines["batch-default"].to_dict(), "methods": methods.names,
+              "gaps_ms": list(lengths_ms),
+              "per_file": per_file, "seed": seed,
               "subtype": subtype, "files": files, "summary": summarise_scores(rows), "problems": problems, "gaps": rows}
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomically(out_dir / "metrics.json", json.dumps(result, indent=2))

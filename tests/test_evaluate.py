@@ -10,8 +10,9 @@ import matplotlib.image
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import EXAMPLES, chord, write
 
-from conftest import EXAMPLES
+import melrestore
 from melrestore import audio as audio_io
 from melrestore.cli import cli
 from melrestore.evaluate import COLUMNS, LSAR_MAX_S, METRICS, TrueMelEngine
@@ -20,8 +21,6 @@ from melrestore.figures import gap_spectrograms, metric_plot, paired_difference_
 from melrestore.gaps import Gap
 from melrestore.metrics import gap_metrics
 from melrestore.pipeline import PipelineOptions, build_engine
-
-from conftest import chord, write
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +38,8 @@ def test_every_method_is_scored_for_every_gap(evaluation):
     out, output = evaluation
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["methods"] == ["zeros", "lsar", "similarity", "true-mel", "interpolation", "batch-default"]
+    # What made the scores: the version, and the pipeline batch-default ran (its model files among its options).
+    assert metrics["melrestore"] == melrestore.__version__ and metrics["pipeline"]["inpainter"] == "interpolation"
     assert set(metrics["summary"]["interpolation"]) == {"10", "300"}
     # Up to two gaps of each length in each of the three clips (the 4 s clip has room for fewer).
     assert all(4 <= stats["n"] <= 6 for stats in metrics["summary"]["interpolation"].values())
