@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .atomic import TEMP_SUFFIX, remove_stale_temporaries
 from .reports import REPORT_NAME, OutputError, report_name
+from .shards import SHARD_REPORT
 
 
 @contextmanager
@@ -69,18 +70,15 @@ def _lock_folder(out_dir: Path, shared: bool) -> int | None:
     return handle
 
 
-_SHARD_REPORT = report_name.regex(r"\d+-of-(\d+)")
-
-
 def _refuse_other_shard_counts(out_dir: Path, report_file: str) -> None:
     """A shard stops while shards of another count write into OUT (an array resubmitted with
     another N while the first still runs): both would repair the same files at once."""
-    own = _SHARD_REPORT.fullmatch(report_file)
+    own = SHARD_REPORT.fullmatch(report_file)
     if own is None:
         return
     for path in out_dir.glob(_lock_name(report_name.glob)):
-        other = _SHARD_REPORT.fullmatch(path.name[1 : -len(".lock")])
-        if other is None or other.group(1) == own.group(1):
+        other = SHARD_REPORT.fullmatch(path.name[1 : -len(".lock")])
+        if other is None or other.group(2) == own.group(2):
             continue
         try:
             handle = os.open(path, os.O_RDONLY)
@@ -90,7 +88,7 @@ def _refuse_other_shard_counts(out_dir: Path, report_file: str) -> None:
             fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)  # taken at once only if no shard holds it
         except BlockingIOError:
             owner = os.pread(handle, 20, 0).decode(errors="replace")
-            raise _busy(out_dir, [owner], f" (a shard of {other.group(1)}, where this one is of {own.group(1)}: "
+            raise _busy(out_dir, [owner], f" (a shard of {other.group(2)}, where this one is of {own.group(2)}: "
                                            "the shards of one run share a count)") from None
         except OSError:
             pass

@@ -25,7 +25,8 @@ KUBERNETES_INDEX = "JOB_COMPLETION_INDEX"  # 0-based; a Kubernetes Indexed Job d
 COUNT_VARIABLE = "MELRESTORE_SHARD_COUNT"  # what --shard-count reads when it is not given
 
 _TAG = r"(\d+)-of-(\d+)"  # Shard.tag's index and count
-_SHARD_REPORT, _SHARD_JOURNAL = report_name.regex(_TAG), journal_name.regex(_TAG)
+# A shard's report and journal names: their groups are its index and count.
+SHARD_REPORT, SHARD_JOURNAL = report_name.regex(_TAG), journal_name.regex(_TAG)
 
 
 class ShardError(ValueError):
@@ -156,7 +157,7 @@ def merge_reports(out_dir: Path) -> dict:
     than the shards, or an earlier merge), so that the files of shards not run yet keep their
     records; the orphans are those any of them names that no shard has processed since."""
     out_dir = Path(out_dir)
-    reports, journals = _shard_files(out_dir, _SHARD_REPORT), _shard_files(out_dir, _SHARD_JOURNAL)
+    reports, journals = _shard_files(out_dir, SHARD_REPORT), _shard_files(out_dir, SHARD_JOURNAL)
     count, base = _count_and_base(out_dir, reports, journals)
     # The shards of that count, by index: what each report and journal holds.
     runs = {i: report for i in range(1, count + 1) if (report := _load(reports.get((i, count)))) is not None}
