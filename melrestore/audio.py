@@ -96,6 +96,18 @@ def is_lossy(format: str, subtype: str) -> bool:
     return format in LOSSY_FORMATS or subtype in LOSSY_SUBTYPES
 
 
+# Float subtypes' significant bits: a PCM sample of as many bits or fewer is stored in them exactly.
+FLOAT_BITS = {"FLOAT": 24, "DOUBLE": 53}
+
+
+def holds_exactly(subtype: str, source_subtype: str) -> bool:
+    """Whether every sample stored as ``source_subtype`` is stored as ``subtype`` unchanged: PCM in
+    PCM or float of as many bits or more, float in float of as many."""
+    if source_subtype in PCM_BITS:
+        return {**PCM_BITS, **FLOAT_BITS}.get(subtype, 0) >= PCM_BITS[source_subtype]
+    return source_subtype in FLOAT_BITS and FLOAT_BITS.get(subtype, 0) >= FLOAT_BITS[source_subtype]
+
+
 def stored_dtype(subtype: str) -> str:
     """How samples of this subtype are held: int32 for PCM, the file's own precision for float."""
     return "int32" if subtype in PCM_BITS else ("float64" if subtype == "DOUBLE" else "float32")

@@ -565,27 +565,17 @@ def repair(source, target, overwrite, quiet, verbose, **flags):
             raise click.ClickException(f"cannot write {target}: {exc.strerror or exc}") from None
     _echo_repaired(report, options, quiet, verbose)
     if converted and report.status != "failed" and not quiet:
-        from .audio import is_lossy
+        from .audio import holds_exactly, is_lossy
 
         if is_lossy(fmt, subtype):
             change = "were re-encoded lossily too"
-        elif _holds_exactly(subtype, original.subtype):
+        elif holds_exactly(subtype, original.subtype):
             change = "are the same (the new format holds them exactly)"
         else:
             change = f"were converted to {subtype} too"
         click.echo(f"wrote {target} as {fmt}/{subtype} (from {original.format}/{original.subtype}): the samples outside the gaps {change}; "
                    "of its tags, only the text ones libsndfile knows (title, artist, album, ...) were carried over")
     sys.exit(1 if report.status == "failed" else 0)
-
-
-# The significant bits of each sample format that holds PCM samples exactly.
-_EXACT_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32, "FLOAT": 24, "DOUBLE": 53}
-
-
-def _holds_exactly(subtype: str, source_subtype: str) -> bool:
-    """Whether every sample stored as ``source_subtype`` is stored as ``subtype`` unchanged."""
-    return source_subtype in _EXACT_BITS and _EXACT_BITS.get(subtype, 0) >= _EXACT_BITS[source_subtype] and \
-        (subtype in ("FLOAT", "DOUBLE") or source_subtype not in ("FLOAT", "DOUBLE"))
 
 
 @cli.command(context_settings=CONTEXT)
