@@ -80,12 +80,14 @@ class DigitalSilence:
         self.block_samples = block_samples  # read at a time (default audio.BLOCK_SAMPLES): a long file is never held whole
 
     def detect(self, audio, sample_rate, path=None):
+        def ms(value: float) -> int:  # samples
+            return round(value * sample_rate / 1000)
+
         container, encoding = _format_of(path)
         min_ms, min_level = self.min_ms, self.min_level
         if encoding in EIGHT_BIT_ENCODINGS:
             min_ms, min_level = max(min_ms, EIGHT_BIT_MIN_MS), max(min_level, EIGHT_BIT_STEP)
-        min_len = max(1, round(min_ms * sample_rate / 1000))
-        edge = max(1, round(self.edge_ms * sample_rate / 1000))
+        min_len, edge = max(1, ms(min_ms)), max(1, ms(self.edge_ms))
         channels, n = audio.shape[0], audio.shape[1]
         every_row = every_channel_row(channels)
         everywhere, some = [], []  # long enough, inside the file: silent in every channel; in one channel
@@ -96,8 +98,8 @@ class DigitalSilence:
             if start > 0 and end < n and end - start >= min_len:
                 (everywhere if row == every_row else some).append((row, start, end))
 
-        def widened(start, end, ms):  # over the encoder's faint smear, which belongs to the dropout
-            return _through_faint(audio, start, end, round(ms * sample_rate / 1000), SMEAR_LSB * LSB_16)
+        def widened(start, end, smear_ms):  # over the encoder's faint smear, which belongs to the dropout
+            return _through_faint(audio, start, end, ms(smear_ms), SMEAR_LSB * LSB_16)
 
         if mp3_rule:
             everywhere = [(row, *widened(start, end, self.mp3_smear_ms)) for row, start, end in everywhere]
@@ -117,15 +119,13 @@ class DigitalSilence:
                 block = block[:, music]
             return _rms(block)
 
-        def ms(value: float) -> int:
-            return round(value * sample_rate / 1000)
-
         def fades_into(at: int, after: bool, rows) -> bool:
             """Whether the music fades into a silence that begins (``after``) or ends at sample ``at``."""
             def music(lo_ms: float, hi_ms: float) -> tuple[int, int]:  # lo_ms..hi_ms away from the silence
                 return (at - ms(hi_ms), at - ms(lo_ms)) if after else (at + ms(lo_ms), at + ms(hi_ms))
 
-            tail = audio[:, max(0, music(0, FADE_TAIL_MS)[0]) : max(0, music(0, FADE_TAIL_MS)[1])][rows]
+            lo, hi = (max(0, i) for i in music(0, FADE_TAIL_MS))
+            tail = audio[:, lo:hi][rows]
             tail_peak = float(np.abs(tail).max()) if tail.size else 0.0
             if tail_peak > level(*music(0, self.edge_ms), rows) * 10 ** (-FADE_TAIL_DB / 20):
                 return False  # cut off at full level: the music farther out need not be read
