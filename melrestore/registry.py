@@ -152,13 +152,18 @@ class Registry:
             raise PluginError(f"no plugin object is named {name!r} (see `melrestore plugins`)")
         return kinds
 
+    def _parameters(self, kind: PluginKind, name: str):
+        """The parameters of the factory registered as ``name`` for ``kind``, or None for a factory
+        without a signature."""
+        try:
+            return inspect.signature(self._items[kind][name].factory).parameters
+        except (TypeError, ValueError):
+            return None
+
     def defaults(self, name: str) -> dict:
         """The keyword arguments the factory of the plugin object ``name`` takes, with their
         defaults (of its first kind; none for a factory without a signature)."""
-        try:
-            params = inspect.signature(self._items[self.find(name)[0]][name].factory).parameters
-        except (TypeError, ValueError):
-            return {}
+        params = self._parameters(self.find(name)[0], name) or {}
         return {key: p.default for key, p in params.items() if p.default is not p.empty}
 
     def check_options(self, kind: str | PluginKind, name: str, options: dict) -> None:
@@ -167,9 +172,8 @@ class Registry:
         kind = kind_of(kind)
         self.check(kind, name)
         label = f"{kind} {name!r}"
-        try:
-            params = inspect.signature(self._items[kind][name].factory).parameters
-        except (TypeError, ValueError):  # a factory without a signature: nothing to check against
+        params = self._parameters(kind, name)
+        if params is None:  # a factory without a signature: nothing to check against
             return
         takes_any = any(p.kind == p.VAR_KEYWORD for p in params.values())
         for key, value in options.items():
