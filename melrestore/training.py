@@ -201,7 +201,7 @@ class WindowSampler:
             self.gap_bounds[window] = (self.gap_bounds.get(window, (gap,))[0], gap)
         self.windows = tuple(self.gap_bounds)
         if not self.windows:
-            raise ValueError(f"no window of {list(windows)} frames holds a 10 ms gap with {context} known frames each side: "
+            raise ValueError(f"no window of {list(windows)} frames holds a {1000 * MIN_TRAINING_GAP_S:g} ms gap with {context} known frames each side: "
                              "[training] windows needs a longer one")
         self.other_gaps_per_second = other_gaps_per_minute / 60
         self.other_gap_bounds = (round(MIN_TRAINING_GAP_S * s.sample_rate), round(max_gap_seconds * s.sample_rate))
