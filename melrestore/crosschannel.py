@@ -15,14 +15,13 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .gaps import Gap, mask_of
-from .metrics import log_spectral_distance
+from .metrics import LSD_FFT, log_spectral_distance
 
 TAPS = 16  # filter taps on each side of the predicted sample
 CONTEXT_S = 0.5  # seconds fitted on each side of the gap
 MAX_CONTEXT_LSD_DB = 8.0  # the fit's log-spectral distance beside the gap, at most
 RIDGE = 1e-6  # relative to the mean energy per tap: keeps a silent or duplicate channel well posed
 ROWS_PER_WEIGHT = 4  # known rows the fit needs per weight, at least
-LSD_SAMPLES = 2048  # a side of the fit is scored by its LSD where it has a full FFT frame of samples
 
 
 def predict_from_other_channels(audio, gap: Gap, sample_rate: int, all_gaps: list[Gap], taps: int = TAPS,
@@ -77,7 +76,7 @@ def fit_other_channels(audio, gap: Gap, sample_rate: int, all_gaps: list[Gap], t
         target = piece[c, at[fit]]
         weights = np.linalg.solve(gram, x.T @ target)
         predicted = x @ weights
-        sides = [side for side in (before, ~before) if side.sum() >= LSD_SAMPLES]  # none: inf, and declined
+        sides = [side for side in (before, ~before) if side.sum() >= LSD_FFT]  # a full LSD frame; none: inf, and declined
         distances.append(float(np.mean([log_spectral_distance(target[side], predicted[side]) for side in sides])) if sides else np.inf)
         taps_of = weights[:-1].reshape(len(others), 2 * taps + 1)
         out[c] = weights[-1] + sum(np.correlate(signal, w, mode="valid") for signal, w in zip(inputs, taps_of))

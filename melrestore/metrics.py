@@ -9,6 +9,8 @@ import numpy as np
 from .mel import MelFrontend, MelSettings
 
 EPS = 1e-10
+# The longest FFT frame the spectral measures take (shorter gaps get shorter ones).
+LSD_FFT = 2048
 
 
 def _spectra(x: np.ndarray, n_fft: int) -> np.ndarray:
@@ -23,7 +25,7 @@ def _spectra(x: np.ndarray, n_fft: int) -> np.ndarray:
     return np.abs(np.fft.rfft(frames * np.hanning(n_fft), axis=1)) ** 2
 
 
-def gap_fft_size(n_samples: int, largest: int = 2048) -> int:
+def gap_fft_size(n_samples: int, largest: int = LSD_FFT) -> int:
     """The largest power of two up to ``largest`` that fits in the gap (at least 32: a shorter gap is
     one frame, zero-padded to 32)."""
     return int(max(32, min(largest, 2 ** int(np.floor(np.log2(max(n_samples, 32)))))))
