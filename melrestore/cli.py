@@ -695,7 +695,7 @@ def evaluate(in_dir, out_dir, inpainters, lengths, per_file, seed, excerpt_s, co
         format_table,
     )
     from .evaluate import evaluate as run_evaluation
-    from .inputs import FolderError, find_audio_files
+    from .inputs import UNREAD_FOLDER, FolderError, find_audio_files
 
     base = _pipeline(config_path)
     inpainters = list(inpainters) or [base.inpainter]
@@ -705,7 +705,7 @@ def evaluate(in_dir, out_dir, inpainters, lengths, per_file, seed, excerpt_s, co
     total = len(find_audio_files(in_dir, unlisted))
     if unlisted:  # scores of part of the folder would pass for the whole's
         folder, reason = next(iter(unlisted.items()))
-        raise click.UsageError(f"cannot read the folder {folder}: {reason}")
+        raise click.UsageError(f"{UNREAD_FOLDER} {folder}: {reason}")
     if not total:
         raise click.UsageError(f"no audio files below {in_dir}")
     try:

@@ -3,12 +3,12 @@ same recording that best match a gap's window.  (The similarity repairer's searc
 stretch into the gap itself, is ``melrestore.search``.)
 
 Music repeats.  Before inpainting, the engine (and the training sampler, the same way) looks
-through the recording, within ``SEARCH_RADIUS_S`` of the window, for the windows whose *known* frames best match the known frames
-around the gap, and hands the best few to the network as extra input planes with how well each
-matched, and the best one, aligned to the sample, to a vocoder that takes it.  The search runs
-on compact features (the log-Mel of the mono mix, pooled to a few bands) on the recording's own
-frame grid, by FFT correlation, so one search costs a few milliseconds
-even for a long recording.  A candidate keeps clear of the window it serves (or only of its gap
+through the recording, within ``SEARCH_RADIUS_S`` of the window, for the windows whose *known*
+frames best match the known frames around the gap, and hands the best few to the network as
+extra input planes with how well each matched, and the best one, aligned to the sample, to a
+vocoder that takes it.  The search runs on compact features (the log-Mel of the mono mix, pooled
+to a few bands) on the recording's own frame grid, by FFT correlation, so one search costs a few
+milliseconds even for a long recording.  A candidate keeps clear of the window it serves (or only of its gap
 and a little more: ``min_offset``), and must be clean where the window's gap is (or nearly:
 ``max_dirty``); its own dropouts elsewhere only drop out of the distance.
 """

@@ -10,7 +10,7 @@ import zlib
 from pathlib import Path
 
 from melrestore import hookimpl
-from melrestore.inputs import find_audio_files
+from melrestore.inputs import UNREAD_FOLDER, find_audio_files
 
 
 def split_of(key: str, validation_percent: int) -> str:
@@ -19,7 +19,7 @@ def split_of(key: str, validation_percent: int) -> str:
 
 
 def _unread_folders(unlisted: dict[Path, str]) -> list[str]:
-    return [f"cannot read the folder {folder}: {reason} (no file in it is used)" for folder, reason in sorted(unlisted.items())]
+    return [f"{UNREAD_FOLDER} {folder}: {reason} (no file in it is used)" for folder, reason in sorted(unlisted.items())]
 
 
 class AudioFolder:
