@@ -321,9 +321,8 @@ def evaluate(in_dir: Path, out_dir: Path, inpainters: list[str], lengths_ms=DEFA
         problems.append(f"{base.short_gap_repairer} is not scored beyond {1000 * LSAR_MAX_S:g} ms (minutes of CPU a gap, faded to "
                         f"silence): its files leave the {', '.join(map(str, sorted(not_run)))} ms gaps silent")
     result = {"melrestore": __version__, "pipeline": methods.pipelines["batch-default"].to_dict(), "methods": methods.names,
-              "gaps_ms": list(lengths_ms),
-              "per_file": per_file, "seed": seed,
-              "subtype": subtype, "files": files, "summary": summarise_scores(rows), "problems": problems, "gaps": rows}
+              "gaps_ms": list(lengths_ms), "per_file": per_file, "seed": seed, "subtype": subtype, "files": files,
+              "summary": summarise_scores(rows), "problems": problems, "gaps": rows}
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomically(out_dir / "metrics.json", json.dumps(result, indent=2))
     from .evaluation_page import write_pictures_and_page
